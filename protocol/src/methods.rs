@@ -1,0 +1,339 @@
+//! Every JSON-RPC method, declared once with its name, params and result.
+//!
+//! Params are always named (a JSON object). Unknown fields are ignored so that newer clients
+//! can talk to older daemons within one protocol major version.
+
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::event::{ApprovalDecision, Event, Mode};
+use crate::ids::{SessionId, TurnId};
+
+/// A JSON-RPC method: its wire name and the types of its params and result.
+pub trait Method {
+    /// Dot-separated wire name, e.g. `session.create`.
+    const NAME: &'static str;
+    /// Named params.
+    type Params: Serialize + DeserializeOwned + JsonSchema + Send + Sync + 'static;
+    /// Result.
+    type Result: Serialize + DeserializeOwned + JsonSchema + Send + Sync + 'static;
+}
+
+macro_rules! method {
+    ($(#[$doc:meta])* $ty:ident, $name:literal, $params:ty, $result:ty) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy)]
+        pub struct $ty;
+        impl Method for $ty {
+            const NAME: &'static str = $name;
+            type Params = $params;
+            type Result = $result;
+        }
+    };
+}
+
+method!(
+    /// Handshake: checks protocol compatibility and tells the daemon who is calling.
+    DaemonHello, "daemon.hello", HelloParams, HelloResult
+);
+method!(
+    /// Daemon health, versions, paths and provider state.
+    DaemonStatus, "daemon.status", Empty, DaemonStatusResult
+);
+method!(
+    /// Asks the daemon to stop: running turns are cancelled and journals flushed.
+    DaemonShutdown, "daemon.shutdown", Empty, Empty
+);
+method!(
+    /// Starts a new session for a project.
+    SessionCreate, "session.create", SessionCreateParams, SessionInfo
+);
+method!(
+    /// Lists sessions, newest first.
+    SessionList, "session.list", SessionListParams, SessionListResult
+);
+method!(
+    /// Metadata of one session.
+    SessionGet, "session.get", SessionRef, SessionInfo
+);
+method!(
+    /// Deletes a session and its journal; running turns are cancelled first.
+    SessionDelete, "session.delete", SessionRef, Empty
+);
+method!(
+    /// Gives a session a new title.
+    SessionRename, "session.rename", SessionRenameParams, SessionInfo
+);
+method!(
+    /// Durable events of a session, in `seq` order.
+    SessionHistory, "session.history", SessionHistoryParams, SessionHistoryResult
+);
+method!(
+    /// Sends a user message. Answers once the message is journaled, with the turn id; the turn
+    /// runs when the turns queued before it are done.
+    SessionSend, "session.send", SessionSendParams, SessionSendResult
+);
+method!(
+    /// Cancels the running turn (or a queued one, by id).
+    TurnCancel, "turn.cancel", TurnCancelParams, TurnCancelResult
+);
+method!(
+    /// Answers an `approval.requested` event.
+    ApprovalRespond, "approval.respond", ApprovalRespondParams, Empty
+);
+method!(
+    /// Configured providers, their models, capabilities and health.
+    ProviderList, "provider.list", Empty, ProviderListResult
+);
+
+/// The subscription method: replay of durable events after `after_seq`, then live events.
+pub const SESSION_SUBSCRIBE: &str = "session.subscribe";
+/// Name of the notifications that carry [`Event`]s of a subscription.
+pub const SESSION_EVENT_NOTIFICATION: &str = "session.event";
+/// Ends a subscription.
+pub const SESSION_UNSUBSCRIBE: &str = "session.unsubscribe";
+
+/// Params and result of methods that take or return nothing.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Empty {}
+
+/// `daemon.hello` params.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct HelloParams {
+    /// Client name shown to other clients, e.g. `botcoder-cli` or `botcoder-tui`.
+    pub client: String,
+    /// The client's [`crate::PROTOCOL_VERSION`].
+    pub protocol_version: String,
+    /// What the client can do, e.g. `approvals` (it will answer approval requests).
+    #[serde(default)]
+    pub capabilities: Vec<String>,
+}
+
+/// `daemon.hello` result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct HelloResult {
+    /// The daemon's protocol version.
+    pub protocol_version: String,
+    /// The daemon's build version.
+    pub daemon_version: String,
+    /// Optional features this daemon has.
+    pub capabilities: Vec<String>,
+}
+
+/// `daemon.status` result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct DaemonStatusResult {
+    /// Daemon process id.
+    pub pid: u32,
+    /// Build version.
+    pub daemon_version: String,
+    /// Protocol version.
+    pub protocol_version: String,
+    /// Milliseconds since start.
+    pub uptime_ms: u64,
+    /// Socket the daemon serves.
+    pub socket_path: String,
+    /// Where journals live.
+    pub data_dir: String,
+    /// Log file.
+    pub log_file: String,
+    /// Sessions on disk.
+    pub sessions: u64,
+    /// Turns running right now.
+    pub running_turns: u64,
+    /// Open client connections.
+    pub connections: u64,
+    /// Current mode.
+    pub mode: Mode,
+    /// The active provider; absent when none is configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<ProviderInfo>,
+    /// Set when no provider is configured: what to do about it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_error: Option<String>,
+}
+
+/// A provider as clients may see it: never any secret.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ProviderInfo {
+    /// Provider name: `openai`, `azure`, `anthropic`, `local`, ...
+    pub name: String,
+    /// Model or deployment.
+    pub model: String,
+    /// Base URL (no credentials).
+    pub base_url: String,
+    /// What it can do.
+    pub capabilities: ProviderCapabilities,
+    /// `unknown` until a request was made, then `ok` or `failing`.
+    pub health: String,
+    /// Last error, if the last request failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+/// What a provider supports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ProviderCapabilities {
+    /// Streams replies.
+    pub streaming: bool,
+    /// Native tool calls.
+    pub native_tools: bool,
+    /// Context window in tokens, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_window: Option<u64>,
+}
+
+/// `provider.list` result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ProviderListResult {
+    /// Every configured provider, the active one first.
+    pub providers: Vec<ProviderInfo>,
+}
+
+/// `session.create` params.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SessionCreateParams {
+    /// Project root; must be an existing directory. Relative paths are refused.
+    pub project_path: String,
+    /// Optional title.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+}
+
+/// `session.list` params.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SessionListParams {
+    /// Only sessions of this project root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_path: Option<String>,
+}
+
+/// `session.list` result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SessionListResult {
+    /// Sessions, most recently updated first.
+    pub sessions: Vec<SessionInfo>,
+}
+
+/// Names one session.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SessionRef {
+    /// The session.
+    pub session_id: SessionId,
+}
+
+/// `session.rename` params.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SessionRenameParams {
+    /// The session.
+    pub session_id: SessionId,
+    /// New title.
+    pub title: String,
+}
+
+/// Session metadata.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SessionInfo {
+    /// Id.
+    pub session_id: SessionId,
+    /// Title, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Project root.
+    pub project_path: String,
+    /// RFC 3339 creation time.
+    pub created_at: String,
+    /// RFC 3339 time of the last durable event.
+    pub updated_at: String,
+    /// Seq of the last durable event.
+    pub last_seq: u64,
+    /// The turn running now, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub running_turn: Option<TurnId>,
+    /// Turns waiting behind it.
+    pub queued_turns: u64,
+}
+
+/// `session.history` params.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SessionHistoryParams {
+    /// The session.
+    pub session_id: SessionId,
+    /// Only events with a greater seq (default 0: from the start).
+    #[serde(default)]
+    pub after_seq: u64,
+    /// At most this many events (default and maximum 10 000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u64>,
+}
+
+/// `session.history` result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SessionHistoryResult {
+    /// Durable events in seq order.
+    pub events: Vec<Event>,
+    /// Seq of the session's last durable event.
+    pub last_seq: u64,
+    /// More events follow; ask again with `after_seq` = the last seq returned.
+    pub has_more: bool,
+}
+
+/// `session.send` params.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SessionSendParams {
+    /// The session.
+    pub session_id: SessionId,
+    /// The user message.
+    pub text: String,
+}
+
+/// `session.send` result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SessionSendResult {
+    /// The turn this message starts.
+    pub turn_id: TurnId,
+    /// Seq of the journaled `user.message`; subscribe with `after_seq` = this minus one to
+    /// see the turn from its start.
+    pub seq: u64,
+    /// Turns ahead of it in the queue (0 = it starts now).
+    pub queued_behind: u64,
+}
+
+/// `turn.cancel` params.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TurnCancelParams {
+    /// The session.
+    pub session_id: SessionId,
+    /// The turn; absent means the running one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn_id: Option<TurnId>,
+}
+
+/// `turn.cancel` result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TurnCancelResult {
+    /// False when nothing matched (the turn had already ended).
+    pub cancelled: bool,
+}
+
+/// `approval.respond` params.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ApprovalRespondParams {
+    /// The session.
+    pub session_id: SessionId,
+    /// The call from `approval.requested`.
+    pub call_id: String,
+    /// The answer.
+    pub decision: ApprovalDecision,
+}
+
+/// `session.subscribe` params.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SubscribeParams {
+    /// The session.
+    pub session_id: SessionId,
+    /// Replay durable events with a greater seq first (0 = everything). Absent: live only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_seq: Option<u64>,
+}
