@@ -1,1 +1,16 @@
-//! placeholder
+//! botcoderd: the botcoder agent daemon.
+//!
+//! One daemon per user holds the LLM provider connections and every conversation session.
+//! Clients speak JSON-RPC 2.0 (see `botcoder-protocol`) over a Unix socket. Modules are
+//! named by what they hold: `rpc` (socket, auth, handlers), `session` (journal, hub, actor,
+//! turn engine), `llm` (provider trait, wire formats, retries), `config`.
+
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod llm;
+pub mod logging;
+pub mod paths;
+pub mod rpc;
+pub mod server;
+pub mod session;

@@ -1,1 +1,60 @@
-fn main() {}
+//! `botcoderd`: the daemon binary. Everything lives in the library; this only reads the
+//! command line, sets up logging and the runtime, and reports a failure to start.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use botcoder_daemon::config::{Config, Env};
+use botcoder_daemon::{logging, paths, server};
+use clap::Parser;
+
+/// The botcoder agent daemon: holds LLM provider connections and every session, and serves
+/// clients (`botcoder`, the TUI) over a Unix socket. Usually started on demand by `botcoder`.
+///
+/// Configuration comes from the environment and a `.env` file in the working directory:
+/// OPENAI_API_KEY / OPENAI_MODEL / OPENAI_BASE_URL, or LOCAL_LLM_URL / LOCAL_LLM_MODEL,
+/// with LLM_PROVIDER to choose. BOTCODER_SOCKET sets the socket, BOTCODER_LOG the log filter.
+#[derive(Debug, Parser)]
+#[command(name = "botcoderd", version)]
+struct Args {
+    /// Detach from the terminal's session (used by clients that autostart the daemon).
+    #[arg(long)]
+    detach: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if args.detach {
+        // Our own session: the terminal that started a client can close without taking us.
+        let _ = rustix::process::setsid();
+    }
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("botcoderd: {e:#}");
+            tracing::error!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| "/".into());
+    let env = Env::load(&cwd);
+    let (_guard, log_file) = logging::init(&paths::state_dir());
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let opts = server::RunOptions {
+        socket_path: botcoder_protocol::client::socket_path(),
+        data_dir: paths::data_dir(),
+        log_file,
+        config: Config::from_env(&env),
+    };
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(server::run(opts))?;
+    Ok(())
+}

@@ -1,0 +1,158 @@
+//! Daemon settings from the environment and a `.env` file in the working directory
+//! (environment wins). Secrets are wrapped so they never reach logs or events (I8).
+
+mod provider;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+pub use provider::{ProviderSpec, select_provider};
+
+use crate::llm::RetryPolicy;
+
+/// A secret value: `Debug` and `Display` never show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+
+    /// The secret itself, for the one place that sends it (an HTTP header).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Variables, from the process environment and a `.env` file.
+#[derive(Debug, Clone, Default)]
+pub struct Env {
+    vars: HashMap<String, String>,
+}
+
+impl Env {
+    /// The process environment over `<dir>/.env` (if present).
+    pub fn load(dir: &Path) -> Env {
+        let mut vars = HashMap::new();
+        if let Ok(iter) = dotenvy::from_path_iter(dir.join(".env")) {
+            for (k, v) in iter.flatten() {
+                vars.insert(k, v);
+            }
+        }
+        vars.extend(std::env::vars());
+        Env { vars }
+    }
+
+    /// An environment made of exactly these pairs (tests).
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Env {
+        Env { vars: pairs.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect() }
+    }
+
+    /// A non-empty value.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.vars.get(name).map(|s| s.trim()).filter(|s| !s.is_empty())
+    }
+
+    /// A number, or an error naming the variable.
+    pub fn parse<T: std::str::FromStr>(&self, name: &str) -> Result<Option<T>, String> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(v) => v
+                .parse()
+                .map(Some)
+                .map_err(|_| format!("{name}={v:?} is not a valid number")),
+        }
+    }
+}
+
+/// Names of variables that hold secrets: removed from every child process environment.
+pub fn is_secret_var(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    upper.ends_with("_API_KEY")
+        || upper.ends_with("_KEY")
+        || upper.contains("TOKEN")
+        || upper.contains("SECRET")
+        || upper.contains("PASSWORD")
+}
+
+/// Everything the daemon reads from its environment at start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The provider to use, or why there is none (a message naming what to set).
+    pub provider: Result<ProviderSpec, String>,
+    /// Retry settings.
+    pub retry: RetryPolicy,
+}
+
+impl Config {
+    /// Reads the configuration. Never fails: a bad provider setting is kept as the error
+    /// every request will report, so the daemon still starts.
+    pub fn from_env(env: &Env) -> Config {
+        let mut retry = RetryPolicy::default();
+        let mut problems = Vec::new();
+        match env.parse::<u32>("LLM_MAX_RETRIES") {
+            Ok(Some(n)) => retry.max_attempts = n.saturating_add(1).max(1),
+            Ok(None) => {}
+            Err(e) => problems.push(e),
+        }
+        let idle = match env.parse::<u64>("LLM_IDLE_TIMEOUT_S") {
+            Ok(v) => Duration::from_secs(v.unwrap_or(60).max(1)),
+            Err(e) => {
+                problems.push(e);
+                Duration::from_secs(60)
+            }
+        };
+        let provider = if problems.is_empty() {
+            select_provider(env, idle)
+        } else {
+            Err(problems.join("; "))
+        };
+        Config { provider, retry }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_debug_is_redacted() {
+        let s = Secret::new("sk-live-123");
+        assert_eq!(format!("{s:?}"), "Secret(***)");
+    }
+
+    #[test]
+    fn secret_vars_are_recognised() {
+        for v in ["OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GITHUB_TOKEN", "BOTSERVER_API_KEY", "AWS_SECRET_ACCESS_KEY"] {
+            assert!(is_secret_var(v), "{v}");
+        }
+        for v in ["PATH", "HOME", "OPENAI_MODEL", "LLM_PROVIDER"] {
+            assert!(!is_secret_var(v), "{v}");
+        }
+    }
+
+    #[test]
+    fn dotenv_is_read_and_environment_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(".env"), "BOTCODER_TEST_ONLY_VAR=from-file\nPATH=nope\n").unwrap();
+        let env = Env::load(dir.path());
+        assert_eq!(env.get("BOTCODER_TEST_ONLY_VAR"), Some("from-file"));
+        assert_ne!(env.get("PATH"), Some("nope"));
+    }
+
+    #[test]
+    fn bad_numbers_name_the_variable() {
+        let cfg = Config::from_env(&Env::from_pairs([("LLM_MAX_RETRIES", "many"), ("OPENAI_API_KEY", "k")]));
+        let err = cfg.provider.unwrap_err();
+        assert!(err.contains("LLM_MAX_RETRIES"), "{err}");
+    }
+}

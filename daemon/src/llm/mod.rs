@@ -1,0 +1,182 @@
+//! LLM providers: one trait, one module per wire format, and the retry loop they share.
+//!
+//! A provider's [`LlmProvider::open`] makes one HTTP attempt and returns a stream of
+//! [`ProviderEvent`]s; [`stream_with_retries`] wraps it with the retry policy so every wire
+//! format retries the same way and reports waits as [`ProviderEvent::Retry`].
+
+pub mod openai;
+pub mod retry;
+pub mod sse;
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use botcoder_protocol::ErrorKind;
+use botcoder_protocol::methods::ProviderCapabilities;
+use futures::Stream;
+use futures::future::BoxFuture;
+
+pub use retry::{RetryPolicy, stream_with_retries};
+
+/// One message of the conversation sent to a model.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChatMessage {
+    /// From the user.
+    User(String),
+    /// From the model.
+    Assistant(String),
+}
+
+/// A request for one model reply.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatRequest {
+    /// System prompt.
+    pub system: Option<String>,
+    /// Conversation so far, oldest first.
+    pub messages: Vec<ChatMessage>,
+    /// Reply budget in tokens, when limited.
+    pub max_tokens: Option<u32>,
+}
+
+/// Why the model stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StopReason {
+    /// Finished its answer.
+    EndTurn,
+    /// Wants tools run.
+    ToolUse,
+    /// Hit the reply budget.
+    MaxTokens,
+    /// Anything else the server said (or nothing).
+    Other(String),
+}
+
+/// What a provider stream yields, the same for every wire format.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProviderEvent {
+    /// Assistant text.
+    TextDelta(String),
+    /// A tool call begins; `index` tells parallel calls apart.
+    ToolCallStart {
+        /// Position among this reply's calls.
+        index: usize,
+        /// Provider's call id.
+        id: String,
+        /// Tool name.
+        name: String,
+    },
+    /// More of a tool call's JSON arguments.
+    ToolCallArgsDelta {
+        /// The call.
+        index: usize,
+        /// A piece of the arguments.
+        text: String,
+    },
+    /// Token counts for this request.
+    Usage {
+        /// Prompt tokens.
+        input_tokens: u64,
+        /// Completion tokens.
+        output_tokens: u64,
+    },
+    /// The daemon waits before trying again (from the retry loop, not the wire).
+    Retry {
+        /// The attempt that failed (1 = first).
+        attempt: u32,
+        /// Wait before the next.
+        wait: Duration,
+        /// HTTP status, when there was one.
+        status: Option<u16>,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The reply is complete.
+    Done {
+        /// Why it ended.
+        stop_reason: StopReason,
+    },
+}
+
+/// A failed provider request.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct ProviderError {
+    /// How clients should classify it.
+    pub kind: ErrorKind,
+    /// HTTP status, when there was one.
+    pub status: Option<u16>,
+    /// What failed and what to do.
+    pub message: String,
+    /// Whether trying again may help (only before any output was produced).
+    pub retryable: bool,
+    /// How long the server asked us to wait.
+    pub retry_after: Option<Duration>,
+}
+
+impl ProviderError {
+    /// A transport failure (connect, reset, timeout): retryable.
+    pub fn transport(provider: &str, err: impl std::fmt::Display) -> Self {
+        ProviderError {
+            kind: ErrorKind::ProviderUnavailable,
+            status: None,
+            message: format!("{provider}: {err}"),
+            retryable: true,
+            retry_after: None,
+        }
+    }
+
+    /// The stream broke in a way retrying will not fix.
+    pub fn fatal(kind: ErrorKind, message: impl Into<String>) -> Self {
+        ProviderError { kind, status: None, message: message.into(), retryable: false, retry_after: None }
+    }
+}
+
+/// A stream of provider events.
+pub type EventStream = Pin<Box<dyn Stream<Item = Result<ProviderEvent, ProviderError>> + Send>>;
+
+/// A model endpoint speaking one wire format.
+pub trait LlmProvider: Send + Sync + std::fmt::Debug {
+    /// Short name: `openai`, `local`, `azure`, `anthropic`.
+    fn name(&self) -> &str;
+    /// Model or deployment.
+    fn model(&self) -> &str;
+    /// Base URL, without credentials.
+    fn base_url(&self) -> &str;
+    /// What it supports.
+    fn capabilities(&self) -> ProviderCapabilities;
+    /// One attempt: sends the request and, on a successful status, returns the parsed stream.
+    fn open<'a>(&'a self, request: &'a ChatRequest) -> BoxFuture<'a, Result<EventStream, ProviderError>>;
+}
+
+mod stream;
+
+/// A person-readable reason for a failed HTTP send, without the URL's query or secrets.
+pub(crate) fn describe_send_error(e: &reqwest::Error, base_url: &str) -> String {
+    let what = if e.is_connect() {
+        "cannot connect"
+    } else if e.is_timeout() {
+        "timed out"
+    } else {
+        "request failed"
+    };
+    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
+    let mut detail = String::new();
+    while let Some(s) = source {
+        detail = s.to_string();
+        source = s.source();
+    }
+    if detail.is_empty() {
+        format!("{what} to {base_url}")
+    } else {
+        format!("{what} to {base_url}: {detail}")
+    }
+}
+
+/// The first few KiB of an error response body.
+pub(crate) async fn read_error_body(resp: reqwest::Response) -> String {
+    const MAX: usize = 4096;
+    match tokio::time::timeout(Duration::from_secs(10), resp.bytes()).await {
+        Ok(Ok(b)) => String::from_utf8_lossy(&b[..b.len().min(MAX)]).into_owned(),
+        _ => String::new(),
+    }
+}

@@ -1,0 +1,403 @@
+//! OpenAI chat completions, streaming: OpenAI itself and every OpenAI-compatible local
+//! server (Ollama, llama.cpp, vLLM, LM Studio), whose quirks are tolerated here.
+
+use std::time::Duration;
+
+use botcoder_protocol::methods::ProviderCapabilities;
+use futures::future::BoxFuture;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::retry::classify_status;
+use super::stream::{ChunkDecoder, sse_event_stream};
+use super::{ChatMessage, ChatRequest, EventStream, LlmProvider, ProviderError, ProviderEvent, StopReason};
+use crate::config::Secret;
+
+/// Settings of one OpenAI-compatible endpoint.
+#[derive(Debug, Clone)]
+pub struct OpenAiConfig {
+    /// `openai` or `local`.
+    pub name: String,
+    /// Base URL ending in `/v1` (no trailing slash).
+    pub base_url: String,
+    /// Model name.
+    pub model: String,
+    /// Bearer key; local servers may need none.
+    pub api_key: Option<Secret>,
+    /// The variable holding the key, for error messages.
+    pub key_var: &'static str,
+    /// The variable holding the model, for error messages.
+    pub model_var: &'static str,
+    /// Context window, when known.
+    pub context_window: Option<u64>,
+    /// A stream silent for this long fails.
+    pub idle_timeout: Duration,
+}
+
+/// A provider speaking the chat completions wire format.
+#[derive(Debug)]
+pub struct OpenAiProvider {
+    cfg: OpenAiConfig,
+    http: reqwest::Client,
+    url: String,
+}
+
+impl OpenAiProvider {
+    /// A provider for `cfg`, sharing the daemon's HTTP client.
+    pub fn new(cfg: OpenAiConfig, http: reqwest::Client) -> Self {
+        let url = format!("{}/chat/completions", cfg.base_url.trim_end_matches('/'));
+        OpenAiProvider { cfg, http, url }
+    }
+
+    fn body(&self, req: &ChatRequest) -> Value {
+        let mut messages = Vec::with_capacity(req.messages.len() + 1);
+        if let Some(system) = &req.system {
+            messages.push(json!({"role": "system", "content": system}));
+        }
+        for m in &req.messages {
+            messages.push(match m {
+                ChatMessage::User(t) => json!({"role": "user", "content": t}),
+                ChatMessage::Assistant(t) => json!({"role": "assistant", "content": t}),
+            });
+        }
+        let mut body = json!({
+            "model": self.cfg.model,
+            "messages": messages,
+            "stream": true,
+            "stream_options": {"include_usage": true},
+        });
+        if let Some(max) = req.max_tokens {
+            body["max_tokens"] = json!(max);
+        }
+        body
+    }
+}
+
+impl LlmProvider for OpenAiProvider {
+    fn name(&self) -> &str {
+        &self.cfg.name
+    }
+
+    fn model(&self) -> &str {
+        &self.cfg.model
+    }
+
+    fn base_url(&self) -> &str {
+        &self.cfg.base_url
+    }
+
+    fn capabilities(&self) -> ProviderCapabilities {
+        ProviderCapabilities {
+            streaming: true,
+            native_tools: true,
+            context_window: self.cfg.context_window,
+        }
+    }
+
+    fn open<'a>(
+        &'a self,
+        request: &'a ChatRequest,
+    ) -> BoxFuture<'a, Result<EventStream, ProviderError>> {
+        Box::pin(async move {
+            let name = &self.cfg.name;
+            let mut rb = self.http.post(&self.url).json(&self.body(request));
+            if let Some(key) = &self.cfg.api_key {
+                rb = rb.bearer_auth(key.expose());
+            }
+            let resp = rb.send().await.map_err(|e| {
+                ProviderError::transport(name, super::describe_send_error(&e, &self.cfg.base_url))
+            })?;
+            let status = resp.status().as_u16();
+            if !(200..300).contains(&status) {
+                let headers = resp.headers().clone();
+                let body = super::read_error_body(resp).await;
+                let mut err = classify_status(name, status, &headers, &body, self.cfg.key_var);
+                if status == 404 && body.contains("model") {
+                    err.message.push_str(&format!(
+                        " (is {} = {:?} a model this server has?)",
+                        self.cfg.model_var, self.cfg.model
+                    ));
+                }
+                return Err(err);
+            }
+            Ok(sse_event_stream(
+                name.clone(),
+                resp,
+                self.cfg.idle_timeout,
+                OpenAiDecoder::default(),
+            ))
+        })
+    }
+}
+
+/// Turns chat-completion chunks into provider events.
+#[derive(Debug, Default)]
+pub struct OpenAiDecoder {
+    /// Names of tool calls already started, by index.
+    started: Vec<bool>,
+    /// Argument text that arrived before the call's name, by index.
+    early_args: Vec<String>,
+    finish_reason: Option<String>,
+    saw_anything: bool,
+    done: bool,
+}
+
+#[derive(Deserialize)]
+struct Chunk {
+    #[serde(default)]
+    choices: Option<Vec<Choice>>,
+    #[serde(default)]
+    usage: Option<UsageChunk>,
+    #[serde(default)]
+    error: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct Choice {
+    #[serde(default)]
+    delta: Option<Delta>,
+    #[serde(default)]
+    finish_reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Delta {
+    #[serde(default)]
+    content: Option<String>,
+    #[serde(default)]
+    tool_calls: Option<Vec<ToolCallDelta>>,
+}
+
+#[derive(Deserialize)]
+struct ToolCallDelta {
+    #[serde(default)]
+    index: Option<usize>,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    function: Option<FunctionDelta>,
+}
+
+#[derive(Deserialize)]
+struct FunctionDelta {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    arguments: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct UsageChunk {
+    #[serde(default)]
+    prompt_tokens: u64,
+    #[serde(default)]
+    completion_tokens: u64,
+}
+
+impl ChunkDecoder for OpenAiDecoder {
+    fn event(&mut self, _event: &str, data: &str, out: &mut Vec<ProviderEvent>) -> Result<(), ProviderError> {
+        let data = data.trim();
+        if data == "[DONE]" {
+            self.done = true;
+            return Ok(());
+        }
+        if data.is_empty() {
+            return Ok(());
+        }
+        let chunk: Chunk = serde_json::from_str(data).map_err(|e| {
+            ProviderError::fatal(
+                botcoder_protocol::ErrorKind::ProviderError,
+                format!("the server sent a chunk that is not chat-completion JSON ({e}): {}", clip(data)),
+            )
+        })?;
+        if let Some(err) = chunk.error {
+            let message = err.get("message").and_then(Value::as_str).unwrap_or("unknown error");
+            return Err(ProviderError::fatal(
+                botcoder_protocol::ErrorKind::ProviderError,
+                format!("the server reported an error mid-stream: {message}"),
+            ));
+        }
+        self.saw_anything = true;
+        for choice in chunk.choices.into_iter().flatten().take(1) {
+            if let Some(delta) = choice.delta {
+                if let Some(text) = delta.content.filter(|t| !t.is_empty()) {
+                    out.push(ProviderEvent::TextDelta(text));
+                }
+                for (pos, call) in delta.tool_calls.into_iter().flatten().enumerate() {
+                    self.tool_call(call.index.unwrap_or(pos), call, out);
+                }
+            }
+            if let Some(reason) = choice.finish_reason {
+                self.finish_reason = Some(reason);
+            }
+        }
+        if let Some(u) = chunk.usage {
+            out.push(ProviderEvent::Usage {
+                input_tokens: u.prompt_tokens,
+                output_tokens: u.completion_tokens,
+            });
+        }
+        Ok(())
+    }
+
+    fn is_done(&self) -> bool {
+        self.done
+    }
+
+    fn finish(&mut self) -> Result<ProviderEvent, ProviderError> {
+        if !self.saw_anything && !self.done {
+            // llama.cpp answers some errors with 200 and an empty stream.
+            return Err(ProviderError {
+                retryable: true,
+                ..ProviderError::fatal(
+                    botcoder_protocol::ErrorKind::ProviderUnavailable,
+                    "the server closed the stream without sending a reply (check its log)",
+                )
+            });
+        }
+        if !self.done && self.finish_reason.is_none() {
+            return Err(ProviderError::fatal(
+                botcoder_protocol::ErrorKind::ProviderUnavailable,
+                "the stream ended before the reply was complete",
+            ));
+        }
+        let stop_reason = match self.finish_reason.as_deref() {
+            Some("stop") => StopReason::EndTurn,
+            Some("tool_calls") | Some("function_call") => StopReason::ToolUse,
+            Some("length") => StopReason::MaxTokens,
+            other => StopReason::Other(other.unwrap_or_default().to_owned()),
+        };
+        Ok(ProviderEvent::Done { stop_reason })
+    }
+}
+
+impl OpenAiDecoder {
+    fn tool_call(&mut self, index: usize, call: ToolCallDelta, out: &mut Vec<ProviderEvent>) {
+        if self.started.len() <= index {
+            self.started.resize(index + 1, false);
+            self.early_args.resize(index + 1, String::new());
+        }
+        let (name, args) = match call.function {
+            Some(f) => (f.name.filter(|n| !n.is_empty()), f.arguments.unwrap_or_default()),
+            None => (None, String::new()),
+        };
+        // llama.cpp repeats id and name on every delta: only the first one starts the call.
+        if !self.started[index] {
+            match name {
+                Some(name) => {
+                    self.started[index] = true;
+                    let id = call.id.filter(|i| !i.is_empty()).unwrap_or_else(|| format!("call_{index}"));
+                    out.push(ProviderEvent::ToolCallStart { index, id, name });
+                    let early = std::mem::take(&mut self.early_args[index]);
+                    if !early.is_empty() {
+                        out.push(ProviderEvent::ToolCallArgsDelta { index, text: early });
+                    }
+                }
+                None => {
+                    self.early_args[index].push_str(&args);
+                    return;
+                }
+            }
+        }
+        if !args.is_empty() {
+            out.push(ProviderEvent::ToolCallArgsDelta { index, text: args });
+        }
+    }
+}
+
+fn clip(s: &str) -> &str {
+    match s.char_indices().nth(200) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pretty_assertions::assert_eq;
+
+    fn decode(lines: &[&str]) -> (Vec<ProviderEvent>, Result<ProviderEvent, ProviderError>) {
+        let mut d = OpenAiDecoder::default();
+        let mut out = Vec::new();
+        for l in lines {
+            d.event("", l, &mut out).unwrap();
+        }
+        let end = d.finish();
+        (out, end)
+    }
+
+    #[test]
+    fn text_usage_and_done() {
+        let (evs, end) = decode(&[
+            r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}],"usage":null}"#,
+            r#"{"choices":[{"index":0,"delta":{"content":"Hel"},"finish_reason":null}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"content":"lo"},"finish_reason":"stop"}]}"#,
+            r#"{"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":2,"total_tokens":7}}"#,
+            "[DONE]",
+        ]);
+        assert_eq!(
+            evs,
+            vec![
+                ProviderEvent::TextDelta("Hel".into()),
+                ProviderEvent::TextDelta("lo".into()),
+                ProviderEvent::Usage { input_tokens: 5, output_tokens: 2 },
+            ]
+        );
+        assert_eq!(end, Ok(ProviderEvent::Done { stop_reason: StopReason::EndTurn }));
+    }
+
+    #[test]
+    fn llama_cpp_repeats_id_and_name_and_sends_nulls() {
+        let d = |args: &str| {
+            format!(
+                r#"{{"choices":[{{"delta":{{"role":null,"content":null,"tool_calls":[{{"index":0,"id":"c1","type":"function","function":{{"name":"read_file","arguments":"{args}"}}}}],"function_call":{{"name":"read_file","arguments":"{args}"}}}},"finish_reason":null}}]}}"#
+            )
+        };
+        let (evs, end) = decode(&[&d(r#"{\"pa"#), &d(r#"th\":\"a\"}"#), "[DONE]"]);
+        assert_eq!(
+            evs,
+            vec![
+                ProviderEvent::ToolCallStart { index: 0, id: "c1".into(), name: "read_file".into() },
+                ProviderEvent::ToolCallArgsDelta { index: 0, text: r#"{"pa"#.into() },
+                ProviderEvent::ToolCallArgsDelta { index: 0, text: r#"th":"a"}"#.into() },
+            ]
+        );
+        // [DONE] without finish_reason is accepted.
+        assert_eq!(end, Ok(ProviderEvent::Done { stop_reason: StopReason::Other(String::new()) }));
+    }
+
+    #[test]
+    fn parallel_calls_and_whole_call_in_one_delta() {
+        let (evs, _) = decode(&[
+            r#"{"choices":[{"delta":{"tool_calls":[{"index":0,"id":"a","function":{"name":"x","arguments":"{}"}},{"index":1,"id":"b","function":{"name":"y","arguments":"{\"k\":1}"}}]},"finish_reason":"tool_calls"}]}"#,
+        ]);
+        assert_eq!(
+            evs,
+            vec![
+                ProviderEvent::ToolCallStart { index: 0, id: "a".into(), name: "x".into() },
+                ProviderEvent::ToolCallArgsDelta { index: 0, text: "{}".into() },
+                ProviderEvent::ToolCallStart { index: 1, id: "b".into(), name: "y".into() },
+                ProviderEvent::ToolCallArgsDelta { index: 1, text: r#"{"k":1}"#.into() },
+            ]
+        );
+    }
+
+    #[test]
+    fn empty_stream_is_a_retryable_error_and_cut_stream_is_not_complete() {
+        let (_, end) = decode(&[]);
+        let err = end.unwrap_err();
+        assert!(err.retryable, "{err:?}");
+        let (_, end) = decode(&[r#"{"choices":[{"delta":{"content":"x"}}]}"#]);
+        assert!(end.is_err());
+    }
+
+    #[test]
+    fn error_object_mid_stream_is_reported() {
+        let mut d = OpenAiDecoder::default();
+        let err = d
+            .event("", r#"{"error":{"message":"model overloaded"}}"#, &mut Vec::new())
+            .unwrap_err();
+        assert!(err.message.contains("model overloaded"), "{err}");
+    }
+}

@@ -1,0 +1,182 @@
+//! Server-sent events, parsed incrementally from arbitrary byte chunks.
+//!
+//! Chunks may split anywhere, including inside a UTF-8 character or between `\r` and `\n`.
+//! Lines end with `\n`, `\r\n` or `\r`; `data:` lines of one event are joined with `\n`;
+//! comments (`:`) and unknown fields are ignored; an event is dispatched at a blank line.
+
+/// One dispatched event.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SseEvent {
+    /// The `event:` field, empty when absent.
+    pub event: String,
+    /// The joined `data:` lines.
+    pub data: String,
+}
+
+/// Incremental parser state.
+#[derive(Debug, Default)]
+pub struct SseParser {
+    buf: Vec<u8>,
+    /// A `\r` ended the previous chunk: a `\n` at the start of the next one belongs to it.
+    pending_cr: bool,
+    event: String,
+    data: String,
+    has_data: bool,
+}
+
+/// Longest line accepted; a server sending more without a newline is broken.
+const MAX_LINE: usize = 8 * 1024 * 1024;
+
+impl SseParser {
+    /// A fresh parser.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Feeds bytes; returns the events completed by them.
+    pub fn push(&mut self, chunk: &[u8]) -> Result<Vec<SseEvent>, String> {
+        let mut out = Vec::new();
+        let mut rest = chunk;
+        if self.pending_cr {
+            self.pending_cr = false;
+            if let Some(stripped) = rest.strip_prefix(b"\n") {
+                rest = stripped;
+            }
+        }
+        while let Some(pos) = rest.iter().position(|&b| b == b'\n' || b == b'\r') {
+            self.buf.extend_from_slice(&rest[..pos]);
+            let was_cr = rest[pos] == b'\r';
+            rest = &rest[pos + 1..];
+            if was_cr {
+                match rest.first() {
+                    Some(b'\n') => rest = &rest[1..],
+                    None => self.pending_cr = true,
+                    Some(_) => {}
+                }
+            }
+            let line = std::mem::take(&mut self.buf);
+            if let Some(ev) = self.line(&line) {
+                out.push(ev);
+            }
+        }
+        self.buf.extend_from_slice(rest);
+        if self.buf.len() > MAX_LINE {
+            return Err(format!("an event stream line exceeded {MAX_LINE} bytes"));
+        }
+        Ok(out)
+    }
+
+    /// Ends the input: a final event without its blank line is still dispatched.
+    pub fn finish(&mut self) -> Option<SseEvent> {
+        if !self.buf.is_empty() {
+            let line = std::mem::take(&mut self.buf);
+            if let Some(ev) = self.line(&line) {
+                return Some(ev);
+            }
+        }
+        self.dispatch()
+    }
+
+    fn line(&mut self, line: &[u8]) -> Option<SseEvent> {
+        if line.is_empty() {
+            return self.dispatch();
+        }
+        if line[0] == b':' {
+            return None;
+        }
+        let line = String::from_utf8_lossy(line);
+        let (field, value) = match line.find(':') {
+            Some(i) => {
+                let v = &line[i + 1..];
+                (&line[..i], v.strip_prefix(' ').unwrap_or(v))
+            }
+            None => (&line[..], ""),
+        };
+        match field {
+            "data" => {
+                if self.has_data {
+                    self.data.push('\n');
+                }
+                self.data.push_str(value);
+                self.has_data = true;
+            }
+            "event" => self.event = value.to_owned(),
+            _ => {}
+        }
+        None
+    }
+
+    fn dispatch(&mut self) -> Option<SseEvent> {
+        let event = std::mem::take(&mut self.event);
+        if !self.has_data {
+            return None;
+        }
+        self.has_data = false;
+        Some(SseEvent { event, data: std::mem::take(&mut self.data) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pretty_assertions::assert_eq;
+    use proptest::prelude::*;
+
+    fn parse_all(chunks: &[&[u8]]) -> Vec<SseEvent> {
+        let mut p = SseParser::new();
+        let mut out = Vec::new();
+        for c in chunks {
+            out.extend(p.push(c).unwrap());
+        }
+        out.extend(p.finish());
+        out
+    }
+
+    fn ev(event: &str, data: &str) -> SseEvent {
+        SseEvent { event: event.into(), data: data.into() }
+    }
+
+    #[test]
+    fn parses_events_comments_and_multiline_data() {
+        let input = b": keepalive\nevent: ping\ndata: {}\n\ndata: a\ndata: b\n\nid: 3\nretry: 10\ndata:x\n\n";
+        assert_eq!(parse_all(&[input]), vec![ev("ping", "{}"), ev("", "a\nb"), ev("", "x")]);
+    }
+
+    #[test]
+    fn handles_crlf_and_cr_split_across_chunks() {
+        let got = parse_all(&[b"data: one\r", b"\n\r", b"\ndata: two\r\r"]);
+        assert_eq!(got, vec![ev("", "one"), ev("", "two")]);
+    }
+
+    #[test]
+    fn utf8_split_inside_a_character() {
+        let s = "data: héllo\n\n".as_bytes();
+        let (a, b) = s.split_at(8); // inside é
+        assert_eq!(parse_all(&[a, b]), vec![ev("", "héllo")]);
+    }
+
+    #[test]
+    fn last_event_without_blank_line_is_dispatched() {
+        assert_eq!(parse_all(&[b"data: [DONE]"]), vec![ev("", "[DONE]")]);
+    }
+
+    proptest! {
+        #[test]
+        fn any_split_gives_the_same_events(input in proptest::collection::vec(any::<u8>(), 0..512), cut in 0usize..512) {
+            let whole = parse_all(&[&input]);
+            let cut = cut.min(input.len());
+            let (a, b) = input.split_at(cut);
+            prop_assert_eq!(parse_all(&[a, b]), whole);
+        }
+
+        #[test]
+        fn byte_by_byte_equals_whole(events in proptest::collection::vec("[a-z{}\":, ]{0,20}", 0..10)) {
+            let mut text = String::new();
+            for e in &events { text.push_str(&format!("data: {e}\n\n")); }
+            let bytes: Vec<&[u8]> = text.as_bytes().chunks(1).collect();
+            let got = parse_all(&bytes);
+            let want: Vec<SseEvent> = events.iter().map(|e| ev("", e)).collect();
+            prop_assert_eq!(got, want);
+        }
+    }
+}

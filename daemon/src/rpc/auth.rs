@@ -1,0 +1,34 @@
+//! Who may talk to the daemon: only processes of the same user (SO_PEERCRED).
+
+/// Whether a peer with `peer_uid` may connect to a daemon running as `our_uid`.
+pub fn peer_allowed(peer_uid: u32, our_uid: u32) -> bool {
+    peer_uid == our_uid
+}
+
+/// Checks an accepted connection. Errors reading the credentials refuse the peer.
+pub fn check(stream: &tokio::net::UnixStream) -> Result<(), String> {
+    let ours = rustix::process::getuid().as_raw();
+    match stream.peer_cred() {
+        Ok(cred) if peer_allowed(cred.uid(), ours) => Ok(()),
+        Ok(cred) => Err(format!("refused a connection from uid {} (daemon runs as uid {ours})", cred.uid())),
+        Err(e) => Err(format!("refused a connection whose credentials could not be read: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_same_uid_is_allowed() {
+        assert!(peer_allowed(1000, 1000));
+        assert!(!peer_allowed(0, 1000));
+        assert!(!peer_allowed(1001, 1000));
+    }
+
+    #[tokio::test]
+    async fn a_same_user_connection_passes() {
+        let (a, _b) = tokio::net::UnixStream::pair().unwrap();
+        assert_eq!(check(&a), Ok(()));
+    }
+}

@@ -1,0 +1,181 @@
+//! The method handlers, registered per connection so each knows its client's name.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use botcoder_protocol::methods::{
+    self as m, DaemonHello, DaemonShutdown, DaemonStatus, Empty, HelloResult, Method, ProviderList,
+    ProviderListResult, SessionCreate, SessionDelete, SessionGet, SessionHistory, SessionHistoryResult,
+    SessionList, SessionListResult, SessionRename, SessionSend, SubscribeParams, TurnCancel,
+    TurnCancelResult,
+};
+use botcoder_protocol::{ErrorKind, PROTOCOL_VERSION};
+use jsonrpsee::types::Params;
+use jsonrpsee::RpcModule;
+use serde::de::DeserializeOwned;
+
+use super::error::to_rpc_error;
+use crate::error::DaemonError;
+use crate::server::Daemon;
+use crate::session::{store, subscription};
+
+/// Largest page `session.history` returns.
+const HISTORY_MAX: u64 = 10_000;
+
+/// One connection's view: the daemon plus who is calling.
+#[derive(Debug)]
+pub struct Conn {
+    daemon: Arc<Daemon>,
+    client: Mutex<String>,
+}
+
+impl Conn {
+    fn client(&self) -> String {
+        self.client.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+}
+
+fn parse<T: DeserializeOwned>(params: &Params<'_>) -> Result<T, DaemonError> {
+    let raw = params.as_str().unwrap_or("{}");
+    if raw.trim_start().starts_with('[') {
+        return Err(DaemonError::invalid_params("params must be an object with named fields, not an array"));
+    }
+    serde_json::from_str(raw).map_err(|e| DaemonError::invalid_params(format!("invalid params: {e}")))
+}
+
+fn register<M, F, Fut>(module: &mut RpcModule<Conn>, handler: F)
+where
+    M: Method,
+    F: Fn(M::Params, Arc<Conn>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<M::Result, DaemonError>> + Send + 'static,
+    M::Result: Clone,
+{
+    let registered = module.register_async_method(M::NAME, move |params, conn, _| {
+        let handler = handler.clone();
+        async move {
+            let p = parse::<M::Params>(&params).map_err(to_rpc_error)?;
+            handler(p, conn).await.map_err(to_rpc_error)
+        }
+    });
+    if let Err(e) = registered {
+        tracing::error!(method = M::NAME, error = %e, "method registered twice");
+    }
+}
+
+/// Every method and the subscription, for one connection.
+pub fn module(daemon: Arc<Daemon>) -> RpcModule<Conn> {
+    let mut module = RpcModule::new(Conn { daemon, client: Mutex::new("unknown".to_owned()) });
+
+    register::<DaemonHello, _, _>(&mut module, |p, conn| async move {
+        let major = |v: &str| v.split('.').next().unwrap_or_default().to_owned();
+        if major(&p.protocol_version) != major(PROTOCOL_VERSION) {
+            return Err(DaemonError::new(
+                ErrorKind::ProtocolMismatch,
+                format!(
+                    "{} speaks protocol {} but this botcoderd speaks {}; install matching versions and restart the daemon (`botcoder daemon stop`)",
+                    p.client, p.protocol_version, PROTOCOL_VERSION
+                ),
+            ));
+        }
+        if let Ok(mut c) = conn.client.lock() {
+            *c = p.client.clone();
+        }
+        Ok(HelloResult {
+            protocol_version: PROTOCOL_VERSION.to_owned(),
+            daemon_version: env!("CARGO_PKG_VERSION").to_owned(),
+            capabilities: Vec::new(),
+        })
+    });
+    register::<DaemonStatus, _, _>(&mut module, |_: Empty, conn| async move { Ok(conn.daemon.status().await) });
+    register::<DaemonShutdown, _, _>(&mut module, |_: Empty, conn| async move {
+        tracing::info!(client = %conn.client(), "shutdown requested");
+        conn.daemon.request_shutdown();
+        Ok(Empty {})
+    });
+    register::<ProviderList, _, _>(&mut module, |_: Empty, conn| async move {
+        Ok(ProviderListResult { providers: conn.daemon.provider_info().into_iter().collect() })
+    });
+    register::<SessionCreate, _, _>(&mut module, |p, conn| async move {
+        conn.daemon.sessions.create(&p.project_path, p.title).await
+    });
+    register::<SessionList, _, _>(&mut module, |p, conn| async move {
+        let sessions = conn.daemon.sessions.list(p.project_path.as_deref()).await?;
+        Ok(SessionListResult { sessions })
+    });
+    register::<SessionGet, _, _>(&mut module, |p, conn| async move {
+        Ok(conn.daemon.sessions.get(&p.session_id).await?.core.info())
+    });
+    register::<SessionDelete, _, _>(&mut module, |p, conn| async move {
+        conn.daemon.sessions.delete(&p.session_id).await.map(|()| Empty {})
+    });
+    register::<SessionRename, _, _>(&mut module, |p, conn| async move {
+        let title = p.title.trim().to_owned();
+        if title.is_empty() {
+            return Err(DaemonError::invalid_params("title must not be empty"));
+        }
+        let session = conn.daemon.sessions.get(&p.session_id).await?;
+        session.core.rename(title).await?;
+        Ok(session.core.info())
+    });
+    register::<SessionHistory, _, _>(&mut module, |p, conn| async move {
+        let session = conn.daemon.sessions.get(&p.session_id).await?;
+        let limit = p.limit.unwrap_or(HISTORY_MAX).clamp(1, HISTORY_MAX) as usize;
+        let dir = session.core.dir.clone();
+        let last_seq = session.core.hub.last_seq();
+        let after = p.after_seq;
+        let events = tokio::task::spawn_blocking(move || {
+            let mut events = Vec::new();
+            let mut bad = None;
+            store::replay_lines(&dir, after, limit, |_, line| match serde_json::from_str(line) {
+                Ok(e) => events.push(e),
+                Err(e) => bad = Some(e.to_string()),
+            })?;
+            Ok::<_, store::StoreError>((events, bad))
+        })
+        .await
+        .map_err(|e| DaemonError::internal(e.to_string()))??;
+        let (events, bad) = events;
+        if let Some(e) = bad {
+            tracing::warn!(session = %p.session_id, error = %e, "skipped an unreadable journal line");
+        }
+        let returned_last = events.last().and_then(|e: &botcoder_protocol::Event| e.seq).unwrap_or(after);
+        Ok(SessionHistoryResult { has_more: returned_last < last_seq, events, last_seq })
+    });
+    register::<SessionSend, _, _>(&mut module, |p, conn| async move {
+        if p.text.trim().is_empty() {
+            return Err(DaemonError::invalid_params("text must not be empty"));
+        }
+        let session = conn.daemon.sessions.get(&p.session_id).await?;
+        session.send(p.text, conn.client()).await
+    });
+    register::<TurnCancel, _, _>(&mut module, |p, conn| async move {
+        let session = conn.daemon.sessions.get(&p.session_id).await?;
+        let cancelled = session.cancel(p.turn_id).await?;
+        Ok(TurnCancelResult { cancelled })
+    });
+
+    let subscribed = module.register_subscription(
+        m::SESSION_SUBSCRIBE,
+        m::SESSION_EVENT_NOTIFICATION,
+        m::SESSION_UNSUBSCRIBE,
+        |params, pending, conn, _| async move {
+            let parsed = parse::<SubscribeParams>(&params);
+            let session = match parsed {
+                Ok(p) => conn.daemon.sessions.get(&p.session_id).await.map(|s| (s, p.after_seq)),
+                Err(e) => Err(e),
+            };
+            match session {
+                Err(e) => pending.reject(to_rpc_error(e)).await,
+                Ok((session, after_seq)) => {
+                    if let Ok(sink) = pending.accept().await {
+                        subscription::serve(session.core.clone(), sink, after_seq).await;
+                    }
+                }
+            }
+        },
+    );
+    if let Err(e) = subscribed {
+        tracing::error!(error = %e, "subscription registered twice");
+    }
+    module
+}

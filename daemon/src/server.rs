@@ -1,0 +1,167 @@
+//! The daemon as a whole: what it owns, how it starts, and how it stops.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::{Duration, Instant};
+
+use botcoder_protocol::methods::{DaemonStatusResult, ProviderInfo};
+use botcoder_protocol::{Mode, PROTOCOL_VERSION};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, ProviderSpec};
+use crate::llm::LlmProvider;
+use crate::llm::openai::OpenAiProvider;
+use crate::rpc;
+use crate::session::Sessions;
+use crate::session::turn::TurnDeps;
+
+/// How long a graceful stop may take before the daemon exits anyway.
+const STOP_BUDGET: Duration = Duration::from_millis(1500);
+
+/// Everything the daemon owns, shared by every connection.
+#[derive(Debug)]
+pub struct Daemon {
+    /// All sessions.
+    pub sessions: Sessions,
+    /// Open connections.
+    pub connections: AtomicU64,
+    provider: Result<Arc<dyn LlmProvider>, String>,
+    started: Instant,
+    socket_path: PathBuf,
+    log_file: PathBuf,
+    shutdown: CancellationToken,
+}
+
+impl Daemon {
+    /// Answers `daemon.status`.
+    pub async fn status(&self) -> DaemonStatusResult {
+        DaemonStatusResult {
+            pid: std::process::id(),
+            daemon_version: env!("CARGO_PKG_VERSION").to_owned(),
+            protocol_version: PROTOCOL_VERSION.to_owned(),
+            uptime_ms: self.started.elapsed().as_millis() as u64,
+            socket_path: self.socket_path.display().to_string(),
+            data_dir: self.sessions.root().display().to_string(),
+            log_file: self.log_file.display().to_string(),
+            sessions: self.sessions.count().await,
+            running_turns: self.sessions.running_turns().await,
+            connections: self.connections.load(std::sync::atomic::Ordering::Relaxed),
+            mode: Mode::Local,
+            provider: self.provider_info(),
+            provider_error: self.provider.as_ref().err().cloned(),
+        }
+    }
+
+    /// The active provider as clients may see it (no secrets).
+    pub fn provider_info(&self) -> Option<ProviderInfo> {
+        let p = self.provider.as_ref().ok()?;
+        Some(ProviderInfo {
+            name: p.name().to_owned(),
+            model: p.model().to_owned(),
+            base_url: p.base_url().to_owned(),
+            capabilities: p.capabilities(),
+            health: "unknown".to_owned(),
+            last_error: None,
+        })
+    }
+
+    /// Starts a graceful stop (as SIGTERM does).
+    pub fn request_shutdown(&self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Settings for [`run`].
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Socket to serve.
+    pub socket_path: PathBuf,
+    /// Session journals.
+    pub data_dir: PathBuf,
+    /// Log file path (for `daemon.status`).
+    pub log_file: PathBuf,
+    /// Configuration read at start.
+    pub config: Config,
+}
+
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The socket could not be served.
+    #[error(transparent)]
+    Listen(#[from] rpc::listener::ListenError),
+    /// Anything else.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Builds the provider a spec describes.
+fn build_provider(spec: &ProviderSpec) -> Result<Arc<dyn LlmProvider>, String> {
+    let http = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .pool_idle_timeout(Duration::from_secs(90))
+        .tcp_nodelay(true)
+        .build()
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+    Ok(match spec {
+        ProviderSpec::OpenAi(cfg) => Arc::new(OpenAiProvider::new(cfg.clone(), http)),
+    })
+}
+
+/// Serves until SIGTERM, SIGINT or `daemon.shutdown`; then cancels turns, flushes journals,
+/// removes the socket and returns.
+pub async fn run(opts: RunOptions) -> Result<(), StartError> {
+    let bound = rpc::listener::bind(&opts.socket_path)?;
+    let listener = tokio::net::UnixListener::from_std(bound.listener)
+        .map_err(|e| StartError::Other(format!("cannot serve the socket: {e}")))?;
+    let provider = opts.config.provider.as_ref().map_err(Clone::clone).and_then(build_provider);
+    match &provider {
+        Ok(p) => tracing::info!(provider = p.name(), model = p.model(), base_url = p.base_url(), "provider ready"),
+        Err(e) => tracing::warn!("{e}"),
+    }
+    let deps = Arc::new(TurnDeps { provider: provider.clone(), retry: opts.config.retry });
+    let sessions = Sessions::new(opts.data_dir.join("sessions"), deps).map_err(|e| StartError::Other(e.message))?;
+    let daemon = Arc::new(Daemon {
+        sessions,
+        connections: AtomicU64::new(0),
+        provider,
+        started: Instant::now(),
+        socket_path: bound.path.clone(),
+        log_file: opts.log_file.clone(),
+        shutdown: CancellationToken::new(),
+    });
+
+    let (stop_handle, server_handle) = jsonrpsee::server::stop_channel();
+    let server = tokio::spawn(rpc::serve(listener, daemon.clone(), stop_handle));
+    tracing::info!(socket = %bound.path.display(), pid = std::process::id(), "botcoderd ready");
+
+    wait_for_stop(&daemon.shutdown).await;
+    tracing::info!("stopping");
+    let _ = server_handle.stop();
+    let graceful = async {
+        daemon.sessions.shutdown().await;
+        let _ = server.await;
+    };
+    if tokio::time::timeout(STOP_BUDGET, graceful).await.is_err() {
+        tracing::warn!("graceful stop took too long; exiting anyway");
+    }
+    if let Err(e) = std::fs::remove_file(&bound.path) {
+        tracing::warn!(error = %e, "could not remove the socket");
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_stop(requested: &CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        requested.cancelled().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM"),
+        _ = int.recv() => tracing::info!("SIGINT"),
+        () = requested.cancelled() => {}
+    }
+}
