@@ -29,6 +29,13 @@ pub struct Conn {
     client: Mutex<String>,
 }
 
+impl Drop for Conn {
+    fn drop(&mut self) {
+        // The method table lives exactly as long as its connection.
+        self.daemon.connections.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 impl Conn {
     fn client(&self) -> String {
         self.client.lock().map(|c| c.clone()).unwrap_or_default()
@@ -64,6 +71,7 @@ where
 
 /// Every method and the subscription, for one connection.
 pub fn module(daemon: Arc<Daemon>) -> RpcModule<Conn> {
+    daemon.connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut module = RpcModule::new(Conn { daemon, client: Mutex::new("unknown".to_owned()) });
 
     register::<DaemonHello, _, _>(&mut module, |p, conn| async move {

@@ -7,7 +7,6 @@ pub mod listener;
 pub mod methods;
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use botcoder_protocol::MAX_MESSAGE_BYTES;
 use jsonrpsee::server::{Server, ServerConfig, StopHandle, serve_with_graceful_shutdown};
@@ -50,14 +49,11 @@ pub async fn serve(listener: UnixListener, daemon: Arc<Daemon>, stop: StopHandle
             continue;
         }
         let service = builder.clone().build(methods::module(daemon.clone()), stop.clone());
-        let daemon = daemon.clone();
         let stop = stop.clone();
-        daemon.connections.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(async move {
             if let Err(e) = serve_with_graceful_shutdown(stream, service, stop.shutdown()).await {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
-            daemon.connections.fetch_sub(1, Ordering::Relaxed);
         });
     }
 }

@@ -1,0 +1,132 @@
+//! The command line, declared once; `--help` is generated from these doc comments.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// botcoder: a coding agent that lives in a daemon.
+///
+/// `botcoder ask "fix the failing test"` streams the answer to stdout. The daemon
+/// (botcoderd) is started on first use and keeps every session, so several terminals can
+/// follow one session (`botcoder watch ID`) and scripts can pick it up later (`--session`).
+///
+/// Exit codes: 0 completed, 1 turn failed, 2 usage error, 3 daemon unreachable,
+/// 4 session not found, 75 rate-limited or provider unavailable after retries,
+/// 130 interrupted.
+#[derive(Debug, Parser)]
+#[command(name = "botcoder", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Send one request and stream the answer to stdout.
+    ///
+    /// The prompt is the arguments joined by spaces; `-` (or no arguments with stdin not a
+    /// terminal) reads it from stdin. Without --session a new session is started for the
+    /// project. Status lines (session id, retries) go to stderr.
+    ///
+    /// Examples:
+    ///   botcoder ask "explain src/main.rs"
+    ///   git diff | botcoder ask --json -
+    ///   botcoder ask --session 0196f3a2b1c47f3a "and now add a test"
+    Ask(AskArgs),
+    /// Follow a session live: its history, then new events as they happen (Ctrl-C stops).
+    Watch(WatchArgs),
+    /// List, show and remove sessions.
+    #[command(subcommand)]
+    Sessions(SessionsCommand),
+    /// Show the daemon's state: version, provider, sessions, running turns.
+    Status(JsonFlag),
+    /// Start, stop or check the daemon.
+    #[command(subcommand)]
+    Daemon(DaemonCommand),
+}
+
+/// `ask` options.
+#[derive(Debug, Args)]
+pub struct AskArgs {
+    /// Continue this session instead of starting a new one.
+    #[arg(long, short = 's', value_name = "ID")]
+    pub session: Option<String>,
+    /// Project directory for a new session [default: the current directory].
+    #[arg(long, short = 'p', value_name = "DIR")]
+    pub project: Option<PathBuf>,
+    /// Print every event as one JSON object per line instead of the answer text.
+    #[arg(long)]
+    pub json: bool,
+    /// The request; `-` reads it from stdin.
+    #[arg(value_name = "PROMPT", trailing_var_arg = true)]
+    pub prompt: Vec<String>,
+}
+
+/// `watch` options.
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// The session to follow.
+    #[arg(value_name = "SESSION")]
+    pub session: String,
+    /// Replay only events after this seq (0 = the whole history).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub after_seq: u64,
+    /// Print events as JSON lines.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `--json` alone.
+#[derive(Debug, Args)]
+pub struct JsonFlag {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `sessions` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum SessionsCommand {
+    /// List sessions, most recently active first.
+    #[command(alias = "ls")]
+    List {
+        /// Only sessions of this project directory.
+        #[arg(long, short = 'p', value_name = "DIR")]
+        project: Option<PathBuf>,
+        /// One JSON object per session and line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a session's metadata and whole history.
+    Show {
+        /// The session.
+        #[arg(value_name = "ID")]
+        id: String,
+        /// Metadata, then one event per line, as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a session and its history.
+    #[command(alias = "delete")]
+    Rm {
+        /// The session.
+        #[arg(value_name = "ID")]
+        id: String,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `daemon` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DaemonCommand {
+    /// Start the daemon in the background (exits 0 when one already answers).
+    Start,
+    /// Stop the daemon: running turns are closed as interrupted, journals flushed.
+    Stop,
+    /// Say whether the daemon answers, without starting it.
+    Status(JsonFlag),
+}

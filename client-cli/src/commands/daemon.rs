@@ -1,0 +1,58 @@
+//! `botcoder daemon start|stop|status`. `stop` and `status` never start a daemon.
+
+use std::time::Duration;
+
+use botcoder_protocol::client::{ConnectOptions, DaemonClient};
+use botcoder_protocol::methods::{DaemonShutdown, DaemonStatus, Empty};
+
+use crate::cli::DaemonCommand;
+use crate::exit::{self, Failure};
+use crate::output::status;
+
+/// Runs a `daemon` subcommand.
+pub async fn run(cmd: DaemonCommand) -> Result<u8, Failure> {
+    let mut opts = ConnectOptions::new("botcoder-cli");
+    match cmd {
+        DaemonCommand::Start => {
+            opts.autostart = false;
+            if let Ok(c) = DaemonClient::connect_once(&opts).await {
+                let st = c.call::<DaemonStatus>(&Empty {}).await?;
+                status(&format!("botcoderd is already running (pid {}) on {}", st.pid, st.socket_path));
+                return Ok(exit::OK);
+            }
+            opts.autostart = true;
+            let c = DaemonClient::connect(&opts).await?;
+            let st = c.call::<DaemonStatus>(&Empty {}).await?;
+            status(&format!("botcoderd started (pid {}) on {}", st.pid, st.socket_path));
+            Ok(exit::OK)
+        }
+        DaemonCommand::Stop => {
+            opts.autostart = false;
+            let Ok(c) = DaemonClient::connect_once(&opts).await else {
+                status(&format!("botcoderd is not running (no answer on {})", opts.socket_path.display()));
+                return Ok(exit::OK);
+            };
+            c.call::<DaemonShutdown>(&Empty {}).await?;
+            // Stopped once the socket is gone (the daemon removes it last).
+            for _ in 0..100 {
+                if !opts.socket_path.exists() {
+                    status("botcoderd stopped");
+                    return Ok(exit::OK);
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(Failure::new(exit::FAILED, "botcoderd did not stop within 5 s"))
+        }
+        DaemonCommand::Status(flag) => {
+            opts.autostart = false;
+            match DaemonClient::connect_once(&opts).await {
+                Ok(c) => {
+                    let st = c.call::<DaemonStatus>(&Empty {}).await?;
+                    super::status::print(&st, flag.json);
+                    Ok(exit::OK)
+                }
+                Err(e) => Err(Failure::new(exit::UNREACHABLE, format!("botcoderd is not running: {e}"))),
+            }
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! `botcoder sessions list|show|rm`.
+
+use botcoder_protocol::SessionId;
+use botcoder_protocol::methods::{SessionDelete, SessionHistory, SessionHistoryParams, SessionList, SessionListParams, SessionRef};
+
+use super::{connect, get_session};
+use crate::cli::SessionsCommand;
+use crate::exit::{self, Failure};
+use crate::output::Out;
+use crate::render::{Piece, Transcript};
+
+/// Runs a `sessions` subcommand.
+pub async fn run(cmd: SessionsCommand) -> Result<u8, Failure> {
+    let client = connect(true).await?;
+    let mut out = Out;
+    match cmd {
+        SessionsCommand::List { project, json } => {
+            let project_path = match project {
+                Some(p) => Some(
+                    std::fs::canonicalize(&p)
+                        .map_err(|e| Failure::new(exit::USAGE, format!("{}: {e}", p.display())))?
+                        .display()
+                        .to_string(),
+                ),
+                None => None,
+            };
+            let list = client.call::<SessionList>(&SessionListParams { project_path }).await?;
+            if json {
+                for s in &list.sessions {
+                    if out.json_value(s).is_err() {
+                        return Ok(exit::OK);
+                    }
+                }
+            } else if list.sessions.is_empty() {
+                let _ = out.text("no sessions yet; start one with `botcoder ask \"…\"`\n");
+            } else {
+                let mut table = format!("{:<18} {:<20} {:>6}  {}\n", "ID", "UPDATED", "EVENTS", "TITLE / PROJECT");
+                for s in &list.sessions {
+                    let what = s.title.clone().unwrap_or_else(|| s.project_path.clone());
+                    let running = if s.running_turn.is_some() { " (running)" } else { "" };
+                    let updated = s.updated_at.get(..19).unwrap_or(&s.updated_at).replace('T', " ");
+                    table.push_str(&format!("{:<18} {:<20} {:>6}  {what}{running}\n", s.session_id, updated, s.last_seq));
+                }
+                let _ = out.text(&table);
+            }
+        }
+        SessionsCommand::Show { id, json } => {
+            let info = get_session(&client, &id).await?;
+            if json {
+                if out.json_value(&info).is_err() {
+                    return Ok(exit::OK);
+                }
+            } else {
+                let _ = out.text(&format!(
+                    "session   {}\ntitle     {}\nproject   {}\ncreated   {}\nupdated   {}\nevents    {}\n",
+                    info.session_id,
+                    info.title.as_deref().unwrap_or("-"),
+                    info.project_path,
+                    info.created_at,
+                    info.updated_at,
+                    info.last_seq
+                ));
+            }
+            let mut transcript = Transcript::default();
+            let mut after_seq = 0;
+            loop {
+                let params = SessionHistoryParams { session_id: SessionId(id.clone()), after_seq, limit: None };
+                let page = client.call::<SessionHistory>(&params).await?;
+                for ev in &page.events {
+                    after_seq = ev.seq.unwrap_or(after_seq);
+                    let written = if json {
+                        out.json_line(ev)
+                    } else {
+                        transcript.render(ev).into_iter().try_for_each(|p| match p {
+                            Piece::Answer(s) | Piece::Note(s) => out.text(&s),
+                        })
+                    };
+                    if written.is_err() {
+                        return Ok(exit::OK);
+                    }
+                }
+                if !page.has_more || page.events.is_empty() {
+                    break;
+                }
+            }
+        }
+        SessionsCommand::Rm { id, json } => {
+            get_session(&client, &id).await?;
+            client.call::<SessionDelete>(&SessionRef { session_id: SessionId(id.clone()) }).await?;
+            let _ = if json {
+                out.json_value(&serde_json::json!({"deleted": id}))
+            } else {
+                out.text(&format!("deleted session {id}\n"))
+            };
+        }
+    }
+    Ok(exit::OK)
+}

@@ -1,0 +1,59 @@
+//! `botcoder status`: what the daemon is doing.
+
+use botcoder_protocol::methods::{DaemonStatus, DaemonStatusResult, Empty};
+
+use super::connect;
+use crate::exit::{self, Failure};
+use crate::output::Out;
+
+/// Runs `status` (autostarts the daemon).
+pub async fn run(json: bool) -> Result<u8, Failure> {
+    let client = connect(true).await?;
+    let st = client.call::<DaemonStatus>(&Empty {}).await?;
+    print(&st, json);
+    Ok(exit::OK)
+}
+
+/// Prints a status, as text or JSON.
+pub fn print(st: &DaemonStatusResult, json: bool) {
+    let mut out = Out;
+    if json {
+        let _ = out.json_value(st);
+        return;
+    }
+    let provider = match (&st.provider, &st.provider_error) {
+        (Some(p), _) => format!(
+            "{} (model {}, {}; native tools: {}, context: {})",
+            p.name,
+            p.model,
+            p.base_url,
+            if p.capabilities.native_tools { "yes" } else { "no" },
+            p.capabilities.context_window.map_or("unknown".to_owned(), |c| c.to_string())
+        ),
+        (None, Some(e)) => format!("none — {e}"),
+        (None, None) => "none".to_owned(),
+    };
+    let _ = out.text(&format!(
+        "botcoderd {} (protocol {}), pid {}, up {}\nsocket    {}\nsessions  {} on disk, {} running turn(s), {} connection(s)\nmode      {:?}\nprovider  {provider}\ndata      {}\nlog       {}\n",
+        st.daemon_version,
+        st.protocol_version,
+        st.pid,
+        humanize_ms(st.uptime_ms),
+        st.socket_path,
+        st.sessions,
+        st.running_turns,
+        st.connections,
+        st.mode,
+        st.data_dir,
+        st.log_file,
+    ));
+}
+
+fn humanize_ms(ms: u64) -> String {
+    let s = ms / 1000;
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m{}s", s / 60, s % 60),
+        _ => format!("{}h{}m", s / 3600, (s % 3600) / 60),
+    }
+}
