@@ -9,12 +9,13 @@ use std::time::Duration;
 
 use jsonrpsee::async_client::{Client, ClientBuilder};
 use jsonrpsee::client_transport::ws::{Url, WsTransportClientBuilder};
-use jsonrpsee::core::client::{ClientT, Error as RpcError, Subscription, SubscriptionClientT};
+use jsonrpsee::core::client::{ClientT, Error as RpcError, SubscriptionClientT};
 use jsonrpsee::core::traits::ToRpcParams;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
 pub use autostart::{AutostartError, daemon_executable};
+pub use jsonrpsee::core::client::Subscription;
 pub use socket::socket_path;
 
 use crate::methods::{
