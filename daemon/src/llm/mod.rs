@@ -23,17 +23,64 @@ pub use retry::{RetryPolicy, stream_with_retries};
 pub enum ChatMessage {
     /// From the user.
     User(String),
-    /// From the model.
-    Assistant(String),
+    /// From the model: text and the tool calls it asked for.
+    Assistant {
+        /// Reply text (may be empty when the reply is only tool calls).
+        text: String,
+        /// Native tool calls, in order.
+        tool_calls: Vec<ToolCallRequest>,
+    },
+    /// The result of one tool call, sent back to the model.
+    ToolResult {
+        /// The call it answers.
+        call_id: String,
+        /// The tool's name (some wire formats want it).
+        name: String,
+        /// Output text.
+        output: String,
+        /// Whether the tool failed.
+        is_error: bool,
+    },
+}
+
+impl ChatMessage {
+    /// A plain assistant text reply.
+    pub fn assistant(text: impl Into<String>) -> Self {
+        ChatMessage::Assistant { text: text.into(), tool_calls: Vec::new() }
+    }
+}
+
+/// A tool call the model made, as sent back in the conversation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolCallRequest {
+    /// Provider's call id.
+    pub id: String,
+    /// Tool name.
+    pub name: String,
+    /// Arguments as JSON text, exactly as the model produced them.
+    pub arguments: String,
+}
+
+/// A tool offered to the model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolSpec {
+    /// Name.
+    pub name: String,
+    /// What it does, for the model.
+    pub description: String,
+    /// JSON Schema of its arguments.
+    pub parameters: serde_json::Value,
 }
 
 /// A request for one model reply.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct ChatRequest {
     /// System prompt.
     pub system: Option<String>,
     /// Conversation so far, oldest first.
     pub messages: Vec<ChatMessage>,
+    /// Tools the model may call natively (empty: none).
+    pub tools: Vec<ToolSpec>,
     /// Reply budget in tokens, when limited.
     pub max_tokens: Option<u32>,
 }

@@ -57,7 +57,23 @@ impl OpenAiProvider {
         for m in &req.messages {
             messages.push(match m {
                 ChatMessage::User(t) => json!({"role": "user", "content": t}),
-                ChatMessage::Assistant(t) => json!({"role": "assistant", "content": t}),
+                ChatMessage::Assistant { text, tool_calls } if tool_calls.is_empty() => {
+                    json!({"role": "assistant", "content": text})
+                }
+                ChatMessage::Assistant { text, tool_calls } => {
+                    let calls: Vec<Value> = tool_calls
+                        .iter()
+                        .map(|c| {
+                            json!({"id": c.id, "type": "function",
+                                   "function": {"name": c.name, "arguments": c.arguments}})
+                        })
+                        .collect();
+                    let content = if text.is_empty() { Value::Null } else { json!(text) };
+                    json!({"role": "assistant", "content": content, "tool_calls": calls})
+                }
+                ChatMessage::ToolResult { call_id, output, .. } => {
+                    json!({"role": "tool", "tool_call_id": call_id, "content": output})
+                }
             });
         }
         let mut body = json!({
@@ -66,6 +82,17 @@ impl OpenAiProvider {
             "stream": true,
             "stream_options": {"include_usage": true},
         });
+        if !req.tools.is_empty() {
+            let tools: Vec<Value> = req
+                .tools
+                .iter()
+                .map(|t| {
+                    json!({"type": "function", "function": {
+                        "name": t.name, "description": t.description, "parameters": t.parameters}})
+                })
+                .collect();
+            body["tools"] = json!(tools);
+        }
         if let Some(max) = req.max_tokens {
             body["max_tokens"] = json!(max);
         }

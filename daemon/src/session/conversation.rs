@@ -28,7 +28,7 @@ impl Conversation {
                 }
             }
             EventBody::AssistantMessage { text, .. } if !text.is_empty() => {
-                self.messages.push(ChatMessage::Assistant(text.clone()));
+                self.messages.push(ChatMessage::assistant(text.clone()));
             }
             EventBody::TurnCompleted { turn_id, .. } => {
                 // A queued turn cancelled before it started never reaches the model.
@@ -69,7 +69,7 @@ mod tests {
             c.messages(),
             &[
                 ChatMessage::User("first".into()),
-                ChatMessage::Assistant("one".into()),
+                ChatMessage::assistant("one"),
                 ChatMessage::User("third".into()),
             ]
         );

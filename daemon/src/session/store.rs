@@ -198,10 +198,6 @@ pub fn replay_lines(
     limit: usize,
     mut f: impl FnMut(u64, &str),
 ) -> Result<(), StoreError> {
-    #[derive(Deserialize)]
-    struct SeqOnly {
-        seq: u64,
-    }
     let path = dir.join(EVENTS_FILE);
     let file = File::open(&path).map_err(io_err(&path))?;
     let mut reader = BufReader::with_capacity(64 * 1024, file);
@@ -217,13 +213,29 @@ pub fn replay_lines(
         if trimmed.is_empty() {
             continue;
         }
-        if let Ok(SeqOnly { seq }) = serde_json::from_str(trimmed)
+        if let Some(seq) = line_seq(trimmed)
             && seq > after_seq
         {
             f(seq, trimmed);
             sent += 1;
         }
     }
+}
+
+/// The seq of a journal line. The daemon writes `seq` first, so the fast path reads the
+/// number straight after `{"seq":`; anything else falls back to a JSON parse.
+fn line_seq(line: &str) -> Option<u64> {
+    #[derive(Deserialize)]
+    struct SeqOnly {
+        seq: u64,
+    }
+    if let Some(rest) = line.strip_prefix("{\"seq\":") {
+        let end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        if end > 0 && rest[end..].starts_with(',') {
+            return rest[..end].parse().ok();
+        }
+    }
+    serde_json::from_str::<SeqOnly>(line).ok().map(|s| s.seq)
 }
 
 /// Seq and time of the last complete event in a journal, read from its tail only.
@@ -323,6 +335,16 @@ mod tests {
         replay_lines(dir.path(), 2, 2, |seq, _| seen.push(seq)).unwrap();
         assert_eq!(seen, vec![3, 4]);
         assert_eq!(tail(dir.path()).map(|t| t.0), Some(5));
+    }
+
+    #[test]
+    fn line_seq_fast_path_and_fallback_agree() {
+        let line = serde_json::to_string(&ev(42, "x")).unwrap();
+        assert!(line.starts_with("{\"seq\":42,"), "{line}");
+        assert_eq!(line_seq(&line), Some(42));
+        assert_eq!(line_seq(r#"{"session_id":"s","seq":7}"#), Some(7));
+        assert_eq!(line_seq(r#"{"seq":}"#), None);
+        assert_eq!(line_seq("garbage"), None);
     }
 
     #[test]

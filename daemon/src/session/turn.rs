@@ -77,7 +77,7 @@ pub async fn run_turn(core: Arc<SessionCore>, deps: Arc<TurnDeps>, turn_id: Turn
             let request = ChatRequest {
                 system: Some(system_prompt(&core.project_path())),
                 messages: core.conversation(),
-                max_tokens: None,
+                ..ChatRequest::default()
             };
             stream_reply(&core, provider.clone(), request, deps.retry, &turn_id, &ctl, &mut text).await
         }
