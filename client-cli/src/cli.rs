@@ -59,9 +59,35 @@ pub struct AskArgs {
     /// Print every event as one JSON object per line instead of the answer text.
     #[arg(long)]
     pub json: bool,
+    /// Which tool calls may run: `auto` runs everything; `ask` lets writes and commands run
+    /// only when an attached TUI approves them (with none attached they are denied, so a
+    /// script never hangs); `read-only` offers only the read tools [default: the session's].
+    #[arg(long, value_enum, value_name = "POLICY")]
+    pub approval: Option<Approval>,
     /// The request; `-` reads it from stdin.
     #[arg(value_name = "PROMPT", trailing_var_arg = true)]
     pub prompt: Vec<String>,
+}
+
+/// Approval policy values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Approval {
+    /// Run every tool call.
+    Auto,
+    /// Ask an attached client; deny when none can answer.
+    Ask,
+    /// Read tools only.
+    ReadOnly,
+}
+
+impl From<Approval> for botcoder_protocol::ApprovalPolicy {
+    fn from(a: Approval) -> Self {
+        match a {
+            Approval::Auto => Self::Auto,
+            Approval::Ask => Self::Ask,
+            Approval::ReadOnly => Self::ReadOnly,
+        }
+    }
 }
 
 /// `watch` options.

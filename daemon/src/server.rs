@@ -9,7 +9,7 @@ use botcoder_protocol::methods::{DaemonStatusResult, ProviderInfo};
 use botcoder_protocol::{Mode, PROTOCOL_VERSION};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{Config, ProviderSpec};
+use crate::config::{AgentSettings, Config, ProviderSpec};
 use crate::llm::LlmProvider;
 use crate::llm::openai::OpenAiProvider;
 use crate::rpc;
@@ -26,6 +26,8 @@ pub struct Daemon {
     pub sessions: Sessions,
     /// Open connections.
     pub connections: AtomicU64,
+    /// Agent loop settings (defaults for new sessions).
+    pub agent: AgentSettings,
     provider: Result<Arc<dyn LlmProvider>, String>,
     started: Instant,
     socket_path: PathBuf,
@@ -125,6 +127,7 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
     let daemon = Arc::new(Daemon {
         sessions,
         connections: AtomicU64::new(0),
+        agent: opts.config.agent,
         provider,
         started: Instant::now(),
         socket_path: bound.path.clone(),

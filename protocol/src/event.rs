@@ -167,6 +167,9 @@ pub enum EventBody {
         args: serde_json::Value,
         /// Where it runs: `local` or a botserver agent name.
         executor: String,
+        /// How the model asked for it.
+        #[serde(default)]
+        origin: ToolOrigin,
     },
     /// Live output of a running tool (ephemeral).
     #[serde(rename = "tool.output")]
@@ -393,6 +396,33 @@ pub enum Mode {
     Local,
     /// A healthy botserver takes pipeline work and agent tools.
     MultiAgent,
+}
+
+/// How a tool call reached the daemon.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolOrigin {
+    /// A native tool call of the provider's wire format.
+    #[default]
+    Native,
+    /// A call written as text, e.g. `read_file("src/main.rs")`.
+    Text,
+    /// A `CHANGE:` block in the reply text.
+    Delta,
+}
+
+/// Which tool calls need a person's approval in a session.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ApprovalPolicy {
+    /// Everything runs without asking.
+    Auto,
+    /// Writes, edits, commands and risky git operations wait for an attached client that
+    /// declared the `approvals` capability; with none attached they are denied at once.
+    #[default]
+    Ask,
+    /// Only the read tools are offered; anything else is denied.
+    ReadOnly,
 }
 
 /// An answer to `approval.requested`.

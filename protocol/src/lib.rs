@@ -17,7 +17,9 @@ pub mod methods;
 pub mod client;
 
 pub use error::{ErrorData, ErrorKind};
-pub use event::{ApprovalDecision, Event, EventBody, Mode, TurnError, TurnStatus};
+pub use event::{
+    ApprovalDecision, ApprovalPolicy, Event, EventBody, Mode, ToolOrigin, TurnError, TurnStatus,
+};
 pub use ids::{SessionId, TurnId};
 pub use methods::Method;
 

@@ -7,7 +7,7 @@ use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::event::{ApprovalDecision, Event, Mode};
+use crate::event::{ApprovalDecision, ApprovalPolicy, Event, Mode};
 use crate::ids::{SessionId, TurnId};
 
 /// A JSON-RPC method: its wire name and the types of its params and result.
@@ -199,6 +199,10 @@ pub struct SessionCreateParams {
     /// Optional title.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
+    /// Approval policy for the session's tool calls; absent: the daemon's default (`ask`
+    /// unless `BOTCODER_APPROVAL` says otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<ApprovalPolicy>,
 }
 
 /// `session.list` params.
@@ -253,6 +257,8 @@ pub struct SessionInfo {
     pub running_turn: Option<TurnId>,
     /// Turns waiting behind it.
     pub queued_turns: u64,
+    /// The session's approval policy.
+    pub approval: ApprovalPolicy,
 }
 
 /// `session.history` params.
@@ -286,6 +292,9 @@ pub struct SessionSendParams {
     pub session_id: SessionId,
     /// The user message.
     pub text: String,
+    /// Approval policy for this turn only; absent: the session's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<ApprovalPolicy>,
 }
 
 /// `session.send` result.

@@ -102,7 +102,7 @@ async fn timestamp_server(base: Instant, chunks: usize, gap: Duration) -> String
 }
 
 async fn new_session(c: &DaemonClient, env: &TestEnv) -> SessionId {
-    let p = SessionCreateParams { project_path: env.project.display().to_string(), title: None };
+    let p = SessionCreateParams { project_path: env.project.display().to_string(), title: None, approval: None };
     c.call::<SessionCreate>(&p).await.expect("create").session_id
 }
 
@@ -137,7 +137,7 @@ async fn delta_latency(env: &TestEnv, base: Instant, subs: usize) -> Vec<f64> {
             lat
         }));
     }
-    let p = SessionSendParams { session_id: id, text: "go".into() };
+    let p = SessionSendParams { session_id: id, text: "go".into(), approval: None };
     sender.call::<SessionSend>(&p).await.expect("send");
     let mut all = Vec::new();
     for t in tasks {

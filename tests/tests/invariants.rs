@@ -24,12 +24,12 @@ async fn setup() -> (TestEnv, MockLlm) {
 }
 
 async fn create(client: &botcoder_protocol::client::DaemonClient, env: &TestEnv) -> SessionId {
-    let params = SessionCreateParams { project_path: env.project.display().to_string(), title: None };
+    let params = SessionCreateParams { project_path: env.project.display().to_string(), title: None, approval: None };
     client.call::<SessionCreate>(&params).await.expect("create").session_id
 }
 
 async fn send(client: &botcoder_protocol::client::DaemonClient, id: &SessionId, text: &str) {
-    let p = SessionSendParams { session_id: id.clone(), text: text.to_owned() };
+    let p = SessionSendParams { session_id: id.clone(), text: text.to_owned(), approval: None };
     client.call::<SessionSend>(&p).await.expect("send");
 }
 

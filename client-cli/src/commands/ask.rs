@@ -49,7 +49,7 @@ pub async fn run(args: AskArgs, prompt: String) -> Result<u8, Failure> {
         Some(id) => get_session(&client, id).await?,
         None => {
             let project = absolute(project)?;
-            let params = SessionCreateParams { project_path: project.display().to_string(), title: None };
+            let params = SessionCreateParams { project_path: project.display().to_string(), title: None, approval: args.approval.map(Into::into) };
             client.call::<SessionCreate>(&params).await?
         }
     };
@@ -59,7 +59,7 @@ pub async fn run(args: AskArgs, prompt: String) -> Result<u8, Failure> {
     // Subscribe before sending so nothing of the turn can be missed.
     let sub_params = SubscribeParams { session_id: session_id.clone(), after_seq: Some(session.last_seq) };
     let mut sub = client.subscribe(&sub_params).await?;
-    let sent = client.call::<SessionSend>(&SessionSendParams { session_id: session_id.clone(), text: prompt }).await?;
+    let sent = client.call::<SessionSend>(&SessionSendParams { session_id: session_id.clone(), text: prompt, approval: args.approval.map(Into::into) }).await?;
     if sent.queued_behind > 0 {
         status(&format!("queued behind {} turn(s)", sent.queued_behind));
     }

@@ -9,6 +9,8 @@ use std::time::Duration;
 
 pub use provider::{ProviderSpec, select_provider};
 
+use botcoder_protocol::ApprovalPolicy;
+
 use crate::llm::RetryPolicy;
 
 /// A secret value: `Debug` and `Display` never show it.
@@ -84,6 +86,34 @@ pub fn is_secret_var(name: &str) -> bool {
         || upper.contains("PASSWORD")
 }
 
+/// How tools reach the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ToolMode {
+    /// Native tool definitions and calls of the wire format.
+    Native,
+    /// The text protocol: call-style calls and `CHANGE:` blocks in the reply text.
+    Text,
+    /// Native when the provider supports it, else text.
+    Auto,
+}
+
+/// How the agent loop behaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AgentSettings {
+    /// Default approval policy of new sessions (`BOTCODER_APPROVAL`).
+    pub approval: ApprovalPolicy,
+    /// `BOTCODER_TOOL_MODE`.
+    pub tool_mode: ToolMode,
+    /// Model requests per turn before it fails with `iteration_limit` (`BOTCODER_MAX_ITERATIONS`).
+    pub max_iterations: u32,
+}
+
+impl Default for AgentSettings {
+    fn default() -> Self {
+        AgentSettings { approval: ApprovalPolicy::Ask, tool_mode: ToolMode::Auto, max_iterations: 25 }
+    }
+}
+
 /// Everything the daemon reads from its environment at start.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -91,6 +121,32 @@ pub struct Config {
     pub provider: Result<ProviderSpec, String>,
     /// Retry settings.
     pub retry: RetryPolicy,
+    /// Agent loop settings.
+    pub agent: AgentSettings,
+}
+
+fn agent_settings(env: &Env, problems: &mut Vec<String>) -> AgentSettings {
+    let mut a = AgentSettings::default();
+    match env.get("BOTCODER_APPROVAL").map(str::to_ascii_lowercase).as_deref() {
+        None => {}
+        Some("auto") => a.approval = ApprovalPolicy::Auto,
+        Some("ask") => a.approval = ApprovalPolicy::Ask,
+        Some("read-only" | "readonly" | "read_only") => a.approval = ApprovalPolicy::ReadOnly,
+        Some(other) => problems.push(format!("BOTCODER_APPROVAL={other:?} must be auto, ask or read-only")),
+    }
+    match env.get("BOTCODER_TOOL_MODE").map(str::to_ascii_lowercase).as_deref() {
+        None | Some("auto") => {}
+        Some("native") => a.tool_mode = ToolMode::Native,
+        Some("text") => a.tool_mode = ToolMode::Text,
+        Some(other) => problems.push(format!("BOTCODER_TOOL_MODE={other:?} must be native, text or auto")),
+    }
+    match env.parse::<u32>("BOTCODER_MAX_ITERATIONS") {
+        Ok(Some(n)) if n > 0 => a.max_iterations = n,
+        Ok(Some(_)) => problems.push("BOTCODER_MAX_ITERATIONS must be at least 1".to_owned()),
+        Ok(None) => {}
+        Err(e) => problems.push(e),
+    }
+    a
 }
 
 impl Config {
@@ -111,12 +167,13 @@ impl Config {
                 Duration::from_secs(60)
             }
         };
+        let agent = agent_settings(env, &mut problems);
         let provider = if problems.is_empty() {
             select_provider(env, idle)
         } else {
             Err(problems.join("; "))
         };
-        Config { provider, retry }
+        Config { provider, retry, agent }
     }
 }
 
@@ -147,6 +204,21 @@ mod tests {
         let env = Env::load(dir.path());
         assert_eq!(env.get("BOTCODER_TEST_ONLY_VAR"), Some("from-file"));
         assert_ne!(env.get("PATH"), Some("nope"));
+    }
+
+    #[test]
+    fn agent_settings_parse_and_bad_values_name_the_variable() {
+        let cfg = Config::from_env(&Env::from_pairs([
+            ("BOTCODER_APPROVAL", "read-only"),
+            ("BOTCODER_TOOL_MODE", "text"),
+            ("BOTCODER_MAX_ITERATIONS", "3"),
+        ]));
+        assert_eq!(
+            cfg.agent,
+            AgentSettings { approval: ApprovalPolicy::ReadOnly, tool_mode: ToolMode::Text, max_iterations: 3 }
+        );
+        let cfg = Config::from_env(&Env::from_pairs([("BOTCODER_APPROVAL", "yolo")]));
+        assert!(cfg.provider.unwrap_err().contains("BOTCODER_APPROVAL"));
     }
 
     #[test]

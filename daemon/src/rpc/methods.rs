@@ -1,15 +1,16 @@
 //! The method handlers, registered per connection so each knows its client's name.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use botcoder_protocol::methods::{
-    self as m, DaemonHello, DaemonShutdown, DaemonStatus, Empty, HelloResult, Method, ProviderList,
+    self as m, ApprovalRespond, DaemonHello, DaemonShutdown, DaemonStatus, Empty, HelloResult, Method, ProviderList,
     ProviderListResult, SessionCreate, SessionDelete, SessionGet, SessionHistory, SessionHistoryResult,
     SessionList, SessionListResult, SessionRename, SessionSend, SubscribeParams, TurnCancel,
     TurnCancelResult,
 };
-use botcoder_protocol::{ErrorKind, PROTOCOL_VERSION};
+use botcoder_protocol::{CAPABILITY_APPROVALS, ErrorKind, PROTOCOL_VERSION};
 use jsonrpsee::types::Params;
 use jsonrpsee::RpcModule;
 use serde::de::DeserializeOwned;
@@ -27,12 +28,13 @@ const HISTORY_MAX: u64 = 10_000;
 pub struct Conn {
     daemon: Arc<Daemon>,
     client: Mutex<String>,
+    approver: AtomicBool,
 }
 
 impl Drop for Conn {
     fn drop(&mut self) {
         // The method table lives exactly as long as its connection.
-        self.daemon.connections.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        self.daemon.connections.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -71,8 +73,9 @@ where
 
 /// Every method and the subscription, for one connection.
 pub fn module(daemon: Arc<Daemon>) -> RpcModule<Conn> {
-    daemon.connections.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let mut module = RpcModule::new(Conn { daemon, client: Mutex::new("unknown".to_owned()) });
+    daemon.connections.fetch_add(1, Ordering::Relaxed);
+    let conn = Conn { daemon, client: Mutex::new("unknown".to_owned()), approver: AtomicBool::new(false) };
+    let mut module = RpcModule::new(conn);
 
     register::<DaemonHello, _, _>(&mut module, |p, conn| async move {
         let major = |v: &str| v.split('.').next().unwrap_or_default().to_owned();
@@ -88,10 +91,12 @@ pub fn module(daemon: Arc<Daemon>) -> RpcModule<Conn> {
         if let Ok(mut c) = conn.client.lock() {
             *c = p.client.clone();
         }
+        let approver = p.capabilities.iter().any(|c| c == CAPABILITY_APPROVALS);
+        conn.approver.store(approver, Ordering::Relaxed);
         Ok(HelloResult {
             protocol_version: PROTOCOL_VERSION.to_owned(),
             daemon_version: env!("CARGO_PKG_VERSION").to_owned(),
-            capabilities: Vec::new(),
+            capabilities: vec![CAPABILITY_APPROVALS.to_owned(), "tools".to_owned()],
         })
     });
     register::<DaemonStatus, _, _>(&mut module, |_: Empty, conn| async move { Ok(conn.daemon.status().await) });
@@ -104,7 +109,8 @@ pub fn module(daemon: Arc<Daemon>) -> RpcModule<Conn> {
         Ok(ProviderListResult { providers: conn.daemon.provider_info().into_iter().collect() })
     });
     register::<SessionCreate, _, _>(&mut module, |p, conn| async move {
-        conn.daemon.sessions.create(&p.project_path, p.title).await
+        let approval = p.approval.unwrap_or(conn.daemon.agent.approval);
+        conn.daemon.sessions.create(&p.project_path, p.title, approval).await
     });
     register::<SessionList, _, _>(&mut module, |p, conn| async move {
         let sessions = conn.daemon.sessions.list(p.project_path.as_deref()).await?;
@@ -154,7 +160,12 @@ pub fn module(daemon: Arc<Daemon>) -> RpcModule<Conn> {
             return Err(DaemonError::invalid_params("text must not be empty"));
         }
         let session = conn.daemon.sessions.get(&p.session_id).await?;
-        session.send(p.text, conn.client()).await
+        session.send(p.text, conn.client(), p.approval).await
+    });
+    register::<ApprovalRespond, _, _>(&mut module, |p, conn| async move {
+        let session = conn.daemon.sessions.get(&p.session_id).await?;
+        session.core.resolve_approval(&p.call_id, p.decision, conn.client())?;
+        Ok(Empty {})
     });
     register::<TurnCancel, _, _>(&mut module, |p, conn| async move {
         let session = conn.daemon.sessions.get(&p.session_id).await?;
@@ -176,7 +187,8 @@ pub fn module(daemon: Arc<Daemon>) -> RpcModule<Conn> {
                 Err(e) => pending.reject(to_rpc_error(e)).await,
                 Ok((session, after_seq)) => {
                     if let Ok(sink) = pending.accept().await {
-                        subscription::serve(session.core.clone(), sink, after_seq).await;
+                        let approver = conn.approver.load(Ordering::Relaxed);
+                        subscription::serve(session.core.clone(), sink, after_seq, approver).await;
                     }
                 }
             }

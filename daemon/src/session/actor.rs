@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use botcoder_protocol::methods::SessionSendResult;
-use botcoder_protocol::{ErrorKind, EventBody, TurnError, TurnId, TurnStatus};
+use botcoder_protocol::{ApprovalPolicy, ErrorKind, EventBody, TurnError, TurnId, TurnStatus};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -24,6 +24,8 @@ pub enum Command {
         text: String,
         /// Sending client's name.
         client: String,
+        /// Approval policy for this turn; `None`: the session's.
+        approval: Option<ApprovalPolicy>,
         /// Answered once the message is journaled.
         reply: oneshot::Sender<Result<SessionSendResult, DaemonError>>,
     },
@@ -41,6 +43,11 @@ pub enum Command {
     },
 }
 
+struct Queued {
+    turn_id: TurnId,
+    policy: ApprovalPolicy,
+}
+
 struct Running {
     turn_id: TurnId,
     ctl: Arc<TurnControl>,
@@ -49,7 +56,7 @@ struct Running {
 
 /// Runs the actor until `Stop` or until every sender is gone.
 pub async fn run(core: Arc<SessionCore>, deps: Arc<TurnDeps>, mut rx: mpsc::Receiver<Command>) {
-    let mut queue: VecDeque<TurnId> = VecDeque::new();
+    let mut queue: VecDeque<Queued> = VecDeque::new();
     let mut running: Option<Running> = None;
     loop {
         let cmd = tokio::select! {
@@ -65,13 +72,14 @@ pub async fn run(core: Arc<SessionCore>, deps: Arc<TurnDeps>, mut rx: mpsc::Rece
         };
         match cmd {
             None => break,
-            Some(Command::Send { text, client, reply }) => {
+            Some(Command::Send { text, client, approval, reply }) => {
                 let turn_id = new_turn_id();
                 let body = EventBody::UserMessage { turn_id: turn_id.clone(), text, client };
                 match core.emit(body).await {
                     Ok(event) => {
                         let queued_behind = queue.len() as u64 + u64::from(running.is_some());
-                        queue.push_back(turn_id.clone());
+                        let policy = approval.unwrap_or_else(|| core.approval_policy());
+                        queue.push_back(Queued { turn_id: turn_id.clone(), policy });
                         let _ = reply.send(Ok(SessionSendResult {
                             turn_id,
                             seq: event.seq.unwrap_or(0),
@@ -112,12 +120,12 @@ async fn wait_running(running: &mut Option<Running>) -> Result<(), tokio::task::
 fn start_next(
     core: &Arc<SessionCore>,
     deps: &Arc<TurnDeps>,
-    queue: &mut VecDeque<TurnId>,
+    queue: &mut VecDeque<Queued>,
     running: &mut Option<Running>,
 ) {
-    if let Some(turn_id) = queue.pop_front() {
+    if let Some(Queued { turn_id, policy }) = queue.pop_front() {
         let ctl = Arc::new(TurnControl::default());
-        let task = tokio::spawn(run_turn(core.clone(), deps.clone(), turn_id.clone(), ctl.clone()));
+        let task = tokio::spawn(run_turn(core.clone(), deps.clone(), turn_id.clone(), policy, ctl.clone()));
         *running = Some(Running { turn_id, ctl, task });
     }
     core.set_run_state(running.as_ref().map(|r| r.turn_id.clone()), queue.len() as u64);
@@ -125,7 +133,7 @@ fn start_next(
 
 async fn cancel(
     core: &SessionCore,
-    queue: &mut VecDeque<TurnId>,
+    queue: &mut VecDeque<Queued>,
     running: Option<&Running>,
     turn_id: Option<&TurnId>,
 ) -> bool {
@@ -139,7 +147,7 @@ async fn cancel(
             true
         }
         (_, Some(t)) => {
-            let Some(pos) = queue.iter().position(|q| q == t) else {
+            let Some(pos) = queue.iter().position(|q| &q.turn_id == t) else {
                 return false;
             };
             queue.remove(pos);
@@ -166,13 +174,13 @@ async fn close_queued(core: &SessionCore, turn_id: TurnId, status: TurnStatus) {
     }
 }
 
-async fn stop_all(core: &SessionCore, queue: &mut VecDeque<TurnId>, running: Option<Running>) {
+async fn stop_all(core: &SessionCore, queue: &mut VecDeque<Queued>, running: Option<Running>) {
     if let Some(r) = running {
         r.ctl.stop(TurnStatus::Interrupted);
         let _ = r.task.await;
     }
-    while let Some(t) = queue.pop_front() {
-        close_queued(core, t, TurnStatus::Interrupted).await;
+    while let Some(q) = queue.pop_front() {
+        close_queued(core, q.turn_id, TurnStatus::Interrupted).await;
     }
     core.set_run_state(None, 0);
     core.sync().await;

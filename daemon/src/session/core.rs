@@ -1,12 +1,16 @@
 //! The shared heart of one session: its journal writer, hub, metadata and conversation.
 //! Every event goes through [`SessionCore::emit`]: journal first (durable ones), then fan-out.
 
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use botcoder_protocol::methods::SessionInfo;
-use botcoder_protocol::{ErrorKind, Event, EventBody, SessionId, TurnId};
+use botcoder_protocol::{
+    ApprovalDecision, ApprovalPolicy, ErrorKind, Event, EventBody, SessionId, TurnId,
+};
+use tokio::sync::oneshot;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -28,6 +32,9 @@ pub struct Meta {
     pub title: Option<String>,
     /// Creation time.
     pub created_at: String,
+    /// Approval policy for tool calls.
+    #[serde(default)]
+    pub approval: ApprovalPolicy,
 }
 
 const META_FILE: &str = "meta.json";
@@ -72,6 +79,8 @@ pub struct SessionCore {
     conversation: Mutex<Conversation>,
     run: Mutex<RunState>,
     closed: AtomicBool,
+    approvals: Mutex<HashMap<String, oneshot::Sender<(ApprovalDecision, String)>>>,
+    allowed_tools: Mutex<HashSet<String>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -101,6 +110,8 @@ impl SessionCore {
             conversation: Mutex::new(conversation),
             run: Mutex::new(RunState::default()),
             closed: AtomicBool::new(false),
+            approvals: Mutex::default(),
+            allowed_tools: Mutex::default(),
         }
     }
 
@@ -198,6 +209,44 @@ impl SessionCore {
         self.emit(EventBody::SessionRenamed { title }).await.map(|_| ())
     }
 
+    /// Waits for an answer to approval `call_id` (the caller publishes the request).
+    pub fn await_approval(&self, call_id: &str) -> oneshot::Receiver<(ApprovalDecision, String)> {
+        let (tx, rx) = oneshot::channel();
+        lock(&self.approvals).insert(call_id.to_owned(), tx);
+        rx
+    }
+
+    /// Forgets a pending approval (the turn stopped waiting).
+    pub fn drop_approval(&self, call_id: &str) {
+        lock(&self.approvals).remove(call_id);
+    }
+
+    /// Delivers a client's answer. The first answer wins; later ones are told it is decided.
+    pub fn resolve_approval(&self, call_id: &str, decision: ApprovalDecision, client: String) -> Result<(), DaemonError> {
+        let waiter = lock(&self.approvals).remove(call_id);
+        match waiter.map(|tx| tx.send((decision, client))) {
+            Some(Ok(())) => Ok(()),
+            _ => Err(DaemonError::invalid_params(format!(
+                "no approval is pending for call {call_id:?} (it was already decided or the turn ended)"
+            ))),
+        }
+    }
+
+    /// Whether `tool` was allowed for the rest of the session.
+    pub fn tool_allowed_for_session(&self, tool: &str) -> bool {
+        lock(&self.allowed_tools).contains(tool)
+    }
+
+    /// Allows `tool` for the rest of the session.
+    pub fn allow_tool_for_session(&self, tool: &str) {
+        lock(&self.allowed_tools).insert(tool.to_owned());
+    }
+
+    /// The session's approval policy.
+    pub fn approval_policy(&self) -> ApprovalPolicy {
+        lock(&self.meta).approval
+    }
+
     /// Updates the running/queued state.
     pub fn set_run_state(&self, running: Option<TurnId>, queued: u64) {
         *lock(&self.run) = RunState { running, queued };
@@ -221,6 +270,7 @@ impl SessionCore {
             last_seq: self.hub.last_seq(),
             running_turn: run.running.clone(),
             queued_turns: run.queued,
+            approval: meta.approval,
         }
     }
 

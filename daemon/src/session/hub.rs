@@ -39,7 +39,8 @@ pub struct Feed {
 #[derive(Debug, Default)]
 struct State {
     last_seq: u64,
-    subscribers: Vec<mpsc::Sender<Published>>,
+    /// Each subscriber's queue, and whether its client answers approvals.
+    subscribers: Vec<(mpsc::Sender<Published>, bool)>,
     /// Text of the reply being streamed: turn and text so far.
     streaming: Option<(TurnId, String)>,
 }
@@ -78,12 +79,17 @@ impl Hub {
         self.lock().subscribers.len()
     }
 
+    /// Live subscribers whose client declared the approvals capability.
+    pub fn approver_count(&self) -> usize {
+        self.lock().subscribers.iter().filter(|(tx, approver)| *approver && !tx.is_closed()).count()
+    }
+
     /// Registers a subscriber. Atomic with respect to [`Hub::publish`]: every event is
     /// either at or below `live_after_seq` (in the journal already) or in the queue.
-    pub fn subscribe(&self) -> Feed {
+    pub fn subscribe(&self, approver: bool) -> Feed {
         let (tx, rx) = mpsc::channel(SUBSCRIBER_QUEUE);
         let mut st = self.lock();
-        st.subscribers.push(tx);
+        st.subscribers.push((tx, approver));
         Feed { rx, live_after_seq: st.last_seq, partial: st.streaming.clone() }
     }
 
@@ -113,7 +119,7 @@ impl Hub {
         if let Some(seq) = published.event.seq {
             st.last_seq = seq;
         }
-        st.subscribers.retain(|tx| match tx.try_send(published.clone()) {
+        st.subscribers.retain(|(tx, _)| match tx.try_send(published.clone()) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 tracing::debug!(session = %self.session_id, "subscriber lagged; cut off");
@@ -147,20 +153,20 @@ mod tests {
         let hub = Hub::new("s".into(), 3);
         hub.publish(delta(0, "Hel"));
         hub.publish(delta(3, "lo"));
-        let feed = hub.subscribe();
+        let feed = hub.subscribe(false);
         assert_eq!(feed.live_after_seq, 3);
         assert_eq!(feed.partial, Some((TurnId::from("t"), "Hello".to_owned())));
         let done = EventBody::AssistantMessage { turn_id: "t".into(), text: "Hello".into(), partial: false };
         hub.publish(event(Some(4), done));
-        assert_eq!(hub.subscribe().partial, None);
+        assert_eq!(hub.subscribe(false).partial, None);
         assert_eq!(hub.last_seq(), 4);
     }
 
     #[test]
     fn full_queue_cuts_off_only_that_subscriber() {
         let hub = Hub::new("s".into(), 0);
-        let mut slow = hub.subscribe();
-        let mut fast = hub.subscribe();
+        let mut slow = hub.subscribe(false);
+        let mut fast = hub.subscribe(false);
         for i in 0..SUBSCRIBER_QUEUE as u64 + 10 {
             hub.publish(delta(i, "x"));
             while fast.rx.try_recv().is_ok() {}

@@ -2,9 +2,11 @@
 //! that creates, finds, lists and deletes them.
 
 pub mod actor;
+pub mod context;
 pub mod conversation;
 pub mod core;
 pub mod hub;
+pub mod prompt;
 pub mod store;
 pub mod subscription;
 pub mod turn;
@@ -15,7 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use botcoder_protocol::methods::{SessionInfo, SessionSendResult};
-use botcoder_protocol::{ErrorKind, EventBody, SessionId, TurnError, TurnId, TurnStatus};
+use botcoder_protocol::{ApprovalPolicy, ErrorKind, EventBody, SessionId, TurnError, TurnId, TurnStatus};
 use tokio::sync::{mpsc, oneshot};
 
 use self::actor::Command;
@@ -39,9 +41,14 @@ fn gone() -> DaemonError {
 
 impl SessionHandle {
     /// Journals a user message and queues its turn.
-    pub async fn send(&self, text: String, client: String) -> Result<SessionSendResult, DaemonError> {
+    pub async fn send(
+        &self,
+        text: String,
+        client: String,
+        approval: Option<ApprovalPolicy>,
+    ) -> Result<SessionSendResult, DaemonError> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(Command::Send { text, client, reply }).await.map_err(|_| gone())?;
+        self.tx.send(Command::Send { text, client, approval, reply }).await.map_err(|_| gone())?;
         rx.await.map_err(|_| gone())?
     }
 
@@ -95,7 +102,12 @@ impl Sessions {
     }
 
     /// Creates a session for an existing project directory.
-    pub async fn create(&self, project_path: &str, title: Option<String>) -> Result<SessionInfo, DaemonError> {
+    pub async fn create(
+        &self,
+        project_path: &str,
+        title: Option<String>,
+        approval: ApprovalPolicy,
+    ) -> Result<SessionInfo, DaemonError> {
         self.check_open()?;
         let project = Path::new(project_path);
         if !project.is_absolute() {
@@ -117,6 +129,7 @@ impl Sessions {
             project_path: project.to_string_lossy().into_owned(),
             title: title.clone(),
             created_at: now_rfc3339(),
+            approval,
         };
         let (d, m) = (dir.clone(), meta.clone());
         let journal = tokio::task::spawn_blocking(move || {
@@ -290,6 +303,7 @@ fn list_on_disk(root: &Path, mut live: HashMap<SessionId, SessionInfo>) -> Vec<S
             last_seq,
             running_turn: None,
             queued_turns: 0,
+            approval: meta.approval,
         });
     }
     out

@@ -16,10 +16,15 @@ const REPLAY_BATCH: usize = 1024;
 
 /// Feeds `sink` until the client goes away or the session closes. `after_seq: None` means
 /// live only.
-pub async fn serve(core: Arc<SessionCore>, sink: SubscriptionSink, after_seq: Option<u64>) {
+pub async fn serve(
+    core: Arc<SessionCore>,
+    sink: SubscriptionSink,
+    after_seq: Option<u64>,
+    approver: bool,
+) {
     let mut replay_from = after_seq;
     loop {
-        let mut feed = core.hub.subscribe();
+        let mut feed = core.hub.subscribe(approver);
         let mut delivered = match replay_from {
             Some(after) => match replay(&core, &sink, after, feed.live_after_seq).await {
                 Some(last) => last,

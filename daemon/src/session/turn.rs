@@ -58,7 +58,13 @@ fn system_prompt(project: &str) -> String {
 }
 
 /// Runs turn `turn_id` to its end. Never fails: every problem becomes the turn's status.
-pub async fn run_turn(core: Arc<SessionCore>, deps: Arc<TurnDeps>, turn_id: TurnId, ctl: Arc<TurnControl>) {
+pub async fn run_turn(
+    core: Arc<SessionCore>,
+    deps: Arc<TurnDeps>,
+    turn_id: TurnId,
+    _policy: botcoder_protocol::ApprovalPolicy,
+    ctl: Arc<TurnControl>,
+) {
     let (provider_name, model) = match &deps.provider {
         Ok(p) => (Some(p.name().to_owned()), Some(p.model().to_owned())),
         Err(_) => (None, None),

@@ -1,0 +1,142 @@
+//! Fitting a request into the model's context window (minus the reply budget). Oldest tool
+//! outputs are shortened first, then the oldest exchanges are dropped; the system prompt
+//! (with AGENTS.md) and the latest user message with what follows it are always kept. When
+//! even that does not fit, the request is refused with a message rather than being silently
+//! truncated by the server.
+
+use crate::llm::ChatMessage;
+
+/// Rough token count: about four bytes per token, plus a little per message.
+pub fn estimate_tokens(text: &str) -> u64 {
+    (text.len() as u64).div_ceil(4) + 4
+}
+
+fn message_tokens(m: &ChatMessage) -> u64 {
+    match m {
+        ChatMessage::User(t) => estimate_tokens(t),
+        ChatMessage::Assistant { text, tool_calls } => {
+            estimate_tokens(text) + tool_calls.iter().map(|c| estimate_tokens(&c.arguments) + 8).sum::<u64>()
+        }
+        ChatMessage::ToolResult { output, .. } => estimate_tokens(output) + 8,
+    }
+}
+
+/// How a request was made to fit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Compaction {
+    /// Estimated tokens before.
+    pub before: u64,
+    /// Estimated tokens after.
+    pub after: u64,
+    /// `tool_outputs_shortened` or `dropped`.
+    pub method: &'static str,
+}
+
+/// Why a request cannot fit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overflow {
+    /// Tokens needed at the least.
+    pub needed: u64,
+    /// Tokens available for the prompt.
+    pub available: u64,
+}
+
+/// Shortened tool output kept in the context.
+const SHORT_OUTPUT: usize = 400;
+
+/// Makes `messages` fit `available` prompt tokens next to a system prompt of `system_tokens`.
+pub fn fit(
+    messages: &mut Vec<ChatMessage>,
+    system_tokens: u64,
+    available: u64,
+) -> Result<Option<Compaction>, Overflow> {
+    let total = |ms: &[ChatMessage]| system_tokens + ms.iter().map(message_tokens).sum::<u64>();
+    let before = total(messages);
+    if before <= available {
+        return Ok(None);
+    }
+    // The latest user message and everything after it are the current exchange: never touched.
+    let keep_from = messages.iter().rposition(|m| matches!(m, ChatMessage::User(_))).unwrap_or(0);
+    let mut method = "tool_outputs_shortened";
+    for m in messages[..keep_from].iter_mut() {
+        if let ChatMessage::ToolResult { output, .. } = m
+            && output.len() > SHORT_OUTPUT
+        {
+            *output = super::conversation::cap(output, SHORT_OUTPUT);
+        }
+    }
+    let mut now = total(messages);
+    if now > available {
+        method = "dropped";
+        let mut cut = 0;
+        while now > available && cut < keep_from {
+            now -= message_tokens(&messages[cut]);
+            cut += 1;
+        }
+        // Never start with a tool result whose call was dropped: skip to a user message.
+        while cut < keep_from && !matches!(messages[cut], ChatMessage::User(_)) {
+            now -= message_tokens(&messages[cut]);
+            cut += 1;
+        }
+        messages.drain(..cut);
+    }
+    if now > available {
+        return Err(Overflow { needed: now, available });
+    }
+    Ok(Some(Compaction { before, after: now, method }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::llm::ToolCallRequest;
+
+    fn tr(out: &str) -> ChatMessage {
+        ChatMessage::ToolResult { call_id: "c".into(), name: "n".into(), output: out.into(), is_error: false }
+    }
+
+    fn call() -> ChatMessage {
+        ChatMessage::Assistant {
+            text: String::new(),
+            tool_calls: vec![ToolCallRequest { id: "c".into(), name: "n".into(), arguments: "{}".into() }],
+        }
+    }
+
+    #[test]
+    fn fits_untouched_when_small() {
+        let mut m = vec![ChatMessage::User("hi".into())];
+        assert_eq!(fit(&mut m, 10, 1000), Ok(None));
+    }
+
+    #[test]
+    fn shortens_old_tool_output_before_dropping() {
+        let big = "x".repeat(8000);
+        let mut m = vec![ChatMessage::User("a".into()), call(), tr(&big), ChatMessage::User("now".into())];
+        let c = fit(&mut m, 10, 500).unwrap().unwrap();
+        assert_eq!(c.method, "tool_outputs_shortened");
+        assert_eq!(m.len(), 4);
+        assert!(c.after <= 500 && c.before > 2000);
+    }
+
+    #[test]
+    fn drops_oldest_exchanges_but_keeps_the_latest_user_message() {
+        let mut m = Vec::new();
+        for i in 0..50 {
+            m.push(ChatMessage::User(format!("question {i} {}", "y".repeat(200))));
+            m.push(ChatMessage::assistant("z".repeat(200)));
+        }
+        m.push(ChatMessage::User("latest".into()));
+        let c = fit(&mut m, 10, 600).unwrap().unwrap();
+        assert_eq!(c.method, "dropped");
+        assert_eq!(m.last(), Some(&ChatMessage::User("latest".into())));
+        assert!(matches!(m.first(), Some(ChatMessage::User(_))));
+        assert!(c.after <= 600);
+    }
+
+    #[test]
+    fn refuses_when_the_current_exchange_alone_is_too_big() {
+        let mut m = vec![ChatMessage::User("q".repeat(10_000))];
+        let err = fit(&mut m, 10, 100).unwrap_err();
+        assert!(err.needed > err.available);
+    }
+}
