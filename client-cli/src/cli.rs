@@ -155,4 +155,19 @@ pub enum DaemonCommand {
     Stop,
     /// Say whether the daemon answers, without starting it.
     Status(JsonFlag),
+    /// Print the daemon's log (`-f` follows it).
+    Logs {
+        /// Keep printing new lines as they are written.
+        #[arg(long, short = 'f')]
+        follow: bool,
+        /// Lines of the end of the log to print first.
+        #[arg(long, short = 'n', default_value_t = 50)]
+        lines: usize,
+    },
+    /// Install systemd user units (socket activation) and print how to enable them.
+    InstallSystemd {
+        /// Directory for the units [default: $XDG_CONFIG_HOME/systemd/user].
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }

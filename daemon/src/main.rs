@@ -24,11 +24,13 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    // Before any thread exists: take over a socket passed by systemd.
+    let inherited = botcoder_daemon::rpc::activation::inherited_listener();
     if args.detach {
         // Our own session: the terminal that started a client can close without taking us.
         let _ = rustix::process::setsid();
     }
-    match run() {
+    match run(inherited) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("botcoderd: {e:#}");
@@ -38,7 +40,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run() -> anyhow::Result<()> {
+fn run(inherited: Option<std::os::unix::net::UnixListener>) -> anyhow::Result<()> {
     let cwd = std::env::current_dir().unwrap_or_else(|_| "/".into());
     let env = Env::load(&cwd);
     let (_guard, log_file) = logging::init(&paths::state_dir());
@@ -48,6 +50,7 @@ fn run() -> anyhow::Result<()> {
         data_dir: paths::data_dir(),
         log_file,
         config: Config::from_env(&env),
+        inherited,
     };
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -75,7 +75,7 @@ impl Daemon {
 }
 
 /// Settings for [`run`].
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct RunOptions {
     /// Socket to serve.
     pub socket_path: PathBuf,
@@ -85,6 +85,8 @@ pub struct RunOptions {
     pub log_file: PathBuf,
     /// Configuration read at start.
     pub config: Config,
+    /// A listening socket inherited from systemd (socket activation).
+    pub inherited: Option<std::os::unix::net::UnixListener>,
 }
 
 /// Why the daemon could not start.
@@ -114,8 +116,21 @@ fn build_provider(spec: &ProviderSpec) -> Result<Arc<dyn LlmProvider>, String> {
 /// Serves until SIGTERM, SIGINT or `daemon.shutdown`; then cancels turns, flushes journals,
 /// removes the socket and returns.
 pub async fn run(opts: RunOptions) -> Result<(), StartError> {
-    let bound = rpc::listener::bind(&opts.socket_path)?;
-    let listener = tokio::net::UnixListener::from_std(bound.listener)
+    // Under socket activation systemd owns the socket file: serve it, never delete it.
+    let (std_listener, socket_path, bound) = match opts.inherited {
+        Some(l) => {
+            l.set_nonblocking(true).map_err(|e| StartError::Other(format!("inherited socket: {e}")))?;
+            tracing::info!("serving the socket passed by systemd");
+            (l, opts.socket_path.clone(), None)
+        }
+        None => {
+            let bound = rpc::listener::bind(&opts.socket_path)?;
+            let listener = bound.listener.try_clone().map_err(|e| StartError::Other(format!("socket: {e}")))?;
+            (listener, bound.path.clone(), Some(bound))
+        }
+    };
+    let owns_socket = bound.is_some();
+    let listener = tokio::net::UnixListener::from_std(std_listener)
         .map_err(|e| StartError::Other(format!("cannot serve the socket: {e}")))?;
     let provider = opts.config.provider.as_ref().map_err(Clone::clone).and_then(build_provider);
     match &provider {
@@ -130,17 +145,19 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
         agent: opts.config.agent,
         provider,
         started: Instant::now(),
-        socket_path: bound.path.clone(),
+        socket_path: socket_path.clone(),
         log_file: opts.log_file.clone(),
         shutdown: CancellationToken::new(),
     });
 
     let (stop_handle, server_handle) = jsonrpsee::server::stop_channel();
     let server = tokio::spawn(rpc::serve(listener, daemon.clone(), stop_handle));
-    tracing::info!(socket = %bound.path.display(), pid = std::process::id(), "botcoderd ready");
+    tracing::info!(socket = %socket_path.display(), pid = std::process::id(), "botcoderd ready");
+    rpc::activation::notify_ready();
 
     wait_for_stop(&daemon.shutdown).await;
     tracing::info!("stopping");
+    rpc::activation::notify_stopping();
     let _ = server_handle.stop();
     let graceful = async {
         daemon.sessions.shutdown().await;
@@ -149,7 +166,7 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
     if tokio::time::timeout(STOP_BUDGET, graceful).await.is_err() {
         tracing::warn!("graceful stop took too long; exiting anyway");
     }
-    if let Err(e) = std::fs::remove_file(&bound.path) {
+    if owns_socket && let Err(e) = std::fs::remove_file(&socket_path) {
         tracing::warn!(error = %e, "could not remove the socket");
     }
     tracing::info!("stopped");

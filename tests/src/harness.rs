@@ -125,10 +125,16 @@ impl TestEnv {
         self.root().join("state").join("botcoder").join("botcoderd.log")
     }
 
-    fn command(&self, program: &Path) -> Command {
+    /// A command for any program with this env (cleared environment plus the test's).
+    pub fn command(&self, program: &Path) -> Command {
         let mut c = Command::new(program);
         c.env_clear().envs(self.env.iter().map(|(k, v)| (k, v))).current_dir(self.root().join("cwd"));
         c
+    }
+
+    /// Wraps a child the test started itself (e.g. through a shell) as a daemon.
+    pub fn adopt(&self, child: Child) -> DaemonProcess {
+        DaemonProcess { child: Some(child) }
     }
 
     /// Starts `botcoderd` in the foreground and waits until it answers.

@@ -43,6 +43,8 @@ pub async fn run(cmd: DaemonCommand) -> Result<u8, Failure> {
             }
             Err(Failure::new(exit::FAILED, "botcoderd did not stop within 5 s"))
         }
+        DaemonCommand::Logs { follow, lines } => super::logs::run(follow, lines).await,
+        DaemonCommand::InstallSystemd { dir } => super::systemd::install(dir),
         DaemonCommand::Status(flag) => {
             opts.autostart = false;
             match DaemonClient::connect_once(&opts).await {

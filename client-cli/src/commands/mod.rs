@@ -2,8 +2,10 @@
 
 pub mod ask;
 pub mod daemon;
+pub mod logs;
 pub mod sessions;
 pub mod status;
+pub mod systemd;
 pub mod watch;
 
 use botcoder_protocol::SessionId;

@@ -1,6 +1,7 @@
 //! JSON-RPC 2.0 over WebSocket framing over the Unix socket: accepting connections,
 //! checking the peer's uid, and serving each connection with its own method table.
 
+pub mod activation;
 pub mod auth;
 pub mod error;
 pub mod listener;
