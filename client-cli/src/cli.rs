@@ -14,7 +14,12 @@ use clap::{Args, Parser, Subcommand};
 /// 4 session not found, 75 rate-limited or provider unavailable after retries,
 /// 130 interrupted.
 #[derive(Debug, Parser)]
-#[command(name = "botcoder", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "botcoder",
+    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("BOTCODER_GIT_REV"), ")"),
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -45,6 +50,18 @@ pub enum Command {
     /// Start, stop or check the daemon.
     #[command(subcommand)]
     Daemon(DaemonCommand),
+    /// Print a shell completion script: `botcoder completions bash > /etc/bash_completion.d/botcoder`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Write man pages generated from this command line (botcoder.1 and one per subcommand).
+    Man {
+        /// Directory to write them to.
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        out: PathBuf,
+    },
 }
 
 /// `ask` options.

@@ -39,6 +39,8 @@ fn main() -> ExitCode {
             Command::Sessions(cmd) => commands::sessions::run(cmd).await,
             Command::Status(flag) => commands::status::run(flag.json).await,
             Command::Daemon(cmd) => commands::daemon::run(cmd).await,
+            Command::Completions { shell } => commands::docs::completions(shell),
+            Command::Man { out } => commands::docs::man(&out),
         }
     });
     // Do not wait for background tasks (e.g. a subscription being torn down).

@@ -12,12 +12,62 @@ use tracing_subscriber::util::SubscriberInitExt;
 /// Name of the log file in the state directory.
 pub const LOG_FILE: &str = "botcoderd.log";
 
+/// Size at which the log is rotated (`botcoderd.log` -> `.1` -> `.2`, two kept).
+pub const ROTATE_BYTES: u64 = 10 * 1024 * 1024;
+
+/// An append-only log file that rotates itself by size. Written from the non-blocking
+/// appender's worker thread only, never from the async runtime.
+#[derive(Debug)]
+pub struct RotatingFile {
+    path: PathBuf,
+    file: std::fs::File,
+    written: u64,
+    limit: u64,
+}
+
+impl RotatingFile {
+    /// Opens (appending) `path`, rotating when it reaches `limit` bytes.
+    pub fn open(path: PathBuf, limit: u64) -> std::io::Result<RotatingFile> {
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
+        let written = file.metadata()?.len();
+        Ok(RotatingFile { path, file, written, limit })
+    }
+
+    fn rotate(&mut self) -> std::io::Result<()> {
+        let backup = |n: u32| {
+            let mut name = self.path.clone().into_os_string();
+            name.push(format!(".{n}"));
+            PathBuf::from(name)
+        };
+        let _ = std::fs::rename(backup(1), backup(2));
+        std::fs::rename(&self.path, backup(1))?;
+        self.file = std::fs::OpenOptions::new().create(true).append(true).open(&self.path)?;
+        self.written = 0;
+        Ok(())
+    }
+}
+
+impl std::io::Write for RotatingFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.written + buf.len() as u64 > self.limit && self.written > 0 {
+            // If rotation fails (read-only dir), keep appending rather than lose lines.
+            let _ = self.rotate();
+        }
+        let n = self.file.write(buf)?;
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
 /// Installs the global subscriber. Keep the guard alive: dropping it flushes the file.
 pub fn init(state_dir: &Path) -> (Option<WorkerGuard>, PathBuf) {
     let filter = EnvFilter::try_from_env("BOTCODER_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let path = state_dir.join(LOG_FILE);
-    let file = std::fs::create_dir_all(state_dir)
-        .and_then(|()| std::fs::OpenOptions::new().create(true).append(true).open(&path));
+    let file = std::fs::create_dir_all(state_dir).and_then(|()| RotatingFile::open(path.clone(), ROTATE_BYTES));
     let stderr = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false);
     match file {
         Ok(f) => {
@@ -31,5 +81,29 @@ pub fn init(state_dir: &Path) -> (Option<WorkerGuard>, PathBuf) {
             tracing::warn!(path = %path.display(), error = %e, "cannot open the log file; logging to stderr only");
             (None, path)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn rotates_by_size_keeping_two_backups() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.log");
+        let mut f = RotatingFile::open(path.clone(), 100).unwrap();
+        for i in 0..30 {
+            writeln!(f, "line {i:03} of the log").unwrap();
+        }
+        f.flush().unwrap();
+        let size = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        assert!(size(&path) <= 100, "current log too big");
+        assert!(size(&dir.path().join("d.log.1")) > 0);
+        assert!(size(&dir.path().join("d.log.2")) > 0);
+        assert!(!dir.path().join("d.log.3").exists());
+        let last = std::fs::read_to_string(&path).unwrap();
+        assert!(last.ends_with("line 029 of the log\n"), "{last}");
     }
 }

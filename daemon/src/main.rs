@@ -15,7 +15,7 @@ use clap::Parser;
 /// OPENAI_API_KEY / OPENAI_MODEL / OPENAI_BASE_URL, or LOCAL_LLM_URL / LOCAL_LLM_MODEL,
 /// with LLM_PROVIDER to choose. BOTCODER_SOCKET sets the socket, BOTCODER_LOG the log filter.
 #[derive(Debug, Parser)]
-#[command(name = "botcoderd", version)]
+#[command(name = "botcoderd", version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("BOTCODER_GIT_REV"), ")"))]
 struct Args {
     /// Detach from the terminal's session (used by clients that autostart the daemon).
     #[arg(long)]

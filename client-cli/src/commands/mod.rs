@@ -2,6 +2,7 @@
 
 pub mod ask;
 pub mod daemon;
+pub mod docs;
 pub mod logs;
 pub mod sessions;
 pub mod status;
