@@ -116,6 +116,12 @@ fn build_provider(spec: &ProviderSpec) -> Result<Arc<dyn LlmProvider>, String> {
 /// Serves until SIGTERM, SIGINT or `daemon.shutdown`; then cancels turns, flushes journals,
 /// removes the socket and returns.
 pub async fn run(opts: RunOptions) -> Result<(), StartError> {
+    // With a file-size limit (RLIMIT_FSIZE) a write past it raises SIGXFSZ, which would kill
+    // the daemon; with a handler installed the write fails with EFBIG instead and the
+    // request gets a clear error.
+    let _xfsz = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::from_raw(
+        rustix::process::Signal::XFSZ.as_raw(),
+    ));
     // Under socket activation systemd owns the socket file: serve it, never delete it.
     let (std_listener, socket_path, bound) = match opts.inherited {
         Some(l) => {

@@ -108,10 +108,14 @@ impl Journal {
         let mut buf = Vec::with_capacity(line.len() + 1);
         buf.extend_from_slice(line.as_bytes());
         buf.push(b'\n');
+        let before = self.file.metadata().map_err(io_err(&self.path))?.len();
         // One write call per line keeps lines whole under concurrent readers.
-        self.file.write_all(&buf).map_err(io_err(&self.path))?;
-        if sync {
-            self.file.sync_data().map_err(io_err(&self.path))?;
+        let written = self.file.write_all(&buf).and_then(|()| if sync { self.file.sync_data() } else { Ok(()) });
+        if let Err(e) = written {
+            // A full disk or a file-size limit can leave part of the line behind: cut it off
+            // so a later successful append never follows garbage.
+            let _ = self.file.set_len(before);
+            return Err(io_err(&self.path)(e));
         }
         Ok(())
     }
