@@ -14,3 +14,4 @@ pub mod paths;
 pub mod rpc;
 pub mod server;
 pub mod session;
+pub mod tools;

@@ -143,7 +143,12 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
         Ok(p) => tracing::info!(provider = p.name(), model = p.model(), base_url = p.base_url(), "provider ready"),
         Err(e) => tracing::warn!("{e}"),
     }
-    let deps = Arc::new(TurnDeps { provider: provider.clone(), retry: opts.config.retry });
+    let deps = Arc::new(TurnDeps {
+        provider: provider.clone(),
+        retry: opts.config.retry,
+        agent: opts.config.agent,
+        tools: Arc::new(crate::tools::LocalToolExecutor),
+    });
     let sessions = Sessions::new(opts.data_dir.join("sessions"), deps).map_err(|e| StartError::Other(e.message))?;
     let daemon = Arc::new(Daemon {
         sessions,

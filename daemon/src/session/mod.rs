@@ -2,6 +2,7 @@
 //! that creates, finds, lists and deletes them.
 
 pub mod actor;
+pub mod agent;
 pub mod context;
 pub mod conversation;
 pub mod core;

@@ -1,19 +1,16 @@
-//! Running one turn: the model request, streaming its reply to clients, and closing the
-//! turn with exactly one `turn.completed`.
+//! One turn from start to end: `turn.started`, the agent loop, and exactly one
+//! `turn.completed` whatever happens.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
-use botcoder_protocol::{ErrorKind, EventBody, TurnError, TurnId, TurnStatus};
-use futures::StreamExt;
+use botcoder_protocol::{ApprovalPolicy, ErrorKind, EventBody, TurnError, TurnId, TurnStatus};
 use tokio_util::sync::CancellationToken;
 
+use super::agent;
 use super::core::SessionCore;
-use super::store::PartialReply;
-use crate::llm::{ChatRequest, LlmProvider, ProviderEvent, RetryPolicy, stream_with_retries};
-
-/// How often the running reply's text is saved for crash recovery (I4).
-const PARTIAL_SAVE_EVERY: Duration = Duration::from_secs(1);
+use crate::config::AgentSettings;
+use crate::llm::{LlmProvider, RetryPolicy};
+use crate::tools::ToolExecutor;
 
 /// What every turn needs from the daemon.
 #[derive(Debug)]
@@ -22,6 +19,10 @@ pub struct TurnDeps {
     pub provider: Result<Arc<dyn LlmProvider>, String>,
     /// Retry settings.
     pub retry: RetryPolicy,
+    /// Agent loop settings.
+    pub agent: AgentSettings,
+    /// The tools.
+    pub tools: Arc<dyn ToolExecutor>,
 }
 
 /// Lets the session actor stop a running turn and say why.
@@ -39,22 +40,35 @@ impl TurnControl {
         self.token.cancel();
     }
 
+    /// Resolves once the turn is stopped.
+    pub async fn cancelled(&self) {
+        self.token.cancelled().await;
+    }
+
+    /// Whether the turn was stopped.
+    pub fn is_stopped(&self) -> bool {
+        self.token.is_cancelled()
+    }
+
+    /// A token cancelled with the turn (for tools).
+    pub fn child_token(&self) -> CancellationToken {
+        self.token.child_token()
+    }
+
     fn status(&self) -> TurnStatus {
         self.why.lock().unwrap_or_else(|p| p.into_inner()).unwrap_or(TurnStatus::Cancelled)
     }
 }
 
-enum Outcome {
+/// How the agent loop ended.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The model finished.
     Completed,
+    /// Cancelled or interrupted (see [`TurnControl`]).
     Stopped,
+    /// Failed.
     Failed(TurnError),
-}
-
-fn system_prompt(project: &str) -> String {
-    format!(
-        "You are botcoder, a coding agent. You work in the project at {project}. \
-         Answer concisely and precisely."
-    )
 }
 
 /// Runs turn `turn_id` to its end. Never fails: every problem becomes the turn's status.
@@ -62,7 +76,7 @@ pub async fn run_turn(
     core: Arc<SessionCore>,
     deps: Arc<TurnDeps>,
     turn_id: TurnId,
-    _policy: botcoder_protocol::ApprovalPolicy,
+    policy: ApprovalPolicy,
     ctl: Arc<TurnControl>,
 ) {
     let (provider_name, model) = match &deps.provider {
@@ -79,14 +93,7 @@ pub async fn run_turn(
             kind: ErrorKind::ProviderNotConfigured.as_str().to_owned(),
             message: msg.clone(),
         }),
-        Ok(provider) => {
-            let request = ChatRequest {
-                system: Some(system_prompt(&core.project_path())),
-                messages: core.conversation(),
-                ..ChatRequest::default()
-            };
-            stream_reply(&core, provider.clone(), request, deps.retry, &turn_id, &ctl, &mut text).await
-        }
+        Ok(provider) => agent::run(&core, &deps, provider.clone(), policy, &turn_id, &ctl, &mut text).await,
     };
     let (status, error) = match outcome {
         Outcome::Completed => (TurnStatus::Completed, None),
@@ -95,8 +102,7 @@ pub async fn run_turn(
             let error = match status {
                 TurnStatus::Interrupted => TurnError {
                     kind: ErrorKind::Interrupted.as_str().to_owned(),
-                    message: "botcoderd stopped while this turn ran; send the message again to retry"
-                        .to_owned(),
+                    message: "botcoderd stopped while this turn ran; send the message again to retry".to_owned(),
                 },
                 _ => TurnError {
                     kind: ErrorKind::Cancelled.as_str().to_owned(),
@@ -107,9 +113,9 @@ pub async fn run_turn(
         }
         Outcome::Failed(err) => (TurnStatus::Failed, Some(err)),
     };
+    // Text of a reply cut short (cancel, failure) is kept, marked partial.
     if !text.is_empty() {
-        let partial = status != TurnStatus::Completed;
-        let msg = EventBody::AssistantMessage { turn_id: turn_id.clone(), text, partial };
+        let msg = EventBody::AssistantMessage { turn_id: turn_id.clone(), text, partial: true };
         if let Err(e) = core.emit(msg).await {
             tracing::error!(session = %core.id, error = %e, "could not journal assistant.message");
         }
@@ -119,66 +125,4 @@ pub async fn run_turn(
         tracing::error!(session = %core.id, error = %e, "could not journal turn.completed");
     }
     core.clear_partial().await;
-}
-
-async fn stream_reply(
-    core: &SessionCore,
-    provider: Arc<dyn LlmProvider>,
-    request: ChatRequest,
-    retry: RetryPolicy,
-    turn_id: &TurnId,
-    ctl: &TurnControl,
-    text: &mut String,
-) -> Outcome {
-    let name = provider.name().to_owned();
-    let mut stream = stream_with_retries(provider, request, retry);
-    let mut last_save = Instant::now();
-    let mut saved_len = 0;
-    loop {
-        let item = tokio::select! {
-            biased;
-            () = ctl.token.cancelled() => return Outcome::Stopped,
-            item = stream.next() => item,
-        };
-        match item {
-            None => return Outcome::Completed,
-            Some(Ok(ProviderEvent::TextDelta(piece))) => {
-                let offset = text.len() as u64;
-                text.push_str(&piece);
-                core.emit_ephemeral(EventBody::AssistantDelta { turn_id: turn_id.clone(), offset, text: piece });
-                if last_save.elapsed() >= PARTIAL_SAVE_EVERY && text.len() > saved_len {
-                    core.save_partial(PartialReply { turn_id: turn_id.clone(), text: text.clone() }).await;
-                    last_save = Instant::now();
-                    saved_len = text.len();
-                }
-            }
-            Some(Ok(ProviderEvent::Usage { input_tokens, output_tokens })) => {
-                let usage = EventBody::Usage { turn_id: turn_id.clone(), input_tokens, output_tokens };
-                if let Err(e) = core.emit(usage).await {
-                    tracing::warn!(session = %core.id, error = %e, "could not journal usage");
-                }
-            }
-            Some(Ok(ProviderEvent::Retry { attempt, wait, status, reason })) => {
-                tracing::info!(session = %core.id, provider = %name, attempt, ?wait, "provider retry");
-                let retry = EventBody::ProviderRetry {
-                    turn_id: Some(turn_id.clone()),
-                    provider: name.clone(),
-                    attempt,
-                    wait_ms: wait.as_millis() as u64,
-                    status,
-                    reason,
-                };
-                if let Err(e) = core.emit(retry).await {
-                    tracing::warn!(session = %core.id, error = %e, "could not journal provider.retry");
-                }
-            }
-            Some(Ok(ProviderEvent::Done { .. })) => return Outcome::Completed,
-            // Tool calls are executed by the agent loop; plain chat turns ignore them.
-            Some(Ok(ProviderEvent::ToolCallStart { .. } | ProviderEvent::ToolCallArgsDelta { .. })) => {}
-            Some(Err(e)) => {
-                tracing::warn!(session = %core.id, provider = %name, error = %e.message, "turn failed");
-                return Outcome::Failed(TurnError { kind: e.kind.as_str().to_owned(), message: e.message });
-            }
-        }
-    }
 }

@@ -1,0 +1,402 @@
+//! The agent loop of one turn: model -> tool calls -> results -> model, until a reply asks
+//! for nothing more or the iteration limit is reached.
+//!
+//! Tool calls come three ways: native calls of the wire format, `CHANGE:` blocks in the
+//! reply text (this product's edit format, applied in every tool mode), and call-style text
+//! such as `read_file("src/main.rs")` (run in text mode, and in native mode only when the
+//! reply made no native call and the call stands alone on its line).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use botcoder_protocol::{
+    ApprovalDecision, ApprovalPolicy, ErrorKind, EventBody, ToolOrigin, TurnError, TurnId,
+};
+use futures::StreamExt;
+use serde_json::json;
+
+use super::context::{self, estimate_tokens};
+use super::core::SessionCore;
+use super::store::PartialReply;
+use super::turn::{Outcome, TurnControl, TurnDeps};
+use crate::config::ToolMode;
+use crate::llm::{ChatRequest, LlmProvider, ProviderEvent, ToolCallRequest, stream_with_retries};
+use crate::tools::{ToolCall, ToolContext, ToolOutcome, Risk, delta, text_calls};
+
+/// How often the running reply's text is saved for crash recovery (I4).
+const PARTIAL_SAVE_EVERY: Duration = Duration::from_secs(1);
+/// Reply budget kept free in the context window.
+const REPLY_BUDGET: u64 = 4096;
+/// How often a pending approval checks that someone can still answer it.
+const APPROVER_CHECK: Duration = Duration::from_millis(500);
+
+/// Positional parameter order of each tool, for calls written as text.
+fn positional_params(tool: &str) -> &'static [&'static str] {
+    match tool {
+        "read_file" => &["path", "offset", "limit"],
+        "write_file" => &["path", "content"],
+        "edit_file" => &["path", "old", "new", "replace_all"],
+        "apply_delta" => &["text"],
+        "list_files" => &["path", "glob"],
+        "search" => &["pattern", "path", "glob"],
+        "execute_command" => &["command", "timeout_s"],
+        "git" => &["op", "args"],
+        _ => &[],
+    }
+}
+
+/// One model reply.
+struct Reply {
+    text: String,
+    calls: Vec<ToolCallRequest>,
+}
+
+/// Runs the loop for `turn_id`. `text` receives the text of the reply being streamed so the
+/// caller can keep it when the turn stops mid-reply.
+pub async fn run(
+    core: &SessionCore,
+    deps: &TurnDeps,
+    provider: Arc<dyn LlmProvider>,
+    policy: ApprovalPolicy,
+    turn_id: &TurnId,
+    ctl: &TurnControl,
+    text: &mut String,
+) -> Outcome {
+    let caps = provider.capabilities();
+    let native = match deps.agent.tool_mode {
+        ToolMode::Native => true,
+        ToolMode::Text => false,
+        ToolMode::Auto => caps.native_tools,
+    };
+    let specs = deps.tools.specs(policy == ApprovalPolicy::ReadOnly);
+    let tool_names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+    let project = core.project_path();
+    let agents_md = read_agents_md(&project).await;
+    let system = super::prompt::system_prompt(&project, agents_md.as_deref(), native, &specs);
+    let window = caps.context_window.unwrap_or(if provider.name() == "local" { 8192 } else { 128_000 });
+    let available = window.saturating_sub(REPLY_BUDGET.min(window / 4));
+
+    for _iteration in 0..deps.agent.max_iterations {
+        let mut messages = core.conversation();
+        match context::fit(&mut messages, estimate_tokens(&system), available) {
+            Ok(None) => {}
+            Ok(Some(c)) => {
+                let body = EventBody::ContextCompacted {
+                    turn_id: turn_id.clone(),
+                    before_tokens: c.before,
+                    after_tokens: c.after,
+                    method: c.method.to_owned(),
+                };
+                emit(core, body).await;
+            }
+            Err(o) => {
+                return Outcome::Failed(TurnError {
+                    kind: ErrorKind::InvalidParams.as_str().to_owned(),
+                    message: format!(
+                        "the request needs about {} tokens but the model's context window leaves {} for the prompt; \
+                         shorten the request or raise the window (LOCAL_LLM_CONTEXT for local servers)",
+                        o.needed, o.available
+                    ),
+                });
+            }
+        }
+        let request = ChatRequest {
+            system: Some(system.clone()),
+            messages,
+            tools: if native { specs.clone() } else { Vec::new() },
+            max_tokens: None,
+        };
+        text.clear();
+        let reply = match stream_reply(core, deps, provider.clone(), request, turn_id, ctl, text).await {
+            Ok(r) => r,
+            Err(outcome) => return outcome,
+        };
+        if !reply.text.is_empty() {
+            let msg = EventBody::AssistantMessage { turn_id: turn_id.clone(), text: reply.text.clone(), partial: false };
+            emit(core, msg).await;
+        }
+        text.clear();
+
+        let mut calls: Vec<(ToolCall, ToolOrigin)> = Vec::new();
+        for c in &reply.calls {
+            let args = serde_json::from_str(&c.arguments).unwrap_or_else(|_| json!({ "_unparsed": c.arguments }));
+            calls.push((ToolCall { id: c.id.clone(), name: c.name.clone(), args }, ToolOrigin::Native));
+        }
+        if !delta::parse_blocks(&reply.text).is_empty() {
+            let call = ToolCall { id: call_id("delta"), name: "apply_delta".into(), args: json!({ "text": reply.text }) };
+            calls.push((call, ToolOrigin::Delta));
+        }
+        if !native || reply.calls.is_empty() {
+            for tc in text_calls::parse_calls(&reply.text, &tool_names) {
+                if tc.name == "apply_delta" || (native && !tc.standalone) {
+                    continue;
+                }
+                let args = tc.to_json_args(positional_params(&tc.name));
+                calls.push((ToolCall { id: call_id("text"), name: tc.name.clone(), args }, ToolOrigin::Text));
+            }
+        }
+        if calls.is_empty() {
+            return Outcome::Completed;
+        }
+        let only_deltas = calls.iter().all(|(_, o)| *o == ToolOrigin::Delta);
+        let mut all_ok = true;
+        for (call, origin) in calls {
+            let outcome = run_tool(core, deps, policy, turn_id, ctl, &call, origin).await;
+            all_ok &= outcome.ok;
+            if ctl.is_stopped() {
+                return Outcome::Stopped;
+            }
+        }
+        // Edits that applied cleanly end the turn: the reply that made them was final.
+        if only_deltas && all_ok {
+            return Outcome::Completed;
+        }
+    }
+    Outcome::Failed(TurnError {
+        kind: ErrorKind::IterationLimit.as_str().to_owned(),
+        message: format!(
+            "the agent made {} model requests without finishing (BOTCODER_MAX_ITERATIONS raises the limit)",
+            deps.agent.max_iterations
+        ),
+    })
+}
+
+fn call_id(prefix: &str) -> String {
+    format!("{prefix}-{}", crate::clock::new_turn_id().as_str().trim_start_matches('t'))
+}
+
+async fn emit(core: &SessionCore, body: EventBody) {
+    let kind = body.kind();
+    if let Err(e) = core.emit(body).await {
+        tracing::error!(session = %core.id, error = %e, "could not journal {kind}");
+    }
+}
+
+async fn read_agents_md(project: &str) -> Option<String> {
+    let path = std::path::Path::new(project).join("AGENTS.md");
+    let text = tokio::fs::read_to_string(path).await.ok()?;
+    Some(super::conversation::cap(&text, 32 * 1024))
+}
+
+/// Streams one model reply, forwarding text as deltas.
+async fn stream_reply(
+    core: &SessionCore,
+    deps: &TurnDeps,
+    provider: Arc<dyn LlmProvider>,
+    request: ChatRequest,
+    turn_id: &TurnId,
+    ctl: &TurnControl,
+    text: &mut String,
+) -> Result<Reply, Outcome> {
+    let name = provider.name().to_owned();
+    let mut stream = stream_with_retries(provider, request, deps.retry);
+    let mut calls: Vec<ToolCallRequest> = Vec::new();
+    let mut last_save = Instant::now();
+    let mut saved_len = 0;
+    loop {
+        let item = tokio::select! {
+            biased;
+            () = ctl.cancelled() => return Err(Outcome::Stopped),
+            item = stream.next() => item,
+        };
+        match item {
+            None | Some(Ok(ProviderEvent::Done { .. })) => {
+                calls.retain(|c| !c.name.is_empty());
+                return Ok(Reply { text: text.clone(), calls });
+            }
+            Some(Ok(ProviderEvent::TextDelta(piece))) => {
+                let offset = text.len() as u64;
+                text.push_str(&piece);
+                core.emit_ephemeral(EventBody::AssistantDelta { turn_id: turn_id.clone(), offset, text: piece });
+                if last_save.elapsed() >= PARTIAL_SAVE_EVERY && text.len() > saved_len {
+                    core.save_partial(PartialReply { turn_id: turn_id.clone(), text: text.clone() }).await;
+                    last_save = Instant::now();
+                    saved_len = text.len();
+                }
+            }
+            Some(Ok(ProviderEvent::ToolCallStart { index, id, name })) => {
+                if calls.len() <= index {
+                    calls.resize_with(index + 1, || ToolCallRequest { id: String::new(), name: String::new(), arguments: String::new() });
+                }
+                calls[index].id = id;
+                calls[index].name = name;
+            }
+            Some(Ok(ProviderEvent::ToolCallArgsDelta { index, text: piece })) => {
+                if let Some(c) = calls.get_mut(index) {
+                    c.arguments.push_str(&piece);
+                }
+            }
+            Some(Ok(ProviderEvent::Usage { input_tokens, output_tokens })) => {
+                emit(core, EventBody::Usage { turn_id: turn_id.clone(), input_tokens, output_tokens }).await;
+            }
+            Some(Ok(ProviderEvent::Retry { attempt, wait, status, reason })) => {
+                tracing::info!(session = %core.id, provider = %name, attempt, ?wait, "provider retry");
+                let retry = EventBody::ProviderRetry {
+                    turn_id: Some(turn_id.clone()),
+                    provider: name.clone(),
+                    attempt,
+                    wait_ms: wait.as_millis() as u64,
+                    status,
+                    reason,
+                };
+                emit(core, retry).await;
+            }
+            Some(Err(e)) => {
+                tracing::warn!(session = %core.id, provider = %name, error = %e.message, "turn failed");
+                return Err(Outcome::Failed(TurnError { kind: e.kind.as_str().to_owned(), message: e.message }));
+            }
+        }
+    }
+}
+
+/// Runs one tool call with its events: `tool.call`, approval, live `tool.output`,
+/// `file.changed` for each change, `tool.result`.
+async fn run_tool(
+    core: &SessionCore,
+    deps: &TurnDeps,
+    policy: ApprovalPolicy,
+    turn_id: &TurnId,
+    ctl: &TurnControl,
+    call: &ToolCall,
+    origin: ToolOrigin,
+) -> ToolOutcome {
+    let tool_call = EventBody::ToolCall {
+        turn_id: turn_id.clone(),
+        call_id: call.id.clone(),
+        name: call.name.clone(),
+        args: call.args.clone(),
+        executor: "local".to_owned(),
+        origin,
+    };
+    emit(core, tool_call).await;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let ctx = ToolContext {
+        project_root: core.project_path().into(),
+        cancel: ctl.child_token(),
+        output: Some(tx),
+    };
+    let outcome = if !deps.tools.supports(&call.name) {
+        failed(format!("there is no tool named {:?}", call.name))
+    } else if let Some(denied) = approve(core, deps, policy, turn_id, ctl, call, &ctx).await {
+        failed(denied)
+    } else {
+        let forward = async {
+            while let Some(chunk) = rx.recv().await {
+                core.emit_ephemeral(EventBody::ToolOutput {
+                    turn_id: turn_id.clone(),
+                    call_id: call.id.clone(),
+                    stream: chunk.stream.to_owned(),
+                    text: chunk.text,
+                });
+            }
+        };
+        let exec = async {
+            let out = deps.tools.execute(call, &ctx).await;
+            drop(ctx);
+            out
+        };
+        let (out, ()) = tokio::join!(exec, forward);
+        out
+    };
+    for change in &outcome.changes {
+        let body = EventBody::FileChanged { turn_id: turn_id.clone(), path: change.path.clone(), diff: change.diff.clone() };
+        emit(core, body).await;
+    }
+    let result = EventBody::ToolResult {
+        turn_id: turn_id.clone(),
+        call_id: call.id.clone(),
+        ok: outcome.ok,
+        output: outcome.output.clone(),
+        exit_code: outcome.exit_code,
+        truncated: outcome.truncated,
+    };
+    emit(core, result).await;
+    outcome
+}
+
+fn failed(output: String) -> ToolOutcome {
+    ToolOutcome { ok: false, output, exit_code: None, truncated: false, changes: Vec::new() }
+}
+
+/// Applies the approval policy. `None` means the call may run; `Some(message)` is the denial
+/// the model will see.
+async fn approve(
+    core: &SessionCore,
+    deps: &TurnDeps,
+    policy: ApprovalPolicy,
+    turn_id: &TurnId,
+    ctl: &TurnControl,
+    call: &ToolCall,
+    ctx: &ToolContext,
+) -> Option<String> {
+    let risk = deps.tools.risk(call);
+    match policy {
+        ApprovalPolicy::Auto => return None,
+        ApprovalPolicy::ReadOnly if risk == Risk::Read => return None,
+        ApprovalPolicy::ReadOnly => {
+            return Some(format!(
+                "denied: this session is read-only, so {} cannot run; tell the user what you would change instead",
+                call.name
+            ));
+        }
+        ApprovalPolicy::Ask if risk == Risk::Read || core.tool_allowed_for_session(&call.name) => return None,
+        ApprovalPolicy::Ask => {}
+    }
+    let preview = deps.tools.preview(call, ctx).await;
+    let requested = EventBody::ApprovalRequested {
+        turn_id: turn_id.clone(),
+        call_id: call.id.clone(),
+        tool: call.name.clone(),
+        summary: preview.summary.clone(),
+        diff: preview.diff.clone(),
+    };
+    let resolved = |decision, decided_by: &str| EventBody::ApprovalResolved {
+        turn_id: turn_id.clone(),
+        call_id: call.id.clone(),
+        decision,
+        decided_by: decided_by.to_owned(),
+    };
+    if core.hub.approver_count() == 0 {
+        emit(core, requested).await;
+        emit(core, resolved(ApprovalDecision::Deny, "policy")).await;
+        return Some(format!(
+            "denied: {} needs approval and no client that can approve is attached (this request runs headless); \
+             do not retry it — tell the user what you would do, or ask them to rerun with --approval auto",
+            call.name
+        ));
+    }
+    let mut answer = core.await_approval(&call.id);
+    emit(core, requested).await;
+    let decided = loop {
+        tokio::select! {
+            a = &mut answer => break a.ok(),
+            () = ctl.cancelled() => {
+                core.drop_approval(&call.id);
+                return Some("cancelled while waiting for approval".to_owned());
+            }
+            () = tokio::time::sleep(APPROVER_CHECK) => {
+                if core.hub.approver_count() == 0 {
+                    core.drop_approval(&call.id);
+                    break None;
+                }
+            }
+        }
+    };
+    match decided {
+        Some((decision, client)) => {
+            emit(core, resolved(decision, &client)).await;
+            match decision {
+                ApprovalDecision::Allow => None,
+                ApprovalDecision::AllowSession => {
+                    core.allow_tool_for_session(&call.name);
+                    None
+                }
+                ApprovalDecision::Deny => Some(format!("denied: the user ({client}) did not allow {}", call.name)),
+            }
+        }
+        None => {
+            emit(core, resolved(ApprovalDecision::Deny, "policy")).await;
+            Some(format!("denied: every client that could approve {} went away", call.name))
+        }
+    }
+}
