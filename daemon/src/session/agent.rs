@@ -139,9 +139,22 @@ pub async fn run(
             return Outcome::Completed;
         }
         let only_deltas = calls.iter().all(|(_, o)| *o == ToolOrigin::Delta);
+        // Every call of the reply is announced before any runs: the journal then reads as
+        // "the model asked for these", and the conversation fold keeps them in one message.
+        for (call, origin) in &calls {
+            let tool_call = EventBody::ToolCall {
+                turn_id: turn_id.clone(),
+                call_id: call.id.clone(),
+                name: call.name.clone(),
+                args: call.args.clone(),
+                executor: "local".to_owned(),
+                origin: *origin,
+            };
+            emit(core, tool_call).await;
+        }
         let mut all_ok = true;
-        for (call, origin) in calls {
-            let outcome = run_tool(core, deps, policy, turn_id, ctl, &call, origin).await;
+        for (call, _) in calls {
+            let outcome = run_tool(core, deps, policy, turn_id, ctl, &call).await;
             all_ok &= outcome.ok;
             if ctl.is_stopped() {
                 return Outcome::Stopped;
@@ -249,7 +262,7 @@ async fn stream_reply(
     }
 }
 
-/// Runs one tool call with its events: `tool.call`, approval, live `tool.output`,
+/// Runs one announced tool call with its events: approval, live `tool.output`,
 /// `file.changed` for each change, `tool.result`.
 async fn run_tool(
     core: &SessionCore,
@@ -258,17 +271,7 @@ async fn run_tool(
     turn_id: &TurnId,
     ctl: &TurnControl,
     call: &ToolCall,
-    origin: ToolOrigin,
 ) -> ToolOutcome {
-    let tool_call = EventBody::ToolCall {
-        turn_id: turn_id.clone(),
-        call_id: call.id.clone(),
-        name: call.name.clone(),
-        args: call.args.clone(),
-        executor: "local".to_owned(),
-        origin,
-    };
-    emit(core, tool_call).await;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let ctx = ToolContext {
         project_root: core.project_path().into(),
