@@ -28,9 +28,17 @@ fn main() -> ExitCode {
         },
         _ => None,
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
-        Err(e) => return report(Failure::new(exit::FAILED, format!("cannot start the async runtime: {e}"))),
+        Err(e) => {
+            return report(Failure::new(
+                exit::FAILED,
+                format!("cannot start the async runtime: {e}"),
+            ));
+        }
     };
     let result = runtime.block_on(async move {
         match command {

@@ -17,7 +17,10 @@ impl Out {
     /// Writes text and flushes.
     pub fn text(&mut self, s: &str) -> Result<(), PipeClosed> {
         let mut stdout = io::stdout().lock();
-        stdout.write_all(s.as_bytes()).and_then(|()| stdout.flush()).map_err(|_| PipeClosed)
+        stdout
+            .write_all(s.as_bytes())
+            .and_then(|()| stdout.flush())
+            .map_err(|_| PipeClosed)
     }
 
     /// Writes one event as a JSON line and flushes.

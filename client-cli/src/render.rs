@@ -43,7 +43,11 @@ impl Transcript {
         let had = self.in_reply || !rest.is_empty();
         self.printed = 0;
         self.in_reply = false;
-        if had && !text.ends_with('\n') { format!("{rest}\n") } else { rest }
+        if had && !text.ends_with('\n') {
+            format!("{rest}\n")
+        } else {
+            rest
+        }
     }
 
     /// Forgets a reply cut short without a final message.
@@ -58,14 +62,25 @@ impl Transcript {
     pub fn render(&mut self, event: &Event) -> Vec<Piece> {
         let mut out = Vec::new();
         match &event.body {
-            EventBody::SessionCreated { project_path, title } => out.push(Piece::Note(format!(
+            EventBody::SessionCreated {
+                project_path,
+                title,
+            } => out.push(Piece::Note(format!(
                 "# session {} in {project_path}{}\n",
                 event.session_id,
-                title.as_deref().map(|t| format!(" — {t}")).unwrap_or_default()
+                title
+                    .as_deref()
+                    .map(|t| format!(" — {t}"))
+                    .unwrap_or_default()
             ))),
-            EventBody::SessionRenamed { title } => out.push(Piece::Note(format!("# renamed: {title}\n"))),
+            EventBody::SessionRenamed { title } => {
+                out.push(Piece::Note(format!("# renamed: {title}\n")))
+            }
             EventBody::UserMessage { text, client, .. } => {
-                out.push(Piece::Note(format!("\n> {} [{client}]\n", text.replace('\n', "\n> "))));
+                out.push(Piece::Note(format!(
+                    "\n> {} [{client}]\n",
+                    text.replace('\n', "\n> ")
+                )));
             }
             EventBody::AssistantDelta { offset, text, .. } => {
                 out.extend(self.delta(*offset, text).map(Piece::Answer));
@@ -79,7 +94,14 @@ impl Transcript {
                     out.push(Piece::Note("[reply cut short]\n".to_owned()));
                 }
             }
-            EventBody::ProviderRetry { provider, attempt, wait_ms, status, reason, .. } => {
+            EventBody::ProviderRetry {
+                provider,
+                attempt,
+                wait_ms,
+                status,
+                reason,
+                ..
+            } => {
                 let status = status.map(|s| format!(" (HTTP {s})")).unwrap_or_default();
                 out.push(Piece::Note(format!(
                     "[{provider} failed{status}, retrying in {:.1} s (attempt {}): {reason}]\n",
@@ -87,7 +109,11 @@ impl Transcript {
                     attempt + 1
                 )));
             }
-            EventBody::RateLimitWait { provider, wait_ms, reason } => out.push(Piece::Note(format!(
+            EventBody::RateLimitWait {
+                provider,
+                wait_ms,
+                reason,
+            } => out.push(Piece::Note(format!(
                 "[waiting {:.1} s for the {provider} budget: {reason}]\n",
                 *wait_ms as f64 / 1000.0
             ))),
@@ -98,20 +124,28 @@ impl Transcript {
                 out.extend(self.reset().map(Piece::Answer));
                 match (status, error) {
                     (TurnStatus::Completed, _) => {}
-                    (s, Some(e)) => out.push(Piece::Note(format!("[turn {}: {}]\n", status_word(*s), e.message))),
+                    (s, Some(e)) => out.push(Piece::Note(format!(
+                        "[turn {}: {}]\n",
+                        status_word(*s),
+                        e.message
+                    ))),
                     (s, None) => out.push(Piece::Note(format!("[turn {}]\n", status_word(*s)))),
                 }
             }
             EventBody::Lagged { resume_after_seq } => out.push(Piece::Note(format!(
                 "[fell behind; resuming after event {resume_after_seq}]\n"
             ))),
-            EventBody::ToolCall { name, args, .. } => out.push(Piece::Note(format!("[tool {name} {args}]\n"))),
+            EventBody::ToolCall { name, args, .. } => {
+                out.push(Piece::Note(format!("[tool {name} {args}]\n")))
+            }
             EventBody::ToolResult { ok, exit_code, .. } => out.push(Piece::Note(format!(
                 "[tool {}{}]\n",
                 if *ok { "ok" } else { "failed" },
                 exit_code.map(|c| format!(", exit {c}")).unwrap_or_default()
             ))),
-            EventBody::FileChanged { path, .. } => out.push(Piece::Note(format!("[changed {path}]\n"))),
+            EventBody::FileChanged { path, .. } => {
+                out.push(Piece::Note(format!("[changed {path}]\n")))
+            }
             other => out.push(Piece::Note(format!("[{}]\n", other.kind()))),
         }
         out

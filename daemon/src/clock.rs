@@ -11,23 +11,37 @@ pub fn now_rfc3339() -> String {
 }
 
 fn millis() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// A new session id: 16 lowercase hex digits, time-ordered.
 pub fn new_session_id() -> SessionId {
-    SessionId(format!("{:011x}{:05x}", millis() & 0xfff_ffff_ffff, rand::rng().random_range(0..0x10_0000u32)))
+    SessionId(format!(
+        "{:011x}{:05x}",
+        millis() & 0xfff_ffff_ffff,
+        rand::rng().random_range(0..0x10_0000u32)
+    ))
 }
 
 /// A new turn id, unique within its session.
 pub fn new_turn_id() -> TurnId {
-    TurnId(format!("t{:011x}{:04x}", millis() & 0xfff_ffff_ffff, rand::rng().random_range(0..0x1_0000u32)))
+    TurnId(format!(
+        "t{:011x}{:04x}",
+        millis() & 0xfff_ffff_ffff,
+        rand::rng().random_range(0..0x1_0000u32)
+    ))
 }
 
 /// Whether `id` could name a session directory: 1..=64 of `[0-9a-z-]`. Anything else is
 /// refused before it gets near the file system.
 pub fn is_valid_session_id(id: &str) -> bool {
-    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_digit() || b.is_ascii_lowercase() || b == b'-')
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase() || b == b'-')
 }
 
 #[cfg(test)]

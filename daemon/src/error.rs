@@ -16,7 +16,10 @@ pub struct DaemonError {
 impl DaemonError {
     /// An error of `kind` with `message`.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        DaemonError { kind, message: message.into() }
+        DaemonError {
+            kind,
+            message: message.into(),
+        }
     }
 
     /// Unknown (or malformed) session id.

@@ -28,9 +28,17 @@ pub struct RotatingFile {
 impl RotatingFile {
     /// Opens (appending) `path`, rotating when it reaches `limit` bytes.
     pub fn open(path: PathBuf, limit: u64) -> std::io::Result<RotatingFile> {
-        let file = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)?;
         let written = file.metadata()?.len();
-        Ok(RotatingFile { path, file, written, limit })
+        Ok(RotatingFile {
+            path,
+            file,
+            written,
+            limit,
+        })
     }
 
     fn rotate(&mut self) -> std::io::Result<()> {
@@ -41,7 +49,10 @@ impl RotatingFile {
         };
         let _ = std::fs::rename(backup(1), backup(2));
         std::fs::rename(&self.path, backup(1))?;
-        self.file = std::fs::OpenOptions::new().create(true).append(true).open(&self.path)?;
+        self.file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)?;
         self.written = 0;
         Ok(())
     }
@@ -67,17 +78,30 @@ impl std::io::Write for RotatingFile {
 pub fn init(state_dir: &Path) -> (Option<WorkerGuard>, PathBuf) {
     let filter = EnvFilter::try_from_env("BOTCODER_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     let path = state_dir.join(LOG_FILE);
-    let file = std::fs::create_dir_all(state_dir).and_then(|()| RotatingFile::open(path.clone(), ROTATE_BYTES));
-    let stderr = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false);
+    let file = std::fs::create_dir_all(state_dir)
+        .and_then(|()| RotatingFile::open(path.clone(), ROTATE_BYTES));
+    let stderr = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_target(false);
     match file {
         Ok(f) => {
             let (writer, guard) = tracing_appender::non_blocking(f);
-            let file_layer = tracing_subscriber::fmt::layer().with_writer(writer).with_ansi(false).with_target(false);
-            let _ = tracing_subscriber::registry().with(filter).with(stderr).with(file_layer).try_init();
+            let file_layer = tracing_subscriber::fmt::layer()
+                .with_writer(writer)
+                .with_ansi(false)
+                .with_target(false);
+            let _ = tracing_subscriber::registry()
+                .with(filter)
+                .with(stderr)
+                .with(file_layer)
+                .try_init();
             (Some(guard), path)
         }
         Err(e) => {
-            let _ = tracing_subscriber::registry().with(filter).with(stderr).try_init();
+            let _ = tracing_subscriber::registry()
+                .with(filter)
+                .with(stderr)
+                .try_init();
             tracing::warn!(path = %path.display(), error = %e, "cannot open the log file; logging to stderr only");
             (None, path)
         }

@@ -125,22 +125,36 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
     // Under socket activation systemd owns the socket file: serve it, never delete it.
     let (std_listener, socket_path, bound) = match opts.inherited {
         Some(l) => {
-            l.set_nonblocking(true).map_err(|e| StartError::Other(format!("inherited socket: {e}")))?;
+            l.set_nonblocking(true)
+                .map_err(|e| StartError::Other(format!("inherited socket: {e}")))?;
             tracing::info!("serving the socket passed by systemd");
             (l, opts.socket_path.clone(), None)
         }
         None => {
             let bound = rpc::listener::bind(&opts.socket_path)?;
-            let listener = bound.listener.try_clone().map_err(|e| StartError::Other(format!("socket: {e}")))?;
+            let listener = bound
+                .listener
+                .try_clone()
+                .map_err(|e| StartError::Other(format!("socket: {e}")))?;
             (listener, bound.path.clone(), Some(bound))
         }
     };
     let owns_socket = bound.is_some();
     let listener = tokio::net::UnixListener::from_std(std_listener)
         .map_err(|e| StartError::Other(format!("cannot serve the socket: {e}")))?;
-    let provider = opts.config.provider.as_ref().map_err(Clone::clone).and_then(build_provider);
+    let provider = opts
+        .config
+        .provider
+        .as_ref()
+        .map_err(Clone::clone)
+        .and_then(build_provider);
     match &provider {
-        Ok(p) => tracing::info!(provider = p.name(), model = p.model(), base_url = p.base_url(), "provider ready"),
+        Ok(p) => tracing::info!(
+            provider = p.name(),
+            model = p.model(),
+            base_url = p.base_url(),
+            "provider ready"
+        ),
         Err(e) => tracing::warn!("{e}"),
     }
     let deps = Arc::new(TurnDeps {
@@ -149,7 +163,8 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
         agent: opts.config.agent,
         tools: Arc::new(crate::tools::LocalToolExecutor),
     });
-    let sessions = Sessions::new(opts.data_dir.join("sessions"), deps).map_err(|e| StartError::Other(e.message))?;
+    let sessions = Sessions::new(opts.data_dir.join("sessions"), deps)
+        .map_err(|e| StartError::Other(e.message))?;
     let daemon = Arc::new(Daemon {
         sessions,
         connections: AtomicU64::new(0),
@@ -186,7 +201,10 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
 
 async fn wait_for_stop(requested: &CancellationToken) {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         requested.cancelled().await;
         return;
     };

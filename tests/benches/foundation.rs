@@ -4,6 +4,9 @@
 //! (the bench starts the release `botcoderd` and `botcoder` next to it). Figures are
 //! wall-clock on a shared machine: compare runs on the same machine, not across machines.
 
+// Test code: a failed expectation is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -11,7 +14,8 @@ use std::time::{Duration, Instant};
 
 use botcoder_protocol::client::DaemonClient;
 use botcoder_protocol::methods::{
-    SessionCreate, SessionCreateParams, SessionGet, SessionRef, SessionSend, SessionSendParams, SubscribeParams,
+    SessionCreate, SessionCreateParams, SessionGet, SessionRef, SessionSend, SessionSendParams,
+    SubscribeParams,
 };
 use botcoder_protocol::{EventBody, SessionId};
 use botcoder_tests::harness::TestEnv;
@@ -29,7 +33,10 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
 fn summary(name: &str, unit: &str, mut xs: Vec<f64>) -> (f64, f64) {
     xs.sort_by(|a, b| a.total_cmp(b));
     let (p50, p99) = (pct(&xs, 0.5), pct(&xs, 0.99));
-    println!("{name:<58} n={:<6} p50={p50:>9.3} {unit}  p99={p99:>9.3} {unit}", xs.len());
+    println!(
+        "{name:<58} n={:<6} p50={p50:>9.3} {unit}  p99={p99:>9.3} {unit}",
+        xs.len()
+    );
     (p50, p99)
 }
 
@@ -46,11 +53,15 @@ fn rss_kib(pid: u32) -> u64 {
 /// An SSE server whose every chunk carries the time it was written (ns since `base`), so
 /// the receiving client can compute provider-to-client latency.
 async fn timestamp_server(base: Instant, chunks: usize, gap: Duration) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
         loop {
-            let Ok((mut s, _)) = listener.accept().await else { return };
+            let Ok((mut s, _)) = listener.accept().await else {
+                return;
+            };
             s.set_nodelay(true).ok();
             tokio::spawn(async move {
                 // Read the request head and body (Content-Length) and ignore it.
@@ -94,7 +105,9 @@ async fn timestamp_server(base: Instant, chunks: usize, gap: Duration) -> String
                     }
                 }
                 let end = "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n";
-                let _ = s.write_all(format!("{:x}\r\n{end}\r\n0\r\n\r\n", end.len()).as_bytes()).await;
+                let _ = s
+                    .write_all(format!("{:x}\r\n{end}\r\n0\r\n\r\n", end.len()).as_bytes())
+                    .await;
             });
         }
     });
@@ -102,8 +115,15 @@ async fn timestamp_server(base: Instant, chunks: usize, gap: Duration) -> String
 }
 
 async fn new_session(c: &DaemonClient, env: &TestEnv) -> SessionId {
-    let p = SessionCreateParams { project_path: env.project.display().to_string(), title: None, approval: None };
-    c.call::<SessionCreate>(&p).await.expect("create").session_id
+    let p = SessionCreateParams {
+        project_path: env.project.display().to_string(),
+        title: None,
+        approval: None,
+    };
+    c.call::<SessionCreate>(&p)
+        .await
+        .expect("create")
+        .session_id
 }
 
 /// Latency of every delta from the timestamp server to `subs` subscribers.
@@ -114,7 +134,10 @@ async fn delta_latency(env: &TestEnv, base: Instant, subs: usize) -> Vec<f64> {
     for i in 0..subs {
         let c = env.client(&format!("sub{i}")).await;
         let mut sub = c
-            .subscribe(&SubscribeParams { session_id: id.clone(), after_seq: None })
+            .subscribe(&SubscribeParams {
+                session_id: id.clone(),
+                after_seq: None,
+            })
             .await
             .expect("subscribe");
         tasks.push(tokio::spawn(async move {
@@ -137,11 +160,18 @@ async fn delta_latency(env: &TestEnv, base: Instant, subs: usize) -> Vec<f64> {
             lat
         }));
     }
-    let p = SessionSendParams { session_id: id, text: "go".into(), approval: None };
+    let p = SessionSendParams {
+        session_id: id,
+        text: "go".into(),
+        approval: None,
+    };
     sender.call::<SessionSend>(&p).await.expect("send");
     let mut all = Vec::new();
     for t in tasks {
-        let lat = tokio::time::timeout(Duration::from_secs(120), t).await.expect("bounded").expect("task");
+        let lat = tokio::time::timeout(Duration::from_secs(120), t)
+            .await
+            .expect("bounded")
+            .expect("task");
         all.extend(lat);
     }
     all
@@ -152,26 +182,53 @@ fn run_ask(env: &TestEnv, args: &[&str]) -> (Duration, u64) {
     let start = Instant::now();
     let out = if time_bin.exists() {
         let mut c = Command::new(time_bin);
-        c.arg("-f").arg("%M").arg(botcoder_tests::harness::bin("botcoder")).args(args);
+        c.arg("-f")
+            .arg("%M")
+            .arg(botcoder_tests::harness::bin("botcoder"))
+            .args(args);
         let std_cmd = env.cli(args);
-        c.env_clear().envs(std_cmd.get_envs().filter_map(|(k, v)| Some((k, v?)))).current_dir(&env.project);
-        c.stdout(Stdio::null()).stderr(Stdio::piped()).output().expect("run ask")
+        c.env_clear()
+            .envs(std_cmd.get_envs().filter_map(|(k, v)| Some((k, v?))))
+            .current_dir(&env.project);
+        c.stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .expect("run ask")
     } else {
-        env.cli(args).stdout(Stdio::null()).stderr(Stdio::piped()).output().expect("run ask")
+        env.cli(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .expect("run ask")
     };
     let wall = start.elapsed();
-    assert!(out.status.success(), "ask failed: {}", String::from_utf8_lossy(&out.stderr));
-    let peak = String::from_utf8_lossy(&out.stderr).lines().last().and_then(|l| l.trim().parse().ok()).unwrap_or(0);
+    assert!(
+        out.status.success(),
+        "ask failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let peak = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .last()
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap_or(0);
     (wall, peak)
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
     rt.block_on(async_main());
 }
 
 async fn async_main() {
-    println!("botcoder foundation benchmarks ({} cores)", std::thread::available_parallelism().map_or(0, |n| n.get()));
+    println!(
+        "botcoder foundation benchmarks ({} cores)",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
     let base = Instant::now();
     let mock = Arc::new(MockLlm::start().await.expect("mock"));
     mock.set_default(MockResponse::tokens(200));
@@ -187,7 +244,10 @@ async fn async_main() {
     // is the daemon's round trip rather than cross-thread wake-ups in the bench.
     let (sock, sid) = (env.socket.clone(), id.clone());
     let rtt = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("rt");
         rt.block_on(async move {
             let opts = botcoder_protocol::client::ConnectOptions {
                 socket_path: sock,
@@ -199,7 +259,11 @@ async fn async_main() {
             let mut rtt = Vec::new();
             for i in 0..6000 {
                 let t = Instant::now();
-                c.call::<SessionGet>(&SessionRef { session_id: sid.clone() }).await.expect("get");
+                c.call::<SessionGet>(&SessionRef {
+                    session_id: sid.clone(),
+                })
+                .await
+                .expect("get");
                 if i >= 1000 {
                     rtt.push(t.elapsed().as_secs_f64() * 1e6);
                 }
@@ -214,7 +278,9 @@ async fn async_main() {
     // 2. Provider delta -> subscribed client.
     let ts_url = timestamp_server(base, 2000, Duration::from_millis(1)).await;
     let mut env2 = TestEnv::new();
-    env2.set("LLM_PROVIDER", "local").set("LOCAL_LLM_URL", &ts_url).set("LOCAL_LLM_MODEL", "m");
+    env2.set("LLM_PROVIDER", "local")
+        .set("LOCAL_LLM_URL", &ts_url)
+        .set("LOCAL_LLM_MODEL", "m");
     let _d2 = env2.start_daemon();
     let lat = delta_latency(&env2, base, 1).await;
     summary("delta latency, provider -> 1 client", "ms", lat);
@@ -222,7 +288,9 @@ async fn async_main() {
     // 3. 8 subscribers at 2,000 deltas/s.
     let ts_url = timestamp_server(base, 4000, Duration::from_micros(500)).await;
     let mut env3 = TestEnv::new();
-    env3.set("LLM_PROVIDER", "local").set("LOCAL_LLM_URL", &ts_url).set("LOCAL_LLM_MODEL", "m");
+    env3.set("LLM_PROVIDER", "local")
+        .set("LOCAL_LLM_URL", &ts_url)
+        .set("LOCAL_LLM_MODEL", "m");
     let _d3 = env3.start_daemon();
     let lat = delta_latency(&env3, base, 8).await;
     let n = lat.len();
@@ -238,13 +306,28 @@ async fn async_main() {
         asks.push(wall.as_secs_f64() * 1e3);
         peak = peak.max(p);
     }
-    let (ask_p50, _) = summary("botcoder ask (200 tokens, new session, warm daemon)", "ms", asks);
+    let (ask_p50, _) = summary(
+        "botcoder ask (200 tokens, new session, warm daemon)",
+        "ms",
+        asks,
+    );
     let url = format!("{}/chat/completions", mock.base_url());
     let mut curls = Vec::new();
     for _ in 0..30 {
         let t = Instant::now();
         let st = Command::new("curl")
-            .args(["-sN", "-o", "/dev/null", "-X", "POST", "-H", "content-type: application/json", "-d", "{}", &url])
+            .args([
+                "-sN",
+                "-o",
+                "/dev/null",
+                "-X",
+                "POST",
+                "-H",
+                "content-type: application/json",
+                "-d",
+                "{}",
+                &url,
+            ])
             .status();
         if st.map(|s| s.success()).unwrap_or(false) {
             curls.push(t.elapsed().as_secs_f64() * 1e3);
@@ -265,21 +348,31 @@ async fn async_main() {
         run_ask(&env, &["ask", "--project", &project, "again"]);
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
-    println!("daemon RSS after 100 one-shot turns: {} KiB", rss_kib(daemon.pid()));
+    println!(
+        "daemon RSS after 100 one-shot turns: {} KiB",
+        rss_kib(daemon.pid())
+    );
 
     // 6. Attach replay of a 10,000-event session.
     let sender = env.client("bench").await;
     let big = new_session(&sender, &env).await;
     let dir = env.sessions_dir().join(big.as_str());
     {
-        let mut f = std::fs::OpenOptions::new().append(true).open(dir.join("events.jsonl")).expect("journal");
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(dir.join("events.jsonl"))
+            .expect("journal");
         let mut buf = String::new();
         for seq in 2..=10_000u64 {
             let ev = botcoder_protocol::Event {
                 seq: Some(seq),
                 session_id: big.clone(),
                 time: "2026-01-01T00:00:00.000Z".into(),
-                body: EventBody::Usage { turn_id: "t".into(), input_tokens: seq, output_tokens: seq },
+                body: EventBody::Usage {
+                    turn_id: "t".into(),
+                    input_tokens: seq,
+                    output_tokens: seq,
+                },
             };
             buf.push_str(&serde_json::to_string(&ev).expect("json"));
             buf.push('\n');
@@ -296,7 +389,10 @@ async fn async_main() {
     for _ in 0..10 {
         let t = Instant::now();
         let mut sub = c
-            .subscribe(&SubscribeParams { session_id: big.clone(), after_seq: Some(0) })
+            .subscribe(&SubscribeParams {
+                session_id: big.clone(),
+                after_seq: Some(0),
+            })
             .await
             .expect("subscribe");
         let mut n = 0;

@@ -26,13 +26,25 @@ pub async fn collect_until(
     .await;
     match result {
         Ok(true) => out,
-        Ok(false) => panic!("subscription ended early after {} events: {:?}", out.len(), out.last()),
-        Err(_) => panic!("timed out after {} events; last: {:?}", out.len(), out.last()),
+        Ok(false) => panic!(
+            "subscription ended early after {} events: {:?}",
+            out.len(),
+            out.last()
+        ),
+        Err(_) => panic!(
+            "timed out after {} events; last: {:?}",
+            out.len(),
+            out.last()
+        ),
     }
 }
 
 /// Collects until the `n`th `turn.completed`.
-pub async fn until_turns_completed(sub: &mut Subscription<Event>, n: usize, timeout: Duration) -> Vec<Event> {
+pub async fn until_turns_completed(
+    sub: &mut Subscription<Event>,
+    n: usize,
+    timeout: Duration,
+) -> Vec<Event> {
     let mut seen = 0;
     collect_until(sub, timeout, |e| {
         if matches!(e.body, EventBody::TurnCompleted { .. }) {
@@ -54,9 +66,18 @@ pub fn assemble(events: &[Event]) -> (String, usize) {
     let mut text = String::new();
     let mut doubled = 0;
     for e in events {
-        if let EventBody::AssistantDelta { offset, text: piece, .. } = &e.body {
+        if let EventBody::AssistantDelta {
+            offset,
+            text: piece,
+            ..
+        } = &e.body
+        {
             let offset = *offset as usize;
-            assert!(offset <= text.len(), "gap: delta at {offset} but only {} bytes known", text.len());
+            assert!(
+                offset <= text.len(),
+                "gap: delta at {offset} but only {} bytes known",
+                text.len()
+            );
             let overlap = text.len() - offset;
             doubled += overlap.min(piece.len());
             if piece.len() > overlap {

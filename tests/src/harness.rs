@@ -17,7 +17,11 @@ use crate::mock_llm::MockLlm;
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap_or_default();
     // target/<profile>/deps/<test> -> target/<profile>/<name>
-    let dir = exe.parent().and_then(Path::parent).map(Path::to_path_buf).unwrap_or_default();
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
     let path = dir.join(name);
     assert!(
         path.is_file(),
@@ -69,7 +73,10 @@ impl Default for TestEnv {
 impl TestEnv {
     /// Fresh temp dirs; autostart off.
     pub fn new() -> TestEnv {
-        let root = tempfile::Builder::new().prefix("botcoder-test").tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let root = tempfile::Builder::new()
+            .prefix("botcoder-test")
+            .tempdir()
+            .unwrap_or_else(|e| panic!("tempdir: {e}"));
         let r = root.path().to_path_buf();
         for d in ["home", "data", "state", "config", "project", "cwd"] {
             std::fs::create_dir_all(r.join(d)).unwrap_or_else(|e| panic!("mkdir {d}: {e}"));
@@ -79,15 +86,32 @@ impl TestEnv {
         let env = vec![
             ("PATH".to_owned(), path),
             ("HOME".to_owned(), r.join("home").display().to_string()),
-            ("XDG_DATA_HOME".to_owned(), r.join("data").display().to_string()),
-            ("XDG_STATE_HOME".to_owned(), r.join("state").display().to_string()),
-            ("XDG_CONFIG_HOME".to_owned(), r.join("config").display().to_string()),
-            ("XDG_RUNTIME_DIR".to_owned(), r.join("xdg-runtime").display().to_string()),
+            (
+                "XDG_DATA_HOME".to_owned(),
+                r.join("data").display().to_string(),
+            ),
+            (
+                "XDG_STATE_HOME".to_owned(),
+                r.join("state").display().to_string(),
+            ),
+            (
+                "XDG_CONFIG_HOME".to_owned(),
+                r.join("config").display().to_string(),
+            ),
+            (
+                "XDG_RUNTIME_DIR".to_owned(),
+                r.join("xdg-runtime").display().to_string(),
+            ),
             ("BOTCODER_SOCKET".to_owned(), socket.display().to_string()),
             ("BOTCODER_NO_AUTOSTART".to_owned(), "1".to_owned()),
             ("BOTCODER_LOG".to_owned(), "info".to_owned()),
         ];
-        TestEnv { project: r.join("project"), root, socket, env }
+        TestEnv {
+            project: r.join("project"),
+            root,
+            socket,
+            env,
+        }
     }
 
     /// Sets a variable for every process this env starts.
@@ -122,13 +146,18 @@ impl TestEnv {
 
     /// The daemon's log file.
     pub fn log_file(&self) -> PathBuf {
-        self.root().join("state").join("botcoder").join("botcoderd.log")
+        self.root()
+            .join("state")
+            .join("botcoder")
+            .join("botcoderd.log")
     }
 
     /// A command for any program with this env (cleared environment plus the test's).
     pub fn command(&self, program: &Path) -> Command {
         let mut c = Command::new(program);
-        c.env_clear().envs(self.env.iter().map(|(k, v)| (k, v))).current_dir(self.root().join("cwd"));
+        c.env_clear()
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .current_dir(self.root().join("cwd"));
         c
     }
 
@@ -160,7 +189,10 @@ impl TestEnv {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        panic!("botcoderd did not answer on {} within {timeout:?}", self.socket.display());
+        panic!(
+            "botcoderd did not answer on {} within {timeout:?}",
+            self.socket.display()
+        );
     }
 
     /// A `botcoder` command with this env.
@@ -172,20 +204,34 @@ impl TestEnv {
 
     /// Runs `botcoder` to completion (bounded by `timeout`), feeding `stdin`.
     pub async fn run_cli(&self, args: &[&str], stdin: Option<&str>) -> CliOutput {
-        self.run_cli_timeout(args, stdin, Duration::from_secs(30)).await
+        self.run_cli_timeout(args, stdin, Duration::from_secs(30))
+            .await
     }
 
     /// [`TestEnv::run_cli`] with an explicit bound.
-    pub async fn run_cli_timeout(&self, args: &[&str], stdin: Option<&str>, timeout: Duration) -> CliOutput {
+    pub async fn run_cli_timeout(
+        &self,
+        args: &[&str],
+        stdin: Option<&str>,
+        timeout: Duration,
+    ) -> CliOutput {
         let mut cmd = tokio::process::Command::from(self.cli(args));
-        cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn botcoder: {e}"));
+        cmd.stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn botcoder: {e}"));
         if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
             use tokio::io::AsyncWriteExt;
-            pipe.write_all(text.as_bytes()).await.unwrap_or_else(|e| panic!("stdin: {e}"));
+            pipe.write_all(text.as_bytes())
+                .await
+                .unwrap_or_else(|e| panic!("stdin: {e}"));
         }
         let out = tokio::time::timeout(timeout, child.wait_with_output())
             .await
@@ -206,7 +252,9 @@ impl TestEnv {
             capabilities: Vec::new(),
             autostart: false,
         };
-        DaemonClient::connect(&opts).await.unwrap_or_else(|e| panic!("connect: {e}"))
+        DaemonClient::connect(&opts)
+            .await
+            .unwrap_or_else(|e| panic!("connect: {e}"))
     }
 }
 
@@ -214,7 +262,11 @@ impl Drop for TestEnv {
     fn drop(&mut self) {
         // An autostarted daemon is not our child: stop it so no test leaves one behind.
         if std::os::unix::net::UnixStream::connect(&self.socket).is_ok() {
-            let _ = self.cli(&["daemon", "stop"]).stdout(Stdio::null()).stderr(Stdio::null()).status();
+            let _ = self
+                .cli(&["daemon", "stop"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
         }
     }
 }
@@ -241,7 +293,11 @@ impl DaemonProcess {
 
     /// Sends a signal.
     pub fn signal(&self, sig: rustix::process::Signal) {
-        if let Some(pid) = self.child.as_ref().and_then(|c| rustix::process::Pid::from_raw(c.id() as i32)) {
+        if let Some(pid) = self
+            .child
+            .as_ref()
+            .and_then(|c| rustix::process::Pid::from_raw(c.id() as i32))
+        {
             let _ = rustix::process::kill_process(pid, sig);
         }
     }

@@ -26,7 +26,10 @@ impl RawWs {
 
     /// Sends a text frame.
     pub async fn send(&mut self, text: &str) -> std::io::Result<()> {
-        self.ws.send(Message::text(text)).await.map_err(std::io::Error::other)
+        self.ws
+            .send(Message::text(text))
+            .await
+            .map_err(std::io::Error::other)
     }
 
     /// The next text frame, parsed as JSON.

@@ -2,14 +2,19 @@
 //! calls, CHANGE blocks), the real daemon runs them in a temp project, and the events and
 //! files on disk are checked.
 
+// Test code: a failed expectation is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Duration;
 
 use botcoder_protocol::client::{ConnectOptions, DaemonClient};
 use botcoder_protocol::methods::{
-    ApprovalRespond, ApprovalRespondParams, SessionCreate, SessionCreateParams, SessionSend, SessionSendParams,
-    SubscribeParams, TurnCancel, TurnCancelParams,
+    ApprovalRespond, ApprovalRespondParams, SessionCreate, SessionCreateParams, SessionSend,
+    SessionSendParams, SubscribeParams, TurnCancel, TurnCancelParams,
 };
-use botcoder_protocol::{ApprovalDecision, ApprovalPolicy, Event, EventBody, SessionId, TurnStatus};
+use botcoder_protocol::{
+    ApprovalDecision, ApprovalPolicy, Event, EventBody, SessionId, TurnStatus,
+};
 use botcoder_tests::events::{collect_until, until_turns_completed};
 use botcoder_tests::harness::TestEnv;
 use botcoder_tests::mock_llm::{MockLlm, MockResponse};
@@ -17,7 +22,9 @@ use pretty_assertions::assert_eq;
 
 const T: Duration = Duration::from_secs(30);
 
-async fn setup(vars: &[(&str, &str)]) -> (TestEnv, MockLlm, botcoder_tests::harness::DaemonProcess) {
+async fn setup(
+    vars: &[(&str, &str)],
+) -> (TestEnv, MockLlm, botcoder_tests::harness::DaemonProcess) {
     let mock = MockLlm::start().await.expect("mock");
     mock.set_default(MockResponse::text("done"));
     let mut env = TestEnv::new();
@@ -31,14 +38,31 @@ async fn setup(vars: &[(&str, &str)]) -> (TestEnv, MockLlm, botcoder_tests::harn
 }
 
 async fn session(c: &DaemonClient, env: &TestEnv, approval: ApprovalPolicy) -> SessionId {
-    let p = SessionCreateParams { project_path: env.project.display().to_string(), title: None, approval: Some(approval) };
-    c.call::<SessionCreate>(&p).await.expect("create").session_id
+    let p = SessionCreateParams {
+        project_path: env.project.display().to_string(),
+        title: None,
+        approval: Some(approval),
+    };
+    c.call::<SessionCreate>(&p)
+        .await
+        .expect("create")
+        .session_id
 }
 
 /// Sends `text` and returns every event of the session until that turn completes.
 async fn turn(c: &DaemonClient, id: &SessionId, text: &str) -> Vec<Event> {
-    let mut sub = c.subscribe(&SubscribeParams { session_id: id.clone(), after_seq: None }).await.expect("sub");
-    let p = SessionSendParams { session_id: id.clone(), text: text.into(), approval: None };
+    let mut sub = c
+        .subscribe(&SubscribeParams {
+            session_id: id.clone(),
+            after_seq: None,
+        })
+        .await
+        .expect("sub");
+    let p = SessionSendParams {
+        session_id: id.clone(),
+        text: text.into(),
+        approval: None,
+    };
     c.call::<SessionSend>(&p).await.expect("send");
     until_turns_completed(&mut sub, 1, T).await
 }
@@ -55,7 +79,9 @@ fn results(events: &[Event]) -> Vec<(bool, String)> {
 
 fn status(events: &[Event]) -> (TurnStatus, Option<String>) {
     match &events.last().expect("events").body {
-        EventBody::TurnCompleted { status, error, .. } => (*status, error.as_ref().map(|e| e.kind.clone())),
+        EventBody::TurnCompleted { status, error, .. } => {
+            (*status, error.as_ref().map(|e| e.kind.clone()))
+        }
         other => panic!("last event is not turn.completed: {other:?}"),
     }
 }
@@ -64,7 +90,10 @@ fn status(events: &[Event]) -> (TurnStatus, Option<String>) {
 async fn native_tool_calls_run_and_their_results_go_back_to_the_model() {
     let (env, mock, _d) = setup(&[]).await;
     mock.push(MockResponse::openai_tool_calls(
-        &[("call_1", "read_file", r#"{"path":"a.txt"}"#), ("call_2", "list_files", "{}")],
+        &[
+            ("call_1", "read_file", r#"{"path":"a.txt"}"#),
+            ("call_2", "list_files", "{}"),
+        ],
         7,
     ));
     mock.push(MockResponse::text("The file has three lines."));
@@ -74,18 +103,34 @@ async fn native_tool_calls_run_and_their_results_go_back_to_the_model() {
     assert_eq!(status(&events), (TurnStatus::Completed, None));
     let res = results(&events);
     assert_eq!(res.len(), 2);
-    assert!(res[0].0 && res[0].1.contains("     2\tbeta"), "{:?}", res[0]);
+    assert!(
+        res[0].0 && res[0].1.contains("     2\tbeta"),
+        "{:?}",
+        res[0]
+    );
     assert!(res[1].0 && res[1].1.contains("a.txt"), "{:?}", res[1]);
     // The second request carried the calls and their results in OpenAI's shape.
     let requests = mock.requests();
     assert_eq!(requests.len(), 2);
-    let msgs = requests[1].body["messages"].as_array().expect("messages").clone();
+    let msgs = requests[1].body["messages"]
+        .as_array()
+        .expect("messages")
+        .clone();
     let roles: Vec<&str> = msgs.iter().filter_map(|m| m["role"].as_str()).collect();
     assert_eq!(roles, ["system", "user", "assistant", "tool", "tool"]);
     assert_eq!(msgs[2]["tool_calls"][0]["function"]["name"], "read_file");
     assert_eq!(msgs[3]["tool_call_id"], "call_1");
-    assert!(msgs[3]["content"].as_str().unwrap_or_default().contains("gamma"));
-    assert!(requests[0].body["tools"].as_array().is_some_and(|t| t.len() == 8));
+    assert!(
+        msgs[3]["content"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("gamma")
+    );
+    assert!(
+        requests[0].body["tools"]
+            .as_array()
+            .is_some_and(|t| t.len() == 8)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -98,74 +143,164 @@ async fn change_blocks_in_the_reply_edit_files_and_end_the_turn() {
     let id = session(&c, &env, ApprovalPolicy::Auto).await;
     let events = turn(&c, &id, "uppercase the first two lines").await;
     assert_eq!(status(&events), (TurnStatus::Completed, None));
-    assert_eq!(std::fs::read_to_string(env.project.join("a.txt")).expect("a"), "ALPHA\nBETA\ngamma\n");
-    assert_eq!(std::fs::read_to_string(env.project.join("new/b.txt")).expect("b"), "created\n");
+    assert_eq!(
+        std::fs::read_to_string(env.project.join("a.txt")).expect("a"),
+        "ALPHA\nBETA\ngamma\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(env.project.join("new/b.txt")).expect("b"),
+        "created\n"
+    );
     let changed: Vec<(String, bool)> = events
         .iter()
         .filter_map(|e| match &e.body {
-            EventBody::FileChanged { path, diff, .. } => Some((path.clone(), diff.contains("+ALPHA") || diff.contains("+created"))),
+            EventBody::FileChanged { path, diff, .. } => Some((
+                path.clone(),
+                diff.contains("+ALPHA") || diff.contains("+created"),
+            )),
             _ => None,
         })
         .collect();
-    assert_eq!(changed, [("a.txt".to_owned(), true), ("new/b.txt".to_owned(), true)]);
+    assert_eq!(
+        changed,
+        [("a.txt".to_owned(), true), ("new/b.txt".to_owned(), true)]
+    );
     assert_eq!(mock.requests().len(), 1, "a clean edit ends the turn");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_change_block_that_does_not_match_is_reported_to_the_model() {
     let (env, mock, _d) = setup(&[]).await;
-    mock.push(MockResponse::text("CHANGE: a.txt\n<<<<<<< CURRENT\nbetta\n=======\nx\n>>>>>>> NEW\n"));
+    mock.push(MockResponse::text(
+        "CHANGE: a.txt\n<<<<<<< CURRENT\nbetta\n=======\nx\n>>>>>>> NEW\n",
+    ));
     mock.push(MockResponse::text("Sorry."));
     let c = env.client("t").await;
     let id = session(&c, &env, ApprovalPolicy::Auto).await;
     let events = turn(&c, &id, "edit").await;
     let res = results(&events);
-    assert!(!res[0].0 && res[0].1.contains("     2\tbeta"), "{:?}", res[0]);
+    assert!(
+        !res[0].0 && res[0].1.contains("     2\tbeta"),
+        "{:?}",
+        res[0]
+    );
     let body = &mock.requests()[1].body;
-    let last = body["messages"].as_array().and_then(|m| m.last()).cloned().unwrap_or_default();
+    let last = body["messages"]
+        .as_array()
+        .and_then(|m| m.last())
+        .cloned()
+        .unwrap_or_default();
     assert_eq!(last["role"], "user");
-    assert!(last["content"].as_str().unwrap_or_default().contains("NOT applied"), "{last}");
-    assert_eq!(std::fs::read_to_string(env.project.join("a.txt")).expect("a"), "alpha\nbeta\ngamma\n");
+    assert!(
+        last["content"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("NOT applied"),
+        "{last}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(env.project.join("a.txt")).expect("a"),
+        "alpha\nbeta\ngamma\n"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn text_mode_calls_run_and_results_come_back_as_a_user_message() {
     let (env, mock, _d) = setup(&[("BOTCODER_TOOL_MODE", "text")]).await;
-    mock.push(MockResponse::text("Let me read it.\nread_file(\"a.txt\")\n"));
+    mock.push(MockResponse::text(
+        "Let me read it.\nread_file(\"a.txt\")\n",
+    ));
     mock.push(MockResponse::text("It says alpha."));
     let c = env.client("t").await;
     let id = session(&c, &env, ApprovalPolicy::Auto).await;
     let events = turn(&c, &id, "read a.txt").await;
     assert_eq!(status(&events), (TurnStatus::Completed, None));
     let requests = mock.requests();
-    assert!(requests[0].body.get("tools").is_none(), "text mode sends no tool definitions");
-    let system = requests[0].body["messages"][0]["content"].as_str().unwrap_or_default().to_owned();
-    assert!(system.contains("read_file(\"src/main.rs\")"), "the prompt teaches the call style");
-    let last = requests[1].body["messages"].as_array().and_then(|m| m.last()).cloned().unwrap_or_default();
+    assert!(
+        requests[0].body.get("tools").is_none(),
+        "text mode sends no tool definitions"
+    );
+    let system = requests[0].body["messages"][0]["content"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        system.contains("read_file(\"src/main.rs\")"),
+        "the prompt teaches the call style"
+    );
+    let last = requests[1].body["messages"]
+        .as_array()
+        .and_then(|m| m.last())
+        .cloned()
+        .unwrap_or_default();
     assert_eq!(last["role"], "user");
-    assert!(last["content"].as_str().unwrap_or_default().contains("gamma"), "{last}");
+    assert!(
+        last["content"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("gamma"),
+        "{last}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn headless_writes_are_denied_at_once_under_ask() {
     let (env, mock, _d) = setup(&[]).await;
-    mock.push(MockResponse::openai_tool_calls(&[("w1", "write_file", r#"{"path":"x.txt","content":"no"}"#)], 0));
+    mock.push(MockResponse::openai_tool_calls(
+        &[("w1", "write_file", r#"{"path":"x.txt","content":"no"}"#)],
+        0,
+    ));
     mock.push(MockResponse::text("I could not write it."));
-    let out = env.run_cli(&["ask", "--project", &env.project.display().to_string(), "--json", "write x.txt"], None).await;
+    let out = env
+        .run_cli(
+            &[
+                "ask",
+                "--project",
+                &env.project.display().to_string(),
+                "--json",
+                "write x.txt",
+            ],
+            None,
+        )
+        .await;
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let types: Vec<String> = out.json_lines().iter().map(|e| e["type"].as_str().unwrap_or_default().to_owned()).collect();
-    assert!(types.contains(&"approval.requested".to_owned()) && types.contains(&"approval.resolved".to_owned()), "{types:?}");
-    let resolved = out.json_lines().into_iter().find(|e| e["type"] == "approval.resolved").expect("resolved");
-    assert_eq!((resolved["decision"].as_str(), resolved["decided_by"].as_str()), (Some("deny"), Some("policy")));
+    let types: Vec<String> = out
+        .json_lines()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert!(
+        types.contains(&"approval.requested".to_owned())
+            && types.contains(&"approval.resolved".to_owned()),
+        "{types:?}"
+    );
+    let resolved = out
+        .json_lines()
+        .into_iter()
+        .find(|e| e["type"] == "approval.resolved")
+        .expect("resolved");
+    assert_eq!(
+        (
+            resolved["decision"].as_str(),
+            resolved["decided_by"].as_str()
+        ),
+        (Some("deny"), Some("policy"))
+    );
     assert!(!env.project.join("x.txt").exists());
     let body = &mock.requests()[1].body;
-    assert!(body.to_string().contains("no client that can approve"), "the model is told why");
+    assert!(
+        body.to_string().contains("no client that can approve"),
+        "the model is told why"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_client_approves_and_everyone_sees_who_decided() {
     let (env, mock, _d) = setup(&[]).await;
-    mock.push(MockResponse::openai_tool_calls(&[("w1", "write_file", r#"{"path":"x.txt","content":"yes\n"}"#)], 0));
+    mock.push(MockResponse::openai_tool_calls(
+        &[("w1", "write_file", r#"{"path":"x.txt","content":"yes\n"}"#)],
+        0,
+    ));
     mock.push(MockResponse::text("Written."));
     let sender = env.client("script").await;
     let id = session(&sender, &env, ApprovalPolicy::Ask).await;
@@ -176,40 +311,99 @@ async fn a_second_client_approves_and_everyone_sees_who_decided() {
         autostart: false,
     };
     let reviewer = DaemonClient::connect(&opts).await.expect("reviewer");
-    let mut rsub = reviewer.subscribe(&SubscribeParams { session_id: id.clone(), after_seq: None }).await.expect("sub");
-    let mut ssub = sender.subscribe(&SubscribeParams { session_id: id.clone(), after_seq: None }).await.expect("sub");
-    let p = SessionSendParams { session_id: id.clone(), text: "write x.txt".into(), approval: None };
+    let mut rsub = reviewer
+        .subscribe(&SubscribeParams {
+            session_id: id.clone(),
+            after_seq: None,
+        })
+        .await
+        .expect("sub");
+    let mut ssub = sender
+        .subscribe(&SubscribeParams {
+            session_id: id.clone(),
+            after_seq: None,
+        })
+        .await
+        .expect("sub");
+    let p = SessionSendParams {
+        session_id: id.clone(),
+        text: "write x.txt".into(),
+        approval: None,
+    };
     sender.call::<SessionSend>(&p).await.expect("send");
-    let seen = collect_until(&mut rsub, T, |e| matches!(e.body, EventBody::ApprovalRequested { .. })).await;
-    let Some(EventBody::ApprovalRequested { call_id, diff, .. }) = seen.last().map(|e| e.body.clone()) else { panic!() };
-    assert!(diff.unwrap_or_default().contains("+yes"), "the request shows the diff");
-    let answer = ApprovalRespondParams { session_id: id.clone(), call_id: call_id.clone(), decision: ApprovalDecision::Allow };
-    reviewer.call::<ApprovalRespond>(&answer).await.expect("respond");
+    let seen = collect_until(&mut rsub, T, |e| {
+        matches!(e.body, EventBody::ApprovalRequested { .. })
+    })
+    .await;
+    let Some(EventBody::ApprovalRequested { call_id, diff, .. }) =
+        seen.last().map(|e| e.body.clone())
+    else {
+        panic!()
+    };
+    assert!(
+        diff.unwrap_or_default().contains("+yes"),
+        "the request shows the diff"
+    );
+    let answer = ApprovalRespondParams {
+        session_id: id.clone(),
+        call_id: call_id.clone(),
+        decision: ApprovalDecision::Allow,
+    };
+    reviewer
+        .call::<ApprovalRespond>(&answer)
+        .await
+        .expect("respond");
     // A second answer is refused: it is already decided.
     assert!(reviewer.call::<ApprovalRespond>(&answer).await.is_err());
     let events = until_turns_completed(&mut ssub, 1, T).await;
     let decided: Vec<(ApprovalDecision, String)> = events
         .iter()
         .filter_map(|e| match &e.body {
-            EventBody::ApprovalResolved { decision, decided_by, .. } => Some((*decision, decided_by.clone())),
+            EventBody::ApprovalResolved {
+                decision,
+                decided_by,
+                ..
+            } => Some((*decision, decided_by.clone())),
             _ => None,
         })
         .collect();
-    assert_eq!(decided, [(ApprovalDecision::Allow, "reviewer-tui".to_owned())]);
-    assert_eq!(std::fs::read_to_string(env.project.join("x.txt")).expect("written"), "yes\n");
+    assert_eq!(
+        decided,
+        [(ApprovalDecision::Allow, "reviewer-tui".to_owned())]
+    );
+    assert_eq!(
+        std::fs::read_to_string(env.project.join("x.txt")).expect("written"),
+        "yes\n"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelling_kills_a_running_command_promptly() {
     let (env, mock, _d) = setup(&[]).await;
     let cmd = r#"{"command":"sleep 30 & echo $! > bg.pid; sleep 30"}"#;
-    mock.push(MockResponse::openai_tool_calls(&[("c1", "execute_command", cmd)], 0));
+    mock.push(MockResponse::openai_tool_calls(
+        &[("c1", "execute_command", cmd)],
+        0,
+    ));
     let c = env.client("t").await;
     let id = session(&c, &env, ApprovalPolicy::Auto).await;
-    let mut sub = c.subscribe(&SubscribeParams { session_id: id.clone(), after_seq: None }).await.expect("sub");
-    let p = SessionSendParams { session_id: id.clone(), text: "wait".into(), approval: None };
+    let mut sub = c
+        .subscribe(&SubscribeParams {
+            session_id: id.clone(),
+            after_seq: None,
+        })
+        .await
+        .expect("sub");
+    let p = SessionSendParams {
+        session_id: id.clone(),
+        text: "wait".into(),
+        approval: None,
+    };
     c.call::<SessionSend>(&p).await.expect("send");
-    collect_until(&mut sub, T, |e| matches!(e.body, EventBody::ToolCall { .. })).await;
+    collect_until(&mut sub, T, |e| {
+        matches!(e.body, EventBody::ToolCall { .. })
+    })
+    .await;
     // Give the shell time to start its children.
     for _ in 0..100 {
         if env.project.join("bg.pid").exists() {
@@ -218,14 +412,26 @@ async fn cancelling_kills_a_running_command_promptly() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let started = std::time::Instant::now();
-    c.call::<TurnCancel>(&TurnCancelParams { session_id: id.clone(), turn_id: None }).await.expect("cancel");
+    c.call::<TurnCancel>(&TurnCancelParams {
+        session_id: id.clone(),
+        turn_id: None,
+    })
+    .await
+    .expect("cancel");
     let events = until_turns_completed(&mut sub, 1, T).await;
-    assert!(started.elapsed() < Duration::from_secs(3), "cancel took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "cancel took {:?}",
+        started.elapsed()
+    );
     assert_eq!(status(&events).0, TurnStatus::Cancelled);
     let pid = std::fs::read_to_string(env.project.join("bg.pid")).expect("pid");
     tokio::time::sleep(Duration::from_millis(100)).await;
     let st = std::fs::read_to_string(format!("/proc/{}/status", pid.trim())).unwrap_or_default();
-    assert!(st.is_empty() || st.contains("State:\tZ"), "background process survived: {st}");
+    assert!(
+        st.is_empty() || st.contains("State:\tZ"),
+        "background process survived: {st}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -238,7 +444,11 @@ async fn paths_outside_the_project_are_refused() {
         &[
             ("r1", "read_file", r#"{"path":"../outside.txt"}"#),
             ("r2", "read_file", r#"{"path":"planted"}"#),
-            ("w1", "write_file", r#"{"path":"/tmp/botcoder-escape.txt","content":"x"}"#),
+            (
+                "w1",
+                "write_file",
+                r#"{"path":"/tmp/botcoder-escape.txt","content":"x"}"#,
+            ),
         ],
         0,
     ));
@@ -256,9 +466,16 @@ async fn paths_outside_the_project_are_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commands_never_see_the_daemons_api_keys() {
-    let (env, mock, _d) =
-        setup(&[("OPENAI_API_KEY", "sk-test-NEVER-SHOWN"), ("ANTHROPIC_API_KEY", "sk-ant-NEVER"), ("LLM_PROVIDER", "local")]).await;
-    mock.push(MockResponse::openai_tool_calls(&[("e1", "execute_command", r#"{"command":"env"}"#)], 0));
+    let (env, mock, _d) = setup(&[
+        ("OPENAI_API_KEY", "sk-test-NEVER-SHOWN"),
+        ("ANTHROPIC_API_KEY", "sk-ant-NEVER"),
+        ("LLM_PROVIDER", "local"),
+    ])
+    .await;
+    mock.push(MockResponse::openai_tool_calls(
+        &[("e1", "execute_command", r#"{"command":"env"}"#)],
+        0,
+    ));
     let c = env.client("t").await;
     let id = session(&c, &env, ApprovalPolicy::Auto).await;
     let events = turn(&c, &id, "show env").await;
@@ -271,9 +488,28 @@ async fn commands_never_see_the_daemons_api_keys() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_iteration_limit_fails_the_turn() {
     let (env, mock, _d) = setup(&[("BOTCODER_MAX_ITERATIONS", "3")]).await;
-    mock.set_default(MockResponse::openai_tool_calls(&[("l", "list_files", "{}")], 0));
-    let out = env.run_cli(&["ask", "--approval", "auto", "--project", &env.project.display().to_string(), "loop"], None).await;
+    mock.set_default(MockResponse::openai_tool_calls(
+        &[("l", "list_files", "{}")],
+        0,
+    ));
+    let out = env
+        .run_cli(
+            &[
+                "ask",
+                "--approval",
+                "auto",
+                "--project",
+                &env.project.display().to_string(),
+                "loop",
+            ],
+            None,
+        )
+        .await;
     assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(out.stderr.contains("BOTCODER_MAX_ITERATIONS"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("BOTCODER_MAX_ITERATIONS"),
+        "{}",
+        out.stderr
+    );
     assert_eq!(mock.requests().len(), 3);
 }

@@ -1,5 +1,8 @@
 //! Faults the daemon must survive without losing anything it acknowledged.
 
+// Test code: a failed expectation is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -32,14 +35,26 @@ async fn failing_journal_write_refuses_the_message_and_the_daemon_stays_up() {
     let _daemon = env.adopt(child);
     env.wait_for_socket(Duration::from_secs(10));
     let client = env.client("faults").await;
-    let params = SessionCreateParams { project_path: env.project.display().to_string(), title: None, approval: None };
-    let id = client.call::<SessionCreate>(&params).await.expect("create").session_id;
+    let params = SessionCreateParams {
+        project_path: env.project.display().to_string(),
+        title: None,
+        approval: None,
+    };
+    let id = client
+        .call::<SessionCreate>(&params)
+        .await
+        .expect("create")
+        .session_id;
 
     let big = "x".repeat(3000);
     let mut accepted = Vec::new();
     let mut refusal = None;
     for i in 0..20 {
-        let p = SessionSendParams { session_id: id.clone(), text: format!("{i} {big}"), approval: None };
+        let p = SessionSendParams {
+            session_id: id.clone(),
+            text: format!("{i} {big}"),
+            approval: None,
+        };
         match client.call::<SessionSend>(&p).await {
             Ok(r) => accepted.push((i, r.seq)),
             Err(e) => {
@@ -52,10 +67,17 @@ async fn failing_journal_write_refuses_the_message_and_the_daemon_stays_up() {
     assert_eq!(err.kind(), Some(ErrorKind::StorageFailed), "{err}");
     assert!(err.to_string().contains("nothing was accepted"), "{err}");
     // Still serving.
-    client.call::<DaemonStatus>(&Empty {}).await.expect("status after the failure");
+    client
+        .call::<DaemonStatus>(&Empty {})
+        .await
+        .expect("status after the failure");
     // Every acknowledged message is in the journal.
     let hist = client
-        .call::<SessionHistory>(&SessionHistoryParams { session_id: id.clone(), after_seq: 0, limit: None })
+        .call::<SessionHistory>(&SessionHistoryParams {
+            session_id: id.clone(),
+            after_seq: 0,
+            limit: None,
+        })
         .await
         .expect("history");
     for (i, seq) in accepted {

@@ -1,6 +1,9 @@
 //! The session invariants I1..I5 (shared/ARCHITECTURE.md), end to end against the real
 //! daemon binary and a mock provider.
 
+// Test code: a failed expectation is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Duration;
 
 use botcoder_protocol::methods::{
@@ -24,17 +27,32 @@ async fn setup() -> (TestEnv, MockLlm) {
 }
 
 async fn create(client: &botcoder_protocol::client::DaemonClient, env: &TestEnv) -> SessionId {
-    let params = SessionCreateParams { project_path: env.project.display().to_string(), title: None, approval: None };
-    client.call::<SessionCreate>(&params).await.expect("create").session_id
+    let params = SessionCreateParams {
+        project_path: env.project.display().to_string(),
+        title: None,
+        approval: None,
+    };
+    client
+        .call::<SessionCreate>(&params)
+        .await
+        .expect("create")
+        .session_id
 }
 
 async fn send(client: &botcoder_protocol::client::DaemonClient, id: &SessionId, text: &str) {
-    let p = SessionSendParams { session_id: id.clone(), text: text.to_owned(), approval: None };
+    let p = SessionSendParams {
+        session_id: id.clone(),
+        text: text.to_owned(),
+        approval: None,
+    };
     client.call::<SessionSend>(&p).await.expect("send");
 }
 
 fn sub(id: &SessionId, after: Option<u64>) -> SubscribeParams {
-    SubscribeParams { session_id: id.clone(), after_seq: after }
+    SubscribeParams {
+        session_id: id.clone(),
+        after_seq: after,
+    }
 }
 
 fn seqs(events: &[Event]) -> Vec<u64> {
@@ -46,9 +64,15 @@ fn seqs(events: &[Event]) -> Vec<u64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscribers_see_identical_durable_sequences_and_resume_exactly() {
     let (env, mock) = setup().await;
-    mock.set_default(MockResponse::text("one two three four five six").with_delay(Duration::from_millis(2)));
+    mock.set_default(
+        MockResponse::text("one two three four five six").with_delay(Duration::from_millis(2)),
+    );
     let _daemon = env.start_daemon();
-    let (a, b, sender) = (env.client("a").await, env.client("b").await, env.client("sender").await);
+    let (a, b, sender) = (
+        env.client("a").await,
+        env.client("b").await,
+        env.client("sender").await,
+    );
     let id = create(&sender, &env).await;
     let mut sa = a.subscribe(&sub(&id, Some(0))).await.expect("sub a");
     let mut sb = b.subscribe(&sub(&id, Some(0))).await.expect("sub b");
@@ -82,11 +106,18 @@ async fn subscribers_see_identical_durable_sequences_and_resume_exactly() {
     let mut sa2 = a2.subscribe(&sub(&id, Some(n))).await.expect("resubscribe");
     let ea2 = durable(&until_turns_completed(&mut sa2, 1, T).await);
     assert_eq!(ea2, eb2);
-    assert_eq!(seqs(&ea2), (n + 1..=n + ea2.len() as u64).collect::<Vec<_>>());
+    assert_eq!(
+        seqs(&ea2),
+        (n + 1..=n + ea2.len() as u64).collect::<Vec<_>>()
+    );
 
     // session.history agrees with what subscribers saw.
     let hist = sender
-        .call::<SessionHistory>(&SessionHistoryParams { session_id: id.clone(), after_seq: 0, limit: None })
+        .call::<SessionHistory>(&SessionHistoryParams {
+            session_id: id.clone(),
+            after_seq: 0,
+            limit: None,
+        })
         .await
         .expect("history");
     let mut all = ea.clone();
@@ -124,8 +155,13 @@ async fn mid_turn_attach_sees_partial_text_then_the_rest_once() {
     assert_eq!(doubled, 0, "the late client got text twice");
     // The first thing the late client saw was the partial text from offset 0.
     match &seen.first().map(|e| &e.body) {
-        Some(EventBody::AssistantDelta { offset: 0, text, .. }) => {
-            assert!(text.len() >= "w0 w1 w2 ".len(), "partial too short: {text:?}")
+        Some(EventBody::AssistantDelta {
+            offset: 0, text, ..
+        }) => {
+            assert!(
+                text.len() >= "w0 w1 w2 ".len(),
+                "partial too short: {text:?}"
+            )
         }
         other => panic!("expected the partial reply first, got {other:?}"),
     }
@@ -155,13 +191,23 @@ async fn kill_9_mid_stream_keeps_the_message_and_closes_the_turn_interrupted() {
     let _daemon = env.start_daemon();
     let client = env.client("c2").await;
     let hist = client
-        .call::<SessionHistory>(&SessionHistoryParams { session_id: id.clone(), after_seq: 0, limit: None })
+        .call::<SessionHistory>(&SessionHistoryParams {
+            session_id: id.clone(),
+            after_seq: 0,
+            limit: None,
+        })
         .await
         .expect("history after restart");
     let kinds: Vec<&str> = hist.events.iter().map(|e| e.kind()).collect();
     assert_eq!(
         kinds,
-        ["session.created", "user.message", "turn.started", "assistant.message", "turn.completed"]
+        [
+            "session.created",
+            "user.message",
+            "turn.started",
+            "assistant.message",
+            "turn.completed"
+        ]
     );
     match &hist.events[1].body {
         EventBody::UserMessage { text, .. } => assert_eq!(text, "survive this"),
@@ -170,7 +216,10 @@ async fn kill_9_mid_stream_keeps_the_message_and_closes_the_turn_interrupted() {
     match &hist.events[3].body {
         EventBody::AssistantMessage { text, partial, .. } => {
             assert!(*partial);
-            assert!(!text.is_empty() && streamed.starts_with(text.as_str()), "{text:?} vs {streamed:?}");
+            assert!(
+                !text.is_empty() && streamed.starts_with(text.as_str()),
+                "{text:?} vs {streamed:?}"
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -183,13 +232,21 @@ async fn kill_9_mid_stream_keeps_the_message_and_closes_the_turn_interrupted() {
     }
     // Usable: the next turn runs and sees the earlier exchange.
     mock.push(MockResponse::text("back again"));
-    let mut s = client.subscribe(&sub(&id, Some(hist.last_seq))).await.expect("sub");
+    let mut s = client
+        .subscribe(&sub(&id, Some(hist.last_seq)))
+        .await
+        .expect("sub");
     send(&client, &id, "still there?").await;
     let after = until_turns_completed(&mut s, 1, T).await;
     assert_eq!(messages(&after), ["back again"]);
     let requests = mock.requests();
     let body = &requests.last().expect("request").body;
-    let roles: Vec<&str> = body["messages"].as_array().expect("messages").iter().filter_map(|m| m["role"].as_str()).collect();
+    let roles: Vec<&str> = body["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter_map(|m| m["role"].as_str())
+        .collect();
     assert_eq!(roles, ["system", "user", "assistant", "user"]);
 }
 
@@ -206,7 +263,10 @@ async fn stuck_subscriber_delays_nobody_and_is_told_it_lagged() {
     let mut stuck = RawWs::connect(&env.socket).await.expect("raw connect");
     let subscribe = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "session.subscribe",
         "params": {"session_id": id, "after_seq": 0}});
-    stuck.send(&subscribe.to_string()).await.expect("send subscribe");
+    stuck
+        .send(&subscribe.to_string())
+        .await
+        .expect("send subscribe");
 
     let mut fast = client.subscribe(&sub(&id, Some(0))).await.expect("sub");
     send(&client, &id, "flood").await;
@@ -214,14 +274,20 @@ async fn stuck_subscriber_delays_nobody_and_is_told_it_lagged() {
     let (text, doubled) = assemble(&got);
     assert_eq!(doubled, 0);
     assert_eq!(messages(&got), [text]);
-    assert!(!got.iter().any(|e| matches!(e.body, EventBody::Lagged { .. })), "the fast client lagged");
+    assert!(
+        !got.iter()
+            .any(|e| matches!(e.body, EventBody::Lagged { .. })),
+        "the fast client lagged"
+    );
 
     // Now the stuck client reads: a lagged notice, and durable events with no gap.
     let mut durable_seqs = Vec::new();
     let mut lagged = false;
     let read = tokio::time::timeout(Duration::from_secs(60), async {
         while let Some(msg) = stuck.recv_json().await {
-            let Some(ev) = msg.pointer("/params/result") else { continue };
+            let Some(ev) = msg.pointer("/params/result") else {
+                continue;
+            };
             if ev["type"] == "lagged" {
                 lagged = true;
             }
@@ -234,7 +300,10 @@ async fn stuck_subscriber_delays_nobody_and_is_told_it_lagged() {
         }
     })
     .await;
-    assert!(read.is_ok(), "the stuck client never got the end of the turn");
+    assert!(
+        read.is_ok(),
+        "the stuck client never got the end of the turn"
+    );
     assert!(lagged, "no lagged notice");
     let n = durable_seqs.len() as u64;
     assert_eq!(durable_seqs, (1..=n).collect::<Vec<_>>());

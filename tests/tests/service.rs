@@ -1,6 +1,9 @@
 //! Running under systemd: socket activation (an inherited listening socket, passed the way
 //! systemd passes it) and readiness notification.
 
+// Test code: a failed expectation is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::os::fd::AsRawFd;
 use std::process::Stdio;
 use std::time::Duration;
@@ -10,7 +13,10 @@ use botcoder_tests::harness::{TestEnv, bin};
 
 /// Starts botcoderd through `sh` so that `LISTEN_PID` can be the daemon's own pid (`exec`
 /// keeps the shell's pid) and the listener lands on fd 3, as systemd does it.
-fn spawn_activated(env: &TestEnv, listener: &std::os::unix::net::UnixListener) -> std::process::Child {
+fn spawn_activated(
+    env: &TestEnv,
+    listener: &std::os::unix::net::UnixListener,
+) -> std::process::Child {
     rustix::io::fcntl_setfd(listener, rustix::io::FdFlags::empty()).expect("clear CLOEXEC");
     let script = format!(
         "export LISTEN_PID=$$ LISTEN_FDS=1; exec {} 3<&{}",
@@ -35,14 +41,25 @@ async fn serves_an_inherited_socket_and_leaves_it_to_systemd() {
     drop(listener); // the daemon has its own copy now
 
     let client = env.client("activation-test").await;
-    let status = client.call::<DaemonStatus>(&Empty {}).await.expect("status");
+    let status = client
+        .call::<DaemonStatus>(&Empty {})
+        .await
+        .expect("status");
     assert_eq!(status.pid, daemon.pid());
 
     daemon.signal(rustix::process::Signal::TERM);
-    let (code, stderr) = daemon.wait_exit(Duration::from_secs(5)).expect("daemon exits");
+    let (code, stderr) = daemon
+        .wait_exit(Duration::from_secs(5))
+        .expect("daemon exits");
     assert_eq!(code, 0, "{stderr}");
-    assert!(env.socket.exists(), "the daemon deleted a socket that systemd owns");
-    assert!(stderr.contains("serving the socket passed by systemd"), "{stderr}");
+    assert!(
+        env.socket.exists(),
+        "the daemon deleted a socket that systemd owns"
+    );
+    assert!(
+        stderr.contains("serving the socket passed by systemd"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -50,7 +67,9 @@ async fn notifies_ready_and_stopping() {
     let mut env = TestEnv::new();
     let notify_path = env.root().join("notify.sock");
     let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).expect("bind notify");
-    notify.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    notify
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
     env.set("NOTIFY_SOCKET", &notify_path.display().to_string());
     let mut daemon = env.start_daemon();
     let mut buf = [0u8; 256];
@@ -61,5 +80,8 @@ async fn notifies_ready_and_stopping() {
     assert!(String::from_utf8_lossy(&buf[..n]).contains("STOPPING=1"));
     let (code, _) = daemon.wait_exit(Duration::from_secs(5)).expect("exit");
     assert_eq!(code, 0);
-    assert!(!env.socket.exists(), "a daemon that bound its own socket removes it");
+    assert!(
+        !env.socket.exists(),
+        "a daemon that bound its own socket removes it"
+    );
 }

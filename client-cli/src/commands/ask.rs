@@ -5,7 +5,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use botcoder_protocol::client::DaemonClient;
-use botcoder_protocol::methods::{SessionCreate, SessionCreateParams, SessionSend, SessionSendParams, SubscribeParams, TurnCancel, TurnCancelParams};
+use botcoder_protocol::methods::{
+    SessionCreate, SessionCreateParams, SessionSend, SessionSendParams, SubscribeParams,
+    TurnCancel, TurnCancelParams,
+};
 use botcoder_protocol::{EventBody, SessionId, TurnId, TurnStatus};
 
 use super::{connect, get_session};
@@ -19,12 +22,16 @@ const CANCEL_GRACE: Duration = Duration::from_secs(2);
 
 /// Reads the prompt from the arguments or stdin (before the runtime starts: blocking).
 pub fn read_prompt(args: &AskArgs) -> Result<String, Failure> {
-    let from_stdin = args.prompt == ["-"] || (args.prompt.is_empty() && !std::io::stdin().is_terminal());
+    let from_stdin =
+        args.prompt == ["-"] || (args.prompt.is_empty() && !std::io::stdin().is_terminal());
     let prompt = if from_stdin {
         let mut s = String::new();
-        std::io::stdin()
-            .read_to_string(&mut s)
-            .map_err(|e| Failure::new(exit::USAGE, format!("cannot read the prompt from stdin: {e}")))?;
+        std::io::stdin().read_to_string(&mut s).map_err(|e| {
+            Failure::new(
+                exit::USAGE,
+                format!("cannot read the prompt from stdin: {e}"),
+            )
+        })?;
         s
     } else {
         args.prompt.join(" ")
@@ -42,14 +49,19 @@ pub fn read_prompt(args: &AskArgs) -> Result<String, Failure> {
 pub async fn run(args: AskArgs, prompt: String) -> Result<u8, Failure> {
     let project = match &args.project {
         Some(p) => p.clone(),
-        None => std::env::current_dir().map_err(|e| Failure::new(exit::USAGE, format!("no current directory: {e}")))?,
+        None => std::env::current_dir()
+            .map_err(|e| Failure::new(exit::USAGE, format!("no current directory: {e}")))?,
     };
     let client = connect(true).await?;
     let session = match &args.session {
         Some(id) => get_session(&client, id).await?,
         None => {
             let project = absolute(project)?;
-            let params = SessionCreateParams { project_path: project.display().to_string(), title: None, approval: args.approval.map(Into::into) };
+            let params = SessionCreateParams {
+                project_path: project.display().to_string(),
+                title: None,
+                approval: args.approval.map(Into::into),
+            };
             client.call::<SessionCreate>(&params).await?
         }
     };
@@ -57,9 +69,18 @@ pub async fn run(args: AskArgs, prompt: String) -> Result<u8, Failure> {
     status(&format!("session {session_id}"));
 
     // Subscribe before sending so nothing of the turn can be missed.
-    let sub_params = SubscribeParams { session_id: session_id.clone(), after_seq: Some(session.last_seq) };
+    let sub_params = SubscribeParams {
+        session_id: session_id.clone(),
+        after_seq: Some(session.last_seq),
+    };
     let mut sub = client.subscribe(&sub_params).await?;
-    let sent = client.call::<SessionSend>(&SessionSendParams { session_id: session_id.clone(), text: prompt, approval: args.approval.map(Into::into) }).await?;
+    let sent = client
+        .call::<SessionSend>(&SessionSendParams {
+            session_id: session_id.clone(),
+            text: prompt,
+            approval: args.approval.map(Into::into),
+        })
+        .await?;
     if sent.queued_behind > 0 {
         status(&format!("queued behind {} turn(s)", sent.queued_behind));
     }
@@ -82,8 +103,18 @@ pub async fn run(args: AskArgs, prompt: String) -> Result<u8, Failure> {
             () = sleep_until(cancel_deadline) => return Ok(exit::INTERRUPTED),
         };
         let event = match next {
-            None => return Err(Failure::new(exit::UNREACHABLE, "lost the connection to botcoderd before the turn ended")),
-            Some(Err(e)) => return Err(Failure::new(exit::FAILED, format!("unreadable event from botcoderd: {e}"))),
+            None => {
+                return Err(Failure::new(
+                    exit::UNREACHABLE,
+                    "lost the connection to botcoderd before the turn ended",
+                ));
+            }
+            Some(Err(e)) => {
+                return Err(Failure::new(
+                    exit::FAILED,
+                    format!("unreadable event from botcoderd: {e}"),
+                ));
+            }
             Some(Ok(ev)) => ev,
         };
         // From our user.message on: our turn's events and session-wide ones.
@@ -97,15 +128,24 @@ pub async fn run(args: AskArgs, prompt: String) -> Result<u8, Failure> {
         if !ours || !mine {
             continue;
         }
-        let written = if args.json { out.json_line(&event) } else { print_human(&mut out, &mut transcript, &event) };
+        let written = if args.json {
+            out.json_line(&event)
+        } else {
+            print_human(&mut out, &mut transcript, &event)
+        };
         if written.is_err() {
             return Ok(exit::OK); // stdout closed: end quietly
         }
-        if let EventBody::TurnCompleted { status: st, error, .. } = &event.body {
+        if let EventBody::TurnCompleted {
+            status: st, error, ..
+        } = &event.body
+        {
             let code = match st {
                 TurnStatus::Completed => exit::OK,
                 TurnStatus::Cancelled if cancel_deadline.is_some() => exit::INTERRUPTED,
-                _ => error.as_ref().map_or(exit::FAILED, |e| exit::for_turn_error(&e.kind)),
+                _ => error
+                    .as_ref()
+                    .map_or(exit::FAILED, |e| exit::for_turn_error(&e.kind)),
             };
             if let (false, Some(e)) = (args.json, error) {
                 status(&format!("turn {}: {}", word(*st), e.message));
@@ -115,7 +155,11 @@ pub async fn run(args: AskArgs, prompt: String) -> Result<u8, Failure> {
     }
 }
 
-fn print_human(out: &mut Out, transcript: &mut Transcript, event: &botcoder_protocol::Event) -> Result<(), PipeClosed> {
+fn print_human(
+    out: &mut Out,
+    transcript: &mut Transcript,
+    event: &botcoder_protocol::Event,
+) -> Result<(), PipeClosed> {
     match &event.body {
         EventBody::AssistantDelta { offset, text, .. } => match transcript.delta(*offset, text) {
             Some(new) => out.text(&new),
@@ -126,7 +170,14 @@ fn print_human(out: &mut Out, transcript: &mut Transcript, event: &botcoder_prot
             Some(nl) => out.text(&nl),
             None => Ok(()),
         },
-        EventBody::ProviderRetry { provider, attempt, wait_ms, status: st, reason, .. } => {
+        EventBody::ProviderRetry {
+            provider,
+            attempt,
+            wait_ms,
+            status: st,
+            reason,
+            ..
+        } => {
             let code = st.map(|s| format!(" (HTTP {s})")).unwrap_or_default();
             status(&format!(
                 "{provider} failed{code}: {reason}; retry {} in {:.1} s",
@@ -135,8 +186,15 @@ fn print_human(out: &mut Out, transcript: &mut Transcript, event: &botcoder_prot
             ));
             Ok(())
         }
-        EventBody::RateLimitWait { provider, wait_ms, reason } => {
-            status(&format!("waiting {:.1} s for the {provider} budget ({reason})", *wait_ms as f64 / 1000.0));
+        EventBody::RateLimitWait {
+            provider,
+            wait_ms,
+            reason,
+        } => {
+            status(&format!(
+                "waiting {:.1} s for the {provider} budget ({reason})",
+                *wait_ms as f64 / 1000.0
+            ));
             Ok(())
         }
         EventBody::ModeChanged { reason, .. } => {
@@ -157,7 +215,10 @@ fn word(s: TurnStatus) -> &'static str {
 }
 
 async fn cancel(client: &DaemonClient, session_id: &SessionId, turn: &TurnId) {
-    let params = TurnCancelParams { session_id: session_id.clone(), turn_id: Some(turn.clone()) };
+    let params = TurnCancelParams {
+        session_id: session_id.clone(),
+        turn_id: Some(turn.clone()),
+    };
     if let Err(e) = client.call::<TurnCancel>(&params).await {
         status(&format!("could not cancel the turn: {e}"));
     }
@@ -174,5 +235,10 @@ fn absolute(p: PathBuf) -> Result<PathBuf, Failure> {
     std::fs::canonicalize(&p)
         .ok()
         .filter(|c| c.is_dir())
-        .ok_or_else(|| Failure::new(exit::USAGE, format!("project directory {} does not exist", p.display())))
+        .ok_or_else(|| {
+            Failure::new(
+                exit::USAGE,
+                format!("project directory {} does not exist", p.display()),
+            )
+        })
 }

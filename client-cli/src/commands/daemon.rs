@@ -17,19 +17,28 @@ pub async fn run(cmd: DaemonCommand) -> Result<u8, Failure> {
             opts.autostart = false;
             if let Ok(c) = DaemonClient::connect_once(&opts).await {
                 let st = c.call::<DaemonStatus>(&Empty {}).await?;
-                status(&format!("botcoderd is already running (pid {}) on {}", st.pid, st.socket_path));
+                status(&format!(
+                    "botcoderd is already running (pid {}) on {}",
+                    st.pid, st.socket_path
+                ));
                 return Ok(exit::OK);
             }
             opts.autostart = true;
             let c = DaemonClient::connect(&opts).await?;
             let st = c.call::<DaemonStatus>(&Empty {}).await?;
-            status(&format!("botcoderd started (pid {}) on {}", st.pid, st.socket_path));
+            status(&format!(
+                "botcoderd started (pid {}) on {}",
+                st.pid, st.socket_path
+            ));
             Ok(exit::OK)
         }
         DaemonCommand::Stop => {
             opts.autostart = false;
             let Ok(c) = DaemonClient::connect_once(&opts).await else {
-                status(&format!("botcoderd is not running (no answer on {})", opts.socket_path.display()));
+                status(&format!(
+                    "botcoderd is not running (no answer on {})",
+                    opts.socket_path.display()
+                ));
                 return Ok(exit::OK);
             };
             c.call::<DaemonShutdown>(&Empty {}).await?;
@@ -41,7 +50,10 @@ pub async fn run(cmd: DaemonCommand) -> Result<u8, Failure> {
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            Err(Failure::new(exit::FAILED, "botcoderd did not stop within 5 s"))
+            Err(Failure::new(
+                exit::FAILED,
+                "botcoderd did not stop within 5 s",
+            ))
         }
         DaemonCommand::Logs { follow, lines } => super::logs::run(follow, lines).await,
         DaemonCommand::InstallSystemd { dir } => super::systemd::install(dir),
@@ -53,7 +65,10 @@ pub async fn run(cmd: DaemonCommand) -> Result<u8, Failure> {
                     super::status::print(&st, flag.json);
                     Ok(exit::OK)
                 }
-                Err(e) => Err(Failure::new(exit::UNREACHABLE, format!("botcoderd is not running: {e}"))),
+                Err(e) => Err(Failure::new(
+                    exit::UNREACHABLE,
+                    format!("botcoderd is not running: {e}"),
+                )),
             }
         }
     }

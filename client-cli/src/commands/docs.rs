@@ -16,9 +16,14 @@ pub fn completions(shell: clap_complete::Shell) -> Result<u8, Failure> {
 
 /// Writes `botcoder.1` and `botcoder-<sub>.1` pages into `out`.
 pub fn man(out: &Path) -> Result<u8, Failure> {
-    std::fs::create_dir_all(out).map_err(|e| Failure::new(exit::FAILED, format!("{}: {e}", out.display())))?;
-    clap_mangen::generate_to(Cli::command(), out)
-        .map_err(|e| Failure::new(exit::FAILED, format!("cannot write man pages to {}: {e}", out.display())))?;
+    std::fs::create_dir_all(out)
+        .map_err(|e| Failure::new(exit::FAILED, format!("{}: {e}", out.display())))?;
+    clap_mangen::generate_to(Cli::command(), out).map_err(|e| {
+        Failure::new(
+            exit::FAILED,
+            format!("cannot write man pages to {}: {e}", out.display()),
+        )
+    })?;
     eprintln!("botcoder: man pages written to {}", out.display());
     Ok(exit::OK)
 }
@@ -31,7 +36,12 @@ mod tests {
     fn man_pages_cover_every_subcommand() {
         let dir = tempfile::tempdir().unwrap();
         man(dir.path()).unwrap();
-        for page in ["botcoder.1", "botcoder-ask.1", "botcoder-watch.1", "botcoder-daemon.1"] {
+        for page in [
+            "botcoder.1",
+            "botcoder-ask.1",
+            "botcoder-watch.1",
+            "botcoder-daemon.1",
+        ] {
             let text = std::fs::read_to_string(dir.path().join(page)).unwrap_or_default();
             assert!(text.contains(".TH"), "{page} missing or empty");
         }

@@ -30,10 +30,17 @@ fn tail(text: &str, n: usize) -> &str {
 pub async fn run(follow: bool, lines: usize) -> Result<u8, Failure> {
     let path = log_path();
     let mut file = std::fs::File::open(&path).map_err(|e| {
-        Failure::new(exit::FAILED, format!("no daemon log at {} ({e}); has botcoderd run yet?", path.display()))
+        Failure::new(
+            exit::FAILED,
+            format!(
+                "no daemon log at {} ({e}); has botcoderd run yet?",
+                path.display()
+            ),
+        )
     })?;
     let mut text = String::new();
-    file.read_to_string(&mut text).map_err(|e| Failure::new(exit::FAILED, format!("{}: {e}", path.display())))?;
+    file.read_to_string(&mut text)
+        .map_err(|e| Failure::new(exit::FAILED, format!("{}: {e}", path.display())))?;
     let mut out = Out;
     if out.text(tail(&text, lines)).is_err() || !follow {
         return Ok(exit::OK);
@@ -49,7 +56,8 @@ pub async fn run(follow: bool, lines: usize) -> Result<u8, Failure> {
         let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         if len < pos {
             // Rotated: start over on the new file.
-            file = std::fs::File::open(&path).map_err(|e| Failure::new(exit::FAILED, e.to_string()))?;
+            file = std::fs::File::open(&path)
+                .map_err(|e| Failure::new(exit::FAILED, e.to_string()))?;
             pos = 0;
         }
         if len > pos {

@@ -24,9 +24,18 @@ pub async fn connect(autostart: bool) -> Result<DaemonClient, Failure> {
 
 /// Looks a session up; any id that names no session (well-formed or not) exits 4.
 pub async fn get_session(client: &DaemonClient, id: &str) -> Result<SessionInfo, Failure> {
-    let params = SessionRef { session_id: SessionId(id.to_owned()) };
+    let params = SessionRef {
+        session_id: SessionId(id.to_owned()),
+    };
     client.call::<SessionGet>(&params).await.map_err(|e| {
         let f = Failure::from(e);
-        if f.code == NO_SESSION { Failure::new(NO_SESSION, format!("no session {id:?} (see `botcoder sessions list`)")) } else { f }
+        if f.code == NO_SESSION {
+            Failure::new(
+                NO_SESSION,
+                format!("no session {id:?} (see `botcoder sessions list`)"),
+            )
+        } else {
+            f
+        }
     })
 }

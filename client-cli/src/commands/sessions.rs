@@ -1,7 +1,9 @@
 //! `botcoder sessions list|show|rm`.
 
 use botcoder_protocol::SessionId;
-use botcoder_protocol::methods::{SessionDelete, SessionHistory, SessionHistoryParams, SessionList, SessionListParams, SessionRef};
+use botcoder_protocol::methods::{
+    SessionDelete, SessionHistory, SessionHistoryParams, SessionList, SessionListParams, SessionRef,
+};
 
 use super::{connect, get_session};
 use crate::cli::SessionsCommand;
@@ -24,7 +26,9 @@ pub async fn run(cmd: SessionsCommand) -> Result<u8, Failure> {
                 ),
                 None => None,
             };
-            let list = client.call::<SessionList>(&SessionListParams { project_path }).await?;
+            let list = client
+                .call::<SessionList>(&SessionListParams { project_path })
+                .await?;
             if json {
                 for s in &list.sessions {
                     if out.json_value(s).is_err() {
@@ -34,12 +38,26 @@ pub async fn run(cmd: SessionsCommand) -> Result<u8, Failure> {
             } else if list.sessions.is_empty() {
                 let _ = out.text("no sessions yet; start one with `botcoder ask \"…\"`\n");
             } else {
-                let mut table = format!("{:<18} {:<20} {:>6}  {}\n", "ID", "UPDATED", "EVENTS", "TITLE / PROJECT");
+                let mut table = format!(
+                    "{:<18} {:<20} {:>6}  {}\n",
+                    "ID", "UPDATED", "EVENTS", "TITLE / PROJECT"
+                );
                 for s in &list.sessions {
                     let what = s.title.clone().unwrap_or_else(|| s.project_path.clone());
-                    let running = if s.running_turn.is_some() { " (running)" } else { "" };
-                    let updated = s.updated_at.get(..19).unwrap_or(&s.updated_at).replace('T', " ");
-                    table.push_str(&format!("{:<18} {:<20} {:>6}  {what}{running}\n", s.session_id, updated, s.last_seq));
+                    let running = if s.running_turn.is_some() {
+                        " (running)"
+                    } else {
+                        ""
+                    };
+                    let updated = s
+                        .updated_at
+                        .get(..19)
+                        .unwrap_or(&s.updated_at)
+                        .replace('T', " ");
+                    table.push_str(&format!(
+                        "{:<18} {:<20} {:>6}  {what}{running}\n",
+                        s.session_id, updated, s.last_seq
+                    ));
                 }
                 let _ = out.text(&table);
             }
@@ -64,7 +82,11 @@ pub async fn run(cmd: SessionsCommand) -> Result<u8, Failure> {
             let mut transcript = Transcript::default();
             let mut after_seq = 0;
             loop {
-                let params = SessionHistoryParams { session_id: SessionId(id.clone()), after_seq, limit: None };
+                let params = SessionHistoryParams {
+                    session_id: SessionId(id.clone()),
+                    after_seq,
+                    limit: None,
+                };
                 let page = client.call::<SessionHistory>(&params).await?;
                 for ev in &page.events {
                     after_seq = ev.seq.unwrap_or(after_seq);
@@ -86,7 +108,11 @@ pub async fn run(cmd: SessionsCommand) -> Result<u8, Failure> {
         }
         SessionsCommand::Rm { id, json } => {
             get_session(&client, &id).await?;
-            client.call::<SessionDelete>(&SessionRef { session_id: SessionId(id.clone()) }).await?;
+            client
+                .call::<SessionDelete>(&SessionRef {
+                    session_id: SessionId(id.clone()),
+                })
+                .await?;
             let _ = if json {
                 out.json_value(&serde_json::json!({"deleted": id}))
             } else {

@@ -27,8 +27,14 @@ pub fn print(st: &DaemonStatusResult, json: bool) {
             p.name,
             p.model,
             p.base_url,
-            if p.capabilities.native_tools { "yes" } else { "no" },
-            p.capabilities.context_window.map_or("unknown".to_owned(), |c| c.to_string())
+            if p.capabilities.native_tools {
+                "yes"
+            } else {
+                "no"
+            },
+            p.capabilities
+                .context_window
+                .map_or("unknown".to_owned(), |c| c.to_string())
         ),
         (None, Some(e)) => format!("none — {e}"),
         (None, None) => "none".to_owned(),

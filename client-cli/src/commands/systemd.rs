@@ -23,7 +23,13 @@ fn user_unit_dir() -> PathBuf {
 pub fn service_unit(exe: &std::path::Path) -> String {
     SERVICE_UNIT
         .lines()
-        .map(|l| if l.starts_with("ExecStart=") { format!("ExecStart={}", exe.display()) } else { l.to_owned() })
+        .map(|l| {
+            if l.starts_with("ExecStart=") {
+                format!("ExecStart={}", exe.display())
+            } else {
+                l.to_owned()
+            }
+        })
         .collect::<Vec<_>>()
         .join("\n")
         + "\n"
@@ -33,13 +39,32 @@ pub fn service_unit(exe: &std::path::Path) -> String {
 pub fn install(dir: Option<PathBuf>) -> Result<u8, Failure> {
     let exe = daemon_executable();
     let exe = std::fs::canonicalize(&exe).map_err(|_| {
-        Failure::new(exit::FAILED, format!("cannot find botcoderd ({}); install it next to botcoder first", exe.display()))
+        Failure::new(
+            exit::FAILED,
+            format!(
+                "cannot find botcoderd ({}); install it next to botcoder first",
+                exe.display()
+            ),
+        )
     })?;
     let dir = dir.unwrap_or_else(user_unit_dir);
-    std::fs::create_dir_all(&dir).map_err(|e| Failure::new(exit::FAILED, format!("cannot create {}: {e}", dir.display())))?;
-    for (name, text) in [("botcoderd.socket", SOCKET_UNIT.to_owned()), ("botcoderd.service", service_unit(&exe))] {
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        Failure::new(
+            exit::FAILED,
+            format!("cannot create {}: {e}", dir.display()),
+        )
+    })?;
+    for (name, text) in [
+        ("botcoderd.socket", SOCKET_UNIT.to_owned()),
+        ("botcoderd.service", service_unit(&exe)),
+    ] {
         let path = dir.join(name);
-        std::fs::write(&path, text).map_err(|e| Failure::new(exit::FAILED, format!("cannot write {}: {e}", path.display())))?;
+        std::fs::write(&path, text).map_err(|e| {
+            Failure::new(
+                exit::FAILED,
+                format!("cannot write {}: {e}", path.display()),
+            )
+        })?;
     }
     let _ = Out.text(&format!(
         "installed botcoderd.socket and botcoderd.service in {}\n\
@@ -59,7 +84,11 @@ mod tests {
         let unit = service_unit(std::path::Path::new("/opt/bin/botcoderd"));
         assert!(unit.contains("\nExecStart=/opt/bin/botcoderd\n"), "{unit}");
         assert!(unit.contains("Type=notify") && unit.contains("Restart=on-failure"));
-        for line in ["ListenStream=%t/botcoderd/botcoderd.sock", "SocketMode=0600", "DirectoryMode=0700"] {
+        for line in [
+            "ListenStream=%t/botcoderd/botcoderd.sock",
+            "SocketMode=0600",
+            "DirectoryMode=0700",
+        ] {
             assert!(SOCKET_UNIT.contains(line), "{line}");
         }
     }

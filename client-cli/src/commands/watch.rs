@@ -24,7 +24,10 @@ pub async fn run(args: WatchArgs) -> Result<u8, Failure> {
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     loop {
-        let params = SubscribeParams { session_id: session_id.clone(), after_seq: Some(after_seq) };
+        let params = SubscribeParams {
+            session_id: session_id.clone(),
+            after_seq: Some(after_seq),
+        };
         let mut sub = client.subscribe(&params).await?;
         loop {
             let next = tokio::select! {
@@ -41,9 +44,12 @@ pub async fn run(args: WatchArgs) -> Result<u8, Failure> {
             let written = if args.json {
                 out.json_line(&event)
             } else {
-                transcript.render(&event).into_iter().try_for_each(|p| match p {
-                    Piece::Answer(s) | Piece::Note(s) => out.text(&s),
-                })
+                transcript
+                    .render(&event)
+                    .into_iter()
+                    .try_for_each(|p| match p {
+                        Piece::Answer(s) | Piece::Note(s) => out.text(&s),
+                    })
             };
             if written.is_err() {
                 return Ok(exit::OK);

@@ -56,12 +56,20 @@ impl Env {
 
     /// An environment made of exactly these pairs (tests).
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Env {
-        Env { vars: pairs.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect() }
+        Env {
+            vars: pairs
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+        }
     }
 
     /// A non-empty value.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.vars.get(name).map(|s| s.trim()).filter(|s| !s.is_empty())
+        self.vars
+            .get(name)
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
     }
 
     /// A number, or an error naming the variable.
@@ -110,7 +118,11 @@ pub struct AgentSettings {
 
 impl Default for AgentSettings {
     fn default() -> Self {
-        AgentSettings { approval: ApprovalPolicy::Ask, tool_mode: ToolMode::Auto, max_iterations: 25 }
+        AgentSettings {
+            approval: ApprovalPolicy::Ask,
+            tool_mode: ToolMode::Auto,
+            max_iterations: 25,
+        }
     }
 }
 
@@ -127,18 +139,30 @@ pub struct Config {
 
 fn agent_settings(env: &Env, problems: &mut Vec<String>) -> AgentSettings {
     let mut a = AgentSettings::default();
-    match env.get("BOTCODER_APPROVAL").map(str::to_ascii_lowercase).as_deref() {
+    match env
+        .get("BOTCODER_APPROVAL")
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
         None => {}
         Some("auto") => a.approval = ApprovalPolicy::Auto,
         Some("ask") => a.approval = ApprovalPolicy::Ask,
         Some("read-only" | "readonly" | "read_only") => a.approval = ApprovalPolicy::ReadOnly,
-        Some(other) => problems.push(format!("BOTCODER_APPROVAL={other:?} must be auto, ask or read-only")),
+        Some(other) => problems.push(format!(
+            "BOTCODER_APPROVAL={other:?} must be auto, ask or read-only"
+        )),
     }
-    match env.get("BOTCODER_TOOL_MODE").map(str::to_ascii_lowercase).as_deref() {
+    match env
+        .get("BOTCODER_TOOL_MODE")
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
         None | Some("auto") => {}
         Some("native") => a.tool_mode = ToolMode::Native,
         Some("text") => a.tool_mode = ToolMode::Text,
-        Some(other) => problems.push(format!("BOTCODER_TOOL_MODE={other:?} must be native, text or auto")),
+        Some(other) => problems.push(format!(
+            "BOTCODER_TOOL_MODE={other:?} must be native, text or auto"
+        )),
     }
     match env.parse::<u32>("BOTCODER_MAX_ITERATIONS") {
         Ok(Some(n)) if n > 0 => a.max_iterations = n,
@@ -173,7 +197,11 @@ impl Config {
         } else {
             Err(problems.join("; "))
         };
-        Config { provider, retry, agent }
+        Config {
+            provider,
+            retry,
+            agent,
+        }
     }
 }
 
@@ -189,7 +217,13 @@ mod tests {
 
     #[test]
     fn secret_vars_are_recognised() {
-        for v in ["OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GITHUB_TOKEN", "BOTSERVER_API_KEY", "AWS_SECRET_ACCESS_KEY"] {
+        for v in [
+            "OPENAI_API_KEY",
+            "ANTHROPIC_API_KEY",
+            "GITHUB_TOKEN",
+            "BOTSERVER_API_KEY",
+            "AWS_SECRET_ACCESS_KEY",
+        ] {
             assert!(is_secret_var(v), "{v}");
         }
         for v in ["PATH", "HOME", "OPENAI_MODEL", "LLM_PROVIDER"] {
@@ -200,7 +234,11 @@ mod tests {
     #[test]
     fn dotenv_is_read_and_environment_wins() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join(".env"), "BOTCODER_TEST_ONLY_VAR=from-file\nPATH=nope\n").unwrap();
+        std::fs::write(
+            dir.path().join(".env"),
+            "BOTCODER_TEST_ONLY_VAR=from-file\nPATH=nope\n",
+        )
+        .unwrap();
         let env = Env::load(dir.path());
         assert_eq!(env.get("BOTCODER_TEST_ONLY_VAR"), Some("from-file"));
         assert_ne!(env.get("PATH"), Some("nope"));
@@ -215,7 +253,11 @@ mod tests {
         ]));
         assert_eq!(
             cfg.agent,
-            AgentSettings { approval: ApprovalPolicy::ReadOnly, tool_mode: ToolMode::Text, max_iterations: 3 }
+            AgentSettings {
+                approval: ApprovalPolicy::ReadOnly,
+                tool_mode: ToolMode::Text,
+                max_iterations: 3
+            }
         );
         let cfg = Config::from_env(&Env::from_pairs([("BOTCODER_APPROVAL", "yolo")]));
         assert!(cfg.provider.unwrap_err().contains("BOTCODER_APPROVAL"));
@@ -223,7 +265,10 @@ mod tests {
 
     #[test]
     fn bad_numbers_name_the_variable() {
-        let cfg = Config::from_env(&Env::from_pairs([("LLM_MAX_RETRIES", "many"), ("OPENAI_API_KEY", "k")]));
+        let cfg = Config::from_env(&Env::from_pairs([
+            ("LLM_MAX_RETRIES", "many"),
+            ("OPENAI_API_KEY", "k"),
+        ]));
         let err = cfg.provider.unwrap_err();
         assert!(err.contains("LLM_MAX_RETRIES"), "{err}");
     }

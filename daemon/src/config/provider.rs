@@ -85,13 +85,21 @@ mod tests {
     use super::*;
 
     fn pick(pairs: &[(&str, &str)]) -> Result<ProviderSpec, String> {
-        select_provider(&Env::from_pairs(pairs.iter().copied()), Duration::from_secs(60))
+        select_provider(
+            &Env::from_pairs(pairs.iter().copied()),
+            Duration::from_secs(60),
+        )
     }
 
     #[test]
     fn nothing_configured_names_the_variables() {
         let err = pick(&[]).unwrap_err();
-        for var in ["OPENAI_API_KEY", "LOCAL_LLM_URL", "LOCAL_LLM_MODEL", "LLM_PROVIDER"] {
+        for var in [
+            "OPENAI_API_KEY",
+            "LOCAL_LLM_URL",
+            "LOCAL_LLM_MODEL",
+            "LLM_PROVIDER",
+        ] {
             assert!(err.contains(var), "{var} missing from: {err}");
         }
     }
@@ -99,12 +107,16 @@ mod tests {
     #[test]
     fn credentials_pick_the_provider() {
         let ProviderSpec::OpenAi(c) = pick(&[("OPENAI_API_KEY", "k")]).unwrap();
-        assert_eq!((c.name.as_str(), c.base_url.as_str()), ("openai", "https://api.openai.com/v1"));
+        assert_eq!(
+            (c.name.as_str(), c.base_url.as_str()),
+            ("openai", "https://api.openai.com/v1")
+        );
         let ProviderSpec::OpenAi(c) = pick(&[("LOCAL_LLM_MODEL", "qwen")]).unwrap();
         assert_eq!((c.name.as_str(), c.model.as_str()), ("local", "qwen"));
         assert_eq!(c.base_url, "http://127.0.0.1:11434/v1");
         // openai wins over local when both are present.
-        let ProviderSpec::OpenAi(c) = pick(&[("LOCAL_LLM_URL", "http://x/v1"), ("OPENAI_API_KEY", "k")]).unwrap();
+        let ProviderSpec::OpenAi(c) =
+            pick(&[("LOCAL_LLM_URL", "http://x/v1"), ("OPENAI_API_KEY", "k")]).unwrap();
         assert_eq!(c.name, "openai");
     }
 

@@ -46,7 +46,10 @@ pub enum ChatMessage {
 impl ChatMessage {
     /// A plain assistant text reply.
     pub fn assistant(text: impl Into<String>) -> Self {
-        ChatMessage::Assistant { text: text.into(), tool_calls: Vec::new() }
+        ChatMessage::Assistant {
+            text: text.into(),
+            tool_calls: Vec::new(),
+        }
     }
 }
 
@@ -174,7 +177,13 @@ impl ProviderError {
 
     /// The stream broke in a way retrying will not fix.
     pub fn fatal(kind: ErrorKind, message: impl Into<String>) -> Self {
-        ProviderError { kind, status: None, message: message.into(), retryable: false, retry_after: None }
+        ProviderError {
+            kind,
+            status: None,
+            message: message.into(),
+            retryable: false,
+            retry_after: None,
+        }
     }
 }
 
@@ -192,7 +201,10 @@ pub trait LlmProvider: Send + Sync + std::fmt::Debug {
     /// What it supports.
     fn capabilities(&self) -> ProviderCapabilities;
     /// One attempt: sends the request and, on a successful status, returns the parsed stream.
-    fn open<'a>(&'a self, request: &'a ChatRequest) -> BoxFuture<'a, Result<EventStream, ProviderError>>;
+    fn open<'a>(
+        &'a self,
+        request: &'a ChatRequest,
+    ) -> BoxFuture<'a, Result<EventStream, ProviderError>>;
 }
 
 mod stream;

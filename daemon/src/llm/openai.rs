@@ -10,7 +10,9 @@ use serde_json::{Value, json};
 
 use super::retry::classify_status;
 use super::stream::{ChunkDecoder, sse_event_stream};
-use super::{ChatMessage, ChatRequest, EventStream, LlmProvider, ProviderError, ProviderEvent, StopReason};
+use super::{
+    ChatMessage, ChatRequest, EventStream, LlmProvider, ProviderError, ProviderEvent, StopReason,
+};
 use crate::config::Secret;
 
 /// Settings of one OpenAI-compatible endpoint.
@@ -68,10 +70,16 @@ impl OpenAiProvider {
                                    "function": {"name": c.name, "arguments": c.arguments}})
                         })
                         .collect();
-                    let content = if text.is_empty() { Value::Null } else { json!(text) };
+                    let content = if text.is_empty() {
+                        Value::Null
+                    } else {
+                        json!(text)
+                    };
                     json!({"role": "assistant", "content": content, "tool_calls": calls})
                 }
-                ChatMessage::ToolResult { call_id, output, .. } => {
+                ChatMessage::ToolResult {
+                    call_id, output, ..
+                } => {
                     json!({"role": "tool", "tool_call_id": call_id, "content": output})
                 }
             });
@@ -222,7 +230,12 @@ struct UsageChunk {
 }
 
 impl ChunkDecoder for OpenAiDecoder {
-    fn event(&mut self, _event: &str, data: &str, out: &mut Vec<ProviderEvent>) -> Result<(), ProviderError> {
+    fn event(
+        &mut self,
+        _event: &str,
+        data: &str,
+        out: &mut Vec<ProviderEvent>,
+    ) -> Result<(), ProviderError> {
         let data = data.trim();
         if data == "[DONE]" {
             self.done = true;
@@ -234,11 +247,17 @@ impl ChunkDecoder for OpenAiDecoder {
         let chunk: Chunk = serde_json::from_str(data).map_err(|e| {
             ProviderError::fatal(
                 botcoder_protocol::ErrorKind::ProviderError,
-                format!("the server sent a chunk that is not chat-completion JSON ({e}): {}", clip(data)),
+                format!(
+                    "the server sent a chunk that is not chat-completion JSON ({e}): {}",
+                    clip(data)
+                ),
             )
         })?;
         if let Some(err) = chunk.error {
-            let message = err.get("message").and_then(Value::as_str).unwrap_or("unknown error");
+            let message = err
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("unknown error");
             return Err(ProviderError::fatal(
                 botcoder_protocol::ErrorKind::ProviderError,
                 format!("the server reported an error mid-stream: {message}"),
@@ -305,7 +324,10 @@ impl OpenAiDecoder {
             self.early_args.resize(index + 1, String::new());
         }
         let (name, args) = match call.function {
-            Some(f) => (f.name.filter(|n| !n.is_empty()), f.arguments.unwrap_or_default()),
+            Some(f) => (
+                f.name.filter(|n| !n.is_empty()),
+                f.arguments.unwrap_or_default(),
+            ),
             None => (None, String::new()),
         };
         // llama.cpp repeats id and name on every delta: only the first one starts the call.
@@ -313,7 +335,10 @@ impl OpenAiDecoder {
             match name {
                 Some(name) => {
                     self.started[index] = true;
-                    let id = call.id.filter(|i| !i.is_empty()).unwrap_or_else(|| format!("call_{index}"));
+                    let id = call
+                        .id
+                        .filter(|i| !i.is_empty())
+                        .unwrap_or_else(|| format!("call_{index}"));
                     out.push(ProviderEvent::ToolCallStart { index, id, name });
                     let early = std::mem::take(&mut self.early_args[index]);
                     if !early.is_empty() {
@@ -368,10 +393,18 @@ mod tests {
             vec![
                 ProviderEvent::TextDelta("Hel".into()),
                 ProviderEvent::TextDelta("lo".into()),
-                ProviderEvent::Usage { input_tokens: 5, output_tokens: 2 },
+                ProviderEvent::Usage {
+                    input_tokens: 5,
+                    output_tokens: 2
+                },
             ]
         );
-        assert_eq!(end, Ok(ProviderEvent::Done { stop_reason: StopReason::EndTurn }));
+        assert_eq!(
+            end,
+            Ok(ProviderEvent::Done {
+                stop_reason: StopReason::EndTurn
+            })
+        );
     }
 
     #[test]
@@ -385,13 +418,28 @@ mod tests {
         assert_eq!(
             evs,
             vec![
-                ProviderEvent::ToolCallStart { index: 0, id: "c1".into(), name: "read_file".into() },
-                ProviderEvent::ToolCallArgsDelta { index: 0, text: r#"{"pa"#.into() },
-                ProviderEvent::ToolCallArgsDelta { index: 0, text: r#"th":"a"}"#.into() },
+                ProviderEvent::ToolCallStart {
+                    index: 0,
+                    id: "c1".into(),
+                    name: "read_file".into()
+                },
+                ProviderEvent::ToolCallArgsDelta {
+                    index: 0,
+                    text: r#"{"pa"#.into()
+                },
+                ProviderEvent::ToolCallArgsDelta {
+                    index: 0,
+                    text: r#"th":"a"}"#.into()
+                },
             ]
         );
         // [DONE] without finish_reason is accepted.
-        assert_eq!(end, Ok(ProviderEvent::Done { stop_reason: StopReason::Other(String::new()) }));
+        assert_eq!(
+            end,
+            Ok(ProviderEvent::Done {
+                stop_reason: StopReason::Other(String::new())
+            })
+        );
     }
 
     #[test]
@@ -402,10 +450,24 @@ mod tests {
         assert_eq!(
             evs,
             vec![
-                ProviderEvent::ToolCallStart { index: 0, id: "a".into(), name: "x".into() },
-                ProviderEvent::ToolCallArgsDelta { index: 0, text: "{}".into() },
-                ProviderEvent::ToolCallStart { index: 1, id: "b".into(), name: "y".into() },
-                ProviderEvent::ToolCallArgsDelta { index: 1, text: r#"{"k":1}"#.into() },
+                ProviderEvent::ToolCallStart {
+                    index: 0,
+                    id: "a".into(),
+                    name: "x".into()
+                },
+                ProviderEvent::ToolCallArgsDelta {
+                    index: 0,
+                    text: "{}".into()
+                },
+                ProviderEvent::ToolCallStart {
+                    index: 1,
+                    id: "b".into(),
+                    name: "y".into()
+                },
+                ProviderEvent::ToolCallArgsDelta {
+                    index: 1,
+                    text: r#"{"k":1}"#.into()
+                },
             ]
         );
     }
@@ -423,7 +485,11 @@ mod tests {
     fn error_object_mid_stream_is_reported() {
         let mut d = OpenAiDecoder::default();
         let err = d
-            .event("", r#"{"error":{"message":"model overloaded"}}"#, &mut Vec::new())
+            .event(
+                "",
+                r#"{"error":{"message":"model overloaded"}}"#,
+                &mut Vec::new(),
+            )
             .unwrap_err();
         assert!(err.message.contains("model overloaded"), "{err}");
     }

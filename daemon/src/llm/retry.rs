@@ -46,7 +46,9 @@ impl RetryPolicy {
         if let Some(after) = err.retry_after.filter(|d| *d <= self.max_retry_after) {
             return after;
         }
-        let exp = self.base.saturating_mul(1u32 << failed_attempt.saturating_sub(1).min(16));
+        let exp = self
+            .base
+            .saturating_mul(1u32 << failed_attempt.saturating_sub(1).min(16));
         let capped = exp.min(self.max_backoff);
         // Up to 25% jitter downwards, so many sessions do not retry in lockstep.
         let jitter = 1.0 - 0.25 * rand::rng().random::<f64>();
@@ -56,7 +58,12 @@ impl RetryPolicy {
 
 /// Server-requested wait from response headers.
 pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
-    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+    let get = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
     for name in ["retry-after-ms", "x-ms-retry-after-ms"] {
         if let Some(ms) = get(name).and_then(|v| v.parse::<f64>().ok())
             && ms.is_finite()
@@ -90,7 +97,11 @@ pub fn classify_status(
         ),
         408 | 409 => (ErrorKind::ProviderUnavailable, true, String::new()),
         429 => (ErrorKind::RateLimited, true, "rate limited".to_owned()),
-        529 => (ErrorKind::ProviderUnavailable, true, "overloaded".to_owned()),
+        529 => (
+            ErrorKind::ProviderUnavailable,
+            true,
+            "overloaded".to_owned(),
+        ),
         500..=599 => (ErrorKind::ProviderUnavailable, true, String::new()),
         _ => (ErrorKind::ProviderError, false, String::new()),
     };
@@ -133,9 +144,18 @@ fn server_message(body: &str) -> String {
 }
 
 enum Phase {
-    Open { attempt: u32 },
-    Wait { attempt: u32, wait: Duration },
-    Stream { attempt: u32, inner: EventStream, output: bool },
+    Open {
+        attempt: u32,
+    },
+    Wait {
+        attempt: u32,
+        wait: Duration,
+    },
+    Stream {
+        attempt: u32,
+        inner: EventStream,
+        output: bool,
+    },
     Done,
 }
 
@@ -153,7 +173,12 @@ pub fn stream_with_retries(
     request: ChatRequest,
     policy: RetryPolicy,
 ) -> EventStream {
-    let state = State { provider, request, policy, phase: Phase::Open { attempt: 1 } };
+    let state = State {
+        provider,
+        request,
+        policy,
+        phase: Phase::Open { attempt: 1 },
+    };
     Box::pin(futures::stream::unfold(state, |mut st| async move {
         loop {
             match std::mem::replace(&mut st.phase, Phase::Done) {
@@ -163,10 +188,20 @@ pub fn stream_with_retries(
                     st.phase = Phase::Open { attempt };
                 }
                 Phase::Open { attempt } => match st.provider.open(&st.request).await {
-                    Ok(inner) => st.phase = Phase::Stream { attempt, inner, output: false },
+                    Ok(inner) => {
+                        st.phase = Phase::Stream {
+                            attempt,
+                            inner,
+                            output: false,
+                        }
+                    }
                     Err(e) => return Some(st.failed(attempt, e)),
                 },
-                Phase::Stream { attempt, mut inner, output } => match inner.next().await {
+                Phase::Stream {
+                    attempt,
+                    mut inner,
+                    output,
+                } => match inner.next().await {
                     None => return None,
                     Some(Err(e)) if !output => return Some(st.failed(attempt, e)),
                     Some(item) => {
@@ -177,7 +212,11 @@ pub fn stream_with_retries(
                                     | ProviderEvent::ToolCallStart { .. }
                                     | ProviderEvent::ToolCallArgsDelta { .. })
                             );
-                        st.phase = Phase::Stream { attempt, inner, output };
+                        st.phase = Phase::Stream {
+                            attempt,
+                            inner,
+                            output,
+                        };
                         return Some((item, st));
                     }
                 },
@@ -189,15 +228,28 @@ pub fn stream_with_retries(
 impl State {
     /// Attempt `attempt` failed before any output: either a Retry event (and a wait next),
     /// or the final error.
-    fn failed(mut self, attempt: u32, mut err: ProviderError) -> (Result<ProviderEvent, ProviderError>, State) {
+    fn failed(
+        mut self,
+        attempt: u32,
+        mut err: ProviderError,
+    ) -> (Result<ProviderEvent, ProviderError>, State) {
         if err.retryable && attempt < self.policy.max_attempts {
             let wait = self.policy.wait(attempt, &err);
-            self.phase = Phase::Wait { attempt: attempt + 1, wait };
-            let retry = ProviderEvent::Retry { attempt, wait, status: err.status, reason: err.message };
+            self.phase = Phase::Wait {
+                attempt: attempt + 1,
+                wait,
+            };
+            let retry = ProviderEvent::Retry {
+                attempt,
+                wait,
+                status: err.status,
+                reason: err.message,
+            };
             return (Ok(retry), self);
         }
         if attempt > 1 {
-            err.message.push_str(&format!(" (gave up after {attempt} attempts)"));
+            err.message
+                .push_str(&format!(" (gave up after {attempt} attempts)"));
         }
         self.phase = Phase::Done;
         (Err(err), self)
@@ -227,7 +279,10 @@ mod tests {
         let frac = headers(&[("retry-after", "1.5")]);
         assert_eq!(retry_after(&frac, now), Some(Duration::from_millis(1500)));
         let date = httpdate::fmt_http_date(now + Duration::from_secs(3));
-        assert_eq!(retry_after(&headers(&[("retry-after", &date)]), now), Some(Duration::from_secs(3)));
+        assert_eq!(
+            retry_after(&headers(&[("retry-after", &date)]), now),
+            Some(Duration::from_secs(3))
+        );
         assert_eq!(retry_after(&headers(&[("retry-after", "soon")]), now), None);
         assert_eq!(retry_after(&HeaderMap::new(), now), None);
     }
@@ -235,7 +290,13 @@ mod tests {
     #[test]
     fn statuses_are_classified() {
         let h = HeaderMap::new();
-        let e = classify_status("openai", 429, &h, r#"{"error":{"message":"slow down"}}"#, "OPENAI_API_KEY");
+        let e = classify_status(
+            "openai",
+            429,
+            &h,
+            r#"{"error":{"message":"slow down"}}"#,
+            "OPENAI_API_KEY",
+        );
         assert_eq!((e.kind, e.retryable), (ErrorKind::RateLimited, true));
         assert!(e.message.contains("slow down"), "{}", e.message);
         let e = classify_status("openai", 401, &h, "", "OPENAI_API_KEY");
@@ -257,11 +318,20 @@ mod tests {
         let plain = ProviderError::transport("p", "reset");
         for (attempt, max_ms) in [(1, 500), (2, 1000), (3, 2000), (5, 8000), (12, 8000)] {
             let w = p.wait(attempt, &plain).as_millis() as u64;
-            assert!(w <= max_ms && w >= max_ms * 3 / 4, "attempt {attempt}: {w} ms");
+            assert!(
+                w <= max_ms && w >= max_ms * 3 / 4,
+                "attempt {attempt}: {w} ms"
+            );
         }
-        let asked = ProviderError { retry_after: Some(Duration::from_secs(2)), ..plain.clone() };
+        let asked = ProviderError {
+            retry_after: Some(Duration::from_secs(2)),
+            ..plain.clone()
+        };
         assert_eq!(p.wait(1, &asked), Duration::from_secs(2));
-        let too_long = ProviderError { retry_after: Some(Duration::from_secs(600)), ..plain };
+        let too_long = ProviderError {
+            retry_after: Some(Duration::from_secs(600)),
+            ..plain
+        };
         assert!(p.wait(1, &too_long) <= Duration::from_millis(500));
     }
 }

@@ -112,7 +112,10 @@ impl SseParser {
             return None;
         }
         self.has_data = false;
-        Some(SseEvent { event, data: std::mem::take(&mut self.data) })
+        Some(SseEvent {
+            event,
+            data: std::mem::take(&mut self.data),
+        })
     }
 }
 
@@ -133,13 +136,19 @@ mod tests {
     }
 
     fn ev(event: &str, data: &str) -> SseEvent {
-        SseEvent { event: event.into(), data: data.into() }
+        SseEvent {
+            event: event.into(),
+            data: data.into(),
+        }
     }
 
     #[test]
     fn parses_events_comments_and_multiline_data() {
         let input = b": keepalive\nevent: ping\ndata: {}\n\ndata: a\ndata: b\n\nid: 3\nretry: 10\ndata:x\n\n";
-        assert_eq!(parse_all(&[input]), vec![ev("ping", "{}"), ev("", "a\nb"), ev("", "x")]);
+        assert_eq!(
+            parse_all(&[input]),
+            vec![ev("ping", "{}"), ev("", "a\nb"), ev("", "x")]
+        );
     }
 
     #[test]

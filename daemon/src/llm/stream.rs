@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use botcoder_protocol::ErrorKind;
 use bytes::Bytes;
-use futures::stream::BoxStream;
 use futures::StreamExt;
+use futures::stream::BoxStream;
 
 use super::sse::SseParser;
 use super::{EventStream, ProviderError, ProviderEvent};
@@ -15,7 +15,12 @@ use super::{EventStream, ProviderError, ProviderEvent};
 /// Decodes one wire format's SSE events.
 pub trait ChunkDecoder: Send + 'static {
     /// Handles one SSE event (`event` is empty when the server sent no `event:` line).
-    fn event(&mut self, event: &str, data: &str, out: &mut Vec<ProviderEvent>) -> Result<(), ProviderError>;
+    fn event(
+        &mut self,
+        event: &str,
+        data: &str,
+        out: &mut Vec<ProviderEvent>,
+    ) -> Result<(), ProviderError>;
     /// True once the format's end marker was seen; later bytes are ignored.
     fn is_done(&self) -> bool;
     /// The stream ended (marker or EOF): the final `Done`, or why the reply is incomplete.

@@ -13,7 +13,9 @@ const LISTEN_FDS_START: RawFd = 3;
 /// Whether the environment says this process was socket-activated.
 fn activated_here(listen_pid: Option<&str>, listen_fds: Option<&str>, pid: u32) -> bool {
     let for_us = listen_pid.and_then(|p| p.trim().parse::<u32>().ok()) == Some(pid);
-    let count = listen_fds.and_then(|n| n.trim().parse::<u32>().ok()).unwrap_or(0);
+    let count = listen_fds
+        .and_then(|n| n.trim().parse::<u32>().ok())
+        .unwrap_or(0);
     for_us && count >= 1
 }
 
@@ -29,7 +31,9 @@ pub fn inherited_listener() -> Option<UnixListener> {
         // SAFETY: fd 3 is only borrowed for the duration of fstat.
         #[allow(unsafe_code)]
         let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(LISTEN_FDS_START) };
-        rustix::fs::fstat(fd).map(|st| rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Socket)
+        rustix::fs::fstat(fd).map(|st| {
+            rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Socket
+        })
     };
     if !matches!(is_socket, Ok(true)) {
         tracing::warn!("LISTEN_FDS is set but fd 3 is not a socket; ignoring socket activation");

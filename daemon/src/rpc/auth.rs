@@ -10,8 +10,13 @@ pub fn check(stream: &tokio::net::UnixStream) -> Result<(), String> {
     let ours = rustix::process::getuid().as_raw();
     match stream.peer_cred() {
         Ok(cred) if peer_allowed(cred.uid(), ours) => Ok(()),
-        Ok(cred) => Err(format!("refused a connection from uid {} (daemon runs as uid {ours})", cred.uid())),
-        Err(e) => Err(format!("refused a connection whose credentials could not be read: {e}")),
+        Ok(cred) => Err(format!(
+            "refused a connection from uid {} (daemon runs as uid {ours})",
+            cred.uid()
+        )),
+        Err(e) => Err(format!(
+            "refused a connection whose credentials could not be read: {e}"
+        )),
     }
 }
 

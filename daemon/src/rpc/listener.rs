@@ -21,7 +21,9 @@ pub enum ListenError {
         source: io::Error,
     },
     /// The socket directory belongs to someone else.
-    #[error("refusing to use {path}: it is owned by uid {owner}, not by you (uid {me}); set BOTCODER_SOCKET to a path in a directory you own")]
+    #[error(
+        "refusing to use {path}: it is owned by uid {owner}, not by you (uid {me}); set BOTCODER_SOCKET to a path in a directory you own"
+    )]
     NotOwner {
         /// The directory.
         path: PathBuf,
@@ -33,7 +35,10 @@ pub enum ListenError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> ListenError + '_ {
-    move |source| ListenError::Io { path: path.to_owned(), source }
+    move |source| ListenError::Io {
+        path: path.to_owned(),
+        source,
+    }
 }
 
 /// A bound listening socket plus the lock that says this daemon owns it.
@@ -48,7 +53,10 @@ pub struct BoundSocket {
 
 /// Prepares the directory, takes the lock, replaces a stale socket and binds.
 pub fn bind(path: &Path) -> Result<BoundSocket, ListenError> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     ensure_private_dir(dir)?;
     let lock_path = lock_path(path);
     let lock = OpenOptions::new()
@@ -60,7 +68,9 @@ pub fn bind(path: &Path) -> Result<BoundSocket, ListenError> {
         .map_err(io_err(&lock_path))?;
     match lock.try_lock() {
         Ok(()) => {}
-        Err(fs::TryLockError::WouldBlock) => return Err(ListenError::AlreadyRunning(path.to_owned())),
+        Err(fs::TryLockError::WouldBlock) => {
+            return Err(ListenError::AlreadyRunning(path.to_owned()));
+        }
         Err(fs::TryLockError::Error(e)) => return Err(io_err(&lock_path)(e)),
     }
     // We hold the lock: whatever socket file is there belongs to a dead daemon, unless a
@@ -80,12 +90,19 @@ pub fn bind(path: &Path) -> Result<BoundSocket, ListenError> {
     fs::set_permissions(&tmp, fs::Permissions::from_mode(0o600)).map_err(io_err(&tmp))?;
     fs::rename(&tmp, path).map_err(io_err(path))?;
     listener.set_nonblocking(true).map_err(io_err(path))?;
-    Ok(BoundSocket { listener, path: path.to_owned(), _lock: lock })
+    Ok(BoundSocket {
+        listener,
+        path: path.to_owned(),
+        _lock: lock,
+    })
 }
 
 /// The lock file beside a socket.
 pub fn lock_path(socket: &Path) -> PathBuf {
-    let mut name = socket.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    let mut name = socket
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
     name.push(".lock");
     socket.with_file_name(name)
 }
@@ -108,7 +125,11 @@ fn ensure_private_dir(dir: &Path) -> Result<(), ListenError> {
                 if meta.mode() & 0o1000 != 0 {
                     return Ok(());
                 }
-                return Err(ListenError::NotOwner { path: dir.to_owned(), owner: meta.uid(), me });
+                return Err(ListenError::NotOwner {
+                    path: dir.to_owned(),
+                    owner: meta.uid(),
+                    me,
+                });
             }
             Ok(())
         }

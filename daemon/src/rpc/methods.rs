@@ -5,14 +5,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use botcoder_protocol::methods::{
-    self as m, ApprovalRespond, DaemonHello, DaemonShutdown, DaemonStatus, Empty, HelloResult, Method, ProviderList,
-    ProviderListResult, SessionCreate, SessionDelete, SessionGet, SessionHistory, SessionHistoryResult,
-    SessionList, SessionListResult, SessionRename, SessionSend, SubscribeParams, TurnCancel,
-    TurnCancelResult,
+    self as m, ApprovalRespond, DaemonHello, DaemonShutdown, DaemonStatus, Empty, HelloResult,
+    Method, ProviderList, ProviderListResult, SessionCreate, SessionDelete, SessionGet,
+    SessionHistory, SessionHistoryResult, SessionList, SessionListResult, SessionRename,
+    SessionSend, SubscribeParams, TurnCancel, TurnCancelResult,
 };
 use botcoder_protocol::{CAPABILITY_APPROVALS, ErrorKind, PROTOCOL_VERSION};
-use jsonrpsee::types::Params;
 use jsonrpsee::RpcModule;
+use jsonrpsee::types::Params;
 use serde::de::DeserializeOwned;
 
 use super::error::to_rpc_error;
@@ -47,9 +47,12 @@ impl Conn {
 fn parse<T: DeserializeOwned>(params: &Params<'_>) -> Result<T, DaemonError> {
     let raw = params.as_str().unwrap_or("{}");
     if raw.trim_start().starts_with('[') {
-        return Err(DaemonError::invalid_params("params must be an object with named fields, not an array"));
+        return Err(DaemonError::invalid_params(
+            "params must be an object with named fields, not an array",
+        ));
     }
-    serde_json::from_str(raw).map_err(|e| DaemonError::invalid_params(format!("invalid params: {e}")))
+    serde_json::from_str(raw)
+        .map_err(|e| DaemonError::invalid_params(format!("invalid params: {e}")))
 }
 
 fn register<M, F, Fut>(module: &mut RpcModule<Conn>, handler: F)
@@ -74,7 +77,11 @@ where
 /// Every method and the subscription, for one connection.
 pub fn module(daemon: Arc<Daemon>) -> RpcModule<Conn> {
     daemon.connections.fetch_add(1, Ordering::Relaxed);
-    let conn = Conn { daemon, client: Mutex::new("unknown".to_owned()), approver: AtomicBool::new(false) };
+    let conn = Conn {
+        daemon,
+        client: Mutex::new("unknown".to_owned()),
+        approver: AtomicBool::new(false),
+    };
     let mut module = RpcModule::new(conn);
 
     register::<DaemonHello, _, _>(&mut module, |p, conn| async move {
@@ -99,18 +106,25 @@ pub fn module(daemon: Arc<Daemon>) -> RpcModule<Conn> {
             capabilities: vec![CAPABILITY_APPROVALS.to_owned(), "tools".to_owned()],
         })
     });
-    register::<DaemonStatus, _, _>(&mut module, |_: Empty, conn| async move { Ok(conn.daemon.status().await) });
+    register::<DaemonStatus, _, _>(&mut module, |_: Empty, conn| async move {
+        Ok(conn.daemon.status().await)
+    });
     register::<DaemonShutdown, _, _>(&mut module, |_: Empty, conn| async move {
         tracing::info!(client = %conn.client(), "shutdown requested");
         conn.daemon.request_shutdown();
         Ok(Empty {})
     });
     register::<ProviderList, _, _>(&mut module, |_: Empty, conn| async move {
-        Ok(ProviderListResult { providers: conn.daemon.provider_info().into_iter().collect() })
+        Ok(ProviderListResult {
+            providers: conn.daemon.provider_info().into_iter().collect(),
+        })
     });
     register::<SessionCreate, _, _>(&mut module, |p, conn| async move {
         let approval = p.approval.unwrap_or(conn.daemon.agent.approval);
-        conn.daemon.sessions.create(&p.project_path, p.title, approval).await
+        conn.daemon
+            .sessions
+            .create(&p.project_path, p.title, approval)
+            .await
     });
     register::<SessionList, _, _>(&mut module, |p, conn| async move {
         let sessions = conn.daemon.sessions.list(p.project_path.as_deref()).await?;
@@ -120,7 +134,11 @@ pub fn module(daemon: Arc<Daemon>) -> RpcModule<Conn> {
         Ok(conn.daemon.sessions.get(&p.session_id).await?.core.info())
     });
     register::<SessionDelete, _, _>(&mut module, |p, conn| async move {
-        conn.daemon.sessions.delete(&p.session_id).await.map(|()| Empty {})
+        conn.daemon
+            .sessions
+            .delete(&p.session_id)
+            .await
+            .map(|()| Empty {})
     });
     register::<SessionRename, _, _>(&mut module, |p, conn| async move {
         let title = p.title.trim().to_owned();
@@ -140,9 +158,11 @@ pub fn module(daemon: Arc<Daemon>) -> RpcModule<Conn> {
         let events = tokio::task::spawn_blocking(move || {
             let mut events = Vec::new();
             let mut bad = None;
-            store::replay_lines(&dir, after, limit, |_, line| match serde_json::from_str(line) {
-                Ok(e) => events.push(e),
-                Err(e) => bad = Some(e.to_string()),
+            store::replay_lines(&dir, after, limit, |_, line| {
+                match serde_json::from_str(line) {
+                    Ok(e) => events.push(e),
+                    Err(e) => bad = Some(e.to_string()),
+                }
             })?;
             Ok::<_, store::StoreError>((events, bad))
         })
@@ -152,8 +172,15 @@ pub fn module(daemon: Arc<Daemon>) -> RpcModule<Conn> {
         if let Some(e) = bad {
             tracing::warn!(session = %p.session_id, error = %e, "skipped an unreadable journal line");
         }
-        let returned_last = events.last().and_then(|e: &botcoder_protocol::Event| e.seq).unwrap_or(after);
-        Ok(SessionHistoryResult { has_more: returned_last < last_seq, events, last_seq })
+        let returned_last = events
+            .last()
+            .and_then(|e: &botcoder_protocol::Event| e.seq)
+            .unwrap_or(after);
+        Ok(SessionHistoryResult {
+            has_more: returned_last < last_seq,
+            events,
+            last_seq,
+        })
     });
     register::<SessionSend, _, _>(&mut module, |p, conn| async move {
         if p.text.trim().is_empty() {
@@ -164,7 +191,9 @@ pub fn module(daemon: Arc<Daemon>) -> RpcModule<Conn> {
     });
     register::<ApprovalRespond, _, _>(&mut module, |p, conn| async move {
         let session = conn.daemon.sessions.get(&p.session_id).await?;
-        session.core.resolve_approval(&p.call_id, p.decision, conn.client())?;
+        session
+            .core
+            .resolve_approval(&p.call_id, p.decision, conn.client())?;
         Ok(Empty {})
     });
     register::<TurnCancel, _, _>(&mut module, |p, conn| async move {
@@ -180,7 +209,12 @@ pub fn module(daemon: Arc<Daemon>) -> RpcModule<Conn> {
         |params, pending, conn, _| async move {
             let parsed = parse::<SubscribeParams>(&params);
             let session = match parsed {
-                Ok(p) => conn.daemon.sessions.get(&p.session_id).await.map(|s| (s, p.after_seq)),
+                Ok(p) => conn
+                    .daemon
+                    .sessions
+                    .get(&p.session_id)
+                    .await
+                    .map(|s| (s, p.after_seq)),
                 Err(e) => Err(e),
             };
             match session {

@@ -49,7 +49,9 @@ pub async fn serve(listener: UnixListener, daemon: Arc<Daemon>, stop: StopHandle
             tracing::warn!("{why}");
             continue;
         }
-        let service = builder.clone().build(methods::module(daemon.clone()), stop.clone());
+        let service = builder
+            .clone()
+            .build(methods::module(daemon.clone()), stop.clone());
         let stop = stop.clone();
         tokio::spawn(async move {
             if let Err(e) = serve_with_graceful_shutdown(stream, service, stop.shutdown()).await {

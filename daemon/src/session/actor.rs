@@ -72,14 +72,26 @@ pub async fn run(core: Arc<SessionCore>, deps: Arc<TurnDeps>, mut rx: mpsc::Rece
         };
         match cmd {
             None => break,
-            Some(Command::Send { text, client, approval, reply }) => {
+            Some(Command::Send {
+                text,
+                client,
+                approval,
+                reply,
+            }) => {
                 let turn_id = new_turn_id();
-                let body = EventBody::UserMessage { turn_id: turn_id.clone(), text, client };
+                let body = EventBody::UserMessage {
+                    turn_id: turn_id.clone(),
+                    text,
+                    client,
+                };
                 match core.emit(body).await {
                     Ok(event) => {
                         let queued_behind = queue.len() as u64 + u64::from(running.is_some());
                         let policy = approval.unwrap_or_else(|| core.approval_policy());
-                        queue.push_back(Queued { turn_id: turn_id.clone(), policy });
+                        queue.push_back(Queued {
+                            turn_id: turn_id.clone(),
+                            policy,
+                        });
                         let _ = reply.send(Ok(SessionSendResult {
                             turn_id,
                             seq: event.seq.unwrap_or(0),
@@ -88,7 +100,10 @@ pub async fn run(core: Arc<SessionCore>, deps: Arc<TurnDeps>, mut rx: mpsc::Rece
                         if running.is_none() {
                             start_next(&core, &deps, &mut queue, &mut running);
                         } else {
-                            core.set_run_state(running.as_ref().map(|r| r.turn_id.clone()), queue.len() as u64);
+                            core.set_run_state(
+                                running.as_ref().map(|r| r.turn_id.clone()),
+                                queue.len() as u64,
+                            );
                         }
                     }
                     Err(e) => {
@@ -125,10 +140,19 @@ fn start_next(
 ) {
     if let Some(Queued { turn_id, policy }) = queue.pop_front() {
         let ctl = Arc::new(TurnControl::default());
-        let task = tokio::spawn(run_turn(core.clone(), deps.clone(), turn_id.clone(), policy, ctl.clone()));
+        let task = tokio::spawn(run_turn(
+            core.clone(),
+            deps.clone(),
+            turn_id.clone(),
+            policy,
+            ctl.clone(),
+        ));
         *running = Some(Running { turn_id, ctl, task });
     }
-    core.set_run_state(running.as_ref().map(|r| r.turn_id.clone()), queue.len() as u64);
+    core.set_run_state(
+        running.as_ref().map(|r| r.turn_id.clone()),
+        queue.len() as u64,
+    );
 }
 
 async fn cancel(
@@ -166,10 +190,23 @@ async fn close_queued(core: &SessionCore, turn_id: TurnId, status: TurnStatus) {
             ErrorKind::Interrupted,
             "botcoderd stopped before this turn ran; send the message again to run it",
         ),
-        _ => (ErrorKind::Cancelled, "the turn was cancelled before it started"),
+        _ => (
+            ErrorKind::Cancelled,
+            "the turn was cancelled before it started",
+        ),
     };
-    let error = Some(TurnError { kind: kind.as_str().to_owned(), message: message.to_owned() });
-    if let Err(e) = core.emit(EventBody::TurnCompleted { turn_id, status, error }).await {
+    let error = Some(TurnError {
+        kind: kind.as_str().to_owned(),
+        message: message.to_owned(),
+    });
+    if let Err(e) = core
+        .emit(EventBody::TurnCompleted {
+            turn_id,
+            status,
+            error,
+        })
+        .await
+    {
         tracing::error!(session = %core.id, error = %e, "could not journal turn.completed");
     }
 }

@@ -21,7 +21,7 @@ use super::store::PartialReply;
 use super::turn::{Outcome, TurnControl, TurnDeps};
 use crate::config::ToolMode;
 use crate::llm::{ChatRequest, LlmProvider, ProviderEvent, ToolCallRequest, stream_with_retries};
-use crate::tools::{ToolCall, ToolContext, ToolOutcome, Risk, delta, text_calls};
+use crate::tools::{Risk, ToolCall, ToolContext, ToolOutcome, delta, text_calls};
 
 /// How often the running reply's text is saved for crash recovery (I4).
 const PARTIAL_SAVE_EVERY: Duration = Duration::from_secs(1);
@@ -73,7 +73,13 @@ pub async fn run(
     let project = core.project_path();
     let agents_md = read_agents_md(&project).await;
     let system = super::prompt::system_prompt(&project, agents_md.as_deref(), native, &specs);
-    let window = caps.context_window.unwrap_or(if provider.name() == "local" { 8192 } else { 128_000 });
+    let window = caps
+        .context_window
+        .unwrap_or(if provider.name() == "local" {
+            8192
+        } else {
+            128_000
+        });
     let available = window.saturating_sub(REPLY_BUDGET.min(window / 4));
 
     for _iteration in 0..deps.agent.max_iterations {
@@ -107,23 +113,40 @@ pub async fn run(
             max_tokens: None,
         };
         text.clear();
-        let reply = match stream_reply(core, deps, provider.clone(), request, turn_id, ctl, text).await {
-            Ok(r) => r,
-            Err(outcome) => return outcome,
-        };
+        let reply =
+            match stream_reply(core, deps, provider.clone(), request, turn_id, ctl, text).await {
+                Ok(r) => r,
+                Err(outcome) => return outcome,
+            };
         if !reply.text.is_empty() {
-            let msg = EventBody::AssistantMessage { turn_id: turn_id.clone(), text: reply.text.clone(), partial: false };
+            let msg = EventBody::AssistantMessage {
+                turn_id: turn_id.clone(),
+                text: reply.text.clone(),
+                partial: false,
+            };
             emit(core, msg).await;
         }
         text.clear();
 
         let mut calls: Vec<(ToolCall, ToolOrigin)> = Vec::new();
         for c in &reply.calls {
-            let args = serde_json::from_str(&c.arguments).unwrap_or_else(|_| json!({ "_unparsed": c.arguments }));
-            calls.push((ToolCall { id: c.id.clone(), name: c.name.clone(), args }, ToolOrigin::Native));
+            let args = serde_json::from_str(&c.arguments)
+                .unwrap_or_else(|_| json!({ "_unparsed": c.arguments }));
+            calls.push((
+                ToolCall {
+                    id: c.id.clone(),
+                    name: c.name.clone(),
+                    args,
+                },
+                ToolOrigin::Native,
+            ));
         }
         if !delta::parse_blocks(&reply.text).is_empty() {
-            let call = ToolCall { id: call_id("delta"), name: "apply_delta".into(), args: json!({ "text": reply.text }) };
+            let call = ToolCall {
+                id: call_id("delta"),
+                name: "apply_delta".into(),
+                args: json!({ "text": reply.text }),
+            };
             calls.push((call, ToolOrigin::Delta));
         }
         if !native || reply.calls.is_empty() {
@@ -132,7 +155,14 @@ pub async fn run(
                     continue;
                 }
                 let args = tc.to_json_args(positional_params(&tc.name));
-                calls.push((ToolCall { id: call_id("text"), name: tc.name.clone(), args }, ToolOrigin::Text));
+                calls.push((
+                    ToolCall {
+                        id: call_id("text"),
+                        name: tc.name.clone(),
+                        args,
+                    },
+                    ToolOrigin::Text,
+                ));
             }
         }
         if calls.is_empty() {
@@ -175,7 +205,10 @@ pub async fn run(
 }
 
 fn call_id(prefix: &str) -> String {
-    format!("{prefix}-{}", crate::clock::new_turn_id().as_str().trim_start_matches('t'))
+    format!(
+        "{prefix}-{}",
+        crate::clock::new_turn_id().as_str().trim_start_matches('t')
+    )
 }
 
 async fn emit(core: &SessionCore, body: EventBody) {
@@ -215,21 +248,36 @@ async fn stream_reply(
         match item {
             None | Some(Ok(ProviderEvent::Done { .. })) => {
                 calls.retain(|c| !c.name.is_empty());
-                return Ok(Reply { text: text.clone(), calls });
+                return Ok(Reply {
+                    text: text.clone(),
+                    calls,
+                });
             }
             Some(Ok(ProviderEvent::TextDelta(piece))) => {
                 let offset = text.len() as u64;
                 text.push_str(&piece);
-                core.emit_ephemeral(EventBody::AssistantDelta { turn_id: turn_id.clone(), offset, text: piece });
+                core.emit_ephemeral(EventBody::AssistantDelta {
+                    turn_id: turn_id.clone(),
+                    offset,
+                    text: piece,
+                });
                 if last_save.elapsed() >= PARTIAL_SAVE_EVERY && text.len() > saved_len {
-                    core.save_partial(PartialReply { turn_id: turn_id.clone(), text: text.clone() }).await;
+                    core.save_partial(PartialReply {
+                        turn_id: turn_id.clone(),
+                        text: text.clone(),
+                    })
+                    .await;
                     last_save = Instant::now();
                     saved_len = text.len();
                 }
             }
             Some(Ok(ProviderEvent::ToolCallStart { index, id, name })) => {
                 if calls.len() <= index {
-                    calls.resize_with(index + 1, || ToolCallRequest { id: String::new(), name: String::new(), arguments: String::new() });
+                    calls.resize_with(index + 1, || ToolCallRequest {
+                        id: String::new(),
+                        name: String::new(),
+                        arguments: String::new(),
+                    });
                 }
                 calls[index].id = id;
                 calls[index].name = name;
@@ -239,10 +287,26 @@ async fn stream_reply(
                     c.arguments.push_str(&piece);
                 }
             }
-            Some(Ok(ProviderEvent::Usage { input_tokens, output_tokens })) => {
-                emit(core, EventBody::Usage { turn_id: turn_id.clone(), input_tokens, output_tokens }).await;
+            Some(Ok(ProviderEvent::Usage {
+                input_tokens,
+                output_tokens,
+            })) => {
+                emit(
+                    core,
+                    EventBody::Usage {
+                        turn_id: turn_id.clone(),
+                        input_tokens,
+                        output_tokens,
+                    },
+                )
+                .await;
             }
-            Some(Ok(ProviderEvent::Retry { attempt, wait, status, reason })) => {
+            Some(Ok(ProviderEvent::Retry {
+                attempt,
+                wait,
+                status,
+                reason,
+            })) => {
                 tracing::info!(session = %core.id, provider = %name, attempt, ?wait, "provider retry");
                 let retry = EventBody::ProviderRetry {
                     turn_id: Some(turn_id.clone()),
@@ -256,7 +320,10 @@ async fn stream_reply(
             }
             Some(Err(e)) => {
                 tracing::warn!(session = %core.id, provider = %name, error = %e.message, "turn failed");
-                return Err(Outcome::Failed(TurnError { kind: e.kind.as_str().to_owned(), message: e.message }));
+                return Err(Outcome::Failed(TurnError {
+                    kind: e.kind.as_str().to_owned(),
+                    message: e.message,
+                }));
             }
         }
     }
@@ -302,7 +369,11 @@ async fn run_tool(
         out
     };
     for change in &outcome.changes {
-        let body = EventBody::FileChanged { turn_id: turn_id.clone(), path: change.path.clone(), diff: change.diff.clone() };
+        let body = EventBody::FileChanged {
+            turn_id: turn_id.clone(),
+            path: change.path.clone(),
+            diff: change.diff.clone(),
+        };
         emit(core, body).await;
     }
     let result = EventBody::ToolResult {
@@ -318,7 +389,13 @@ async fn run_tool(
 }
 
 fn failed(output: String) -> ToolOutcome {
-    ToolOutcome { ok: false, output, exit_code: None, truncated: false, changes: Vec::new() }
+    ToolOutcome {
+        ok: false,
+        output,
+        exit_code: None,
+        truncated: false,
+        changes: Vec::new(),
+    }
 }
 
 /// Applies the approval policy. `None` means the call may run; `Some(message)` is the denial
@@ -342,7 +419,9 @@ async fn approve(
                 call.name
             ));
         }
-        ApprovalPolicy::Ask if risk == Risk::Read || core.tool_allowed_for_session(&call.name) => return None,
+        ApprovalPolicy::Ask if risk == Risk::Read || core.tool_allowed_for_session(&call.name) => {
+            return None;
+        }
         ApprovalPolicy::Ask => {}
     }
     let preview = deps.tools.preview(call, ctx).await;
@@ -394,12 +473,18 @@ async fn approve(
                     core.allow_tool_for_session(&call.name);
                     None
                 }
-                ApprovalDecision::Deny => Some(format!("denied: the user ({client}) did not allow {}", call.name)),
+                ApprovalDecision::Deny => Some(format!(
+                    "denied: the user ({client}) did not allow {}",
+                    call.name
+                )),
             }
         }
         None => {
             emit(core, resolved(ApprovalDecision::Deny, "policy")).await;
-            Some(format!("denied: every client that could approve {} went away", call.name))
+            Some(format!(
+                "denied: every client that could approve {} went away",
+                call.name
+            ))
         }
     }
 }

@@ -15,7 +15,11 @@ fn message_tokens(m: &ChatMessage) -> u64 {
     match m {
         ChatMessage::User(t) => estimate_tokens(t),
         ChatMessage::Assistant { text, tool_calls } => {
-            estimate_tokens(text) + tool_calls.iter().map(|c| estimate_tokens(&c.arguments) + 8).sum::<u64>()
+            estimate_tokens(text)
+                + tool_calls
+                    .iter()
+                    .map(|c| estimate_tokens(&c.arguments) + 8)
+                    .sum::<u64>()
         }
         ChatMessage::ToolResult { output, .. } => estimate_tokens(output) + 8,
     }
@@ -56,7 +60,10 @@ pub fn fit(
         return Ok(None);
     }
     // The latest user message and everything after it are the current exchange: never touched.
-    let keep_from = messages.iter().rposition(|m| matches!(m, ChatMessage::User(_))).unwrap_or(0);
+    let keep_from = messages
+        .iter()
+        .rposition(|m| matches!(m, ChatMessage::User(_)))
+        .unwrap_or(0);
     let mut method = "tool_outputs_shortened";
     for m in messages[..keep_from].iter_mut() {
         if let ChatMessage::ToolResult { output, .. } = m
@@ -81,9 +88,16 @@ pub fn fit(
         messages.drain(..cut);
     }
     if now > available {
-        return Err(Overflow { needed: now, available });
+        return Err(Overflow {
+            needed: now,
+            available,
+        });
     }
-    Ok(Some(Compaction { before, after: now, method }))
+    Ok(Some(Compaction {
+        before,
+        after: now,
+        method,
+    }))
 }
 
 #[cfg(test)]
@@ -92,13 +106,22 @@ mod tests {
     use crate::llm::ToolCallRequest;
 
     fn tr(out: &str) -> ChatMessage {
-        ChatMessage::ToolResult { call_id: "c".into(), name: "n".into(), output: out.into(), is_error: false }
+        ChatMessage::ToolResult {
+            call_id: "c".into(),
+            name: "n".into(),
+            output: out.into(),
+            is_error: false,
+        }
     }
 
     fn call() -> ChatMessage {
         ChatMessage::Assistant {
             text: String::new(),
-            tool_calls: vec![ToolCallRequest { id: "c".into(), name: "n".into(), arguments: "{}".into() }],
+            tool_calls: vec![ToolCallRequest {
+                id: "c".into(),
+                name: "n".into(),
+                arguments: "{}".into(),
+            }],
         }
     }
 
@@ -111,7 +134,12 @@ mod tests {
     #[test]
     fn shortens_old_tool_output_before_dropping() {
         let big = "x".repeat(8000);
-        let mut m = vec![ChatMessage::User("a".into()), call(), tr(&big), ChatMessage::User("now".into())];
+        let mut m = vec![
+            ChatMessage::User("a".into()),
+            call(),
+            tr(&big),
+            ChatMessage::User("now".into()),
+        ];
         let c = fit(&mut m, 10, 500).unwrap().unwrap();
         assert_eq!(c.method, "tool_outputs_shortened");
         assert_eq!(m.len(), 4);
@@ -122,7 +150,10 @@ mod tests {
     fn drops_oldest_exchanges_but_keeps_the_latest_user_message() {
         let mut m = Vec::new();
         for i in 0..50 {
-            m.push(ChatMessage::User(format!("question {i} {}", "y".repeat(200))));
+            m.push(ChatMessage::User(format!(
+                "question {i} {}",
+                "y".repeat(200)
+            )));
             m.push(ChatMessage::assistant("z".repeat(200)));
         }
         m.push(ChatMessage::User("latest".into()));

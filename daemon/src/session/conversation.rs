@@ -51,23 +51,52 @@ impl Conversation {
                 self.messages.push(ChatMessage::assistant(text.clone()));
                 self.reply_open = true;
             }
-            EventBody::ToolCall { call_id, name, args, origin, .. } => {
+            EventBody::ToolCall {
+                call_id,
+                name,
+                args,
+                origin,
+                ..
+            } => {
                 let args = args.to_string();
                 if *origin == ToolOrigin::Native {
-                    let req = ToolCallRequest { id: call_id.clone(), name: name.clone(), arguments: args.clone() };
+                    let req = ToolCallRequest {
+                        id: call_id.clone(),
+                        name: name.clone(),
+                        arguments: args.clone(),
+                    };
                     match self.messages.last_mut() {
-                        Some(ChatMessage::Assistant { tool_calls, .. }) if self.reply_open => tool_calls.push(req),
+                        Some(ChatMessage::Assistant { tool_calls, .. }) if self.reply_open => {
+                            tool_calls.push(req)
+                        }
                         _ => {
-                            self.messages.push(ChatMessage::Assistant { text: String::new(), tool_calls: vec![req] });
+                            self.messages.push(ChatMessage::Assistant {
+                                text: String::new(),
+                                tool_calls: vec![req],
+                            });
                             self.reply_open = true;
                         }
                     }
                 }
-                self.calls.insert(call_id.clone(), PendingCall { name: name.clone(), args, origin: *origin });
+                self.calls.insert(
+                    call_id.clone(),
+                    PendingCall {
+                        name: name.clone(),
+                        args,
+                        origin: *origin,
+                    },
+                );
             }
-            EventBody::ToolResult { call_id, ok, output, .. } => {
+            EventBody::ToolResult {
+                call_id,
+                ok,
+                output,
+                ..
+            } => {
                 self.reply_open = false;
-                let Some(call) = self.calls.remove(call_id) else { return };
+                let Some(call) = self.calls.remove(call_id) else {
+                    return;
+                };
                 let output = cap(output, CONTEXT_TOOL_OUTPUT_CAP);
                 match call.origin {
                     ToolOrigin::Native => self.messages.push(ChatMessage::ToolResult {
@@ -78,12 +107,17 @@ impl Conversation {
                     }),
                     ToolOrigin::Text | ToolOrigin::Delta => {
                         let status = if *ok { "ok" } else { "FAILED" };
-                        let block = format!("### {}({}) -> {status}\n{output}\n", call.name, call.args);
+                        let block =
+                            format!("### {}({}) -> {status}\n{output}\n", call.name, call.args);
                         match self.messages.last_mut() {
-                            Some(ChatMessage::User(text)) if text.starts_with(TEXT_RESULTS_HEADER) => {
+                            Some(ChatMessage::User(text))
+                                if text.starts_with(TEXT_RESULTS_HEADER) =>
+                            {
                                 text.push_str(&block);
                             }
-                            _ => self.messages.push(ChatMessage::User(format!("{TEXT_RESULTS_HEADER}{block}"))),
+                            _ => self
+                                .messages
+                                .push(ChatMessage::User(format!("{TEXT_RESULTS_HEADER}{block}"))),
                         }
                     }
                 }
@@ -116,7 +150,8 @@ impl Conversation {
 }
 
 /// First line of the user message that carries results of text-written calls.
-pub const TEXT_RESULTS_HEADER: &str = "[results of the tool calls and changes in your last reply]\n";
+pub const TEXT_RESULTS_HEADER: &str =
+    "[results of the tool calls and changes in your last reply]\n";
 
 /// Cuts `s` to about `max` bytes, keeping its head and tail.
 pub fn cap(s: &str, max: usize) -> String {
@@ -147,15 +182,28 @@ mod tests {
     use pretty_assertions::assert_eq;
 
     fn ev(body: EventBody) -> Event {
-        Event { seq: Some(1), session_id: "s".into(), time: String::new(), body }
+        Event {
+            seq: Some(1),
+            session_id: "s".into(),
+            time: String::new(),
+            body,
+        }
     }
 
     fn user(t: &str, text: &str) -> EventBody {
-        EventBody::UserMessage { turn_id: t.into(), text: text.into(), client: "c".into() }
+        EventBody::UserMessage {
+            turn_id: t.into(),
+            text: text.into(),
+            client: "c".into(),
+        }
     }
 
     fn started(t: &str) -> EventBody {
-        EventBody::TurnStarted { turn_id: t.into(), provider: None, model: None }
+        EventBody::TurnStarted {
+            turn_id: t.into(),
+            provider: None,
+            model: None,
+        }
     }
 
     fn call(id: &str, origin: ToolOrigin) -> EventBody {
@@ -187,12 +235,24 @@ mod tests {
         c.apply(&ev(user("t2", "second")));
         c.apply(&ev(user("t3", "third")));
         c.apply(&ev(started("t1")));
-        c.apply(&ev(EventBody::AssistantMessage { turn_id: "t1".into(), text: "one".into(), partial: false }));
-        c.apply(&ev(EventBody::TurnCompleted { turn_id: "t2".into(), status: TurnStatus::Cancelled, error: None }));
+        c.apply(&ev(EventBody::AssistantMessage {
+            turn_id: "t1".into(),
+            text: "one".into(),
+            partial: false,
+        }));
+        c.apply(&ev(EventBody::TurnCompleted {
+            turn_id: "t2".into(),
+            status: TurnStatus::Cancelled,
+            error: None,
+        }));
         c.apply(&ev(started("t3")));
         assert_eq!(
             c.messages(),
-            &[ChatMessage::User("first".into()), ChatMessage::assistant("one"), ChatMessage::User("third".into())]
+            &[
+                ChatMessage::User("first".into()),
+                ChatMessage::assistant("one"),
+                ChatMessage::User("third".into())
+            ]
         );
     }
 
@@ -205,20 +265,38 @@ mod tests {
         c.apply(&ev(call("n2", ToolOrigin::Native)));
         c.apply(&ev(result("n1", "A")));
         c.apply(&ev(result("n2", "B")));
-        c.apply(&ev(EventBody::AssistantMessage { turn_id: "t1".into(), text: "read_file(\"a\")".into(), partial: false }));
+        c.apply(&ev(EventBody::AssistantMessage {
+            turn_id: "t1".into(),
+            text: "read_file(\"a\")".into(),
+            partial: false,
+        }));
         c.apply(&ev(call("x1", ToolOrigin::Text)));
         c.apply(&ev(result("x1", "C")));
-        let req = |id: &str| ToolCallRequest { id: id.into(), name: "read_file".into(), arguments: r#"{"path":"a"}"#.into() };
-        let tr = |id: &str, o: &str| ChatMessage::ToolResult { call_id: id.into(), name: "read_file".into(), output: o.into(), is_error: false };
+        let req = |id: &str| ToolCallRequest {
+            id: id.into(),
+            name: "read_file".into(),
+            arguments: r#"{"path":"a"}"#.into(),
+        };
+        let tr = |id: &str, o: &str| ChatMessage::ToolResult {
+            call_id: id.into(),
+            name: "read_file".into(),
+            output: o.into(),
+            is_error: false,
+        };
         assert_eq!(
             c.messages(),
             &[
                 ChatMessage::User("go".into()),
-                ChatMessage::Assistant { text: String::new(), tool_calls: vec![req("n1"), req("n2")] },
+                ChatMessage::Assistant {
+                    text: String::new(),
+                    tool_calls: vec![req("n1"), req("n2")]
+                },
                 tr("n1", "A"),
                 tr("n2", "B"),
                 ChatMessage::assistant("read_file(\"a\")"),
-                ChatMessage::User(format!("{TEXT_RESULTS_HEADER}### read_file({{\"path\":\"a\"}}) -> ok\nC\n")),
+                ChatMessage::User(format!(
+                    "{TEXT_RESULTS_HEADER}### read_file({{\"path\":\"a\"}}) -> ok\nC\n"
+                )),
             ]
         );
     }
@@ -229,15 +307,25 @@ mod tests {
         c.apply(&ev(user("t1", "go")));
         c.apply(&ev(started("t1")));
         c.apply(&ev(call("n1", ToolOrigin::Native)));
-        c.apply(&ev(EventBody::TurnCompleted { turn_id: "t1".into(), status: TurnStatus::Interrupted, error: None }));
-        assert!(matches!(c.messages().last(), Some(ChatMessage::ToolResult { is_error: true, .. })));
+        c.apply(&ev(EventBody::TurnCompleted {
+            turn_id: "t1".into(),
+            status: TurnStatus::Interrupted,
+            error: None,
+        }));
+        assert!(matches!(
+            c.messages().last(),
+            Some(ChatMessage::ToolResult { is_error: true, .. })
+        ));
     }
 
     #[test]
     fn cap_keeps_head_and_tail_on_char_boundaries() {
         let s = "é".repeat(100);
         let c = cap(&s, 51);
-        assert!(c.starts_with('é') && c.ends_with('é') && c.contains("bytes cut"), "{c}");
+        assert!(
+            c.starts_with('é') && c.ends_with('é') && c.contains("bytes cut"),
+            "{c}"
+        );
         assert_eq!(cap("short", 10), "short");
     }
 }

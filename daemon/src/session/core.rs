@@ -10,9 +10,9 @@ use botcoder_protocol::methods::SessionInfo;
 use botcoder_protocol::{
     ApprovalDecision, ApprovalPolicy, ErrorKind, Event, EventBody, SessionId, TurnId,
 };
-use tokio::sync::oneshot;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use tokio::sync::oneshot;
 
 use super::conversation::Conversation;
 use super::hub::Hub;
@@ -48,7 +48,10 @@ impl Meta {
     /// Writes `<dir>/meta.json` atomically.
     pub fn write(&self, dir: &Path) -> std::io::Result<()> {
         let tmp = dir.join(".meta.json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?)?;
+        std::fs::write(
+            &tmp,
+            serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?,
+        )?;
         std::fs::rename(tmp, dir.join(META_FILE))
     }
 }
@@ -97,8 +100,10 @@ impl SessionCore {
             conversation.apply(e);
         }
         let last_seq = events.last().and_then(|e| e.seq).unwrap_or(0);
-        let updated_at =
-            events.last().map(|e| e.time.clone()).unwrap_or_else(|| meta.created_at.clone());
+        let updated_at = events
+            .last()
+            .map(|e| e.time.clone())
+            .unwrap_or_else(|| meta.created_at.clone());
         SessionCore {
             id: meta.session_id.clone(),
             dir,
@@ -129,11 +134,15 @@ impl SessionCore {
         let line = serde_json::to_string(&event)
             .map_err(|e| DaemonError::internal(format!("event does not serialize: {e}")))?;
         let journal = self.journal.clone();
-        let line = tokio::task::spawn_blocking(move || {
-            lock(&journal).append(&line, sync).map(|()| line)
-        })
-        .await
-        .map_err(|e| DaemonError::new(ErrorKind::StorageFailed, format!("journal writer failed: {e}")))??;
+        let line =
+            tokio::task::spawn_blocking(move || lock(&journal).append(&line, sync).map(|()| line))
+                .await
+                .map_err(|e| {
+                    DaemonError::new(
+                        ErrorKind::StorageFailed,
+                        format!("journal writer failed: {e}"),
+                    )
+                })??;
         *next_seq += 1;
         lock(&self.conversation).apply(&event);
         *lock(&self.updated_at) = event.time.clone();
@@ -151,7 +160,12 @@ impl SessionCore {
     }
 
     fn event(&self, seq: Option<u64>, body: EventBody) -> Event {
-        Event { seq, session_id: self.id.clone(), time: now_rfc3339(), body }
+        Event {
+            seq,
+            session_id: self.id.clone(),
+            time: now_rfc3339(),
+            body,
+        }
     }
 
     /// Saves the running reply's text so a crash keeps it (I4).
@@ -203,10 +217,15 @@ impl SessionCore {
             .await
             .map_err(|e| DaemonError::internal(e.to_string()))?
             .map_err(|e| {
-                DaemonError::new(ErrorKind::StorageFailed, format!("could not write session metadata: {e}"))
+                DaemonError::new(
+                    ErrorKind::StorageFailed,
+                    format!("could not write session metadata: {e}"),
+                )
             })?;
         *lock(&self.meta) = meta;
-        self.emit(EventBody::SessionRenamed { title }).await.map(|_| ())
+        self.emit(EventBody::SessionRenamed { title })
+            .await
+            .map(|_| ())
     }
 
     /// Waits for an answer to approval `call_id` (the caller publishes the request).
@@ -222,7 +241,12 @@ impl SessionCore {
     }
 
     /// Delivers a client's answer. The first answer wins; later ones are told it is decided.
-    pub fn resolve_approval(&self, call_id: &str, decision: ApprovalDecision, client: String) -> Result<(), DaemonError> {
+    pub fn resolve_approval(
+        &self,
+        call_id: &str,
+        decision: ApprovalDecision,
+        client: String,
+    ) -> Result<(), DaemonError> {
         let waiter = lock(&self.approvals).remove(call_id);
         match waiter.map(|tx| tx.send((decision, client))) {
             Some(Ok(())) => Ok(()),

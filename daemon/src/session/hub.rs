@@ -55,7 +55,13 @@ pub struct Hub {
 impl Hub {
     /// A hub whose journal ends at `last_seq`.
     pub fn new(session_id: SessionId, last_seq: u64) -> Hub {
-        Hub { session_id, state: Mutex::new(State { last_seq, ..State::default() }) }
+        Hub {
+            session_id,
+            state: Mutex::new(State {
+                last_seq,
+                ..State::default()
+            }),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -81,7 +87,11 @@ impl Hub {
 
     /// Live subscribers whose client declared the approvals capability.
     pub fn approver_count(&self) -> usize {
-        self.lock().subscribers.iter().filter(|(tx, approver)| *approver && !tx.is_closed()).count()
+        self.lock()
+            .subscribers
+            .iter()
+            .filter(|(tx, approver)| *approver && !tx.is_closed())
+            .count()
     }
 
     /// Registers a subscriber. Atomic with respect to [`Hub::publish`]: every event is
@@ -90,7 +100,11 @@ impl Hub {
         let (tx, rx) = mpsc::channel(SUBSCRIBER_QUEUE);
         let mut st = self.lock();
         st.subscribers.push((tx, approver));
-        Feed { rx, live_after_seq: st.last_seq, partial: st.streaming.clone() }
+        Feed {
+            rx,
+            live_after_seq: st.last_seq,
+            partial: st.streaming.clone(),
+        }
     }
 
     /// Sends an event to every subscriber, dropping those whose queue is full or closed.
@@ -104,7 +118,10 @@ impl Hub {
 
     /// [`Hub::publish`] for an event already serialized as `json`.
     pub fn publish_serialized(&self, event: Event, json: Box<RawValue>) {
-        let published = Published { event: Arc::new(event), json: Arc::from(json) };
+        let published = Published {
+            event: Arc::new(event),
+            json: Arc::from(json),
+        };
         let mut st = self.lock();
         match &published.event.body {
             EventBody::AssistantDelta { turn_id, text, .. } => match &mut st.streaming {
@@ -119,14 +136,15 @@ impl Hub {
         if let Some(seq) = published.event.seq {
             st.last_seq = seq;
         }
-        st.subscribers.retain(|(tx, _)| match tx.try_send(published.clone()) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                tracing::debug!(session = %self.session_id, "subscriber lagged; cut off");
-                false
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
-        });
+        st.subscribers
+            .retain(|(tx, _)| match tx.try_send(published.clone()) {
+                Ok(()) => true,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    tracing::debug!(session = %self.session_id, "subscriber lagged; cut off");
+                    false
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            });
     }
 
     /// Drops every subscriber (their feeds end).
@@ -141,11 +159,23 @@ mod tests {
     use pretty_assertions::assert_eq;
 
     fn event(seq: Option<u64>, body: EventBody) -> Event {
-        Event { seq, session_id: "s".into(), time: String::new(), body }
+        Event {
+            seq,
+            session_id: "s".into(),
+            time: String::new(),
+            body,
+        }
     }
 
     fn delta(offset: u64, text: &str) -> Event {
-        event(None, EventBody::AssistantDelta { turn_id: "t".into(), offset, text: text.into() })
+        event(
+            None,
+            EventBody::AssistantDelta {
+                turn_id: "t".into(),
+                offset,
+                text: text.into(),
+            },
+        )
     }
 
     #[test]
@@ -156,7 +186,11 @@ mod tests {
         let feed = hub.subscribe(false);
         assert_eq!(feed.live_after_seq, 3);
         assert_eq!(feed.partial, Some((TurnId::from("t"), "Hello".to_owned())));
-        let done = EventBody::AssistantMessage { turn_id: "t".into(), text: "Hello".into(), partial: false };
+        let done = EventBody::AssistantMessage {
+            turn_id: "t".into(),
+            text: "Hello".into(),
+            partial: false,
+        };
         hub.publish(event(Some(4), done));
         assert_eq!(hub.subscribe(false).partial, None);
         assert_eq!(hub.last_seq(), 4);
@@ -178,6 +212,9 @@ mod tests {
         }
         assert_eq!(got, SUBSCRIBER_QUEUE);
         // The slow feed is closed: the hub dropped its sender.
-        assert!(matches!(slow.rx.try_recv(), Err(mpsc::error::TryRecvError::Disconnected)));
+        assert!(matches!(
+            slow.rx.try_recv(),
+            Err(mpsc::error::TryRecvError::Disconnected)
+        ));
     }
 }

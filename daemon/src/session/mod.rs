@@ -18,7 +18,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use botcoder_protocol::methods::{SessionInfo, SessionSendResult};
-use botcoder_protocol::{ApprovalPolicy, ErrorKind, EventBody, SessionId, TurnError, TurnId, TurnStatus};
+use botcoder_protocol::{
+    ApprovalPolicy, ErrorKind, EventBody, SessionId, TurnError, TurnId, TurnStatus,
+};
 use tokio::sync::{mpsc, oneshot};
 
 use self::actor::Command;
@@ -37,7 +39,10 @@ pub struct SessionHandle {
 }
 
 fn gone() -> DaemonError {
-    DaemonError::new(ErrorKind::ShuttingDown, "the session is closing (daemon stopping or session deleted)")
+    DaemonError::new(
+        ErrorKind::ShuttingDown,
+        "the session is closing (daemon stopping or session deleted)",
+    )
 }
 
 impl SessionHandle {
@@ -49,14 +54,25 @@ impl SessionHandle {
         approval: Option<ApprovalPolicy>,
     ) -> Result<SessionSendResult, DaemonError> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(Command::Send { text, client, approval, reply }).await.map_err(|_| gone())?;
+        self.tx
+            .send(Command::Send {
+                text,
+                client,
+                approval,
+                reply,
+            })
+            .await
+            .map_err(|_| gone())?;
         rx.await.map_err(|_| gone())?
     }
 
     /// Cancels the running turn, or the given (running or queued) one.
     pub async fn cancel(&self, turn_id: Option<TurnId>) -> Result<bool, DaemonError> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(Command::Cancel { turn_id, reply }).await.map_err(|_| gone())?;
+        self.tx
+            .send(Command::Cancel { turn_id, reply })
+            .await
+            .map_err(|_| gone())?;
         rx.await.map_err(|_| gone())
     }
 
@@ -84,10 +100,18 @@ impl Sessions {
         std::fs::create_dir_all(&root).map_err(|e| {
             DaemonError::new(
                 ErrorKind::StorageFailed,
-                format!("cannot create the session directory {}: {e}", root.display()),
+                format!(
+                    "cannot create the session directory {}: {e}",
+                    root.display()
+                ),
             )
         })?;
-        Ok(Sessions { root, deps, live: Default::default(), stopping: AtomicBool::new(false) })
+        Ok(Sessions {
+            root,
+            deps,
+            live: Default::default(),
+            stopping: AtomicBool::new(false),
+        })
     }
 
     /// Where journals live.
@@ -97,7 +121,10 @@ impl Sessions {
 
     fn check_open(&self) -> Result<(), DaemonError> {
         if self.stopping.load(Ordering::SeqCst) {
-            return Err(DaemonError::new(ErrorKind::ShuttingDown, "botcoderd is shutting down"));
+            return Err(DaemonError::new(
+                ErrorKind::ShuttingDown,
+                "botcoderd is shutting down",
+            ));
         }
         Ok(())
     }
@@ -117,12 +144,16 @@ impl Sessions {
                 format!("project_path {project_path:?} must be an absolute path"),
             ));
         }
-        let project = tokio::fs::canonicalize(project).await.ok().filter(|p| p.is_dir()).ok_or_else(|| {
-            DaemonError::new(
-                ErrorKind::InvalidProject,
-                format!("project_path {project_path:?} is not an existing directory"),
-            )
-        })?;
+        let project = tokio::fs::canonicalize(project)
+            .await
+            .ok()
+            .filter(|p| p.is_dir())
+            .ok_or_else(|| {
+                DaemonError::new(
+                    ErrorKind::InvalidProject,
+                    format!("project_path {project_path:?} is not an existing directory"),
+                )
+            })?;
         let id = new_session_id();
         let dir = self.root.join(id.as_str());
         let meta = Meta {
@@ -135,13 +166,20 @@ impl Sessions {
         let (d, m) = (dir.clone(), meta.clone());
         let journal = tokio::task::spawn_blocking(move || {
             let journal = Journal::create(&d)?;
-            m.write(&d).map_err(|source| store::StoreError::Io { path: d.join("meta.json"), source })?;
+            m.write(&d).map_err(|source| store::StoreError::Io {
+                path: d.join("meta.json"),
+                source,
+            })?;
             Ok::<_, store::StoreError>(journal)
         })
         .await
         .map_err(|e| DaemonError::internal(e.to_string()))??;
         let core = Arc::new(SessionCore::new(dir, meta.clone(), journal, &[]));
-        core.emit(EventBody::SessionCreated { project_path: meta.project_path, title }).await?;
+        core.emit(EventBody::SessionCreated {
+            project_path: meta.project_path,
+            title,
+        })
+        .await?;
         let handle = self.spawn(core);
         let info = handle.core.info();
         self.live.lock().await.insert(id, handle);
@@ -173,15 +211,22 @@ impl Sessions {
 
     /// Every session, most recently updated first, optionally only one project's.
     pub async fn list(&self, project: Option<&str>) -> Result<Vec<SessionInfo>, DaemonError> {
-        let live: HashMap<SessionId, SessionInfo> =
-            self.live.lock().await.iter().map(|(id, h)| (id.clone(), h.core.info())).collect();
+        let live: HashMap<SessionId, SessionInfo> = self
+            .live
+            .lock()
+            .await
+            .iter()
+            .map(|(id, h)| (id.clone(), h.core.info()))
+            .collect();
         let root = self.root.clone();
         let mut infos = tokio::task::spawn_blocking(move || list_on_disk(&root, live))
             .await
             .map_err(|e| DaemonError::internal(e.to_string()))?;
         if let Some(p) = project {
             let canonical = std::fs::canonicalize(p).map(|c| c.to_string_lossy().into_owned());
-            infos.retain(|i| i.project_path == p || canonical.as_deref().ok() == Some(i.project_path.as_str()));
+            infos.retain(|i| {
+                i.project_path == p || canonical.as_deref().ok() == Some(i.project_path.as_str())
+            });
         }
         infos.sort_by(|a, b| b.updated_at.cmp(&a.updated_at));
         Ok(infos)
@@ -197,14 +242,21 @@ impl Sessions {
         tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir))
             .await
             .map_err(|e| DaemonError::internal(e.to_string()))?
-            .map_err(|e| DaemonError::new(ErrorKind::StorageFailed, format!("could not delete the session files: {e}")))
+            .map_err(|e| {
+                DaemonError::new(
+                    ErrorKind::StorageFailed,
+                    format!("could not delete the session files: {e}"),
+                )
+            })
     }
 
     /// Number of sessions on disk.
     pub async fn count(&self) -> u64 {
         let root = self.root.clone();
         tokio::task::spawn_blocking(move || {
-            std::fs::read_dir(root).map(|rd| rd.flatten().filter(|e| e.path().is_dir()).count() as u64).unwrap_or(0)
+            std::fs::read_dir(root)
+                .map(|rd| rd.flatten().filter(|e| e.path().is_dir()).count() as u64)
+                .unwrap_or(0)
         })
         .await
         .unwrap_or(0)
@@ -212,7 +264,12 @@ impl Sessions {
 
     /// Turns running now.
     pub async fn running_turns(&self) -> u64 {
-        self.live.lock().await.values().filter(|h| h.core.is_running()).count() as u64
+        self.live
+            .lock()
+            .await
+            .values()
+            .filter(|h| h.core.is_running())
+            .count() as u64
     }
 
     /// Stops every session: running and queued turns close as interrupted, journals are
@@ -241,15 +298,25 @@ async fn load(dir: PathBuf, id: &SessionId) -> Result<SessionCore, DaemonError> 
         return Err(DaemonError::session_not_found(id.as_str()));
     };
     let meta = meta.ok_or_else(|| {
-        DaemonError::new(ErrorKind::StorageFailed, format!("{}/meta.json is unreadable", dir.display()))
+        DaemonError::new(
+            ErrorKind::StorageFailed,
+            format!("{}/meta.json is unreadable", dir.display()),
+        )
     })?;
     let open_turns = open_turns(&loaded.events);
     let core = SessionCore::new(dir, meta, journal, &loaded.events);
     if !open_turns.is_empty() {
         let partial = core.saved_partial();
         for (turn_id, started) in open_turns {
-            if let Some(p) = partial.as_ref().filter(|p| p.turn_id == turn_id && !p.text.is_empty()) {
-                let msg = EventBody::AssistantMessage { turn_id: turn_id.clone(), text: p.text.clone(), partial: true };
+            if let Some(p) = partial
+                .as_ref()
+                .filter(|p| p.turn_id == turn_id && !p.text.is_empty())
+            {
+                let msg = EventBody::AssistantMessage {
+                    turn_id: turn_id.clone(),
+                    text: p.text.clone(),
+                    partial: true,
+                };
                 core.emit(msg).await?;
             }
             let message = if started {
@@ -257,8 +324,16 @@ async fn load(dir: PathBuf, id: &SessionId) -> Result<SessionCore, DaemonError> 
             } else {
                 "botcoderd stopped before this turn ran; send the message again to run it"
             };
-            let error = Some(TurnError { kind: ErrorKind::Interrupted.as_str().to_owned(), message: message.to_owned() });
-            core.emit(EventBody::TurnCompleted { turn_id, status: TurnStatus::Interrupted, error }).await?;
+            let error = Some(TurnError {
+                kind: ErrorKind::Interrupted.as_str().to_owned(),
+                message: message.to_owned(),
+            });
+            core.emit(EventBody::TurnCompleted {
+                turn_id,
+                status: TurnStatus::Interrupted,
+                error,
+            })
+            .await?;
         }
         tracing::info!(session = %id, "closed turns interrupted by a daemon stop");
     }
@@ -285,11 +360,15 @@ fn open_turns(events: &[botcoder_protocol::Event]) -> Vec<(TurnId, bool)> {
 }
 
 fn list_on_disk(root: &Path, mut live: HashMap<SessionId, SessionInfo>) -> Vec<SessionInfo> {
-    let Ok(entries) = std::fs::read_dir(root) else { return Vec::new() };
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return Vec::new();
+    };
     let mut out = Vec::new();
     for entry in entries.flatten() {
         let dir = entry.path();
-        let Some(meta) = Meta::read(&dir) else { continue };
+        let Some(meta) = Meta::read(&dir) else {
+            continue;
+        };
         if let Some(info) = live.remove(&meta.session_id) {
             out.push(info);
             continue;

@@ -4,7 +4,12 @@
 use crate::llm::ToolSpec;
 
 /// Builds the system prompt for a turn.
-pub fn system_prompt(project: &str, agents_md: Option<&str>, native_tools: bool, tools: &[ToolSpec]) -> String {
+pub fn system_prompt(
+    project: &str,
+    agents_md: Option<&str>,
+    native_tools: bool,
+    tools: &[ToolSpec],
+) -> String {
     let mut p = format!(
         "You are botcoder, a coding agent working in the project at {project}. \
          Use the tools to read, search and change the project and to run commands; paths are \
@@ -13,13 +18,19 @@ pub fn system_prompt(project: &str, agents_md: Option<&str>, native_tools: bool,
     );
     p.push_str(EDIT_FORMAT);
     if !native_tools && !tools.is_empty() {
-        p.push_str("\nYou have no native tool calling. To use a tool, write a call on a line of its own, \
-                    with string arguments in double quotes, then stop and wait for the results:\n");
+        p.push_str(
+            "\nYou have no native tool calling. To use a tool, write a call on a line of its own, \
+                    with string arguments in double quotes, then stop and wait for the results:\n",
+        );
         for t in tools {
             if t.name == "apply_delta" {
                 continue;
             }
-            p.push_str(&format!("- {}: {}\n", example(&t.name), first_line(&t.description)));
+            p.push_str(&format!(
+                "- {}: {}\n",
+                example(&t.name),
+                first_line(&t.description)
+            ));
         }
     }
     if let Some(md) = agents_md {
@@ -61,7 +72,11 @@ mod tests {
 
     #[test]
     fn text_mode_teaches_the_call_style_and_agents_md_is_included() {
-        let tools = vec![ToolSpec { name: "read_file".into(), description: "Read a file.".into(), parameters: serde_json::json!({}) }];
+        let tools = vec![ToolSpec {
+            name: "read_file".into(),
+            description: "Read a file.".into(),
+            parameters: serde_json::json!({}),
+        }];
         let p = system_prompt("/p", Some("Run make test."), false, &tools);
         assert!(p.contains("read_file(\"src/main.rs\")"), "{p}");
         assert!(p.contains("CHANGE: path/to/file"));

@@ -39,7 +39,10 @@ pub enum StoreError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
-    move |source| StoreError::Io { path: path.to_owned(), source }
+    move |source| StoreError::Io {
+        path: path.to_owned(),
+        source,
+    }
 }
 
 /// The assistant text streamed so far in a running reply, saved about once a second.
@@ -78,7 +81,11 @@ impl Journal {
             .create_new(true)
             .open(&path)
             .map_err(io_err(&path))?;
-        Ok(Journal { dir: dir.to_owned(), path, file })
+        Ok(Journal {
+            dir: dir.to_owned(),
+            path,
+            file,
+        })
     }
 
     /// Opens an existing journal, repairing a torn last line, and returns every event.
@@ -98,8 +105,18 @@ impl Journal {
             file.set_len(good_len).map_err(io_err(&path))?;
             file.sync_data().map_err(io_err(&path))?;
         }
-        let journal = Journal { dir: dir.to_owned(), path, file };
-        Ok((journal, Loaded { events, repaired_bytes }))
+        let journal = Journal {
+            dir: dir.to_owned(),
+            path,
+            file,
+        };
+        Ok((
+            journal,
+            Loaded {
+                events,
+                repaired_bytes,
+            },
+        ))
     }
 
     /// Appends one serialized event (without its newline). With `sync`, waits until the
@@ -110,7 +127,10 @@ impl Journal {
         buf.push(b'\n');
         let before = self.file.metadata().map_err(io_err(&self.path))?.len();
         // One write call per line keeps lines whole under concurrent readers.
-        let written = self.file.write_all(&buf).and_then(|()| if sync { self.file.sync_data() } else { Ok(()) });
+        let written = self
+            .file
+            .write_all(&buf)
+            .and_then(|()| if sync { self.file.sync_data() } else { Ok(()) });
         if let Err(e) = written {
             // A full disk or a file-size limit can leave part of the line behind: cut it off
             // so a later successful append never follows garbage.
@@ -234,7 +254,9 @@ fn line_seq(line: &str) -> Option<u64> {
         seq: u64,
     }
     if let Some(rest) = line.strip_prefix("{\"seq\":") {
-        let end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let end = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         if end > 0 && rest[end..].starts_with(',') {
             return rest[..end].parse().ok();
         }
@@ -285,7 +307,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut j = Journal::create(dir.path()).unwrap();
         for i in 1..=3 {
-            j.append(&serde_json::to_string(&ev(i, "hi")).unwrap(), i == 1).unwrap();
+            j.append(&serde_json::to_string(&ev(i, "hi")).unwrap(), i == 1)
+                .unwrap();
         }
         drop(j);
         let (_, loaded) = Journal::open(dir.path()).unwrap();
@@ -297,7 +320,8 @@ mod tests {
     fn torn_last_line_is_truncated_and_appends_continue() {
         let dir = tempfile::tempdir().unwrap();
         let mut j = Journal::create(dir.path()).unwrap();
-        j.append(&serde_json::to_string(&ev(1, "kept")).unwrap(), false).unwrap();
+        j.append(&serde_json::to_string(&ev(1, "kept")).unwrap(), false)
+            .unwrap();
         let torn = serde_json::to_string(&ev(2, "torn")).unwrap();
         let path = j.path().to_owned();
         drop(j);
@@ -308,7 +332,8 @@ mod tests {
         let (mut j, loaded) = Journal::open(dir.path()).unwrap();
         assert_eq!(loaded.events, vec![ev(1, "kept")]);
         assert!(loaded.repaired_bytes > 0);
-        j.append(&serde_json::to_string(&ev(2, "after")).unwrap(), false).unwrap();
+        j.append(&serde_json::to_string(&ev(2, "after")).unwrap(), false)
+            .unwrap();
         drop(j);
         let (_, loaded) = Journal::open(dir.path()).unwrap();
         assert_eq!(loaded.events, vec![ev(1, "kept"), ev(2, "after")]);
@@ -333,7 +358,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut j = Journal::create(dir.path()).unwrap();
         for i in 1..=5 {
-            j.append(&serde_json::to_string(&ev(i, "x")).unwrap(), false).unwrap();
+            j.append(&serde_json::to_string(&ev(i, "x")).unwrap(), false)
+                .unwrap();
         }
         let mut seen = Vec::new();
         replay_lines(dir.path(), 2, 2, |seq, _| seen.push(seq)).unwrap();
@@ -356,7 +382,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let j = Journal::create(dir.path()).unwrap();
         assert_eq!(j.load_partial(), None);
-        let p = PartialReply { turn_id: TurnId::from("t"), text: "half".into() };
+        let p = PartialReply {
+            turn_id: TurnId::from("t"),
+            text: "half".into(),
+        };
         j.save_partial(&p).unwrap();
         assert_eq!(j.load_partial(), Some(p));
         j.clear_partial().unwrap();

@@ -61,9 +61,13 @@ pub async fn serve(
             seq: None,
             session_id: core.id.clone(),
             time: now_rfc3339(),
-            body: EventBody::Lagged { resume_after_seq: delivered },
+            body: EventBody::Lagged {
+                resume_after_seq: delivered,
+            },
         };
-        let Ok(json) = serde_json::value::to_raw_value(&lagged) else { return };
+        let Ok(json) = serde_json::value::to_raw_value(&lagged) else {
+            return;
+        };
         if sink.send(json).await.is_err() {
             return;
         }
@@ -108,12 +112,21 @@ async fn replay(core: &SessionCore, sink: &SubscriptionSink, after: u64, upto: u
     Some(last.max(upto))
 }
 
-async fn send_partial(core: &SessionCore, sink: &SubscriptionSink, turn_id: TurnId, text: String) -> bool {
+async fn send_partial(
+    core: &SessionCore,
+    sink: &SubscriptionSink,
+    turn_id: TurnId,
+    text: String,
+) -> bool {
     let ev = botcoder_protocol::Event {
         seq: None,
         session_id: core.id.clone(),
         time: now_rfc3339(),
-        body: EventBody::AssistantDelta { turn_id, offset: 0, text },
+        body: EventBody::AssistantDelta {
+            turn_id,
+            offset: 0,
+            text,
+        },
     };
     match serde_json::value::to_raw_value(&ev) {
         Ok(json) => sink.send(json).await.is_ok(),

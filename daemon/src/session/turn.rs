@@ -56,7 +56,10 @@ impl TurnControl {
     }
 
     fn status(&self) -> TurnStatus {
-        self.why.lock().unwrap_or_else(|p| p.into_inner()).unwrap_or(TurnStatus::Cancelled)
+        self.why
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or(TurnStatus::Cancelled)
     }
 }
 
@@ -83,7 +86,11 @@ pub async fn run_turn(
         Ok(p) => (Some(p.name().to_owned()), Some(p.model().to_owned())),
         Err(_) => (None, None),
     };
-    let started = EventBody::TurnStarted { turn_id: turn_id.clone(), provider: provider_name, model };
+    let started = EventBody::TurnStarted {
+        turn_id: turn_id.clone(),
+        provider: provider_name,
+        model,
+    };
     if let Err(e) = core.emit(started).await {
         tracing::error!(session = %core.id, error = %e, "could not journal turn.started");
     }
@@ -93,7 +100,18 @@ pub async fn run_turn(
             kind: ErrorKind::ProviderNotConfigured.as_str().to_owned(),
             message: msg.clone(),
         }),
-        Ok(provider) => agent::run(&core, &deps, provider.clone(), policy, &turn_id, &ctl, &mut text).await,
+        Ok(provider) => {
+            agent::run(
+                &core,
+                &deps,
+                provider.clone(),
+                policy,
+                &turn_id,
+                &ctl,
+                &mut text,
+            )
+            .await
+        }
     };
     let (status, error) = match outcome {
         Outcome::Completed => (TurnStatus::Completed, None),
@@ -102,7 +120,9 @@ pub async fn run_turn(
             let error = match status {
                 TurnStatus::Interrupted => TurnError {
                     kind: ErrorKind::Interrupted.as_str().to_owned(),
-                    message: "botcoderd stopped while this turn ran; send the message again to retry".to_owned(),
+                    message:
+                        "botcoderd stopped while this turn ran; send the message again to retry"
+                            .to_owned(),
                 },
                 _ => TurnError {
                     kind: ErrorKind::Cancelled.as_str().to_owned(),
@@ -115,12 +135,20 @@ pub async fn run_turn(
     };
     // Text of a reply cut short (cancel, failure) is kept, marked partial.
     if !text.is_empty() {
-        let msg = EventBody::AssistantMessage { turn_id: turn_id.clone(), text, partial: true };
+        let msg = EventBody::AssistantMessage {
+            turn_id: turn_id.clone(),
+            text,
+            partial: true,
+        };
         if let Err(e) = core.emit(msg).await {
             tracing::error!(session = %core.id, error = %e, "could not journal assistant.message");
         }
     }
-    let done = EventBody::TurnCompleted { turn_id: turn_id.clone(), status, error };
+    let done = EventBody::TurnCompleted {
+        turn_id: turn_id.clone(),
+        status,
+        error,
+    };
     if let Err(e) = core.emit(done).await {
         tracing::error!(session = %core.id, error = %e, "could not journal turn.completed");
     }

@@ -26,7 +26,9 @@ pub fn resolve(root: &Path, user_path: &str) -> Result<PathBuf, String> {
                     return refuse("it leaves the project root");
                 }
             }
-            Component::RootDir | Component::Prefix(_) => return refuse("absolute paths are not allowed"),
+            Component::RootDir | Component::Prefix(_) => {
+                return refuse("absolute paths are not allowed");
+            }
         }
     }
     let full = root.join(&lexical);
@@ -43,7 +45,10 @@ pub fn resolve(root: &Path, user_path: &str) -> Result<PathBuf, String> {
                 }
             }
             Ok(_) => break,
-            Err(_) => match (existing.file_name().map(|n| n.to_os_string()), existing.parent()) {
+            Err(_) => match (
+                existing.file_name().map(|n| n.to_os_string()),
+                existing.parent(),
+            ) {
                 (Some(name), Some(parent)) => {
                     rest.push(name);
                     existing = parent.to_path_buf();
@@ -52,7 +57,8 @@ pub fn resolve(root: &Path, user_path: &str) -> Result<PathBuf, String> {
             },
         }
     }
-    let mut resolved = std::fs::canonicalize(&existing).map_err(|e| format!("refused path {user_path:?}: {e}"))?;
+    let mut resolved =
+        std::fs::canonicalize(&existing).map_err(|e| format!("refused path {user_path:?}: {e}"))?;
     for name in rest.into_iter().rev() {
         resolved.push(name);
     }
@@ -64,7 +70,10 @@ pub fn resolve(root: &Path, user_path: &str) -> Result<PathBuf, String> {
 
 /// `path` relative to `root`, for messages and events.
 pub fn relative(root: &Path, path: &Path) -> String {
-    path.strip_prefix(root).unwrap_or(path).display().to_string()
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .display()
+        .to_string()
 }
 
 #[cfg(test)]
@@ -85,8 +94,14 @@ mod tests {
     #[test]
     fn plain_relative_paths_resolve_inside() {
         let (_d, root, _o) = setup();
-        assert_eq!(resolve(&root, "src/main.rs").unwrap(), root.join("src/main.rs"));
-        assert_eq!(resolve(&root, "./src/../src/new.rs").unwrap(), root.join("src/new.rs"));
+        assert_eq!(
+            resolve(&root, "src/main.rs").unwrap(),
+            root.join("src/main.rs")
+        );
+        assert_eq!(
+            resolve(&root, "./src/../src/new.rs").unwrap(),
+            root.join("src/new.rs")
+        );
         assert_eq!(resolve(&root, "a/b/c.txt").unwrap(), root.join("a/b/c.txt"));
         assert_eq!(resolve(&root, "").unwrap(), root);
     }
@@ -94,7 +109,14 @@ mod tests {
     #[test]
     fn traversal_and_absolute_paths_are_refused() {
         let (_d, root, _o) = setup();
-        for bad in ["../x", "/etc/passwd", "a/../../x", "src/../../etc", "..", "../../../../../../etc/shadow"] {
+        for bad in [
+            "../x",
+            "/etc/passwd",
+            "a/../../x",
+            "src/../../etc",
+            "..",
+            "../../../../../../etc/shadow",
+        ] {
             let err = resolve(&root, bad).unwrap_err();
             assert!(err.contains("refused"), "{bad}: {err}");
         }
@@ -109,9 +131,15 @@ mod tests {
         symlink(root.join("src"), root.join("inlink")).unwrap();
         assert!(resolve(&root, "link").is_err());
         assert!(resolve(&root, "outdir/secret").is_err());
-        assert!(resolve(&root, "outdir/new-file").is_err(), "writing through a dir symlink");
+        assert!(
+            resolve(&root, "outdir/new-file").is_err(),
+            "writing through a dir symlink"
+        );
         assert!(resolve(&root, "dangling").is_err());
         // A symlink that stays inside is fine.
-        assert_eq!(resolve(&root, "inlink/main.rs").unwrap(), root.join("src/main.rs"));
+        assert_eq!(
+            resolve(&root, "inlink/main.rs").unwrap(),
+            root.join("src/main.rs")
+        );
     }
 }

@@ -57,7 +57,12 @@ impl fmt::Display for DeltaError {
             ),
             DeltaError::Ambiguous { lines } => {
                 let l: Vec<String> = lines.iter().map(ToString::to_string).collect();
-                write!(f, "the CURRENT lines occur {} times (at lines {}); include more lines to make them unique", lines.len(), l.join(", "))
+                write!(
+                    f,
+                    "the CURRENT lines occur {} times (at lines {}); include more lines to make them unique",
+                    lines.len(),
+                    l.join(", ")
+                )
             }
         }
     }
@@ -70,13 +75,19 @@ fn is_fence(line: &str) -> bool {
 fn change_path(line: &str) -> Option<String> {
     let t = line.trim().trim_start_matches(['*', '#', '-', ' ']);
     let rest = t.strip_prefix("CHANGE:")?;
-    let path = rest.trim().trim_matches(|c| c == '`' || c == '*' || c == '"' || c == '\'').trim();
+    let path = rest
+        .trim()
+        .trim_matches(|c| c == '`' || c == '*' || c == '"' || c == '\'')
+        .trim();
     (!path.is_empty()).then(|| path.to_owned())
 }
 
 fn is_current_marker(line: &str) -> bool {
     let t = line.trim();
-    t.starts_with("<<<<<<<") && t.trim_start_matches('<').trim().eq_ignore_ascii_case("current")
+    t.starts_with("<<<<<<<")
+        && t.trim_start_matches('<')
+            .trim()
+            .eq_ignore_ascii_case("current")
 }
 
 fn is_separator(line: &str) -> bool {
@@ -111,7 +122,10 @@ pub fn parse_blocks(text: &str) -> Vec<DeltaBlock> {
         let mut in_fence = i > 0 && lines[..i].iter().filter(|l| is_fence(l)).count() % 2 == 1;
         let mut j = i + 1;
         // Only blank lines and fences may stand between CHANGE: and the CURRENT marker.
-        while j < lines.len() && !is_current_marker(lines[j]) && (lines[j].trim().is_empty() || is_fence(lines[j])) {
+        while j < lines.len()
+            && !is_current_marker(lines[j])
+            && (lines[j].trim().is_empty() || is_fence(lines[j]))
+        {
             in_fence |= is_fence(lines[j]);
             j += 1;
         }
@@ -131,14 +145,32 @@ pub fn parse_blocks(text: &str) -> Vec<DeltaBlock> {
         let current = &lines[cur_start..k];
         let new_start = k + 1;
         let mut m = new_start;
-        while m < lines.len() && !is_new_marker(lines[m]) && !is_separator(lines[m]) && !(in_fence && is_fence(lines[m])) && change_path(lines[m]).is_none() {
+        let ends_new = |l: &str| {
+            is_new_marker(l)
+                || is_separator(l)
+                || (in_fence && is_fence(l))
+                || change_path(l).is_some()
+        };
+        while m < lines.len() && !ends_new(lines[m]) {
             m += 1;
         }
         let new = &lines[new_start..m.min(lines.len())];
         // A trailing empty line from the final newline of the text is not content.
-        let new = if m >= lines.len() && new.last() == Some(&"") { &new[..new.len() - 1] } else { new };
-        blocks.push(DeltaBlock { path, current: join(current), new: join(new) });
-        i = if m < lines.len() && change_path(lines[m]).is_none() { m + 1 } else { m };
+        let new = if m >= lines.len() && new.last() == Some(&"") {
+            &new[..new.len() - 1]
+        } else {
+            new
+        };
+        blocks.push(DeltaBlock {
+            path,
+            current: join(current),
+            new: join(new),
+        });
+        i = if m < lines.len() && change_path(lines[m]).is_none() {
+            m + 1
+        } else {
+            m
+        };
     }
     blocks
 }
@@ -173,9 +205,17 @@ pub fn apply_block(original: Option<&str>, block: &DeltaBlock) -> Result<String,
     }
     let original = original.ok_or(DeltaError::MissingFile)?;
     let crlf = original.contains("\r\n");
-    let text = if crlf { original.replace("\r\n", "\n") } else { original.to_owned() };
+    let text = if crlf {
+        original.replace("\r\n", "\n")
+    } else {
+        original.to_owned()
+    };
     let result = replace_lines(&text, &block.current, &block.new)?;
-    Ok(if crlf { result.replace('\n', "\r\n") } else { result })
+    Ok(if crlf {
+        result.replace('\n', "\r\n")
+    } else {
+        result
+    })
 }
 
 /// Line-wise match of `current` in `text`: exact first, then ignoring trailing whitespace.
@@ -185,8 +225,14 @@ fn replace_lines(text: &str, current: &str, new: &str) -> Result<String, DeltaEr
     let n = want.len();
     let strip = |l: &str| l.trim_end_matches(['\n', '\r']).to_owned();
     for loose in [false, true] {
-        let same = |a: &str, b: &str| if loose { a.trim_end() == b.trim_end() } else { strip(a) == b };
-        let hits: Vec<usize> = (0..file.len().saturating_sub(n - 1).max(0))
+        let same = |a: &str, b: &str| {
+            if loose {
+                a.trim_end() == b.trim_end()
+            } else {
+                strip(a) == b
+            }
+        };
+        let hits: Vec<usize> = (0..file.len().saturating_sub(n - 1))
             .filter(|&s| s + n <= file.len() && (0..n).all(|k| same(file[s + k], want[k])))
             .collect();
         match hits.as_slice() {
@@ -202,10 +248,16 @@ fn replace_lines(text: &str, current: &str, new: &str) -> Result<String, DeltaEr
                 out.push_str(&file[start + n..].concat());
                 return Ok(out);
             }
-            many => return Err(DeltaError::Ambiguous { lines: many.iter().map(|s| s + 1).collect() }),
+            many => {
+                return Err(DeltaError::Ambiguous {
+                    lines: many.iter().map(|s| s + 1).collect(),
+                });
+            }
         }
     }
-    Err(DeltaError::NotFound { closest: closest_lines(text, current) })
+    Err(DeltaError::NotFound {
+        closest: closest_lines(text, current),
+    })
 }
 
 #[cfg(test)]

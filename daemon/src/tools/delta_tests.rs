@@ -3,13 +3,24 @@ use pretty_assertions::assert_eq;
 use proptest::prelude::*;
 
 fn block(path: &str, current: &str, new: &str) -> DeltaBlock {
-    DeltaBlock { path: path.into(), current: current.into(), new: new.into() }
+    DeltaBlock {
+        path: path.into(),
+        current: current.into(),
+        new: new.into(),
+    }
 }
 
 #[test]
 fn parses_a_block_in_prose_and_fences() {
     let text = "Here is the fix:\n\n```rust\nCHANGE: src/main.rs\n<<<<<<< CURRENT\nfn a() {}\nfn b() {}\n=======\nfn a() { 1 }\n>>>>>>> NEW\n```\nDone.";
-    assert_eq!(parse_blocks(text), vec![block("src/main.rs", "fn a() {}\nfn b() {}\n", "fn a() { 1 }\n")]);
+    assert_eq!(
+        parse_blocks(text),
+        vec![block(
+            "src/main.rs",
+            "fn a() {}\nfn b() {}\n",
+            "fn a() { 1 }\n"
+        )]
+    );
 }
 
 #[test]
@@ -29,34 +40,57 @@ fn block_closed_by_the_fence_or_the_end() {
 #[test]
 fn several_blocks_and_a_change_line_without_markers_is_ignored() {
     let text = "CHANGE: nothing here\nprose\nCHANGE: a\n<<<<<<< CURRENT\n1\n=======\n2\n>>>>>>> NEW\nCHANGE: b\n<<<<<<< CURRENT\n3\n=======\n4\n>>>>>>> NEW\n";
-    assert_eq!(parse_blocks(text), vec![block("a", "1\n", "2\n"), block("b", "3\n", "4\n")]);
+    assert_eq!(
+        parse_blocks(text),
+        vec![block("a", "1\n", "2\n"), block("b", "3\n", "4\n")]
+    );
 }
 
 #[test]
 fn multi_line_current_is_replaced() {
     let file = "fn main() {\n    let a = 1;\n    let b = 2;\n    println!(\"{}\", a + b);\n}\n";
     let b = block("f", "    let a = 1;\n    let b = 2;\n", "    let a = 10;\n");
-    assert_eq!(apply_block(Some(file), &b).unwrap(), "fn main() {\n    let a = 10;\n    println!(\"{}\", a + b);\n}\n");
+    assert_eq!(
+        apply_block(Some(file), &b).unwrap(),
+        "fn main() {\n    let a = 10;\n    println!(\"{}\", a + b);\n}\n"
+    );
 }
 
 #[test]
 fn empty_current_replaces_or_creates_and_missing_file_with_current_fails() {
-    assert_eq!(apply_block(None, &block("f", "", "new\n")).unwrap(), "new\n");
-    assert_eq!(apply_block(Some("old\n"), &block("f", "", "new\n")).unwrap(), "new\n");
-    assert_eq!(apply_block(None, &block("f", "x\n", "y\n")), Err(DeltaError::MissingFile));
+    assert_eq!(
+        apply_block(None, &block("f", "", "new\n")).unwrap(),
+        "new\n"
+    );
+    assert_eq!(
+        apply_block(Some("old\n"), &block("f", "", "new\n")).unwrap(),
+        "new\n"
+    );
+    assert_eq!(
+        apply_block(None, &block("f", "x\n", "y\n")),
+        Err(DeltaError::MissingFile)
+    );
 }
 
 #[test]
 fn crlf_files_keep_their_line_endings_and_trailing_spaces_are_tolerated() {
     let file = "a\r\nb  \r\nc\r\n";
-    assert_eq!(apply_block(Some(file), &block("f", "b\n", "B\n")).unwrap(), "a\r\nB\r\nc\r\n");
+    assert_eq!(
+        apply_block(Some(file), &block("f", "b\n", "B\n")).unwrap(),
+        "a\r\nB\r\nc\r\n"
+    );
 }
 
 #[test]
 fn not_found_shows_the_closest_lines_and_ambiguity_names_lines() {
     let file = "alpha\nbeta\ngamma\n";
     let err = apply_block(Some(file), &block("f", "betta\n", "x\n")).unwrap_err();
-    assert_eq!(err, DeltaError::NotFound { closest: "     2\tbeta".into() });
+    assert_eq!(
+        err,
+        DeltaError::NotFound {
+            closest: "     2\tbeta".into()
+        }
+    );
     assert!(err.to_string().contains("     2\tbeta"));
     let err = apply_block(Some("x\ny\nx\n"), &block("f", "x\n", "z\n")).unwrap_err();
     assert_eq!(err, DeltaError::Ambiguous { lines: vec![1, 3] });
@@ -64,7 +98,10 @@ fn not_found_shows_the_closest_lines_and_ambiguity_names_lines() {
 
 #[test]
 fn file_without_final_newline() {
-    assert_eq!(apply_block(Some("a\nb"), &block("f", "b\n", "c\n")).unwrap(), "a\nc");
+    assert_eq!(
+        apply_block(Some("a\nb"), &block("f", "b\n", "c\n")).unwrap(),
+        "a\nc"
+    );
 }
 
 #[test]

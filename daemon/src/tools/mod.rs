@@ -75,12 +75,24 @@ pub struct ToolOutcome {
 impl ToolOutcome {
     /// A success with `output`.
     pub fn ok(output: impl Into<String>) -> Self {
-        ToolOutcome { ok: true, output: output.into(), exit_code: None, truncated: false, changes: Vec::new() }
+        ToolOutcome {
+            ok: true,
+            output: output.into(),
+            exit_code: None,
+            truncated: false,
+            changes: Vec::new(),
+        }
     }
 
     /// A failure the model can act on.
     pub fn error(output: impl Into<String>) -> Self {
-        ToolOutcome { ok: false, output: output.into(), exit_code: None, truncated: false, changes: Vec::new() }
+        ToolOutcome {
+            ok: false,
+            output: output.into(),
+            exit_code: None,
+            truncated: false,
+            changes: Vec::new(),
+        }
     }
 }
 
@@ -117,5 +129,9 @@ pub trait ToolExecutor: Send + Sync + std::fmt::Debug {
     /// What `call` would do, without doing it.
     fn preview<'a>(&'a self, call: &'a ToolCall, ctx: &'a ToolContext) -> BoxFuture<'a, Preview>;
     /// Runs `call`. Never panics; every failure is an `ok: false` outcome.
-    fn execute<'a>(&'a self, call: &'a ToolCall, ctx: &'a ToolContext) -> BoxFuture<'a, ToolOutcome>;
+    fn execute<'a>(
+        &'a self,
+        call: &'a ToolCall,
+        ctx: &'a ToolContext,
+    ) -> BoxFuture<'a, ToolOutcome>;
 }

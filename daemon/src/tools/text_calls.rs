@@ -47,7 +47,9 @@ impl TextCall {
     pub fn to_json_args(&self, params: &[&str]) -> Value {
         let mut obj = Map::new();
         for (i, a) in self.args.iter().enumerate() {
-            let key = params.get(i).map_or_else(|| format!("arg{i}"), |p| (*p).to_owned());
+            let key = params
+                .get(i)
+                .map_or_else(|| format!("arg{i}"), |p| (*p).to_owned());
             obj.insert(key, a.to_json());
         }
         for (k, v) in &self.kwargs {
@@ -56,6 +58,9 @@ impl TextCall {
         Value::Object(obj)
     }
 }
+
+/// Positional and keyword arguments of one call.
+type Args = (Vec<TextArg>, Vec<(String, TextArg)>);
 
 struct Lexer<'a> {
     s: &'a str,
@@ -128,7 +133,9 @@ impl<'a> Lexer<'a> {
                 while self.peek().is_some_and(|c| c.is_ascii_digit() || c == '.') {
                     self.bump();
                 }
-                serde_json::from_str::<serde_json::Number>(&self.s[start..self.pos]).ok().map(TextArg::Num)
+                serde_json::from_str::<serde_json::Number>(&self.s[start..self.pos])
+                    .ok()
+                    .map(TextArg::Num)
             }
             _ => match self.ident().as_str() {
                 "true" | "True" => Some(TextArg::Bool(true)),
@@ -139,7 +146,7 @@ impl<'a> Lexer<'a> {
     }
 
     /// Arguments after `(` up to the matching `)`.
-    fn arguments(&mut self) -> Option<(Vec<TextArg>, Vec<(String, TextArg)>)> {
+    fn arguments(&mut self) -> Option<Args> {
         let (mut args, mut kwargs) = (Vec::new(), Vec::new());
         self.skip_ws();
         if self.peek() == Some(')') {
@@ -176,7 +183,10 @@ impl<'a> Lexer<'a> {
 }
 
 fn decoration_only(s: &str) -> bool {
-    s.trim().trim_start_matches(['-', '*', '>']).chars().all(|c| c.is_whitespace() || c == '`' || c == ';')
+    s.trim()
+        .trim_start_matches(['-', '*', '>'])
+        .chars()
+        .all(|c| c.is_whitespace() || c == '`' || c == ';')
 }
 
 /// Every call of a `known_tools` name with literal arguments, in order.
@@ -203,9 +213,16 @@ pub fn parse_calls(text: &str, known_tools: &[&str]) -> Vec<TextCall> {
                 let end = lx.pos;
                 let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
                 let line_end = text[end..].find('\n').map_or(text.len(), |i| end + i);
-                let standalone = decoration_only(&text[line_start..start]) && decoration_only(&text[end..line_end]);
+                let standalone = decoration_only(&text[line_start..start])
+                    && decoration_only(&text[end..line_end]);
                 let line = text[..start].matches('\n').count() + 1;
-                calls.push(TextCall { name: name.to_owned(), args, kwargs, line, standalone });
+                calls.push(TextCall {
+                    name: name.to_owned(),
+                    args,
+                    kwargs,
+                    line,
+                    standalone,
+                });
                 at = end;
             }
             None => at = open,

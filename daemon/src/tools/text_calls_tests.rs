@@ -3,7 +3,13 @@ use pretty_assertions::assert_eq;
 use proptest::prelude::*;
 use serde_json::json;
 
-const TOOLS: &[&str] = &["read_file", "list_files", "search", "execute_command", "write_file"];
+const TOOLS: &[&str] = &[
+    "read_file",
+    "list_files",
+    "search",
+    "execute_command",
+    "write_file",
+];
 
 fn s(x: &str) -> TextArg {
     TextArg::Str(x.into())
@@ -14,9 +20,27 @@ fn simple_calls_and_standalone_detection() {
     let text = "Let me look.\nread_file(\"src/main.rs\")\nI will also run `execute_command('cargo test')` now.\n- list_files()\n";
     let calls = parse_calls(text, TOOLS);
     assert_eq!(calls.len(), 3);
-    assert_eq!((calls[0].name.as_str(), calls[0].args.clone(), calls[0].line, calls[0].standalone), ("read_file", vec![s("src/main.rs")], 2, true));
-    assert_eq!((calls[1].name.as_str(), calls[1].standalone), ("execute_command", false));
-    assert_eq!((calls[2].name.as_str(), calls[2].args.len(), calls[2].standalone), ("list_files", 0, true));
+    assert_eq!(
+        (
+            calls[0].name.as_str(),
+            calls[0].args.clone(),
+            calls[0].line,
+            calls[0].standalone
+        ),
+        ("read_file", vec![s("src/main.rs")], 2, true)
+    );
+    assert_eq!(
+        (calls[1].name.as_str(), calls[1].standalone),
+        ("execute_command", false)
+    );
+    assert_eq!(
+        (
+            calls[2].name.as_str(),
+            calls[2].args.len(),
+            calls[2].standalone
+        ),
+        ("list_files", 0, true)
+    );
 }
 
 #[test]
@@ -25,8 +49,14 @@ fn escapes_triple_quotes_and_kwargs() {
     let calls = parse_calls(text, TOOLS);
     assert_eq!(calls[0].args, vec![s("a.txt"), s("line 1\nline \"2\"\n")]);
     assert!(calls[0].standalone);
-    assert_eq!(calls[1].to_json_args(&["command", "timeout_s"]), json!({"command": "echo \"hi\"\n", "timeout_s": 5}));
-    assert_eq!(calls[2].to_json_args(&["pattern", "path", "glob"]), json!({"pattern": "x", "path": "src", "glob": "*.rs"}));
+    assert_eq!(
+        calls[1].to_json_args(&["command", "timeout_s"]),
+        json!({"command": "echo \"hi\"\n", "timeout_s": 5})
+    );
+    assert_eq!(
+        calls[2].to_json_args(&["pattern", "path", "glob"]),
+        json!({"pattern": "x", "path": "src", "glob": "*.rs"})
+    );
 }
 
 #[test]

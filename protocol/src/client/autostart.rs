@@ -59,7 +59,10 @@ pub(super) async fn start_daemon(socket: &Path) -> Result<(), AutostartError> {
         .stderr(Stdio::null())
         .kill_on_drop(false)
         .spawn()
-        .map_err(|source| AutostartError::Spawn { exe: exe.clone(), source })?;
+        .map_err(|source| AutostartError::Spawn {
+            exe: exe.clone(),
+            source,
+        })?;
     let deadline = Instant::now() + START_TIMEOUT;
     let mut exit = String::new();
     while Instant::now() < deadline {
@@ -75,5 +78,9 @@ pub(super) async fn start_daemon(socket: &Path) -> Result<(), AutostartError> {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    Err(AutostartError::NoAnswer { exe, socket: socket.to_owned(), exit })
+    Err(AutostartError::NoAnswer {
+        exe,
+        socket: socket.to_owned(),
+        exit,
+    })
 }

@@ -88,7 +88,10 @@ impl From<RpcError> for ClientError {
                     .data()
                     .and_then(|d| serde_json::from_str::<ErrorData>(d.get()).ok())
                     .map(|d| d.kind);
-                ClientError::Rpc { kind, message: obj.message().to_owned() }
+                ClientError::Rpc {
+                    kind,
+                    message: obj.message().to_owned(),
+                }
             }
             other => ClientError::Transport(other.to_string()),
         }
@@ -193,8 +196,14 @@ impl DaemonClient {
 async fn open(path: &Path) -> Result<Client, ClientError> {
     let stream = tokio::net::UnixStream::connect(path)
         .await
-        .map_err(|source| ClientError::Unreachable { path: path.to_owned(), source })?;
-    let handshake = |message: String| ClientError::Handshake { path: path.to_owned(), message };
+        .map_err(|source| ClientError::Unreachable {
+            path: path.to_owned(),
+            source,
+        })?;
+    let handshake = |message: String| ClientError::Handshake {
+        path: path.to_owned(),
+        message,
+    };
     // The host part is never resolved: the stream is already connected.
     let url = Url::parse("ws://botcoderd.local/").map_err(|e| handshake(e.to_string()))?;
     let (sender, receiver) = WsTransportClientBuilder::default()

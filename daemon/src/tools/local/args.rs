@@ -24,8 +24,15 @@ pub fn opt_str<'a>(args: &'a Value, name: &str) -> Result<Option<&'a str>, Strin
 pub fn opt_u64(args: &Value, name: &str) -> Result<Option<u64>, String> {
     match args.get(name) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n.as_u64().map(Some).ok_or_else(|| format!("argument `{name}` must be a non-negative integer")),
-        Some(Value::String(s)) => s.trim().parse().map(Some).map_err(|_| format!("argument `{name}` must be a number, got {s:?}")),
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .map(Some)
+            .ok_or_else(|| format!("argument `{name}` must be a non-negative integer")),
+        Some(Value::String(s)) => s
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| format!("argument `{name}` must be a number, got {s:?}")),
         Some(other) => Err(format!("argument `{name}` must be a number, got {other}")),
     }
 }

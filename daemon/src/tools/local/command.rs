@@ -24,8 +24,14 @@ const DRAIN_GRACE: Duration = Duration::from_millis(300);
 /// The environment for child processes: the daemon's, minus secrets and the variables that
 /// only mean something to the daemon itself (systemd's socket activation and notify socket).
 pub fn child_env(vars: impl Iterator<Item = (String, String)>) -> Vec<(String, String)> {
-    const DAEMON_ONLY: [&str; 4] = ["LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES", "NOTIFY_SOCKET"];
-    vars.filter(|(k, _)| !crate::config::is_secret_var(k) && !DAEMON_ONLY.contains(&k.as_str())).collect()
+    const DAEMON_ONLY: [&str; 4] = [
+        "LISTEN_FDS",
+        "LISTEN_PID",
+        "LISTEN_FDNAMES",
+        "NOTIFY_SOCKET",
+    ];
+    vars.filter(|(k, _)| !crate::config::is_secret_var(k) && !DAEMON_ONLY.contains(&k.as_str()))
+        .collect()
 }
 
 /// Output kept for the model: head and tail of everything, in arrival order.
@@ -66,7 +72,13 @@ impl Capture {
         if self.dropped == 0 {
             return (self.head + &self.tail, false);
         }
-        (format!("{}\n[... {} bytes of output cut ...]\n{}", self.head, self.dropped, self.tail), true)
+        (
+            format!(
+                "{}\n[... {} bytes of output cut ...]\n{}",
+                self.head, self.dropped, self.tail
+            ),
+            true,
+        )
     }
 }
 
@@ -96,11 +108,12 @@ impl Utf8Stream {
         let valid = match std::str::from_utf8(&self.pending) {
             Ok(_) => self.pending.len(),
             Err(e) if e.error_len().is_none() => e.valid_up_to(), // incomplete char at the end
-            Err(_) => return String::from_utf8_lossy(&std::mem::take(&mut self.pending)).into_owned(),
+            Err(_) => {
+                return String::from_utf8_lossy(&std::mem::take(&mut self.pending)).into_owned();
+            }
         };
         let rest = self.pending.split_off(valid);
-        let text = String::from_utf8_lossy(&std::mem::replace(&mut self.pending, rest)).into_owned();
-        text
+        String::from_utf8_lossy(&std::mem::replace(&mut self.pending, rest)).into_owned()
     }
 }
 
@@ -188,12 +201,21 @@ async fn run(
         text.push('\n');
     }
     match (stopped, code) {
-        (Some("timed out"), _) => text.push_str(&format!("[killed: timed out after {} s]", timeout.as_secs())),
+        (Some("timed out"), _) => text.push_str(&format!(
+            "[killed: timed out after {} s]",
+            timeout.as_secs()
+        )),
         (Some(_), _) => text.push_str("[killed: cancelled]"),
         (None, Some(c)) => text.push_str(&format!("[exit code {c}]")),
         (None, None) => text.push_str("[killed by a signal]"),
     }
-    ToolOutcome { ok, output: text, exit_code: code, truncated, changes: Vec::new() }
+    ToolOutcome {
+        ok,
+        output: text,
+        exit_code: code,
+        truncated,
+        changes: Vec::new(),
+    }
 }
 
 /// `execute_command {command, timeout_s?}`: `sh -c` in the project root.
@@ -203,7 +225,9 @@ pub async fn execute_command(root: &Path, args: &Value, ctx: &ToolContext) -> To
         Err(e) => return ToolOutcome::error(e),
     };
     let timeout = match opt_u64(args, "timeout_s") {
-        Ok(t) => t.map(|s| Duration::from_secs(s.clamp(1, 3600))).unwrap_or(DEFAULT_TIMEOUT),
+        Ok(t) => t
+            .map(|s| Duration::from_secs(s.clamp(1, 3600)))
+            .unwrap_or(DEFAULT_TIMEOUT),
         Err(e) => return ToolOutcome::error(e),
     };
     let mut cmd = tokio::process::Command::new("sh");
@@ -212,33 +236,59 @@ pub async fn execute_command(root: &Path, args: &Value, ctx: &ToolContext) -> To
 }
 
 /// Git operations offered to the model.
-pub const GIT_OPS: [&str; 9] = ["status", "diff", "log", "show", "add", "commit", "branch", "checkout", "stash"];
+pub const GIT_OPS: [&str; 9] = [
+    "status", "diff", "log", "show", "add", "commit", "branch", "checkout", "stash",
+];
 
 fn git_args(args: &Value) -> Result<(String, Vec<String>), String> {
     let op = req_str(args, "op")?.trim().to_owned();
     if !GIT_OPS.contains(&op.as_str()) {
-        return Err(format!("git op {op:?} is not offered; use one of {}", GIT_OPS.join(", ")));
+        return Err(format!(
+            "git op {op:?} is not offered; use one of {}",
+            GIT_OPS.join(", ")
+        ));
     }
     let rest = match args.get("args") {
         None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(a)) => a.iter().map(|v| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string())).collect(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| v.to_string())
+            })
+            .collect(),
         Some(Value::String(s)) => s.split_whitespace().map(str::to_owned).collect(),
-        Some(other) => return Err(format!("git `args` must be an array of strings, got {other}")),
+        Some(other) => {
+            return Err(format!(
+                "git `args` must be an array of strings, got {other}"
+            ));
+        }
     };
     Ok((op, rest))
 }
 
 /// How risky a git call is: anything that can lose work needs approval under `ask`.
 pub fn git_risk(args: &Value) -> Risk {
-    let Ok((op, rest)) = git_args(args) else { return Risk::Read };
+    let Ok((op, rest)) = git_args(args) else {
+        return Risk::Read;
+    };
     let has = |flags: &[&str]| rest.iter().any(|a| flags.contains(&a.as_str()));
     match op.as_str() {
         "status" | "diff" | "log" | "show" => Risk::Read,
         "add" => Risk::Write,
         "commit" if has(&["--amend"]) => Risk::GitDiscard,
         "commit" => Risk::Write,
-        "branch" if rest.is_empty() || has(&["-a", "-l", "--list", "-r", "-v", "-vv"]) => Risk::Read,
-        "branch" if has(&["-d", "-D", "--delete", "-f", "--force", "-m", "-M", "-c", "-C"]) => Risk::GitDiscard,
+        "branch" if rest.is_empty() || has(&["-a", "-l", "--list", "-r", "-v", "-vv"]) => {
+            Risk::Read
+        }
+        "branch"
+            if has(&[
+                "-d", "-D", "--delete", "-f", "--force", "-m", "-M", "-c", "-C",
+            ]) =>
+        {
+            Risk::GitDiscard
+        }
         "branch" => Risk::Write,
         "checkout" if rest.first().is_some_and(|a| a == "-b") => Risk::Write,
         "stash" if matches!(rest.first().map(String::as_str), Some("list" | "show")) => Risk::Read,
@@ -253,8 +303,16 @@ pub async fn git(root: &Path, args: &Value, ctx: &ToolContext) -> ToolOutcome {
         Err(e) => return ToolOutcome::error(e),
     };
     let mut cmd = tokio::process::Command::new("git");
-    cmd.args(["-c", "color.ui=false", "--no-pager", &op]).args(&rest);
-    run(cmd, root, ctx, DEFAULT_TIMEOUT, &[("GIT_TERMINAL_PROMPT", "0"), ("GIT_PAGER", "cat")]).await
+    cmd.args(["-c", "color.ui=false", "--no-pager", &op])
+        .args(&rest);
+    run(
+        cmd,
+        root,
+        ctx,
+        DEFAULT_TIMEOUT,
+        &[("GIT_TERMINAL_PROMPT", "0"), ("GIT_PAGER", "cat")],
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -2,9 +2,21 @@ use super::*;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-fn ctx(root: &Path) -> (ToolContext, tokio::sync::mpsc::UnboundedReceiver<OutputChunk>) {
+fn ctx(
+    root: &Path,
+) -> (
+    ToolContext,
+    tokio::sync::mpsc::UnboundedReceiver<OutputChunk>,
+) {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    (ToolContext { project_root: root.to_path_buf(), cancel: CancellationToken::new(), output: Some(tx) }, rx)
+    (
+        ToolContext {
+            project_root: root.to_path_buf(),
+            cancel: CancellationToken::new(),
+            output: Some(tx),
+        },
+        rx,
+    )
 }
 
 fn root() -> (tempfile::TempDir, std::path::PathBuf) {
@@ -15,9 +27,15 @@ fn root() -> (tempfile::TempDir, std::path::PathBuf) {
 
 #[test]
 fn child_env_drops_secrets_and_daemon_only_variables() {
-    let vars = [("PATH", "/bin"), ("OPENAI_API_KEY", "sk"), ("GITHUB_TOKEN", "t"), ("LISTEN_FDS", "1"), ("HOME", "/h")]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+    let vars = [
+        ("PATH", "/bin"),
+        ("OPENAI_API_KEY", "sk"),
+        ("GITHUB_TOKEN", "t"),
+        ("LISTEN_FDS", "1"),
+        ("HOME", "/h"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()));
     let names: Vec<String> = child_env(vars).into_iter().map(|(k, _)| k).collect();
     assert_eq!(names, ["PATH", "HOME"]);
 }
@@ -29,13 +47,20 @@ async fn runs_in_the_root_streams_output_and_reports_the_exit_code() {
     let out = execute_command(&r, &json!({"command": "pwd; echo err >&2; exit 3"}), &c).await;
     assert!(!out.ok);
     assert_eq!(out.exit_code, Some(3));
-    assert!(out.output.contains(&r.display().to_string()) && out.output.contains("err"), "{}", out.output);
+    assert!(
+        out.output.contains(&r.display().to_string()) && out.output.contains("err"),
+        "{}",
+        out.output
+    );
     assert!(out.output.ends_with("[exit code 3]"));
     let mut streams = Vec::new();
     while let Ok(chunk) = rx.try_recv() {
         streams.push(chunk.stream);
     }
-    assert!(streams.contains(&"stdout") && streams.contains(&"stderr"), "{streams:?}");
+    assert!(
+        streams.contains(&"stdout") && streams.contains(&"stderr"),
+        "{streams:?}"
+    );
 }
 
 #[tokio::test]
@@ -43,13 +68,30 @@ async fn timeout_kills_the_whole_group_including_background_children() {
     let (_d, r) = root();
     let (c, _rx) = ctx(&r);
     let started = std::time::Instant::now();
-    let out = execute_command(&r, &json!({"command": "sleep 30 & echo $! > bg.pid; sleep 30", "timeout_s": 1}), &c).await;
-    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
-    assert!(!out.ok && out.output.contains("timed out"), "{}", out.output);
+    let out = execute_command(
+        &r,
+        &json!({"command": "sleep 30 & echo $! > bg.pid; sleep 30", "timeout_s": 1}),
+        &c,
+    )
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        !out.ok && out.output.contains("timed out"),
+        "{}",
+        out.output
+    );
     let pid = std::fs::read_to_string(r.join("bg.pid")).unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let status = std::fs::read_to_string(format!("/proc/{}/status", pid.trim())).unwrap_or_default();
-    assert!(status.is_empty() || status.contains("State:\tZ"), "background child still alive: {status}");
+    let status =
+        std::fs::read_to_string(format!("/proc/{}/status", pid.trim())).unwrap_or_default();
+    assert!(
+        status.is_empty() || status.contains("State:\tZ"),
+        "background child still alive: {status}"
+    );
 }
 
 #[tokio::test]
@@ -63,8 +105,16 @@ async fn cancellation_stops_a_command_promptly() {
     });
     let started = std::time::Instant::now();
     let out = execute_command(&r, &json!({"command": "sleep 30"}), &c).await;
-    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
-    assert!(!out.ok && out.output.contains("cancelled"), "{}", out.output);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        !out.ok && out.output.contains("cancelled"),
+        "{}",
+        out.output
+    );
 }
 
 #[tokio::test]
@@ -72,7 +122,11 @@ async fn output_floods_are_capped() {
     let (_d, r) = root();
     let (c, _rx) = ctx(&r);
     let out = execute_command(&r, &json!({"command": "yes | head -c 10000000"}), &c).await;
-    assert!(out.ok, "{}", &out.output[out.output.len().saturating_sub(200)..]);
+    assert!(
+        out.ok,
+        "{}",
+        &out.output[out.output.len().saturating_sub(200)..]
+    );
     assert!(out.truncated);
     assert!(out.output.len() < 100_000, "{}", out.output.len());
 }
@@ -81,8 +135,17 @@ async fn output_floods_are_capped() {
 async fn git_operations_and_their_risk() {
     let (_d, r) = root();
     let (c, _rx) = ctx(&r);
-    let sh = |cmd: &str| std::process::Command::new("sh").arg("-c").arg(cmd).current_dir(&r).output().unwrap();
-    sh("git init -q && git config user.email t@e.st && git config user.name T && echo a > f && git add f && git commit -qm first");
+    let sh = |cmd: &str| {
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(cmd)
+            .current_dir(&r)
+            .output()
+            .unwrap()
+    };
+    sh(
+        "git init -q && git config user.email t@e.st && git config user.name T && echo a > f && git add f && git commit -qm first",
+    );
     let status = git(&r, &json!({"op": "status", "args": ["--short"]}), &c).await;
     assert!(status.ok, "{}", status.output);
     std::fs::write(r.join("f"), "b\n").unwrap();
@@ -95,12 +158,24 @@ async fn git_operations_and_their_risk() {
     for (args, risk) in [
         (json!({"op": "status"}), Risk::Read),
         (json!({"op": "commit", "args": ["-m", "x"]}), Risk::Write),
-        (json!({"op": "commit", "args": ["--amend"]}), Risk::GitDiscard),
-        (json!({"op": "checkout", "args": ["main"]}), Risk::GitDiscard),
-        (json!({"op": "checkout", "args": ["-b", "new"]}), Risk::Write),
+        (
+            json!({"op": "commit", "args": ["--amend"]}),
+            Risk::GitDiscard,
+        ),
+        (
+            json!({"op": "checkout", "args": ["main"]}),
+            Risk::GitDiscard,
+        ),
+        (
+            json!({"op": "checkout", "args": ["-b", "new"]}),
+            Risk::Write,
+        ),
         (json!({"op": "stash"}), Risk::GitDiscard),
         (json!({"op": "stash", "args": ["list"]}), Risk::Read),
-        (json!({"op": "branch", "args": ["-D", "x"]}), Risk::GitDiscard),
+        (
+            json!({"op": "branch", "args": ["-D", "x"]}),
+            Risk::GitDiscard,
+        ),
     ] {
         assert_eq!(git_risk(&args), risk, "{args}");
     }

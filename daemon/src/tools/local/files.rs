@@ -20,9 +20,13 @@ fn read_text(path: &Path, shown: &str) -> Result<Option<String>, String> {
     match std::fs::read(path) {
         Ok(bytes) => {
             if bytes.iter().take(8192).any(|&b| b == 0) {
-                return Err(format!("{shown} is a binary file; it cannot be read or edited as text"));
+                return Err(format!(
+                    "{shown} is a binary file; it cannot be read or edited as text"
+                ));
             }
-            String::from_utf8(bytes).map(Some).map_err(|_| format!("{shown} is not valid UTF-8 text"))
+            String::from_utf8(bytes)
+                .map(Some)
+                .map_err(|_| format!("{shown} is not valid UTF-8 text"))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(format!("cannot read {shown}: {e}")),
@@ -33,12 +37,15 @@ fn read_text(path: &Path, shown: &str) -> Result<Option<String>, String> {
 pub fn write_atomic(path: &Path, content: &str) -> Result<(), String> {
     let dir = path.parent().ok_or("the path has no parent directory")?;
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| format!("cannot write in {}: {e}", dir.display()))?;
-    std::io::Write::write_all(&mut tmp, content.as_bytes()).map_err(|e| format!("write failed: {e}"))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .map_err(|e| format!("cannot write in {}: {e}", dir.display()))?;
+    std::io::Write::write_all(&mut tmp, content.as_bytes())
+        .map_err(|e| format!("write failed: {e}"))?;
     if let Ok(meta) = std::fs::metadata(path) {
         let _ = std::fs::set_permissions(tmp.path(), meta.permissions());
     }
-    tmp.persist(path).map_err(|e| format!("cannot replace {}: {e}", path.display()))?;
+    tmp.persist(path)
+        .map_err(|e| format!("cannot replace {}: {e}", path.display()))?;
     Ok(())
 }
 
@@ -48,7 +55,9 @@ pub fn read_file(root: &Path, args: &Value) -> ToolOutcome {
         let shown = req_str(args, "path")?;
         let path = resolve(root, shown)?;
         if path.is_dir() {
-            return Err(format!("{shown} is a directory; use list_files to see what is in it"));
+            return Err(format!(
+                "{shown} is a directory; use list_files to see what is in it"
+            ));
         }
         let text = read_text(&path, shown)?.ok_or_else(|| format!("{shown} does not exist"))?;
         let offset = opt_u64(args, "offset")?.unwrap_or(1).max(1);
@@ -56,7 +65,12 @@ pub fn read_file(root: &Path, args: &Value) -> ToolOutcome {
         let total = text.lines().count() as u64;
         let mut out = String::new();
         let mut truncated = false;
-        for (i, line) in text.lines().enumerate().skip(offset as usize - 1).take(limit as usize) {
+        for (i, line) in text
+            .lines()
+            .enumerate()
+            .skip(offset as usize - 1)
+            .take(limit as usize)
+        {
             if out.len() + line.len() > READ_CAP {
                 truncated = true;
                 break;
@@ -69,15 +83,34 @@ pub fn read_file(root: &Path, args: &Value) -> ToolOutcome {
             out.push_str(&format!("[{total} lines in all; read more with offset]\n"));
         }
         if out.is_empty() {
-            out = if total == 0 { "[empty file]\n".to_owned() } else { format!("[no lines at offset {offset}; the file has {total}]\n") };
+            out = if total == 0 {
+                "[empty file]\n".to_owned()
+            } else {
+                format!("[no lines at offset {offset}; the file has {total}]\n")
+            };
         }
-        Ok(ToolOutcome { truncated, ..ToolOutcome::ok(out) })
+        Ok(ToolOutcome {
+            truncated,
+            ..ToolOutcome::ok(out)
+        })
     };
     run().unwrap_or_else(ToolOutcome::error)
 }
 
-/// What write_file would produce: (resolved path, old text, new text).
-fn plan_write(root: &Path, args: &Value) -> Result<(std::path::PathBuf, String, String), String> {
+/// A planned change: resolved path, old text, new text.
+type Plan = (std::path::PathBuf, String, String);
+
+/// One file touched by CHANGE blocks while they are applied in order.
+struct DeltaFile {
+    path: std::path::PathBuf,
+    /// The file's text before any block (None: it does not exist).
+    original: Option<String>,
+    /// The text after the blocks so far, or the first error.
+    state: Result<String, String>,
+}
+
+/// What write_file would produce.
+fn plan_write(root: &Path, args: &Value) -> Result<Plan, String> {
     let shown = req_str(args, "path")?;
     let content = req_str(args, "content")?;
     let path = resolve(root, shown)?;
@@ -89,13 +122,17 @@ fn plan_write(root: &Path, args: &Value) -> Result<(std::path::PathBuf, String, 
 }
 
 /// What edit_file would produce.
-fn plan_edit(root: &Path, args: &Value) -> Result<(std::path::PathBuf, String, String), String> {
+fn plan_edit(root: &Path, args: &Value) -> Result<Plan, String> {
     let shown = req_str(args, "path")?;
     let old_text = req_str(args, "old")?;
     let new_text = req_str(args, "new")?;
-    let replace_all = args.get("replace_all").and_then(Value::as_bool).unwrap_or(false);
+    let replace_all = args
+        .get("replace_all")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     let path = resolve(root, shown)?;
-    let original = read_text(&path, shown)?.ok_or_else(|| format!("{shown} does not exist; use write_file to create it"))?;
+    let original = read_text(&path, shown)?
+        .ok_or_else(|| format!("{shown} does not exist; use write_file to create it"))?;
     if old_text.is_empty() {
         return Err("`old` must not be empty; use write_file to replace a whole file".to_owned());
     }
@@ -129,7 +166,10 @@ fn plan_edit(root: &Path, args: &Value) -> Result<(std::path::PathBuf, String, S
 fn commit(root: &Path, path: &Path, old: &str, new: &str) -> Result<FileChange, String> {
     write_atomic(path, new)?;
     let rel = relative(root, path);
-    Ok(FileChange { diff: unified(&rel, old, new), path: rel })
+    Ok(FileChange {
+        diff: unified(&rel, old, new),
+        path: rel,
+    })
 }
 
 /// `write_file {path, content}`.
@@ -140,7 +180,10 @@ pub fn write_file(root: &Path, args: &Value) -> ToolOutcome {
         let change = commit(root, &path, &old, &new)?;
         let verb = if existed { "wrote" } else { "created" };
         let msg = format!("{verb} {} ({} bytes)", change.path, new.len());
-        Ok(ToolOutcome { changes: vec![change], ..ToolOutcome::ok(msg) })
+        Ok(ToolOutcome {
+            changes: vec![change],
+            ..ToolOutcome::ok(msg)
+        })
     };
     run().unwrap_or_else(ToolOutcome::error)
 }
@@ -151,49 +194,66 @@ pub fn edit_file(root: &Path, args: &Value) -> ToolOutcome {
         let (path, old, new) = plan_edit(root, args)?;
         let change = commit(root, &path, &old, &new)?;
         let msg = format!("edited {}", change.path);
-        Ok(ToolOutcome { changes: vec![change], ..ToolOutcome::ok(msg) })
+        Ok(ToolOutcome {
+            changes: vec![change],
+            ..ToolOutcome::ok(msg)
+        })
     };
     run().unwrap_or_else(ToolOutcome::error)
 }
 
 /// What `apply_delta` would do to each file: (path, old, new) or the error per block.
-fn plan_delta(root: &Path, args: &Value) -> Result<Vec<Result<(std::path::PathBuf, String, String), String>>, String> {
+fn plan_delta(root: &Path, args: &Value) -> Result<Vec<Result<Plan, String>>, String> {
     let text = req_str(args, "text")?;
     let blocks = parse_blocks(text);
     if blocks.is_empty() {
         return Err("no CHANGE: blocks found; the format is `CHANGE: path`, `<<<<<<< CURRENT`, lines, `=======`, lines, `>>>>>>> NEW`".to_owned());
     }
     // Blocks for the same file apply in order on the evolving text.
-    let mut files: Vec<(std::path::PathBuf, String, Option<String>, Result<String, String>)> = Vec::new();
+    let mut files: Vec<DeltaFile> = Vec::new();
     for block in &blocks {
         let path = match resolve(root, &block.path) {
             Ok(p) => p,
             Err(e) => {
-                files.push((root.join("?"), block.path.clone(), None, Err(e)));
+                files.push(DeltaFile {
+                    path: root.join("?"),
+                    original: None,
+                    state: Err(e),
+                });
                 continue;
             }
         };
-        let idx = match files.iter().position(|f| f.0 == path) {
+        let idx = match files.iter().position(|f| f.path == path) {
             Some(i) => i,
             None => {
-                let original = read_text(&path, &block.path);
-                let (orig, state) = match original {
+                let (original, state) = match read_text(&path, &block.path) {
                     Ok(o) => (o.clone(), Ok(o.unwrap_or_default())),
                     Err(e) => (None, Err(e)),
                 };
-                files.push((path.clone(), block.path.clone(), orig, state));
+                files.push(DeltaFile {
+                    path: path.clone(),
+                    original,
+                    state,
+                });
                 files.len() - 1
             }
         };
         let entry = &mut files[idx];
-        if let Ok(current) = &entry.3 {
-            let existing = if entry.2.is_none() && current.is_empty() { None } else { Some(current.as_str()) };
-            entry.3 = apply_block(existing, block).map_err(|e| format!("{}: {e}", block.path));
+        if let Ok(current) = &entry.state {
+            let existing = if entry.original.is_none() && current.is_empty() {
+                None
+            } else {
+                Some(current.as_str())
+            };
+            entry.state = apply_block(existing, block).map_err(|e| format!("{}: {e}", block.path));
         }
     }
     Ok(files
         .into_iter()
-        .map(|(path, _shown, orig, state)| state.map(|new| (path, orig.unwrap_or_default(), new)))
+        .map(|f| {
+            f.state
+                .map(|new| (f.path, f.original.unwrap_or_default(), new))
+        })
         .collect())
 }
 
@@ -218,7 +278,11 @@ pub fn apply_delta(root: &Path, args: &Value) -> ToolOutcome {
             }
         }
     }
-    ToolOutcome { ok, changes, ..ToolOutcome::ok(report.join("\n")) }
+    ToolOutcome {
+        ok,
+        changes,
+        ..ToolOutcome::ok(report.join("\n"))
+    }
 }
 
 /// The diff a write, edit or delta would make, for an approval request.

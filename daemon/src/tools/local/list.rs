@@ -58,11 +58,17 @@ pub fn list_files(root: &Path, args: &Value) -> ToolOutcome {
         let truncated = total > entries.len();
         let mut out = entries.join("\n");
         if truncated {
-            out.push_str(&format!("\n[{total} entries in all; showing {}; narrow with path or glob]", entries.len()));
+            out.push_str(&format!(
+                "\n[{total} entries in all; showing {}; narrow with path or glob]",
+                entries.len()
+            ));
         } else if out.is_empty() {
             out = "[no files]".to_owned();
         }
-        Ok(ToolOutcome { truncated, ..ToolOutcome::ok(out) })
+        Ok(ToolOutcome {
+            truncated,
+            ..ToolOutcome::ok(out)
+        })
     };
     run().unwrap_or_else(ToolOutcome::error)
 }
@@ -71,7 +77,8 @@ pub fn list_files(root: &Path, args: &Value) -> ToolOutcome {
 pub fn search(root: &Path, args: &Value) -> ToolOutcome {
     let run = || -> Result<ToolOutcome, String> {
         let pattern = req_str(args, "pattern")?;
-        let re = regex::Regex::new(pattern).map_err(|e| format!("invalid regex {pattern:?}: {e}"))?;
+        let re =
+            regex::Regex::new(pattern).map_err(|e| format!("invalid regex {pattern:?}: {e}"))?;
         let shown = opt_str(args, "path")?.unwrap_or("");
         let start = resolve(root, shown)?;
         let mut hits = Vec::new();
@@ -80,7 +87,9 @@ pub fn search(root: &Path, args: &Value) -> ToolOutcome {
             if !entry.file_type().is_some_and(|t| t.is_file()) {
                 continue;
             }
-            let Ok(bytes) = std::fs::read(entry.path()) else { continue };
+            let Ok(bytes) = std::fs::read(entry.path()) else {
+                continue;
+            };
             if bytes.iter().take(8192).any(|&b| b == 0) {
                 continue; // binary
             }
@@ -101,9 +110,19 @@ pub fn search(root: &Path, args: &Value) -> ToolOutcome {
         if total == 0 {
             out = format!("no matches for {pattern:?}");
         } else {
-            out.push_str(&format!("\n[{total} matches{}]", if truncated { format!(", first {} shown", hits.len()) } else { String::new() }));
+            out.push_str(&format!(
+                "\n[{total} matches{}]",
+                if truncated {
+                    format!(", first {} shown", hits.len())
+                } else {
+                    String::new()
+                }
+            ));
         }
-        Ok(ToolOutcome { truncated, ..ToolOutcome::ok(out) })
+        Ok(ToolOutcome {
+            truncated,
+            ..ToolOutcome::ok(out)
+        })
     };
     run().unwrap_or_else(ToolOutcome::error)
 }
@@ -119,7 +138,11 @@ mod tests {
         std::fs::create_dir_all(root.join("src")).unwrap();
         std::fs::create_dir_all(root.join("target")).unwrap();
         std::fs::write(root.join(".gitignore"), "target/\n").unwrap();
-        std::fs::write(root.join("src/main.rs"), "fn main() {\n    println!(\"hello\");\n}\n").unwrap();
+        std::fs::write(
+            root.join("src/main.rs"),
+            "fn main() {\n    println!(\"hello\");\n}\n",
+        )
+        .unwrap();
         std::fs::write(root.join("src/lib.rs"), "pub fn hello() {}\n").unwrap();
         std::fs::write(root.join("target/junk.rs"), "fn hello() {}\n").unwrap();
         std::fs::write(root.join("bin.dat"), [0u8, 1, 2, b'h']).unwrap();
@@ -142,9 +165,16 @@ mod tests {
     fn search_finds_matches_with_line_numbers_and_skips_ignored_and_binary() {
         let (_d, root) = project();
         let out = search(&root, &json!({"pattern": "hello"}));
-        assert_eq!(out.output, "src/lib.rs:1: pub fn hello() {}\nsrc/main.rs:2:     println!(\"hello\");\n[2 matches]");
+        assert_eq!(
+            out.output,
+            "src/lib.rs:1: pub fn hello() {}\nsrc/main.rs:2:     println!(\"hello\");\n[2 matches]"
+        );
         assert!(!search(&root, &json!({"pattern": "("})).ok);
-        assert!(search(&root, &json!({"pattern": "zzz"})).output.contains("no matches"));
+        assert!(
+            search(&root, &json!({"pattern": "zzz"}))
+                .output
+                .contains("no matches")
+        );
     }
 
     #[test]
@@ -156,6 +186,11 @@ mod tests {
         }
         let out = list_files(&root, &json!({"path": "many"}));
         assert!(out.truncated);
-        assert!(out.output.ends_with("[1100 entries in all; showing 1000; narrow with path or glob]"), "{}", &out.output[out.output.len() - 100..]);
+        assert!(
+            out.output
+                .ends_with("[1100 entries in all; showing 1000; narrow with path or glob]"),
+            "{}",
+            &out.output[out.output.len() - 100..]
+        );
     }
 }

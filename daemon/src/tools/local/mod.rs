@@ -16,8 +16,16 @@ use crate::tools::{Preview, Risk, ToolCall, ToolContext, ToolExecutor, ToolOutco
 pub struct LocalToolExecutor;
 
 const READ_TOOLS: [&str; 3] = ["read_file", "list_files", "search"];
-const ALL_TOOLS: [&str; 8] =
-    ["read_file", "list_files", "search", "write_file", "edit_file", "apply_delta", "execute_command", "git"];
+const ALL_TOOLS: [&str; 8] = [
+    "read_file",
+    "list_files",
+    "search",
+    "write_file",
+    "edit_file",
+    "apply_delta",
+    "execute_command",
+    "git",
+];
 
 fn spec(name: &str, description: &str, properties: Value, required: &[&str]) -> ToolSpec {
     ToolSpec {
@@ -31,46 +39,90 @@ fn all_specs() -> Vec<ToolSpec> {
     let s = |d: &str| json!({"type": "string", "description": d});
     let n = |d: &str| json!({"type": "integer", "minimum": 0, "description": d});
     vec![
-        spec("read_file", "Read a text file of the project, with line numbers.", json!({
-            "path": s("Path relative to the project root."),
-            "offset": n("First line to read (1-based, default 1)."),
-            "limit": n("Most lines to read (default 2000)."),
-        }), &["path"]),
-        spec("list_files", "List files of the project (respects .gitignore), sorted.", json!({
-            "path": s("Directory relative to the project root (default: the root)."),
-            "glob": s("Only files matching this glob, e.g. `*.rs`."),
-        }), &[]),
-        spec("search", "Search the project's text files with a regular expression; returns path:line: text.", json!({
-            "pattern": s("Regular expression (Rust regex syntax)."),
-            "path": s("Directory or file to search (default: the root)."),
-            "glob": s("Only files matching this glob."),
-        }), &["pattern"]),
-        spec("write_file", "Create or overwrite a file with the given content (parent directories are created).", json!({
-            "path": s("Path relative to the project root."),
-            "content": s("The complete new content."),
-        }), &["path", "content"]),
-        spec("edit_file", "Replace an exact piece of text in a file. `old` must occur exactly once unless replace_all is true.", json!({
-            "path": s("Path relative to the project root."),
-            "old": s("Exact text to replace, including whitespace."),
-            "new": s("Replacement text."),
-            "replace_all": {"type": "boolean", "description": "Replace every occurrence."},
-        }), &["path", "old", "new"]),
-        spec("apply_delta", "Apply CHANGE blocks: `CHANGE: path`, `<<<<<<< CURRENT`, exact lines, `=======`, new lines, `>>>>>>> NEW`.", json!({
-            "text": s("One or more CHANGE blocks."),
-        }), &["text"]),
-        spec("execute_command", "Run a shell command in the project root (sh -c) and return its output and exit code.", json!({
-            "command": s("The command line."),
-            "timeout_s": n("Seconds before it is killed (default 120)."),
-        }), &["command"]),
-        spec("git", "Run a git operation: status, diff, log, show, add, commit, branch, checkout or stash.", json!({
-            "op": s("The git subcommand."),
-            "args": {"type": "array", "items": {"type": "string"}, "description": "Its arguments."},
-        }), &["op"]),
+        spec(
+            "read_file",
+            "Read a text file of the project, with line numbers.",
+            json!({
+                "path": s("Path relative to the project root."),
+                "offset": n("First line to read (1-based, default 1)."),
+                "limit": n("Most lines to read (default 2000)."),
+            }),
+            &["path"],
+        ),
+        spec(
+            "list_files",
+            "List files of the project (respects .gitignore), sorted.",
+            json!({
+                "path": s("Directory relative to the project root (default: the root)."),
+                "glob": s("Only files matching this glob, e.g. `*.rs`."),
+            }),
+            &[],
+        ),
+        spec(
+            "search",
+            "Search the project's text files with a regular expression; returns path:line: text.",
+            json!({
+                "pattern": s("Regular expression (Rust regex syntax)."),
+                "path": s("Directory or file to search (default: the root)."),
+                "glob": s("Only files matching this glob."),
+            }),
+            &["pattern"],
+        ),
+        spec(
+            "write_file",
+            "Create or overwrite a file with the given content (parent directories are created).",
+            json!({
+                "path": s("Path relative to the project root."),
+                "content": s("The complete new content."),
+            }),
+            &["path", "content"],
+        ),
+        spec(
+            "edit_file",
+            "Replace an exact piece of text in a file. `old` must occur exactly once unless replace_all is true.",
+            json!({
+                "path": s("Path relative to the project root."),
+                "old": s("Exact text to replace, including whitespace."),
+                "new": s("Replacement text."),
+                "replace_all": {"type": "boolean", "description": "Replace every occurrence."},
+            }),
+            &["path", "old", "new"],
+        ),
+        spec(
+            "apply_delta",
+            "Apply CHANGE blocks: `CHANGE: path`, `<<<<<<< CURRENT`, exact lines, `=======`, new lines, `>>>>>>> NEW`.",
+            json!({
+                "text": s("One or more CHANGE blocks."),
+            }),
+            &["text"],
+        ),
+        spec(
+            "execute_command",
+            "Run a shell command in the project root (sh -c) and return its output and exit code.",
+            json!({
+                "command": s("The command line."),
+                "timeout_s": n("Seconds before it is killed (default 120)."),
+            }),
+            &["command"],
+        ),
+        spec(
+            "git",
+            "Run a git operation: status, diff, log, show, add, commit, branch, checkout or stash.",
+            json!({
+                "op": s("The git subcommand."),
+                "args": {"type": "array", "items": {"type": "string"}, "description": "Its arguments."},
+            }),
+            &["op"],
+        ),
     ]
 }
 
 impl LocalToolExecutor {
-    fn blocking(call: &ToolCall, ctx: &ToolContext, f: fn(&std::path::Path, &Value) -> ToolOutcome) -> BoxFuture<'static, ToolOutcome> {
+    fn blocking(
+        call: &ToolCall,
+        ctx: &ToolContext,
+        f: fn(&std::path::Path, &Value) -> ToolOutcome,
+    ) -> BoxFuture<'static, ToolOutcome> {
         let root = ctx.project_root.clone();
         let args = call.args.clone();
         Box::pin(async move {
@@ -83,7 +135,10 @@ impl LocalToolExecutor {
 
 impl ToolExecutor for LocalToolExecutor {
     fn specs(&self, read_only: bool) -> Vec<ToolSpec> {
-        all_specs().into_iter().filter(|s| !read_only || READ_TOOLS.contains(&s.name.as_str())).collect()
+        all_specs()
+            .into_iter()
+            .filter(|s| !read_only || READ_TOOLS.contains(&s.name.as_str()))
+            .collect()
     }
 
     fn supports(&self, name: &str) -> bool {
@@ -103,19 +158,36 @@ impl ToolExecutor for LocalToolExecutor {
         let root = ctx.project_root.clone();
         let (name, args) = (call.name.clone(), call.args.clone());
         Box::pin(async move {
-            let str_arg = |k: &str| args.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+            let str_arg = |k: &str| {
+                args.get(k)
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned()
+            };
             let summary = match name.as_str() {
                 "execute_command" => format!("run `{}`", str_arg("command")),
-                "git" => format!("git {} {}", str_arg("op"), args.get("args").map(|a| a.to_string()).unwrap_or_default()),
+                "git" => format!(
+                    "git {} {}",
+                    str_arg("op"),
+                    args.get("args").map(|a| a.to_string()).unwrap_or_default()
+                ),
                 "apply_delta" => "apply CHANGE blocks".to_owned(),
                 other => format!("{other} {}", str_arg("path")),
             };
-            let diff = tokio::task::spawn_blocking(move || files::preview_diff(&root, &name, &args)).await.ok().flatten();
+            let diff =
+                tokio::task::spawn_blocking(move || files::preview_diff(&root, &name, &args))
+                    .await
+                    .ok()
+                    .flatten();
             Preview { summary, diff }
         })
     }
 
-    fn execute<'a>(&'a self, call: &'a ToolCall, ctx: &'a ToolContext) -> BoxFuture<'a, ToolOutcome> {
+    fn execute<'a>(
+        &'a self,
+        call: &'a ToolCall,
+        ctx: &'a ToolContext,
+    ) -> BoxFuture<'a, ToolOutcome> {
         match call.name.as_str() {
             "read_file" => Self::blocking(call, ctx, files::read_file),
             "write_file" => Self::blocking(call, ctx, files::write_file),
@@ -123,10 +195,15 @@ impl ToolExecutor for LocalToolExecutor {
             "apply_delta" => Self::blocking(call, ctx, files::apply_delta),
             "list_files" => Self::blocking(call, ctx, list::list_files),
             "search" => Self::blocking(call, ctx, list::search),
-            "execute_command" => Box::pin(command::execute_command(&ctx.project_root, &call.args, ctx)),
+            "execute_command" => {
+                Box::pin(command::execute_command(&ctx.project_root, &call.args, ctx))
+            }
             "git" => Box::pin(command::git(&ctx.project_root, &call.args, ctx)),
             other => {
-                let msg = format!("there is no tool named {other:?}; the tools are {}", ALL_TOOLS.join(", "));
+                let msg = format!(
+                    "there is no tool named {other:?}; the tools are {}",
+                    ALL_TOOLS.join(", ")
+                );
                 Box::pin(async move { ToolOutcome::error(msg) })
             }
         }
