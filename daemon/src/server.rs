@@ -102,14 +102,13 @@ pub enum StartError {
 
 /// Builds the provider a spec describes.
 fn build_provider(spec: &ProviderSpec) -> Result<Arc<dyn LlmProvider>, String> {
-    let http = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .pool_idle_timeout(Duration::from_secs(90))
-        .tcp_nodelay(true)
-        .build()
-        .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+    let http = crate::llm::http_client()?;
     Ok(match spec {
         ProviderSpec::OpenAi(cfg) => Arc::new(OpenAiProvider::new(cfg.clone(), http)),
+        ProviderSpec::Anthropic(cfg) => Arc::new(crate::llm::anthropic::AnthropicProvider::new(
+            cfg.clone(),
+            http,
+        )),
     })
 }
 

@@ -3,25 +3,40 @@
 use std::time::Duration;
 
 use super::{Env, Secret};
-use crate::llm::openai::OpenAiConfig;
+use crate::llm::anthropic::AnthropicConfig;
+use crate::llm::openai::{OpenAiAuth, OpenAiConfig, OpenAiProvider};
 
 /// A fully specified provider, ready to build.
 #[derive(Debug, Clone)]
 pub enum ProviderSpec {
-    /// OpenAI chat completions (OpenAI or an OpenAI-compatible local server).
+    /// OpenAI chat completions (OpenAI, Azure OpenAI, or an OpenAI-compatible local server).
     OpenAi(OpenAiConfig),
+    /// Anthropic Messages.
+    Anthropic(AnthropicConfig),
 }
 
+/// The default Azure OpenAI API version (GA).
+pub const AZURE_DEFAULT_API_VERSION: &str = "2024-10-21";
+
 const NONE_CONFIGURED: &str = "no LLM provider is configured: set OPENAI_API_KEY (and optionally \
-OPENAI_MODEL, OPENAI_BASE_URL) for OpenAI, or LOCAL_LLM_URL and LOCAL_LLM_MODEL for a local \
-OpenAI-compatible server such as Ollama or llama.cpp; LLM_PROVIDER picks one explicitly. \
-Put them in the daemon's environment or a .env file, then restart it with `botcoder daemon stop`";
+OPENAI_MODEL, OPENAI_BASE_URL) for OpenAI; ANTHROPIC_API_KEY (and ANTHROPIC_MODEL) for Anthropic; \
+AZURE_OPENAI_API_KEY, AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_DEPLOYMENT for Azure OpenAI; or \
+LOCAL_LLM_URL and LOCAL_LLM_MODEL for a local OpenAI-compatible server such as Ollama or \
+llama.cpp. LLM_PROVIDER picks one explicitly. Put them in the daemon's environment or a .env \
+file, then restart it with `botcoder daemon stop`";
 
 /// The provider named by `LLM_PROVIDER`, else the first whose settings are present
-/// (azure, anthropic, openai, local). `Err` holds a message naming what to set.
+/// (azure, anthropic, openai, local). `LLM_PROVIDER=botserver` means the botserver facade
+/// with the local provider chosen as if `LLM_PROVIDER` were unset. `Err` names what to set.
 pub fn select_provider(env: &Env, idle_timeout: Duration) -> Result<ProviderSpec, String> {
-    let name = match env.get("LLM_PROVIDER").map(str::to_ascii_lowercase) {
+    let explicit = env
+        .get("LLM_PROVIDER")
+        .map(str::to_ascii_lowercase)
+        .filter(|n| n != "botserver");
+    let name = match explicit {
         Some(n) => n,
+        None if env.get("AZURE_OPENAI_API_KEY").is_some() => "azure".to_owned(),
+        None if env.get("ANTHROPIC_API_KEY").is_some() => "anthropic".to_owned(),
         None if env.get("OPENAI_API_KEY").is_some() => "openai".to_owned(),
         None if env.get("LOCAL_LLM_URL").is_some() || env.get("LOCAL_LLM_MODEL").is_some() => {
             "local".to_owned()
@@ -30,10 +45,9 @@ pub fn select_provider(env: &Env, idle_timeout: Duration) -> Result<ProviderSpec
     };
     match name.as_str() {
         "openai" => openai(env, idle_timeout).map(ProviderSpec::OpenAi),
+        "azure" => azure(env, idle_timeout).map(ProviderSpec::OpenAi),
+        "anthropic" => anthropic(env, idle_timeout).map(ProviderSpec::Anthropic),
         "local" => local(env, idle_timeout).map(ProviderSpec::OpenAi),
-        "azure" | "anthropic" | "botserver" => Err(format!(
-            "LLM_PROVIDER={name} is not supported by this build yet; use openai or local"
-        )),
         other => Err(format!(
             "LLM_PROVIDER={other:?} is not a provider; use one of openai, azure, anthropic, local, botserver"
         )),
@@ -44,25 +58,90 @@ fn openai(env: &Env, idle_timeout: Duration) -> Result<OpenAiConfig, String> {
     let key = env
         .get("OPENAI_API_KEY")
         .ok_or("LLM_PROVIDER=openai needs OPENAI_API_KEY: set it to your OpenAI API key")?;
+    let base = base_url(env, "OPENAI_BASE_URL", "https://api.openai.com/v1")?;
     Ok(OpenAiConfig {
         name: "openai".into(),
-        base_url: base_url(env, "OPENAI_BASE_URL", "https://api.openai.com/v1")?,
+        url: OpenAiProvider::chat_url(&base),
+        base_url: base,
         model: env.get("OPENAI_MODEL").unwrap_or("gpt-4o-mini").to_owned(),
-        api_key: Some(Secret::new(key)),
+        auth: OpenAiAuth::Bearer(Secret::new(key)),
         key_var: "OPENAI_API_KEY",
         model_var: "OPENAI_MODEL",
-        context_window: None,
+        context_window: Some(128_000),
+        idle_timeout,
+    })
+}
+
+fn azure(env: &Env, idle_timeout: Duration) -> Result<OpenAiConfig, String> {
+    let need = |var: &str, what: &str| {
+        env.get(var)
+            .map(str::to_owned)
+            .ok_or(format!("LLM_PROVIDER=azure needs {var}: set it to {what}"))
+    };
+    let key = need("AZURE_OPENAI_API_KEY", "your Azure OpenAI resource key")?;
+    need(
+        "AZURE_OPENAI_ENDPOINT",
+        "your resource endpoint, e.g. https://NAME.openai.azure.com",
+    )?;
+    let endpoint = base_url(
+        env,
+        "AZURE_OPENAI_ENDPOINT",
+        "https://NAME.openai.azure.com",
+    )?;
+    let deployment = need(
+        "AZURE_OPENAI_DEPLOYMENT",
+        "the name of your model deployment",
+    )?;
+    let version = env
+        .get("AZURE_OPENAI_API_VERSION")
+        .unwrap_or(AZURE_DEFAULT_API_VERSION);
+    let url = if version.eq_ignore_ascii_case("v1") {
+        format!("{endpoint}/openai/v1/chat/completions")
+    } else {
+        format!("{endpoint}/openai/deployments/{deployment}/chat/completions?api-version={version}")
+    };
+    Ok(OpenAiConfig {
+        name: "azure".into(),
+        base_url: endpoint,
+        url,
+        model: deployment,
+        auth: OpenAiAuth::ApiKeyHeader(Secret::new(key)),
+        key_var: "AZURE_OPENAI_API_KEY",
+        model_var: "AZURE_OPENAI_DEPLOYMENT",
+        context_window: Some(128_000),
+        idle_timeout,
+    })
+}
+
+fn anthropic(env: &Env, idle_timeout: Duration) -> Result<AnthropicConfig, String> {
+    let key = env.get("ANTHROPIC_API_KEY").ok_or(
+        "LLM_PROVIDER=anthropic needs ANTHROPIC_API_KEY: set it to your Anthropic API key",
+    )?;
+    Ok(AnthropicConfig {
+        base_url: base_url(env, "ANTHROPIC_BASE_URL", "https://api.anthropic.com")?,
+        model: env
+            .get("ANTHROPIC_MODEL")
+            .unwrap_or("claude-sonnet-4-5")
+            .to_owned(),
+        api_key: Secret::new(key),
+        max_tokens: env.parse::<u32>("ANTHROPIC_MAX_TOKENS")?.unwrap_or(8192),
+        context_window: Some(200_000),
         idle_timeout,
     })
 }
 
 fn local(env: &Env, idle_timeout: Duration) -> Result<OpenAiConfig, String> {
+    let base = base_url(env, "LOCAL_LLM_URL", "http://127.0.0.1:11434/v1")?;
     Ok(OpenAiConfig {
         name: "local".into(),
-        base_url: base_url(env, "LOCAL_LLM_URL", "http://127.0.0.1:11434/v1")?,
+        url: OpenAiProvider::chat_url(&base),
+        base_url: base,
         // llama.cpp serves whatever it loaded under any name; Ollama needs the real one.
         model: env.get("LOCAL_LLM_MODEL").unwrap_or("default").to_owned(),
-        api_key: env.get("LOCAL_LLM_API_KEY").map(Secret::new),
+        auth: match env.get("LOCAL_LLM_API_KEY") {
+            Some(k) => OpenAiAuth::Bearer(Secret::new(k)),
+            None => OpenAiAuth::None,
+        },
         key_var: "LOCAL_LLM_API_KEY",
         model_var: "LOCAL_LLM_MODEL",
         context_window: env.parse::<u64>("LOCAL_LLM_CONTEXT")?,
@@ -91,11 +170,20 @@ mod tests {
         )
     }
 
+    fn openai_cfg(spec: ProviderSpec) -> OpenAiConfig {
+        match spec {
+            ProviderSpec::OpenAi(c) => c,
+            other => panic!("not an OpenAI-format provider: {other:?}"),
+        }
+    }
+
     #[test]
     fn nothing_configured_names_the_variables() {
         let err = pick(&[]).unwrap_err();
         for var in [
             "OPENAI_API_KEY",
+            "ANTHROPIC_API_KEY",
+            "AZURE_OPENAI_API_KEY",
             "LOCAL_LLM_URL",
             "LOCAL_LLM_MODEL",
             "LLM_PROVIDER",
@@ -105,32 +193,85 @@ mod tests {
     }
 
     #[test]
-    fn credentials_pick_the_provider() {
-        let ProviderSpec::OpenAi(c) = pick(&[("OPENAI_API_KEY", "k")]).unwrap();
+    fn credentials_pick_the_provider_in_order_azure_anthropic_openai_local() {
+        let c = openai_cfg(pick(&[("OPENAI_API_KEY", "k")]).unwrap());
         assert_eq!(
-            (c.name.as_str(), c.base_url.as_str()),
-            ("openai", "https://api.openai.com/v1")
+            (c.name.as_str(), c.url.as_str()),
+            ("openai", "https://api.openai.com/v1/chat/completions")
         );
-        let ProviderSpec::OpenAi(c) = pick(&[("LOCAL_LLM_MODEL", "qwen")]).unwrap();
-        assert_eq!((c.name.as_str(), c.model.as_str()), ("local", "qwen"));
-        assert_eq!(c.base_url, "http://127.0.0.1:11434/v1");
-        // openai wins over local when both are present.
-        let ProviderSpec::OpenAi(c) =
-            pick(&[("LOCAL_LLM_URL", "http://x/v1"), ("OPENAI_API_KEY", "k")]).unwrap();
+        let c = openai_cfg(pick(&[("LOCAL_LLM_MODEL", "qwen")]).unwrap());
+        assert_eq!(
+            (c.name.as_str(), c.model.as_str(), c.auth.clone()),
+            ("local", "qwen", OpenAiAuth::None)
+        );
+        let c =
+            openai_cfg(pick(&[("LOCAL_LLM_URL", "http://x/v1"), ("OPENAI_API_KEY", "k")]).unwrap());
         assert_eq!(c.name, "openai");
+        assert!(matches!(
+            pick(&[("OPENAI_API_KEY", "k"), ("ANTHROPIC_API_KEY", "a")]).unwrap(),
+            ProviderSpec::Anthropic(_)
+        ));
+        let both = [
+            ("ANTHROPIC_API_KEY", "a"),
+            ("AZURE_OPENAI_API_KEY", "z"),
+            ("AZURE_OPENAI_ENDPOINT", "https://r.openai.azure.com"),
+            ("AZURE_OPENAI_DEPLOYMENT", "d"),
+        ];
+        assert_eq!(openai_cfg(pick(&both).unwrap()).name, "azure");
+        // botserver: the local provider is chosen as if LLM_PROVIDER were unset.
+        assert_eq!(
+            openai_cfg(pick(&[("LLM_PROVIDER", "botserver"), ("OPENAI_API_KEY", "k")]).unwrap())
+                .name,
+            "openai"
+        );
+    }
+
+    #[test]
+    fn azure_urls_for_both_surfaces() {
+        let base = [
+            ("LLM_PROVIDER", "azure"),
+            ("AZURE_OPENAI_API_KEY", "z"),
+            ("AZURE_OPENAI_ENDPOINT", "https://r.openai.azure.com/"),
+            ("AZURE_OPENAI_DEPLOYMENT", "gpt4o"),
+        ];
+        let c = openai_cfg(pick(&base).unwrap());
+        assert_eq!(
+            c.url,
+            format!(
+                "https://r.openai.azure.com/openai/deployments/gpt4o/chat/completions?api-version={AZURE_DEFAULT_API_VERSION}"
+            )
+        );
+        assert_eq!(c.auth, OpenAiAuth::ApiKeyHeader(Secret::new("z")));
+        let mut v1 = base.to_vec();
+        v1.push(("AZURE_OPENAI_API_VERSION", "v1"));
+        let c = openai_cfg(pick(&v1).unwrap());
+        assert_eq!(
+            (c.url.as_str(), c.model.as_str()),
+            (
+                "https://r.openai.azure.com/openai/v1/chat/completions",
+                "gpt4o"
+            )
+        );
+        let err = pick(&base[..3]).unwrap_err();
+        assert!(err.contains("AZURE_OPENAI_DEPLOYMENT"), "{err}");
     }
 
     #[test]
     fn wrong_settings_name_the_variable() {
-        let err = pick(&[("LLM_PROVIDER", "openai")]).unwrap_err();
-        assert!(err.contains("OPENAI_API_KEY"), "{err}");
-        let err = pick(&[("LLM_PROVIDER", "gpt")]).unwrap_err();
-        assert!(err.contains("LLM_PROVIDER"), "{err}");
-        let err = pick(&[("LOCAL_LLM_URL", "not a url")]).unwrap_err();
-        assert!(err.contains("LOCAL_LLM_URL"), "{err}");
-        let err = pick(&[("LOCAL_LLM_URL", "ftp://x")]).unwrap_err();
-        assert!(err.contains("LOCAL_LLM_URL"), "{err}");
-        let err = pick(&[("LOCAL_LLM_MODEL", "m"), ("LOCAL_LLM_CONTEXT", "big")]).unwrap_err();
-        assert!(err.contains("LOCAL_LLM_CONTEXT"), "{err}");
+        for (pairs, var) in [
+            (vec![("LLM_PROVIDER", "openai")], "OPENAI_API_KEY"),
+            (vec![("LLM_PROVIDER", "anthropic")], "ANTHROPIC_API_KEY"),
+            (vec![("LLM_PROVIDER", "azure")], "AZURE_OPENAI_API_KEY"),
+            (vec![("LLM_PROVIDER", "gpt")], "LLM_PROVIDER"),
+            (vec![("LOCAL_LLM_URL", "not a url")], "LOCAL_LLM_URL"),
+            (vec![("LOCAL_LLM_URL", "ftp://x")], "LOCAL_LLM_URL"),
+            (
+                vec![("LOCAL_LLM_MODEL", "m"), ("LOCAL_LLM_CONTEXT", "big")],
+                "LOCAL_LLM_CONTEXT",
+            ),
+        ] {
+            let err = pick(&pairs).unwrap_err();
+            assert!(err.contains(var), "{var}: {err}");
+        }
     }
 }

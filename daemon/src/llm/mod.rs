@@ -4,6 +4,7 @@
 //! [`ProviderEvent`]s; [`stream_with_retries`] wraps it with the retry policy so every wire
 //! format retries the same way and reports waits as [`ProviderEvent::Retry`].
 
+pub mod anthropic;
 pub mod openai;
 pub mod retry;
 pub mod sse;
@@ -208,6 +209,18 @@ pub trait LlmProvider: Send + Sync + std::fmt::Debug {
 }
 
 mod stream;
+
+/// The daemon's HTTP client for providers (rustls with the ring provider, the one TLS stack).
+pub fn http_client() -> Result<reqwest::Client, String> {
+    // Idempotent: the first call installs ring as the process-wide rustls provider.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .pool_idle_timeout(Duration::from_secs(90))
+        .tcp_nodelay(true)
+        .build()
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))
+}
 
 /// A person-readable reason for a failed HTTP send, without the URL's query or secrets.
 pub(crate) fn describe_send_error(e: &reqwest::Error, base_url: &str) -> String {

@@ -1,5 +1,6 @@
-//! OpenAI chat completions, streaming: OpenAI itself and every OpenAI-compatible local
-//! server (Ollama, llama.cpp, vLLM, LM Studio), whose quirks are tolerated here.
+//! OpenAI chat completions, streaming: OpenAI itself, Azure OpenAI (deployment URL and
+//! `api-key` header), and every OpenAI-compatible local server (Ollama, llama.cpp, vLLM,
+//! LM Studio), whose quirks are tolerated here.
 
 use std::time::Duration;
 
@@ -15,17 +16,30 @@ use super::{
 };
 use crate::config::Secret;
 
+/// How a request authenticates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpenAiAuth {
+    /// `Authorization: Bearer <key>` (OpenAI, most local servers).
+    Bearer(Secret),
+    /// `api-key: <key>` (Azure OpenAI).
+    ApiKeyHeader(Secret),
+    /// No credentials (local servers).
+    None,
+}
+
 /// Settings of one OpenAI-compatible endpoint.
 #[derive(Debug, Clone)]
 pub struct OpenAiConfig {
-    /// `openai` or `local`.
+    /// `openai`, `azure` or `local`.
     pub name: String,
-    /// Base URL ending in `/v1` (no trailing slash).
+    /// Base URL for display (no credentials, no query).
     pub base_url: String,
-    /// Model name.
+    /// The full chat-completions URL.
+    pub url: String,
+    /// Model name (the deployment, for Azure).
     pub model: String,
-    /// Bearer key; local servers may need none.
-    pub api_key: Option<Secret>,
+    /// Credentials.
+    pub auth: OpenAiAuth,
     /// The variable holding the key, for error messages.
     pub key_var: &'static str,
     /// The variable holding the model, for error messages.
@@ -47,8 +61,13 @@ pub struct OpenAiProvider {
 impl OpenAiProvider {
     /// A provider for `cfg`, sharing the daemon's HTTP client.
     pub fn new(cfg: OpenAiConfig, http: reqwest::Client) -> Self {
-        let url = format!("{}/chat/completions", cfg.base_url.trim_end_matches('/'));
+        let url = cfg.url.clone();
         OpenAiProvider { cfg, http, url }
+    }
+
+    /// The chat-completions URL for a `/v1`-style base.
+    pub fn chat_url(base_url: &str) -> String {
+        format!("{}/chat/completions", base_url.trim_end_matches('/'))
     }
 
     fn body(&self, req: &ChatRequest) -> Value {
@@ -136,8 +155,10 @@ impl LlmProvider for OpenAiProvider {
         Box::pin(async move {
             let name = &self.cfg.name;
             let mut rb = self.http.post(&self.url).json(&self.body(request));
-            if let Some(key) = &self.cfg.api_key {
-                rb = rb.bearer_auth(key.expose());
+            match &self.cfg.auth {
+                OpenAiAuth::Bearer(key) => rb = rb.bearer_auth(key.expose()),
+                OpenAiAuth::ApiKeyHeader(key) => rb = rb.header("api-key", key.expose()),
+                OpenAiAuth::None => {}
             }
             let resp = rb.send().await.map_err(|e| {
                 ProviderError::transport(name, super::describe_send_error(&e, &self.cfg.base_url))

@@ -130,8 +130,13 @@ pub async fn run(
 
         let mut calls: Vec<(ToolCall, ToolOrigin)> = Vec::new();
         for c in &reply.calls {
-            let args = serde_json::from_str(&c.arguments)
-                .unwrap_or_else(|_| json!({ "_unparsed": c.arguments }));
+            // A call without arguments (Anthropic sends none for an empty input) means {}.
+            let args = if c.arguments.trim().is_empty() {
+                json!({})
+            } else {
+                serde_json::from_str(&c.arguments)
+                    .unwrap_or_else(|_| json!({ "_unparsed": c.arguments }))
+            };
             calls.push((
                 ToolCall {
                     id: c.id.clone(),

@@ -1,0 +1,381 @@
+//! Anthropic Messages, streaming: `tool_use` blocks with `input_json_delta` pieces, `ping`,
+//! mid-stream `error` events, cumulative usage; unknown event types are ignored.
+
+use std::time::Duration;
+
+use botcoder_protocol::ErrorKind;
+use botcoder_protocol::methods::ProviderCapabilities;
+use futures::future::BoxFuture;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::retry::classify_status;
+use super::stream::{ChunkDecoder, sse_event_stream};
+use super::{
+    ChatMessage, ChatRequest, EventStream, LlmProvider, ProviderError, ProviderEvent, StopReason,
+};
+use crate::config::Secret;
+
+/// The API version header every request carries.
+pub const ANTHROPIC_VERSION: &str = "2023-06-01";
+
+/// Settings of the Anthropic provider.
+#[derive(Debug, Clone)]
+pub struct AnthropicConfig {
+    /// Base URL without `/v1` (no trailing slash).
+    pub base_url: String,
+    /// Model.
+    pub model: String,
+    /// `x-api-key`.
+    pub api_key: Secret,
+    /// Reply budget (Anthropic requires one).
+    pub max_tokens: u32,
+    /// Context window.
+    pub context_window: Option<u64>,
+    /// A stream silent for this long fails.
+    pub idle_timeout: Duration,
+}
+
+/// The Anthropic Messages provider.
+#[derive(Debug)]
+pub struct AnthropicProvider {
+    cfg: AnthropicConfig,
+    http: reqwest::Client,
+    url: String,
+}
+
+impl AnthropicProvider {
+    /// A provider for `cfg`.
+    pub fn new(cfg: AnthropicConfig, http: reqwest::Client) -> Self {
+        let url = format!("{}/v1/messages", cfg.base_url.trim_end_matches('/'));
+        AnthropicProvider { cfg, http, url }
+    }
+
+    /// The request body: system on top, strictly alternating roles, tool results as
+    /// `tool_result` blocks in a user message.
+    pub fn body(&self, req: &ChatRequest) -> Value {
+        let mut messages: Vec<(&'static str, Vec<Value>)> = Vec::new();
+        let mut push = |role: &'static str, block: Value| match messages.last_mut() {
+            Some((r, blocks)) if *r == role => blocks.push(block),
+            _ => messages.push((role, vec![block])),
+        };
+        for m in &req.messages {
+            match m {
+                ChatMessage::User(t) => push("user", json!({"type": "text", "text": t})),
+                ChatMessage::Assistant { text, tool_calls } => {
+                    if !text.is_empty() {
+                        push("assistant", json!({"type": "text", "text": text}));
+                    }
+                    for c in tool_calls {
+                        let input: Value =
+                            serde_json::from_str(&c.arguments).unwrap_or_else(|_| json!({}));
+                        push(
+                            "assistant",
+                            json!({"type": "tool_use", "id": c.id, "name": c.name, "input": input}),
+                        );
+                    }
+                }
+                ChatMessage::ToolResult {
+                    call_id,
+                    output,
+                    is_error,
+                    ..
+                } => push(
+                    "user",
+                    json!({"type": "tool_result", "tool_use_id": call_id, "content": output, "is_error": is_error}),
+                ),
+            }
+        }
+        let messages: Vec<Value> = messages
+            .into_iter()
+            .map(|(role, content)| json!({"role": role, "content": content}))
+            .collect();
+        let mut body = json!({
+            "model": self.cfg.model,
+            "max_tokens": req.max_tokens.unwrap_or(self.cfg.max_tokens),
+            "stream": true,
+            "messages": messages,
+        });
+        if let Some(system) = &req.system {
+            body["system"] = json!(system);
+        }
+        if !req.tools.is_empty() {
+            let tools: Vec<Value> = req
+                .tools
+                .iter()
+                .map(|t| json!({"name": t.name, "description": t.description, "input_schema": t.parameters}))
+                .collect();
+            body["tools"] = json!(tools);
+        }
+        body
+    }
+}
+
+impl LlmProvider for AnthropicProvider {
+    fn name(&self) -> &str {
+        "anthropic"
+    }
+
+    fn model(&self) -> &str {
+        &self.cfg.model
+    }
+
+    fn base_url(&self) -> &str {
+        &self.cfg.base_url
+    }
+
+    fn capabilities(&self) -> ProviderCapabilities {
+        ProviderCapabilities {
+            streaming: true,
+            native_tools: true,
+            context_window: self.cfg.context_window,
+        }
+    }
+
+    fn open<'a>(
+        &'a self,
+        request: &'a ChatRequest,
+    ) -> BoxFuture<'a, Result<EventStream, ProviderError>> {
+        Box::pin(async move {
+            let resp = self
+                .http
+                .post(&self.url)
+                .header("x-api-key", self.cfg.api_key.expose())
+                .header("anthropic-version", ANTHROPIC_VERSION)
+                .json(&self.body(request))
+                .send()
+                .await
+                .map_err(|e| {
+                    ProviderError::transport(
+                        "anthropic",
+                        super::describe_send_error(&e, &self.cfg.base_url),
+                    )
+                })?;
+            let status = resp.status().as_u16();
+            if !(200..300).contains(&status) {
+                let headers = resp.headers().clone();
+                let body = super::read_error_body(resp).await;
+                return Err(classify_status(
+                    "anthropic",
+                    status,
+                    &headers,
+                    &body,
+                    "ANTHROPIC_API_KEY",
+                ));
+            }
+            Ok(sse_event_stream(
+                "anthropic".to_owned(),
+                resp,
+                self.cfg.idle_timeout,
+                AnthropicDecoder::default(),
+            ))
+        })
+    }
+}
+
+/// Turns Anthropic stream events into provider events.
+#[derive(Debug, Default)]
+pub struct AnthropicDecoder {
+    /// Content block index -> tool call index, for `tool_use` blocks.
+    tool_blocks: Vec<(u64, usize)>,
+    tools: usize,
+    input_tokens: u64,
+    output_tokens: u64,
+    stop_reason: Option<String>,
+    saw_anything: bool,
+    done: bool,
+}
+
+#[derive(Deserialize)]
+struct Frame {
+    #[serde(rename = "type", default)]
+    kind: String,
+    #[serde(default)]
+    index: Option<u64>,
+    #[serde(default)]
+    message: Option<Value>,
+    #[serde(default)]
+    content_block: Option<Value>,
+    #[serde(default)]
+    delta: Option<Value>,
+    #[serde(default)]
+    usage: Option<Value>,
+    #[serde(default)]
+    error: Option<Value>,
+}
+
+fn u64_at(v: &Value, ptr: &str) -> Option<u64> {
+    v.pointer(ptr).and_then(Value::as_u64)
+}
+
+impl ChunkDecoder for AnthropicDecoder {
+    fn event(
+        &mut self,
+        event: &str,
+        data: &str,
+        out: &mut Vec<ProviderEvent>,
+    ) -> Result<(), ProviderError> {
+        if data.trim().is_empty() {
+            return Ok(());
+        }
+        let frame: Frame = serde_json::from_str(data).map_err(|e| {
+            ProviderError::fatal(
+                ErrorKind::ProviderError,
+                format!("anthropic sent an event that is not JSON ({e})"),
+            )
+        })?;
+        let kind = if frame.kind.is_empty() {
+            event
+        } else {
+            frame.kind.as_str()
+        };
+        self.saw_anything = true;
+        match kind {
+            "message_start" => {
+                if let Some(m) = &frame.message {
+                    self.input_tokens = u64_at(m, "/usage/input_tokens").unwrap_or(0);
+                    self.output_tokens = u64_at(m, "/usage/output_tokens").unwrap_or(0);
+                }
+            }
+            "content_block_start" => {
+                let block = frame.content_block.unwrap_or_default();
+                match block.get("type").and_then(Value::as_str) {
+                    Some("tool_use") => {
+                        let index = self.tools;
+                        self.tools += 1;
+                        self.tool_blocks.push((frame.index.unwrap_or(0), index));
+                        let s = |k: &str| {
+                            block
+                                .get(k)
+                                .and_then(Value::as_str)
+                                .unwrap_or_default()
+                                .to_owned()
+                        };
+                        out.push(ProviderEvent::ToolCallStart {
+                            index,
+                            id: s("id"),
+                            name: s("name"),
+                        });
+                    }
+                    Some("text") => {
+                        if let Some(t) = block
+                            .get("text")
+                            .and_then(Value::as_str)
+                            .filter(|t| !t.is_empty())
+                        {
+                            out.push(ProviderEvent::TextDelta(t.to_owned()));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            "content_block_delta" => {
+                let delta = frame.delta.unwrap_or_default();
+                match delta.get("type").and_then(Value::as_str) {
+                    Some("text_delta") => {
+                        if let Some(t) = delta
+                            .get("text")
+                            .and_then(Value::as_str)
+                            .filter(|t| !t.is_empty())
+                        {
+                            out.push(ProviderEvent::TextDelta(t.to_owned()));
+                        }
+                    }
+                    Some("input_json_delta") => {
+                        let block = frame.index.unwrap_or(0);
+                        let piece = delta
+                            .get("partial_json")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default();
+                        if let Some((_, index)) = self.tool_blocks.iter().find(|(b, _)| *b == block)
+                            && !piece.is_empty()
+                        {
+                            out.push(ProviderEvent::ToolCallArgsDelta {
+                                index: *index,
+                                text: piece.to_owned(),
+                            });
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            "message_delta" => {
+                if let Some(reason) = frame
+                    .delta
+                    .as_ref()
+                    .and_then(|d| d.get("stop_reason"))
+                    .and_then(Value::as_str)
+                {
+                    self.stop_reason = Some(reason.to_owned());
+                }
+                if let Some(n) = frame
+                    .usage
+                    .as_ref()
+                    .and_then(|u| u64_at(u, "/output_tokens"))
+                {
+                    // Cumulative: the latest count is the total.
+                    self.output_tokens = n;
+                }
+            }
+            "message_stop" => {
+                out.push(ProviderEvent::Usage {
+                    input_tokens: self.input_tokens,
+                    output_tokens: self.output_tokens,
+                });
+                self.done = true;
+            }
+            "error" => {
+                let err = frame.error.unwrap_or_default();
+                let etype = err.get("type").and_then(Value::as_str).unwrap_or("error");
+                let msg = err
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("unknown error");
+                let kind = match etype {
+                    "rate_limit_error" => ErrorKind::RateLimited,
+                    "overloaded_error" | "api_error" => ErrorKind::ProviderUnavailable,
+                    _ => ErrorKind::ProviderError,
+                };
+                return Err(ProviderError {
+                    retryable: kind != ErrorKind::ProviderError,
+                    ..ProviderError::fatal(
+                        kind,
+                        format!("anthropic reported {etype} mid-stream: {msg}"),
+                    )
+                });
+            }
+            _ => {} // ping and anything new
+        }
+        Ok(())
+    }
+
+    fn is_done(&self) -> bool {
+        self.done
+    }
+
+    fn finish(&mut self) -> Result<ProviderEvent, ProviderError> {
+        if !self.done {
+            let retryable = !self.saw_anything;
+            let msg = if retryable {
+                "anthropic closed the stream without sending a reply"
+            } else {
+                "the anthropic stream ended before message_stop"
+            };
+            return Err(ProviderError {
+                retryable,
+                ..ProviderError::fatal(ErrorKind::ProviderUnavailable, msg)
+            });
+        }
+        let stop_reason = match self.stop_reason.as_deref() {
+            Some("end_turn") | Some("stop_sequence") => StopReason::EndTurn,
+            Some("tool_use") => StopReason::ToolUse,
+            Some("max_tokens") => StopReason::MaxTokens,
+            other => StopReason::Other(other.unwrap_or_default().to_owned()),
+        };
+        Ok(ProviderEvent::Done { stop_reason })
+    }
+}
+
+#[cfg(test)]
+#[path = "anthropic_tests.rs"]
+mod tests;
