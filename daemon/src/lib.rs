@@ -11,6 +11,7 @@ pub mod error;
 pub mod llm;
 pub mod logging;
 pub mod paths;
+pub mod ratelimit;
 pub mod rpc;
 pub mod server;
 pub mod session;

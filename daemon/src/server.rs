@@ -5,13 +5,14 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
-use botcoder_protocol::methods::{DaemonStatusResult, ProviderInfo};
+use botcoder_protocol::methods::{BudgetInfo, DaemonStatusResult, ProviderInfo};
 use botcoder_protocol::{Mode, PROTOCOL_VERSION};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{AgentSettings, Config, ProviderSpec};
-use crate::llm::LlmProvider;
 use crate::llm::openai::OpenAiProvider;
+use crate::llm::{HeaderObserver, LlmProvider, endpoint_key};
+use crate::ratelimit::RateLimiter;
 use crate::rpc;
 use crate::session::Sessions;
 use crate::session::turn::TurnDeps;
@@ -28,6 +29,8 @@ pub struct Daemon {
     pub connections: AtomicU64,
     /// Agent loop settings (defaults for new sessions).
     pub agent: AgentSettings,
+    /// The daemon-wide rate limiter.
+    pub limiter: Arc<RateLimiter>,
     provider: Result<Arc<dyn LlmProvider>, String>,
     started: Instant,
     socket_path: PathBuf,
@@ -52,6 +55,18 @@ impl Daemon {
             mode: Mode::Local,
             provider: self.provider_info(),
             provider_error: self.provider.as_ref().err().cloned(),
+            budgets: self
+                .limiter
+                .snapshot()
+                .into_iter()
+                .map(|b| BudgetInfo {
+                    endpoint: b.key,
+                    tpm: b.limits.tpm,
+                    rpm: b.limits.rpm,
+                    tokens_used: b.tokens_used,
+                    requests_used: b.requests_used,
+                })
+                .collect(),
         }
     }
 
@@ -101,14 +116,26 @@ pub enum StartError {
 }
 
 /// Builds the provider a spec describes.
-fn build_provider(spec: &ProviderSpec) -> Result<Arc<dyn LlmProvider>, String> {
+fn build_provider(
+    spec: &ProviderSpec,
+    limiter: &Arc<RateLimiter>,
+) -> Result<Arc<dyn LlmProvider>, String> {
     let http = crate::llm::http_client()?;
+    let observer = |name: &str, base: &str| HeaderObserver {
+        limiter: limiter.clone(),
+        key: endpoint_key(name, base),
+    };
     Ok(match spec {
-        ProviderSpec::OpenAi(cfg) => Arc::new(OpenAiProvider::new(cfg.clone(), http)),
-        ProviderSpec::Anthropic(cfg) => Arc::new(crate::llm::anthropic::AnthropicProvider::new(
-            cfg.clone(),
-            http,
-        )),
+        ProviderSpec::OpenAi(cfg) => {
+            let o = observer(&cfg.name, &cfg.base_url);
+            Arc::new(OpenAiProvider::new(cfg.clone(), http).with_observer(o))
+        }
+        ProviderSpec::Anthropic(cfg) => {
+            let o = observer("anthropic", &cfg.base_url);
+            Arc::new(
+                crate::llm::anthropic::AnthropicProvider::new(cfg.clone(), http).with_observer(o),
+            )
+        }
     })
 }
 
@@ -141,12 +168,16 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
     let owns_socket = bound.is_some();
     let listener = tokio::net::UnixListener::from_std(std_listener)
         .map_err(|e| StartError::Other(format!("cannot serve the socket: {e}")))?;
+    let limiter = Arc::new(RateLimiter::new());
     let provider = opts
         .config
         .provider
         .as_ref()
         .map_err(Clone::clone)
-        .and_then(build_provider);
+        .and_then(|s| build_provider(s, &limiter));
+    if let Ok(p) = &provider {
+        limiter.configure(&endpoint_key(p.name(), p.base_url()), opts.config.limits);
+    }
     match &provider {
         Ok(p) => tracing::info!(
             provider = p.name(),
@@ -161,6 +192,7 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
         retry: opts.config.retry,
         agent: opts.config.agent,
         tools: Arc::new(crate::tools::LocalToolExecutor),
+        limiter: limiter.clone(),
     });
     let sessions = Sessions::new(opts.data_dir.join("sessions"), deps)
         .map_err(|e| StartError::Other(e.message))?;
@@ -168,6 +200,7 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
         sessions,
         connections: AtomicU64::new(0),
         agent: opts.config.agent,
+        limiter,
         provider,
         started: Instant::now(),
         socket_path: socket_path.clone(),

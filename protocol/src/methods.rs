@@ -152,6 +152,26 @@ pub struct DaemonStatusResult {
     /// Set when no provider is configured: what to do about it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider_error: Option<String>,
+    /// The daemon-wide rate-limit budgets and their use in the last minute.
+    #[serde(default)]
+    pub budgets: Vec<BudgetInfo>,
+}
+
+/// One endpoint's rate-limit budget.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct BudgetInfo {
+    /// Provider endpoint (name and base URL).
+    pub endpoint: String,
+    /// Tokens per minute, when limited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tpm: Option<u64>,
+    /// Requests per minute, when limited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rpm: Option<u64>,
+    /// Tokens admitted in the last 60 s.
+    pub tokens_used: u64,
+    /// Requests admitted in the last 60 s.
+    pub requests_used: u64,
 }
 
 /// A provider as clients may see it: never any secret.

@@ -53,6 +53,17 @@ pub fn print(st: &DaemonStatusResult, json: bool) {
         st.data_dir,
         st.log_file,
     ));
+    for b in &st.budgets {
+        let limit = |v: Option<u64>| v.map_or("unlimited".to_owned(), |n| n.to_string());
+        let _ = out.text(&format!(
+            "budget    {}: {} of {} tokens/min, {} of {} requests/min used\n",
+            b.endpoint,
+            b.tokens_used,
+            limit(b.tpm),
+            b.requests_used,
+            limit(b.rpm)
+        ));
+    }
 }
 
 fn humanize_ms(ms: u64) -> String {

@@ -135,6 +135,8 @@ pub struct Config {
     pub retry: RetryPolicy,
     /// Agent loop settings.
     pub agent: AgentSettings,
+    /// Local rate-limit budgets for the provider (`LLM_TPM`, `LLM_RPM`).
+    pub limits: crate::ratelimit::Limits,
 }
 
 fn agent_settings(env: &Env, problems: &mut Vec<String>) -> AgentSettings {
@@ -192,6 +194,17 @@ impl Config {
             }
         };
         let agent = agent_settings(env, &mut problems);
+        let mut limit = |var: &str| match env.parse::<u64>(var) {
+            Ok(v) => v.filter(|n| *n > 0),
+            Err(e) => {
+                problems.push(e);
+                None
+            }
+        };
+        let limits = crate::ratelimit::Limits {
+            tpm: limit("LLM_TPM"),
+            rpm: limit("LLM_RPM"),
+        };
         let provider = if problems.is_empty() {
             select_provider(env, idle)
         } else {
@@ -201,6 +214,7 @@ impl Config {
             provider,
             retry,
             agent,
+            limits,
         }
     }
 }

@@ -42,13 +42,25 @@ pub struct AnthropicProvider {
     cfg: AnthropicConfig,
     http: reqwest::Client,
     url: String,
+    observer: Option<super::HeaderObserver>,
 }
 
 impl AnthropicProvider {
     /// A provider for `cfg`.
     pub fn new(cfg: AnthropicConfig, http: reqwest::Client) -> Self {
         let url = format!("{}/v1/messages", cfg.base_url.trim_end_matches('/'));
-        AnthropicProvider { cfg, http, url }
+        AnthropicProvider {
+            cfg,
+            http,
+            url,
+            observer: None,
+        }
+    }
+
+    /// Reports every response's rate-limit headers to `observer`.
+    pub fn with_observer(mut self, observer: super::HeaderObserver) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     /// The request body: system on top, strictly alternating roles, tool results as
@@ -151,6 +163,9 @@ impl LlmProvider for AnthropicProvider {
                         super::describe_send_error(&e, &self.cfg.base_url),
                     )
                 })?;
+            if let Some(o) = &self.observer {
+                o.observe(resp.headers());
+            }
             let status = resp.status().as_u16();
             if !(200..300).contains(&status) {
                 let headers = resp.headers().clone();

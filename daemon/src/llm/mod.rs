@@ -10,6 +10,7 @@ pub mod retry;
 pub mod sse;
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use botcoder_protocol::ErrorKind;
@@ -209,6 +210,27 @@ pub trait LlmProvider: Send + Sync + std::fmt::Debug {
 }
 
 mod stream;
+
+/// The rate limiter and the endpoint key a provider reports its response headers under.
+#[derive(Debug, Clone)]
+pub struct HeaderObserver {
+    /// The daemon-wide limiter.
+    pub limiter: Arc<crate::ratelimit::RateLimiter>,
+    /// The endpoint key.
+    pub key: String,
+}
+
+impl HeaderObserver {
+    /// Adopts a response's rate-limit headers.
+    pub fn observe(&self, headers: &reqwest::header::HeaderMap) {
+        self.limiter.observe_headers(&self.key, headers);
+    }
+}
+
+/// The limiter key of a provider endpoint.
+pub fn endpoint_key(name: &str, base_url: &str) -> String {
+    format!("{name} {base_url}")
+}
 
 /// The daemon's HTTP client for providers (rustls with the ring provider, the one TLS stack).
 pub fn http_client() -> Result<reqwest::Client, String> {

@@ -56,13 +56,25 @@ pub struct OpenAiProvider {
     cfg: OpenAiConfig,
     http: reqwest::Client,
     url: String,
+    observer: Option<super::HeaderObserver>,
 }
 
 impl OpenAiProvider {
     /// A provider for `cfg`, sharing the daemon's HTTP client.
     pub fn new(cfg: OpenAiConfig, http: reqwest::Client) -> Self {
         let url = cfg.url.clone();
-        OpenAiProvider { cfg, http, url }
+        OpenAiProvider {
+            cfg,
+            http,
+            url,
+            observer: None,
+        }
+    }
+
+    /// Reports every response's rate-limit headers to `observer`.
+    pub fn with_observer(mut self, observer: super::HeaderObserver) -> Self {
+        self.observer = Some(observer);
+        self
     }
 
     /// The chat-completions URL for a `/v1`-style base.
@@ -163,6 +175,9 @@ impl LlmProvider for OpenAiProvider {
             let resp = rb.send().await.map_err(|e| {
                 ProviderError::transport(name, super::describe_send_error(&e, &self.cfg.base_url))
             })?;
+            if let Some(o) = &self.observer {
+                o.observe(resp.headers());
+            }
             let status = resp.status().as_u16();
             if !(200..300).contains(&status) {
                 let headers = resp.headers().clone();

@@ -229,6 +229,28 @@ async fn read_agents_md(project: &str) -> Option<String> {
     Some(super::conversation::cap(&text, 32 * 1024))
 }
 
+/// Tokens a request will use: its prompt plus a typical reply, reconciled with the reported
+/// usage afterwards.
+fn estimate_request(request: &ChatRequest) -> u64 {
+    let prompt: u64 = request.system.as_deref().map_or(0, estimate_tokens)
+        + request
+            .messages
+            .iter()
+            .map(|m| match m {
+                crate::llm::ChatMessage::User(t) => estimate_tokens(t),
+                crate::llm::ChatMessage::Assistant { text, tool_calls } => {
+                    estimate_tokens(text)
+                        + tool_calls
+                            .iter()
+                            .map(|c| estimate_tokens(&c.arguments))
+                            .sum::<u64>()
+                }
+                crate::llm::ChatMessage::ToolResult { output, .. } => estimate_tokens(output),
+            })
+            .sum::<u64>();
+    prompt + u64::from(request.max_tokens.unwrap_or(512))
+}
+
 /// Streams one model reply, forwarding text as deltas.
 async fn stream_reply(
     core: &SessionCore,
@@ -240,6 +262,22 @@ async fn stream_reply(
     text: &mut String,
 ) -> Result<Reply, Outcome> {
     let name = provider.name().to_owned();
+    // The daemon-wide budget first: waiting is visible to every client and cancellable.
+    let key = crate::llm::endpoint_key(provider.name(), provider.base_url());
+    let estimate = estimate_request(&request);
+    let acquire = deps.limiter.acquire(&key, estimate, |w| {
+        let body = EventBody::RateLimitWait {
+            provider: name.clone(),
+            wait_ms: w.wait.as_millis() as u64,
+            reason: w.reason,
+        };
+        async move { emit(core, body).await }
+    });
+    let permit = tokio::select! {
+        biased;
+        () = ctl.cancelled() => return Err(Outcome::Stopped),
+        p = acquire => p,
+    };
     let mut stream = stream_with_retries(provider, request, deps.retry);
     let mut calls: Vec<ToolCallRequest> = Vec::new();
     let mut last_save = Instant::now();
@@ -296,6 +334,7 @@ async fn stream_reply(
                 input_tokens,
                 output_tokens,
             })) => {
+                permit.reconcile(input_tokens + output_tokens);
                 emit(
                     core,
                     EventBody::Usage {

@@ -23,6 +23,8 @@ pub struct TurnDeps {
     pub agent: AgentSettings,
     /// The tools.
     pub tools: Arc<dyn ToolExecutor>,
+    /// The daemon-wide rate limiter.
+    pub limiter: Arc<crate::ratelimit::RateLimiter>,
 }
 
 /// Lets the session actor stop a running turn and say why.
