@@ -12,6 +12,7 @@ mod error;
 mod event;
 mod ids;
 pub mod methods;
+pub mod schema;
 
 #[cfg(feature = "client")]
 pub mod client;
