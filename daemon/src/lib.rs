@@ -5,6 +5,7 @@
 //! named by what they hold: `rpc` (socket, auth, handlers), `session` (journal, hub, actor,
 //! turn engine), `llm` (provider trait, wire formats, retries), `config`.
 
+pub mod botserver;
 pub mod clock;
 pub mod config;
 pub mod error;

@@ -5,10 +5,12 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
-use botcoder_protocol::methods::{BudgetInfo, DaemonStatusResult, ProviderInfo};
+use botcoder_protocol::EventBody;
+use botcoder_protocol::methods::{BotserverInfo, BudgetInfo, DaemonStatusResult, ProviderInfo};
 use botcoder_protocol::{Mode, PROTOCOL_VERSION};
 use tokio_util::sync::CancellationToken;
 
+use crate::botserver::Botserver;
 use crate::config::{AgentSettings, Config, ProviderSpec};
 use crate::llm::openai::OpenAiProvider;
 use crate::llm::{HeaderObserver, LlmProvider, endpoint_key};
@@ -31,6 +33,8 @@ pub struct Daemon {
     pub agent: AgentSettings,
     /// The daemon-wide rate limiter.
     pub limiter: Arc<RateLimiter>,
+    /// The botserver, when configured.
+    pub botserver: Option<Arc<Botserver>>,
     provider: Result<Arc<dyn LlmProvider>, String>,
     started: Instant,
     socket_path: PathBuf,
@@ -52,7 +56,21 @@ impl Daemon {
             sessions: self.sessions.count().await,
             running_turns: self.sessions.running_turns().await,
             connections: self.connections.load(std::sync::atomic::Ordering::Relaxed),
-            mode: Mode::Local,
+            mode: match &self.botserver {
+                Some(b) if b.settings.facade && b.monitor.is_healthy() => Mode::MultiAgent,
+                _ => Mode::Local,
+            },
+            botserver: self.botserver.as_ref().map(|b| {
+                let snap = b.monitor.snapshot();
+                BotserverInfo {
+                    url: b.settings.url.clone(),
+                    state: snap.state.as_str().to_owned(),
+                    facade: b.settings.facade,
+                    fallback_to_local: b.settings.fallback_to_local,
+                    last_probe: snap.last_probe,
+                    last_error: snap.last_error,
+                }
+            }),
             provider: self.provider_info(),
             provider_error: self.provider.as_ref().err().cloned(),
             budgets: self
@@ -169,6 +187,13 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
     let listener = tokio::net::UnixListener::from_std(std_listener)
         .map_err(|e| StartError::Other(format!("cannot serve the socket: {e}")))?;
     let limiter = Arc::new(RateLimiter::new());
+    let botserver = match &opts.config.botserver {
+        Some(settings) => match Botserver::start(settings.clone()) {
+            Ok(b) => Some(Arc::new(b)),
+            Err(e) => return Err(StartError::Other(e)),
+        },
+        None => None,
+    };
     let provider = opts
         .config
         .provider
@@ -191,8 +216,11 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
         provider: provider.clone(),
         retry: opts.config.retry,
         agent: opts.config.agent,
-        tools: Arc::new(crate::tools::LocalToolExecutor),
+        tools: Arc::new(crate::tools::agent::AgentToolExecutor::new(
+            botserver.clone(),
+        )),
         limiter: limiter.clone(),
+        botserver: botserver.clone(),
     });
     let sessions = Sessions::new(opts.data_dir.join("sessions"), deps)
         .map_err(|e| StartError::Other(e.message))?;
@@ -201,6 +229,7 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
         connections: AtomicU64::new(0),
         agent: opts.config.agent,
         limiter,
+        botserver,
         provider,
         started: Instant::now(),
         socket_path: socket_path.clone(),
@@ -208,6 +237,24 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
         shutdown: CancellationToken::new(),
     });
 
+    if let Some(bot) = &daemon.botserver {
+        // Every switch between local and multi-agent mode is announced to every client.
+        let mut changes = bot.monitor.subscribe();
+        let d = daemon.clone();
+        tokio::spawn(async move {
+            while changes.changed().await.is_ok() {
+                let change = changes.borrow_and_update().clone();
+                if let Some(c) = change {
+                    d.sessions
+                        .broadcast(EventBody::ModeChanged {
+                            mode: c.mode,
+                            reason: c.reason,
+                        })
+                        .await;
+                }
+            }
+        });
+    }
     let (stop_handle, server_handle) = jsonrpsee::server::stop_channel();
     let server = tokio::spawn(rpc::serve(listener, daemon.clone(), stop_handle));
     tracing::info!(socket = %socket_path.display(), pid = std::process::id(), "botcoderd ready");

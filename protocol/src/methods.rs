@@ -155,6 +155,28 @@ pub struct DaemonStatusResult {
     /// The daemon-wide rate-limit budgets and their use in the last minute.
     #[serde(default)]
     pub budgets: Vec<BudgetInfo>,
+    /// The botserver, when one is configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub botserver: Option<BotserverInfo>,
+}
+
+/// The botserver as `botcoder status` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct BotserverInfo {
+    /// Its URL.
+    pub url: String,
+    /// `unknown`, `healthy`, `degraded` or `down`.
+    pub state: String,
+    /// Whether facade turns are on.
+    pub facade: bool,
+    /// Whether work falls back to local when it is down.
+    pub fallback_to_local: bool,
+    /// RFC 3339 time of the last probe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_probe: Option<String>,
+    /// The last error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
 }
 
 /// One endpoint's rate-limit budget.

@@ -11,7 +11,10 @@ use crate::{ErrorData, ErrorKind, Event, PROTOCOL_VERSION};
 fn method<M: Method>(generator: &mut SchemaGenerator, doc: &str) -> (String, Value) {
     let params = generator.subschema_for::<M::Params>();
     let result = generator.subschema_for::<M::Result>();
-    (M::NAME.to_owned(), json!({"description": doc, "params": params, "result": result}))
+    (
+        M::NAME.to_owned(),
+        json!({"description": doc, "params": params, "result": result}),
+    )
 }
 
 /// Every `ErrorKind`, in declaration order (the schema lists each with its code).
@@ -61,8 +64,10 @@ pub fn protocol_schema() -> Value {
     let subscribe_params = generator_with::<m::SubscribeParams>(&mut generator);
     let event = generator_with::<Event>(&mut generator);
     let error_data = generator_with::<ErrorData>(&mut generator);
-    let kinds: Map<String, Value> =
-        ERROR_KINDS.iter().map(|k| (k.as_str().to_owned(), json!(k.code()))).collect();
+    let kinds: Map<String, Value> = ERROR_KINDS
+        .iter()
+        .map(|k| (k.as_str().to_owned(), json!(k.code())))
+        .collect();
     let definitions = generator.take_definitions(true);
     json!({
         "$schema": "https://json-schema.org/draft/2020-12/schema",

@@ -32,7 +32,11 @@ fn checked_in_schema_matches_the_types() {
 fn every_error_kind_is_listed_with_its_code() {
     let schema = protocol_schema();
     for kind in ERROR_KINDS {
-        assert_eq!(schema["errors"]["codes"][kind.as_str()], kind.code(), "{kind}");
+        assert_eq!(
+            schema["errors"]["codes"][kind.as_str()],
+            kind.code(),
+            "{kind}"
+        );
     }
     let codes: std::collections::HashSet<i32> = ERROR_KINDS.iter().map(|k| k.code()).collect();
     assert_eq!(codes.len(), ERROR_KINDS.len(), "codes must be distinct");
@@ -41,13 +45,32 @@ fn every_error_kind_is_listed_with_its_code() {
 #[test]
 fn events_round_trip_with_their_type_tags() {
     let bodies = vec![
-        EventBody::UserMessage { turn_id: "t".into(), text: "hi".into(), client: "c".into() },
-        EventBody::AssistantDelta { turn_id: "t".into(), offset: 3, text: "x".into() },
-        EventBody::TurnCompleted { turn_id: "t".into(), status: TurnStatus::Completed, error: None },
-        EventBody::Lagged { resume_after_seq: 9 },
+        EventBody::UserMessage {
+            turn_id: "t".into(),
+            text: "hi".into(),
+            client: "c".into(),
+        },
+        EventBody::AssistantDelta {
+            turn_id: "t".into(),
+            offset: 3,
+            text: "x".into(),
+        },
+        EventBody::TurnCompleted {
+            turn_id: "t".into(),
+            status: TurnStatus::Completed,
+            error: None,
+        },
+        EventBody::Lagged {
+            resume_after_seq: 9,
+        },
     ];
     for body in bodies {
-        let event = Event { seq: Some(1), session_id: "s".into(), time: "t".into(), body };
+        let event = Event {
+            seq: Some(1),
+            session_id: "s".into(),
+            time: "t".into(),
+            body,
+        };
         let json = serde_json::to_value(&event).unwrap();
         assert_eq!(json["type"], event.kind());
         assert_eq!(serde_json::from_value::<Event>(json).unwrap(), event);

@@ -3,5 +3,6 @@
 
 pub mod events;
 pub mod harness;
+pub mod mock_botserver;
 pub mod mock_llm;
 pub mod raw_ws;

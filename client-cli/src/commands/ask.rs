@@ -147,7 +147,8 @@ pub async fn run(args: AskArgs, prompt: String) -> Result<u8, Failure> {
                     .as_ref()
                     .map_or(exit::FAILED, |e| exit::for_turn_error(&e.kind)),
             };
-            if let (false, Some(e)) = (args.json, error) {
+            // Also with --json: stderr is for people, stdout for the script.
+            if let Some(e) = error {
                 status(&format!("turn {}: {}", word(*st), e.message));
             }
             return Ok(code);

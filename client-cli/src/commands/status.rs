@@ -53,6 +53,20 @@ pub fn print(st: &DaemonStatusResult, json: bool) {
         st.data_dir,
         st.log_file,
     ));
+    if let Some(b) = &st.botserver {
+        let _ = out.text(&format!(
+            "botserver {} is {} (facade {}, fallback to local {}; last probe {}{})\n",
+            b.url,
+            b.state,
+            if b.facade { "on" } else { "off" },
+            if b.fallback_to_local { "on" } else { "off" },
+            b.last_probe.as_deref().unwrap_or("never"),
+            b.last_error
+                .as_deref()
+                .map(|e| format!("; last error: {e}"))
+                .unwrap_or_default()
+        ));
+    }
     for b in &st.budgets {
         let limit = |v: Option<u64>| v.map_or("unlimited".to_owned(), |n| n.to_string());
         let _ = out.text(&format!(

@@ -137,6 +137,8 @@ pub struct Config {
     pub agent: AgentSettings,
     /// Local rate-limit budgets for the provider (`LLM_TPM`, `LLM_RPM`).
     pub limits: crate::ratelimit::Limits,
+    /// The botserver, when `BOTSERVER_URL` is set.
+    pub botserver: Option<crate::botserver::BotserverSettings>,
 }
 
 fn agent_settings(env: &Env, problems: &mut Vec<String>) -> AgentSettings {
@@ -205,6 +207,10 @@ impl Config {
             tpm: limit("LLM_TPM"),
             rpm: limit("LLM_RPM"),
         };
+        let botserver = crate::botserver::BotserverSettings::from_env(env).unwrap_or_else(|e| {
+            problems.push(e);
+            None
+        });
         let provider = if problems.is_empty() {
             select_provider(env, idle)
         } else {
@@ -215,6 +221,7 @@ impl Config {
             retry,
             agent,
             limits,
+            botserver,
         }
     }
 }

@@ -45,6 +45,7 @@ pub enum Command {
 
 struct Queued {
     turn_id: TurnId,
+    text: String,
     policy: ApprovalPolicy,
 }
 
@@ -81,7 +82,7 @@ pub async fn run(core: Arc<SessionCore>, deps: Arc<TurnDeps>, mut rx: mpsc::Rece
                 let turn_id = new_turn_id();
                 let body = EventBody::UserMessage {
                     turn_id: turn_id.clone(),
-                    text,
+                    text: text.clone(),
                     client,
                 };
                 match core.emit(body).await {
@@ -90,6 +91,7 @@ pub async fn run(core: Arc<SessionCore>, deps: Arc<TurnDeps>, mut rx: mpsc::Rece
                         let policy = approval.unwrap_or_else(|| core.approval_policy());
                         queue.push_back(Queued {
                             turn_id: turn_id.clone(),
+                            text,
                             policy,
                         });
                         let _ = reply.send(Ok(SessionSendResult {
@@ -138,12 +140,18 @@ fn start_next(
     queue: &mut VecDeque<Queued>,
     running: &mut Option<Running>,
 ) {
-    if let Some(Queued { turn_id, policy }) = queue.pop_front() {
+    if let Some(Queued {
+        turn_id,
+        text,
+        policy,
+    }) = queue.pop_front()
+    {
         let ctl = Arc::new(TurnControl::default());
         let task = tokio::spawn(run_turn(
             core.clone(),
             deps.clone(),
             turn_id.clone(),
+            text,
             policy,
             ctl.clone(),
         ));

@@ -182,7 +182,7 @@ pub async fn run(
                 call_id: call.id.clone(),
                 name: call.name.clone(),
                 args: call.args.clone(),
-                executor: "local".to_owned(),
+                executor: deps.tools.executor(&call.name),
                 origin: *origin,
             };
             emit(core, tool_call).await;

@@ -262,6 +262,13 @@ impl Sessions {
         .unwrap_or(0)
     }
 
+    /// Publishes an ephemeral event to every live session (e.g. `mode.changed`).
+    pub async fn broadcast(&self, body: EventBody) {
+        for handle in self.live.lock().await.values() {
+            handle.core.emit_ephemeral(body.clone());
+        }
+    }
+
     /// Turns running now.
     pub async fn running_turns(&self) -> u64 {
         self.live

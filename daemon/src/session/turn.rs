@@ -25,6 +25,8 @@ pub struct TurnDeps {
     pub tools: Arc<dyn ToolExecutor>,
     /// The daemon-wide rate limiter.
     pub limiter: Arc<crate::ratelimit::RateLimiter>,
+    /// The botserver, when one is configured.
+    pub botserver: Option<Arc<crate::botserver::Botserver>>,
 }
 
 /// Lets the session actor stop a running turn and say why.
@@ -76,11 +78,83 @@ pub enum Outcome {
     Failed(TurnError),
 }
 
+enum Route {
+    Local,
+    Done(Outcome),
+}
+
+/// Multi-agent mode: a healthy botserver takes pipeline work; when it is down or lost the
+/// turn falls back to local (announced) if `FALLBACK_TO_LOCAL` allows, else fails clearly.
+async fn route(
+    core: &SessionCore,
+    deps: &TurnDeps,
+    user_text: &str,
+    turn_id: &TurnId,
+    ctl: &TurnControl,
+    text: &mut String,
+) -> Route {
+    let Some(bot) = deps.botserver.as_ref().filter(|b| b.settings.facade) else {
+        return Route::Local;
+    };
+    bot.monitor
+        .wait_first_probe(std::time::Duration::from_secs(3))
+        .await;
+    let refuse = |why: String| {
+        Route::Done(Outcome::Failed(TurnError {
+            kind: ErrorKind::ProviderUnavailable.as_str().to_owned(),
+            message: format!("{why}; FALLBACK_TO_LOCAL=false, so this request cannot run locally"),
+        }))
+    };
+    let fallback_notice = |reason: &str| {
+        core.emit_ephemeral(EventBody::ModeChanged {
+            mode: botcoder_protocol::Mode::Local,
+            reason: format!("{reason}; continuing with the local provider"),
+        });
+    };
+    if !bot.monitor.is_healthy() {
+        let snap = bot.monitor.snapshot();
+        let why = format!(
+            "the botserver at {} is {} ({})",
+            bot.settings.url,
+            snap.state.as_str(),
+            snap.last_error.unwrap_or_default()
+        );
+        if !bot.settings.fallback_to_local {
+            return refuse(why);
+        }
+        fallback_notice(&why);
+        return Route::Local;
+    }
+    match crate::botserver::facade::run(core, bot, user_text, turn_id, ctl, text).await {
+        crate::botserver::facade::FacadeOutcome::Done(o) => Route::Done(o),
+        crate::botserver::facade::FacadeOutcome::Local => Route::Local,
+        crate::botserver::facade::FacadeOutcome::Lost { reason } => {
+            if !bot.settings.fallback_to_local {
+                return refuse(reason);
+            }
+            // Keep what streamed so far, then continue locally with the conversation.
+            if !text.is_empty() {
+                let msg = EventBody::AssistantMessage {
+                    turn_id: turn_id.clone(),
+                    text: std::mem::take(text),
+                    partial: true,
+                };
+                if let Err(e) = core.emit(msg).await {
+                    tracing::error!(session = %core.id, error = %e, "could not journal assistant.message");
+                }
+            }
+            fallback_notice(&reason);
+            Route::Local
+        }
+    }
+}
+
 /// Runs turn `turn_id` to its end. Never fails: every problem becomes the turn's status.
 pub async fn run_turn(
     core: Arc<SessionCore>,
     deps: Arc<TurnDeps>,
     turn_id: TurnId,
+    user_text: String,
     policy: ApprovalPolicy,
     ctl: Arc<TurnControl>,
 ) {
@@ -97,23 +171,26 @@ pub async fn run_turn(
         tracing::error!(session = %core.id, error = %e, "could not journal turn.started");
     }
     let mut text = String::new();
-    let outcome = match &deps.provider {
-        Err(msg) => Outcome::Failed(TurnError {
-            kind: ErrorKind::ProviderNotConfigured.as_str().to_owned(),
-            message: msg.clone(),
-        }),
-        Ok(provider) => {
-            agent::run(
-                &core,
-                &deps,
-                provider.clone(),
-                policy,
-                &turn_id,
-                &ctl,
-                &mut text,
-            )
-            .await
-        }
+    let outcome = match route(&core, &deps, &user_text, &turn_id, &ctl, &mut text).await {
+        Route::Done(outcome) => outcome,
+        Route::Local => match &deps.provider {
+            Err(msg) => Outcome::Failed(TurnError {
+                kind: ErrorKind::ProviderNotConfigured.as_str().to_owned(),
+                message: msg.clone(),
+            }),
+            Ok(provider) => {
+                agent::run(
+                    &core,
+                    &deps,
+                    provider.clone(),
+                    policy,
+                    &turn_id,
+                    &ctl,
+                    &mut text,
+                )
+                .await
+            }
+        },
     };
     let (status, error) = match outcome {
         Outcome::Completed => (TurnStatus::Completed, None),

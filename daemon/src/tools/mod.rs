@@ -2,6 +2,7 @@
 //! local implementations. The agent loop (`session::agent`) decides approval and emits the
 //! events; tools only do the work and say what happened.
 
+pub mod agent;
 pub mod confine;
 pub mod delta;
 pub mod diff;
@@ -126,6 +127,10 @@ pub trait ToolExecutor: Send + Sync + std::fmt::Debug {
     fn supports(&self, name: &str) -> bool;
     /// How risky `call` is.
     fn risk(&self, call: &ToolCall) -> Risk;
+    /// Where `name` runs, for `tool.call.executor`: `local` or `agent:<name>`.
+    fn executor(&self, _name: &str) -> String {
+        "local".to_owned()
+    }
     /// What `call` would do, without doing it.
     fn preview<'a>(&'a self, call: &'a ToolCall, ctx: &'a ToolContext) -> BoxFuture<'a, Preview>;
     /// Runs `call`. Never panics; every failure is an `ok: false` outcome.

@@ -1,0 +1,153 @@
+//! Multi-agent mode: the botserver facade. A client for the real botserver's HTTP API and
+//! task-progress WebSocket, one health monitor for the daemon, facade turns that hand
+//! pipeline work to the botserver, and agent tools routed to its agents. Falling back to
+//! local work is automatic (when `FALLBACK_TO_LOCAL` allows) and announced as `mode.changed`.
+
+pub mod client;
+pub mod facade;
+pub mod health;
+pub mod progress;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::{Env, Secret};
+
+pub use client::BotClient;
+pub use health::Monitor;
+
+/// Botserver settings.
+#[derive(Debug, Clone)]
+pub struct BotserverSettings {
+    /// `BOTSERVER_URL`.
+    pub url: String,
+    /// `BOTSERVER_API_KEY`, sent as `Authorization: Bearer`.
+    pub api_key: Option<Secret>,
+    /// Facade turns on (`ENABLE_BOTSERVER_FACADE=true` or `LLM_PROVIDER=botserver`).
+    pub facade: bool,
+    /// `FALLBACK_TO_LOCAL` (default true).
+    pub fallback_to_local: bool,
+    /// Probe interval (`BOTSERVER_PROBE_INTERVAL_MS`, default 15 s).
+    pub probe_interval: Duration,
+    /// An extra trusted CA for a self-signed HTTPS botserver (`BOTSERVER_CA_FILE`).
+    pub ca_file: Option<std::path::PathBuf>,
+}
+
+impl BotserverSettings {
+    /// Reads the settings; `Ok(None)` when no botserver is configured.
+    pub fn from_env(env: &Env) -> Result<Option<BotserverSettings>, String> {
+        let Some(url) = env.get("BOTSERVER_URL") else {
+            if env
+                .get("LLM_PROVIDER")
+                .is_some_and(|p| p.eq_ignore_ascii_case("botserver"))
+            {
+                return Err("LLM_PROVIDER=botserver needs BOTSERVER_URL: set it to the botserver's address, e.g. http://127.0.0.1:8080".into());
+            }
+            return Ok(None);
+        };
+        let parsed = reqwest::Url::parse(url)
+            .map_err(|e| format!("BOTSERVER_URL={url:?} is not a valid URL ({e})"))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(format!(
+                "BOTSERVER_URL={url:?} must start with http:// or https://"
+            ));
+        }
+        let flag = |name: &str, default: bool| -> Result<bool, String> {
+            match env.get(name).map(str::to_ascii_lowercase).as_deref() {
+                None => Ok(default),
+                Some("true" | "1" | "yes") => Ok(true),
+                Some("false" | "0" | "no") => Ok(false),
+                Some(other) => Err(format!("{name}={other:?} must be true or false")),
+            }
+        };
+        let via_provider = env
+            .get("LLM_PROVIDER")
+            .is_some_and(|p| p.eq_ignore_ascii_case("botserver"));
+        Ok(Some(BotserverSettings {
+            url: url.trim_end_matches('/').to_owned(),
+            api_key: env.get("BOTSERVER_API_KEY").map(Secret::new),
+            facade: via_provider || flag("ENABLE_BOTSERVER_FACADE", false)?,
+            fallback_to_local: flag("FALLBACK_TO_LOCAL", true)?,
+            probe_interval: Duration::from_millis(
+                env.parse::<u64>("BOTSERVER_PROBE_INTERVAL_MS")?
+                    .unwrap_or(15_000)
+                    .max(50),
+            ),
+            ca_file: env.get("BOTSERVER_CA_FILE").map(std::path::PathBuf::from),
+        }))
+    }
+}
+
+/// The configured botserver: settings, client and health.
+#[derive(Debug)]
+pub struct Botserver {
+    /// Settings.
+    pub settings: BotserverSettings,
+    /// HTTP client.
+    pub client: BotClient,
+    /// Health monitor.
+    pub monitor: Arc<Monitor>,
+}
+
+impl Botserver {
+    /// Builds the client and starts the monitor (the first probe runs at once).
+    pub fn start(settings: BotserverSettings) -> Result<Botserver, String> {
+        let http = match &settings.ca_file {
+            None => crate::llm::http_client()?,
+            Some(path) => {
+                let pem = std::fs::read(path).map_err(|e| {
+                    format!("BOTSERVER_CA_FILE={}: cannot read it ({e})", path.display())
+                })?;
+                let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                    format!(
+                        "BOTSERVER_CA_FILE={}: not a PEM certificate ({e})",
+                        path.display()
+                    )
+                })?;
+                let _ = rustls::crypto::ring::default_provider().install_default();
+                reqwest::Client::builder()
+                    .tls_certs_merge(certs)
+                    .connect_timeout(Duration::from_secs(10))
+                    .build()
+                    .map_err(|e| format!("BOTSERVER_CA_FILE={}: {e}", path.display()))?
+            }
+        };
+        let client = BotClient::new(http, &settings.url, settings.api_key.clone());
+        let monitor = Monitor::spawn(client.clone(), settings.probe_interval);
+        Ok(Botserver {
+            settings,
+            client,
+            monitor,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_from_env() {
+        let none = BotserverSettings::from_env(&Env::from_pairs([])).unwrap();
+        assert!(none.is_none());
+        let s = BotserverSettings::from_env(&Env::from_pairs([
+            ("BOTSERVER_URL", "http://b:8080/"),
+            ("LLM_PROVIDER", "botserver"),
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            (s.url.as_str(), s.facade, s.fallback_to_local),
+            ("http://b:8080", true, true)
+        );
+        let err = BotserverSettings::from_env(&Env::from_pairs([
+            ("BOTSERVER_URL", "http://b"),
+            ("FALLBACK_TO_LOCAL", "maybe"),
+        ]))
+        .unwrap_err();
+        assert!(err.contains("FALLBACK_TO_LOCAL"));
+        let err = BotserverSettings::from_env(&Env::from_pairs([("LLM_PROVIDER", "botserver")]))
+            .unwrap_err();
+        assert!(err.contains("BOTSERVER_URL"));
+    }
+}
