@@ -50,6 +50,13 @@ pub enum Command {
     /// Start, stop or check the daemon.
     #[command(subcommand)]
     Daemon(DaemonCommand),
+    /// Show, create or locate the configuration (works without a daemon).
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Check the setup: daemon, socket, provider and credentials, botserver, journal
+    /// directory, clock. Prints a fix for each failure; exits 1 when something configured
+    /// is broken.
+    Doctor(JsonFlag),
     /// Print a shell completion script: `botcoder completions bash > /etc/bash_completion.d/botcoder`.
     Completions {
         /// The shell.
@@ -163,6 +170,17 @@ pub enum SessionsCommand {
     },
 }
 
+/// `config` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// The effective settings and where each came from (secrets redacted).
+    Show(JsonFlag),
+    /// Write a commented template to the config file (refuses to overwrite).
+    Init,
+    /// The paths in use: config file, .env, socket, data, log.
+    Path,
+}
+
 /// `daemon` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum DaemonCommand {
@@ -170,6 +188,8 @@ pub enum DaemonCommand {
     Start,
     /// Stop the daemon: running turns are closed as interrupted, journals flushed.
     Stop,
+    /// Stop the daemon and start it again (sessions are kept; watchers reconnect).
+    Restart,
     /// Say whether the daemon answers, without starting it.
     Status(JsonFlag),
     /// Print the daemon's log (`-f` follows it).

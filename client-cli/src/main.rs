@@ -48,6 +48,8 @@ fn main() -> ExitCode {
             Command::Status(flag) => commands::status::run(flag.json).await,
             Command::Daemon(cmd) => commands::daemon::run(cmd).await,
             Command::Completions { shell } => commands::docs::completions(shell),
+            Command::Config(cmd) => commands::config::run(cmd),
+            Command::Doctor(flag) => commands::doctor::run(flag.json).await,
             Command::Man { out } => commands::docs::man(&out),
         }
     });

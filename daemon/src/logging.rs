@@ -75,8 +75,10 @@ impl std::io::Write for RotatingFile {
 }
 
 /// Installs the global subscriber. Keep the guard alive: dropping it flushes the file.
-pub fn init(state_dir: &Path) -> (Option<WorkerGuard>, PathBuf) {
-    let filter = EnvFilter::try_from_env("BOTCODER_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+pub fn init(state_dir: &Path, filter: Option<&str>) -> (Option<WorkerGuard>, PathBuf) {
+    let filter = filter
+        .and_then(|f| EnvFilter::try_new(f).ok())
+        .unwrap_or_else(|| EnvFilter::new("info"));
     let path = state_dir.join(LOG_FILE);
     let file = std::fs::create_dir_all(state_dir)
         .and_then(|()| RotatingFile::open(path.clone(), ROTATE_BYTES));

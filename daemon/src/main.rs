@@ -43,7 +43,7 @@ fn main() -> ExitCode {
 fn run(inherited: Option<std::os::unix::net::UnixListener>) -> anyhow::Result<()> {
     let cwd = std::env::current_dir().unwrap_or_else(|_| "/".into());
     let env = Env::load(&cwd);
-    let (_guard, log_file) = logging::init(&paths::state_dir());
+    let (_guard, log_file) = logging::init(&paths::state_dir(), env.get("BOTCODER_LOG"));
     let opts = server::RunOptions {
         socket_path: botcoder_protocol::client::socket_path(),
         data_dir: paths::data_dir(),

@@ -101,6 +101,11 @@ impl Daemon {
         })
     }
 
+    /// The active provider, or why there is none.
+    pub fn provider(&self) -> Result<Arc<dyn LlmProvider>, String> {
+        self.provider.clone()
+    }
+
     /// Starts a graceful stop (as SIGTERM does).
     pub fn request_shutdown(&self) {
         self.shutdown.cancel();

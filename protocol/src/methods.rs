@@ -86,6 +86,11 @@ method!(
     /// Configured providers, their models, capabilities and health.
     ProviderList, "provider.list", Empty, ProviderListResult
 );
+method!(
+    /// Makes a cheap request to the active provider (listing its models) to check that it
+    /// is reachable and accepts the credentials. Used by `botcoder doctor`.
+    ProviderCheck, "provider.check", Empty, ProviderCheckResult
+);
 
 /// The subscription method: replay of durable events after `after_seq`, then live events.
 pub const SESSION_SUBSCRIBE: &str = "session.subscribe";
@@ -231,6 +236,15 @@ pub struct ProviderCapabilities {
 pub struct ProviderListResult {
     /// Every configured provider, the active one first.
     pub providers: Vec<ProviderInfo>,
+}
+
+/// `provider.check` result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ProviderCheckResult {
+    /// Whether the provider answered and accepted the credentials.
+    pub ok: bool,
+    /// What happened, and what to do when it failed.
+    pub message: String,
 }
 
 /// `session.create` params.

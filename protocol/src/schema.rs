@@ -58,6 +58,7 @@ pub fn protocol_schema() -> Value {
         method::<m::TurnCancel>(&mut generator, "Cancel a turn."),
         method::<m::ApprovalRespond>(&mut generator, "Answer an approval request."),
         method::<m::ProviderList>(&mut generator, "Configured providers."),
+        method::<m::ProviderCheck>(&mut generator, "Cheap request to the active provider."),
     ]
     .into_iter()
     .collect();

@@ -42,18 +42,25 @@ pub async fn run(cmd: DaemonCommand) -> Result<u8, Failure> {
                 return Ok(exit::OK);
             };
             c.call::<DaemonShutdown>(&Empty {}).await?;
-            // Stopped once the socket is gone (the daemon removes it last).
-            for _ in 0..100 {
-                if !opts.socket_path.exists() {
-                    status("botcoderd stopped");
-                    return Ok(exit::OK);
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
+            wait_gone(&opts.socket_path).await?;
+            status("botcoderd stopped");
+            Ok(exit::OK)
+        }
+        DaemonCommand::Restart => {
+            opts.autostart = false;
+            if let Ok(c) = DaemonClient::connect_once(&opts).await {
+                c.call::<DaemonShutdown>(&Empty {}).await?;
+                drop(c);
+                wait_gone(&opts.socket_path).await?;
             }
-            Err(Failure::new(
-                exit::FAILED,
-                "botcoderd did not stop within 5 s",
-            ))
+            opts.autostart = true;
+            let c = DaemonClient::connect(&opts).await?;
+            let st = c.call::<DaemonStatus>(&Empty {}).await?;
+            status(&format!(
+                "botcoderd restarted (pid {}); sessions are kept",
+                st.pid
+            ));
+            Ok(exit::OK)
         }
         DaemonCommand::Logs { follow, lines } => super::logs::run(follow, lines).await,
         DaemonCommand::InstallSystemd { dir } => super::systemd::install(dir),
@@ -72,4 +79,18 @@ pub async fn run(cmd: DaemonCommand) -> Result<u8, Failure> {
             }
         }
     }
+}
+
+/// Waits until the daemon removed its socket (the last thing it does when stopping).
+async fn wait_gone(socket: &std::path::Path) -> Result<(), Failure> {
+    for _ in 0..100 {
+        if !socket.exists() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err(Failure::new(
+        exit::FAILED,
+        "botcoderd did not stop within 5 s",
+    ))
 }

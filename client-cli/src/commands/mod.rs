@@ -1,8 +1,10 @@
 //! One module per subcommand.
 
 pub mod ask;
+pub mod config;
 pub mod daemon;
 pub mod docs;
+pub mod doctor;
 pub mod logs;
 pub mod sessions;
 pub mod status;

@@ -35,23 +35,26 @@ impl std::fmt::Debug for Secret {
     }
 }
 
-/// Variables, from the process environment and a `.env` file.
+/// Variables from every layer: `config.toml` < `.env` < the environment (see
+/// `botcoder-config`).
 #[derive(Debug, Clone, Default)]
 pub struct Env {
     vars: HashMap<String, String>,
+    /// What is wrong with the config file, if anything.
+    pub file_error: Option<String>,
 }
 
 impl Env {
-    /// The process environment over `<dir>/.env` (if present).
+    /// All layers, with `.env` read from `dir`.
     pub fn load(dir: &Path) -> Env {
-        let mut vars = HashMap::new();
-        if let Ok(iter) = dotenvy::from_path_iter(dir.join(".env")) {
-            for (k, v) in iter.flatten() {
-                vars.insert(k, v);
-            }
+        let layers = botcoder_config::Layers::load(dir);
+        Env {
+            vars: layers
+                .iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+            file_error: layers.file_error,
         }
-        vars.extend(std::env::vars());
-        Env { vars }
     }
 
     /// An environment made of exactly these pairs (tests).
@@ -61,6 +64,7 @@ impl Env {
                 .into_iter()
                 .map(|(k, v)| (k.to_owned(), v.to_owned()))
                 .collect(),
+            file_error: None,
         }
     }
 
@@ -85,14 +89,7 @@ impl Env {
 }
 
 /// Names of variables that hold secrets: removed from every child process environment.
-pub fn is_secret_var(name: &str) -> bool {
-    let upper = name.to_ascii_uppercase();
-    upper.ends_with("_API_KEY")
-        || upper.ends_with("_KEY")
-        || upper.contains("TOKEN")
-        || upper.contains("SECRET")
-        || upper.contains("PASSWORD")
-}
+pub use botcoder_config::is_secret_var;
 
 /// How tools reach the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,7 +179,7 @@ impl Config {
     /// every request will report, so the daemon still starts.
     pub fn from_env(env: &Env) -> Config {
         let mut retry = RetryPolicy::default();
-        let mut problems = Vec::new();
+        let mut problems: Vec<String> = env.file_error.iter().cloned().collect();
         match env.parse::<u32>("LLM_MAX_RETRIES") {
             Ok(Some(n)) => retry.max_attempts = n.saturating_add(1).max(1),
             Ok(None) => {}
@@ -250,19 +247,6 @@ mod tests {
         for v in ["PATH", "HOME", "OPENAI_MODEL", "LLM_PROVIDER"] {
             assert!(!is_secret_var(v), "{v}");
         }
-    }
-
-    #[test]
-    fn dotenv_is_read_and_environment_wins() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join(".env"),
-            "BOTCODER_TEST_ONLY_VAR=from-file\nPATH=nope\n",
-        )
-        .unwrap();
-        let env = Env::load(dir.path());
-        assert_eq!(env.get("BOTCODER_TEST_ONLY_VAR"), Some("from-file"));
-        assert_ne!(env.get("PATH"), Some("nope"));
     }
 
     #[test]

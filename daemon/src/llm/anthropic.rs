@@ -144,6 +144,20 @@ impl LlmProvider for AnthropicProvider {
         }
     }
 
+    fn check(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            let rb = self
+                .http
+                .get(format!(
+                    "{}/v1/models",
+                    self.cfg.base_url.trim_end_matches('/')
+                ))
+                .header("x-api-key", self.cfg.api_key.expose())
+                .header("anthropic-version", ANTHROPIC_VERSION);
+            super::check_get("anthropic", rb, "ANTHROPIC_API_KEY").await
+        })
+    }
+
     fn open<'a>(
         &'a self,
         request: &'a ChatRequest,

@@ -202,6 +202,8 @@ pub trait LlmProvider: Send + Sync + std::fmt::Debug {
     fn base_url(&self) -> &str;
     /// What it supports.
     fn capabilities(&self) -> ProviderCapabilities;
+    /// A cheap request (list the models) to check reachability and credentials.
+    fn check(&self) -> BoxFuture<'_, Result<(), String>>;
     /// One attempt: sends the request and, on a successful status, returns the parsed stream.
     fn open<'a>(
         &'a self,
@@ -230,6 +232,27 @@ impl HeaderObserver {
 /// The limiter key of a provider endpoint.
 pub fn endpoint_key(name: &str, base_url: &str) -> String {
     format!("{name} {base_url}")
+}
+
+/// Sends a cheap GET and turns the answer into a doctor verdict.
+pub(crate) async fn check_get(
+    name: &str,
+    rb: reqwest::RequestBuilder,
+    key_var: &str,
+) -> Result<(), String> {
+    let resp = rb
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .map_err(|e| format!("{name}: {e}; check the URL and that the server runs"))?;
+    let status = resp.status().as_u16();
+    match status {
+        200..=299 => Ok(()),
+        401 | 403 => Err(format!(
+            "{name} rejected the credentials (HTTP {status}); set {key_var} to a valid key"
+        )),
+        _ => Err(format!("{name} answered HTTP {status} to a model listing")),
+    }
 }
 
 /// The daemon's HTTP client for providers (rustls with the ring provider, the one TLS stack).

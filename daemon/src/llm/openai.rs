@@ -160,6 +160,29 @@ impl LlmProvider for OpenAiProvider {
         }
     }
 
+    fn check(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            // Azure's deployment URL carries the api-version; its model listing wants one too.
+            let url = match self.cfg.url.split_once("/deployments/") {
+                Some((base, rest)) => {
+                    let version = rest.split("api-version=").nth(1).unwrap_or("2024-10-21");
+                    format!("{base}/models?api-version={version}")
+                }
+                None => format!(
+                    "{}/models",
+                    self.cfg.url.trim_end_matches("/chat/completions")
+                ),
+            };
+            let mut rb = self.http.get(url);
+            match &self.cfg.auth {
+                OpenAiAuth::Bearer(key) => rb = rb.bearer_auth(key.expose()),
+                OpenAiAuth::ApiKeyHeader(key) => rb = rb.header("api-key", key.expose()),
+                OpenAiAuth::None => {}
+            }
+            super::check_get(&self.cfg.name, rb, self.cfg.key_var).await
+        })
+    }
+
     fn open<'a>(
         &'a self,
         request: &'a ChatRequest,

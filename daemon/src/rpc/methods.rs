@@ -6,9 +6,9 @@ use std::sync::{Arc, Mutex};
 
 use botcoder_protocol::methods::{
     self as m, ApprovalRespond, DaemonHello, DaemonShutdown, DaemonStatus, Empty, HelloResult,
-    Method, ProviderList, ProviderListResult, SessionCreate, SessionDelete, SessionGet,
-    SessionHistory, SessionHistoryResult, SessionList, SessionListResult, SessionRename,
-    SessionSend, SubscribeParams, TurnCancel, TurnCancelResult,
+    Method, ProviderCheck, ProviderCheckResult, ProviderList, ProviderListResult, SessionCreate,
+    SessionDelete, SessionGet, SessionHistory, SessionHistoryResult, SessionList,
+    SessionListResult, SessionRename, SessionSend, SubscribeParams, TurnCancel, TurnCancelResult,
 };
 use botcoder_protocol::{CAPABILITY_APPROVALS, ErrorKind, PROTOCOL_VERSION};
 use jsonrpsee::RpcModule;
@@ -117,6 +117,21 @@ pub fn module(daemon: Arc<Daemon>) -> RpcModule<Conn> {
     register::<ProviderList, _, _>(&mut module, |_: Empty, conn| async move {
         Ok(ProviderListResult {
             providers: conn.daemon.provider_info().into_iter().collect(),
+        })
+    });
+    register::<ProviderCheck, _, _>(&mut module, |_: Empty, conn| async move {
+        Ok(match conn.daemon.provider() {
+            Err(msg) => ProviderCheckResult {
+                ok: false,
+                message: msg,
+            },
+            Ok(p) => match p.check().await {
+                Ok(()) => ProviderCheckResult {
+                    ok: true,
+                    message: format!("{} answered and accepted the credentials", p.name()),
+                },
+                Err(message) => ProviderCheckResult { ok: false, message },
+            },
         })
     });
     register::<SessionCreate, _, _>(&mut module, |p, conn| async move {

@@ -1,0 +1,174 @@
+//! `config.toml`: its shape, and its translation into the variables the rest of botcoder
+//! reads, so that one set of names means the same thing in every layer.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// The whole file. Unknown keys are errors (a typo should not be silently ignored).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// Default provider: a name under `[providers]` or a kind (`LLM_PROVIDER`).
+    pub provider: Option<String>,
+    /// Providers to continue on when the active one is unavailable (`LLM_FALLBACK`).
+    pub fallback: Option<Vec<String>>,
+    /// `auto`, `ask` or `read-only` (`BOTCODER_APPROVAL`).
+    pub approval: Option<String>,
+    /// `native`, `text` or `auto` (`BOTCODER_TOOL_MODE`).
+    pub tool_mode: Option<String>,
+    /// Model requests per turn (`BOTCODER_MAX_ITERATIONS`).
+    pub max_iterations: Option<u32>,
+    /// Retries after the first attempt (`LLM_MAX_RETRIES`).
+    pub max_retries: Option<u32>,
+    /// Seconds of silence before a stream fails (`LLM_IDLE_TIMEOUT_S`).
+    pub idle_timeout_s: Option<u64>,
+    /// Log filter (`BOTCODER_LOG`).
+    pub log: Option<String>,
+    /// Named providers.
+    #[serde(default)]
+    pub providers: BTreeMap<String, ProviderEntry>,
+    /// The botserver.
+    pub botserver: Option<BotserverEntry>,
+}
+
+/// One named provider.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderEntry {
+    /// `openai`, `azure`, `anthropic` or `local`; defaults to the entry's name.
+    pub kind: Option<String>,
+    /// Base URL (Azure: the resource endpoint).
+    pub url: Option<String>,
+    /// Model (Azure: use `deployment`).
+    pub model: Option<String>,
+    /// Azure deployment.
+    pub deployment: Option<String>,
+    /// Azure API version.
+    pub api_version: Option<String>,
+    /// Name of the environment variable that holds the key (keys never go in this file).
+    pub key_env: Option<String>,
+    /// Context window (local servers).
+    pub context: Option<u64>,
+    /// Tokens per minute.
+    pub tpm: Option<u64>,
+    /// Requests per minute.
+    pub rpm: Option<u64>,
+}
+
+/// The botserver section.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BotserverEntry {
+    /// `BOTSERVER_URL`.
+    pub url: Option<String>,
+    /// `ENABLE_BOTSERVER_FACADE`.
+    pub facade: Option<bool>,
+    /// `FALLBACK_TO_LOCAL`.
+    pub fallback_to_local: Option<bool>,
+    /// `BOTSERVER_CA_FILE`.
+    pub ca_file: Option<String>,
+    /// Name of the variable that holds the API key.
+    pub key_env: Option<String>,
+}
+
+/// Variable names of each provider kind: (url, model, key, extra).
+fn names(kind: &str) -> Option<(&'static str, &'static str, &'static str)> {
+    match kind {
+        "openai" => Some(("OPENAI_BASE_URL", "OPENAI_MODEL", "OPENAI_API_KEY")),
+        "azure" => Some((
+            "AZURE_OPENAI_ENDPOINT",
+            "AZURE_OPENAI_DEPLOYMENT",
+            "AZURE_OPENAI_API_KEY",
+        )),
+        "anthropic" => Some(("ANTHROPIC_BASE_URL", "ANTHROPIC_MODEL", "ANTHROPIC_API_KEY")),
+        "local" => Some(("LOCAL_LLM_URL", "LOCAL_LLM_MODEL", "LOCAL_LLM_API_KEY")),
+        _ => None,
+    }
+}
+
+impl FileConfig {
+    /// The variables this file sets. `lookup` reads other variables (for `key_env`).
+    pub fn to_vars(
+        &self,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Vec<(String, String)>, String> {
+        let mut out: Vec<(String, String)> = Vec::new();
+        let mut set = |k: &str, v: Option<String>| {
+            if let Some(v) = v {
+                out.push((k.to_owned(), v));
+            }
+        };
+        set("BOTCODER_APPROVAL", self.approval.clone());
+        set("BOTCODER_TOOL_MODE", self.tool_mode.clone());
+        set(
+            "BOTCODER_MAX_ITERATIONS",
+            self.max_iterations.map(|v| v.to_string()),
+        );
+        set("LLM_MAX_RETRIES", self.max_retries.map(|v| v.to_string()));
+        set(
+            "LLM_IDLE_TIMEOUT_S",
+            self.idle_timeout_s.map(|v| v.to_string()),
+        );
+        set("BOTCODER_LOG", self.log.clone());
+        set("LLM_FALLBACK", self.fallback.as_ref().map(|f| f.join(",")));
+        if let Some(name) = &self.provider {
+            let entry = self.providers.get(name);
+            let kind = entry
+                .and_then(|e| e.kind.clone())
+                .unwrap_or_else(|| name.clone());
+            let Some((url_var, model_var, key_var)) = names(&kind) else {
+                return Err(format!(
+                    "provider {name:?}: kind {kind:?} is not one of openai, azure, anthropic, local"
+                ));
+            };
+            set("LLM_PROVIDER", Some(kind.clone()));
+            if let Some(e) = entry {
+                set(url_var, e.url.clone());
+                set(
+                    model_var,
+                    if kind == "azure" {
+                        e.deployment.clone().or(e.model.clone())
+                    } else {
+                        e.model.clone()
+                    },
+                );
+                set("AZURE_OPENAI_API_VERSION", e.api_version.clone());
+                set("LOCAL_LLM_CONTEXT", e.context.map(|v| v.to_string()));
+                set("LLM_TPM", e.tpm.map(|v| v.to_string()));
+                set("LLM_RPM", e.rpm.map(|v| v.to_string()));
+                if let Some(var) = &e.key_env {
+                    match lookup(var) {
+                        Some(key) => set(key_var, Some(key)),
+                        None => {
+                            return Err(format!(
+                                "provider {name:?}: key_env names {var}, which is not set"
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        for (name, e) in &self.providers {
+            let kind = e.kind.clone().unwrap_or_else(|| name.clone());
+            if names(&kind).is_none() {
+                return Err(format!(
+                    "[providers.{name}]: kind {kind:?} is not one of openai, azure, anthropic, local"
+                ));
+            }
+        }
+        if let Some(b) = &self.botserver {
+            set("BOTSERVER_URL", b.url.clone());
+            set("ENABLE_BOTSERVER_FACADE", b.facade.map(|v| v.to_string()));
+            set(
+                "FALLBACK_TO_LOCAL",
+                b.fallback_to_local.map(|v| v.to_string()),
+            );
+            set("BOTSERVER_CA_FILE", b.ca_file.clone());
+            if let Some(var) = &b.key_env {
+                set("BOTSERVER_API_KEY", lookup(var));
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,84 @@
+use super::*;
+use pretty_assertions::assert_eq;
+
+fn layers(file: &str, dotenv: &[(&str, &str)], env: &[(&str, &str)]) -> Layers {
+    let own = |v: &[(&str, &str)]| {
+        v.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<Vec<_>>()
+    };
+    Layers::from_parts(
+        Some((Path::new("/cfg/config.toml"), file)),
+        (Path::new("/w/.env"), own(dotenv)),
+        own(env),
+    )
+}
+
+#[test]
+fn later_layers_win_and_sources_are_kept() {
+    let file = "provider = \"work\"\napproval = \"auto\"\n[providers.work]\nkind = \"openai\"\nmodel = \"gpt-x\"\nkey_env = \"WORK_KEY\"\ntpm = 1000\n";
+    let l = layers(
+        file,
+        &[("OPENAI_MODEL", "from-dotenv")],
+        &[("WORK_KEY", "sk-1"), ("BOTCODER_APPROVAL", "ask")],
+    );
+    assert_eq!(l.file_error, None);
+    assert_eq!(l.get("LLM_PROVIDER"), Some("openai"));
+    assert_eq!(l.get("OPENAI_API_KEY"), Some("sk-1"));
+    assert_eq!(l.get("LLM_TPM"), Some("1000"));
+    assert_eq!(
+        (l.get("OPENAI_MODEL"), l.source("OPENAI_MODEL")),
+        (Some("from-dotenv"), Some(&Source::DotEnv("/w/.env".into())))
+    );
+    assert_eq!(
+        (l.get("BOTCODER_APPROVAL"), l.source("BOTCODER_APPROVAL")),
+        (Some("ask"), Some(&Source::Environment))
+    );
+    assert_eq!(
+        l.source("LLM_PROVIDER"),
+        Some(&Source::File("/cfg/config.toml".into()))
+    );
+}
+
+#[test]
+fn a_bad_file_names_its_path_line_and_field() {
+    let l = layers("approval = \"ask\"\nmax_iterations = \"many\"\n", &[], &[]);
+    let err = l.file_error.unwrap();
+    assert!(err.starts_with("/cfg/config.toml:2:"), "{err}");
+    assert!(
+        err.contains("max_iterations") || err.contains("integer"),
+        "{err}"
+    );
+    let l = layers("[providers.x]\nmodle = \"typo\"\n", &[], &[]);
+    let err = l.file_error.unwrap();
+    assert!(
+        err.starts_with("/cfg/config.toml:2:") && err.contains("modle"),
+        "{err}"
+    );
+    let l = layers(
+        "provider = \"mine\"\n[providers.mine]\nkind = \"gpt\"\n",
+        &[],
+        &[],
+    );
+    assert!(l.file_error.clone().unwrap().contains("not one of openai"));
+    assert_eq!(
+        l.get("LLM_PROVIDER"),
+        None,
+        "a bad file contributes nothing"
+    );
+}
+
+#[test]
+fn the_template_parses_and_secrets_are_recognised() {
+    let l = layers(TEMPLATE, &[], &[]);
+    assert_eq!(l.file_error, None);
+    for v in [
+        "OPENAI_API_KEY",
+        "GITHUB_TOKEN",
+        "AWS_SECRET_ACCESS_KEY",
+        "BOTSERVER_API_KEY",
+    ] {
+        assert!(is_secret_var(v), "{v}");
+    }
+    assert!(!is_secret_var("OPENAI_MODEL"));
+}
