@@ -42,6 +42,12 @@ pub enum Command {
     Ask(AskArgs),
     /// Follow a session live: its history, then new events as they happen (Ctrl-C stops).
     Watch(WatchArgs),
+    /// Open the terminal UI on an existing session (any number of terminals may attach).
+    Attach {
+        /// The session.
+        #[arg(value_name = "SESSION")]
+        session: String,
+    },
     /// List, show and remove sessions.
     #[command(subcommand)]
     Sessions(SessionsCommand),
@@ -62,6 +68,13 @@ pub enum Command {
         /// The shell.
         #[arg(value_enum)]
         shell: clap_complete::Shell,
+    },
+    /// The TUI (what `botcoder` alone opens on a terminal).
+    #[command(hide = true)]
+    Tui {
+        /// The session (default: a picker).
+        #[arg(value_name = "SESSION")]
+        session: Option<String>,
     },
     /// Write man pages generated from this command line (botcoder.1 and one per subcommand).
     Man {

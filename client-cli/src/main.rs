@@ -6,6 +6,7 @@ mod exit;
 mod output;
 mod render;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
@@ -15,10 +16,16 @@ use crate::exit::Failure;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let Some(command) = cli.command else {
-        // The TUI is opened here once it exists; until then, teach.
-        let _ = Cli::command().print_help();
-        return ExitCode::from(exit::USAGE);
+    let command = match cli.command {
+        Some(c) => c,
+        // On a terminal, no subcommand opens the TUI; in a pipe, teach.
+        None if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() => {
+            Command::Tui { session: None }
+        }
+        None => {
+            let _ = Cli::command().print_help();
+            return ExitCode::from(exit::USAGE);
+        }
     };
     // Blocking stdin reads happen before the runtime starts.
     let prompt = match &command {
@@ -44,6 +51,8 @@ fn main() -> ExitCode {
         match command {
             Command::Ask(args) => commands::ask::run(args, prompt.unwrap_or_default()).await,
             Command::Watch(args) => commands::watch::run(args).await,
+            Command::Attach { session } => tui(Some(session)).await,
+            Command::Tui { session } => tui(session).await,
             Command::Sessions(cmd) => commands::sessions::run(cmd).await,
             Command::Status(flag) => commands::status::run(flag.json).await,
             Command::Daemon(cmd) => commands::daemon::run(cmd).await,
@@ -59,6 +68,14 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(f) => report(f),
     }
+}
+
+async fn tui(session: Option<String>) -> Result<u8, Failure> {
+    let project = std::env::current_dir().unwrap_or_else(|_| ".".into());
+    botcoder_tui::run(botcoder_tui::TuiOptions { session, project })
+        .await
+        .map(|()| exit::OK)
+        .map_err(|e| Failure::new(e.code, e.message))
 }
 
 fn report(f: Failure) -> ExitCode {

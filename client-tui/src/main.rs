@@ -1,0 +1,41 @@
+//! `botcoder-tui [SESSION]`: open the TUI (the same as `botcoder` on a terminal).
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1);
+    let session = match args.next() {
+        Some(a) if a == "--help" || a == "-h" => {
+            println!(
+                "botcoder-tui [SESSION]\n\nOpens the terminal UI on SESSION, or a picker of this project's sessions.\nKeys: Enter send, Alt+Enter newline, Esc cancel the turn, PgUp/PgDn scroll, Ctrl-C twice detach."
+            );
+            return ExitCode::SUCCESS;
+        }
+        Some(a) if a == "--version" || a == "-V" => {
+            println!("botcoder-tui {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        other => other,
+    };
+    let project = std::env::current_dir().unwrap_or_else(|_| ".".into());
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("botcoder-tui: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(botcoder_tui::run(botcoder_tui::TuiOptions {
+        session,
+        project,
+    })) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("botcoder-tui: {}", e.message);
+            ExitCode::from(e.code)
+        }
+    }
+}
