@@ -28,7 +28,18 @@ pub async fn run(args: WatchArgs) -> Result<u8, Failure> {
             session_id: session_id.clone(),
             after_seq: Some(after_seq),
         };
-        let mut sub = client.subscribe(&params).await?;
+        let mut sub = match client.subscribe(&params).await {
+            Ok(s) => s,
+            // The daemon went away between reconnecting and subscribing: reconnect again.
+            Err(e) if e.is_unreachable() => {
+                client = tokio::select! {
+                    c = reconnect() => c,
+                    _ = &mut ctrl_c => return Ok(exit::INTERRUPTED),
+                };
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
         loop {
             let next = tokio::select! {
                 ev = sub.next() => ev,
