@@ -20,7 +20,7 @@ use botcoder_protocol::methods::{
 use botcoder_protocol::{EventBody, SessionId};
 use botcoder_tests::harness::TestEnv;
 use botcoder_tests::mock_llm::{MockLlm, MockResponse};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use botcoder_tests::stamp_server;
 
 fn pct(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
@@ -48,70 +48,6 @@ fn rss_kib(pid: u32) -> u64 {
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
-}
-
-/// An SSE server whose every chunk carries the time it was written (ns since `base`), so
-/// the receiving client can compute provider-to-client latency.
-async fn timestamp_server(base: Instant, chunks: usize, gap: Duration) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut s, _)) = listener.accept().await else {
-                return;
-            };
-            s.set_nodelay(true).ok();
-            tokio::spawn(async move {
-                // Read the request head and body (Content-Length) and ignore it.
-                let mut buf = vec![0u8; 1 << 16];
-                let mut got = Vec::new();
-                loop {
-                    let n = s.read(&mut buf).await.unwrap_or(0);
-                    if n == 0 {
-                        return;
-                    }
-                    got.extend_from_slice(&buf[..n]);
-                    if let Some(h) = got.windows(4).position(|w| w == b"\r\n\r\n") {
-                        let head = String::from_utf8_lossy(&got[..h]).to_ascii_lowercase();
-                        let len = head
-                            .lines()
-                            .find_map(|l| l.strip_prefix("content-length:"))
-                            .and_then(|v| v.trim().parse::<usize>().ok())
-                            .unwrap_or(0);
-                        if got.len() >= h + 4 + len {
-                            break;
-                        }
-                    }
-                }
-                let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
-                if s.write_all(head.as_bytes()).await.is_err() {
-                    return;
-                }
-                let mut next = tokio::time::Instant::now();
-                for _ in 0..chunks {
-                    if !gap.is_zero() {
-                        next += gap;
-                        tokio::time::sleep_until(next).await;
-                    }
-                    let ns = base.elapsed().as_nanos();
-                    let data = format!(
-                        "data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{ns} \"}},\"finish_reason\":null}}]}}\n\n"
-                    );
-                    let chunk = format!("{:x}\r\n{data}\r\n", data.len());
-                    if s.write_all(chunk.as_bytes()).await.is_err() {
-                        return;
-                    }
-                }
-                let end = "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n";
-                let _ = s
-                    .write_all(format!("{:x}\r\n{end}\r\n0\r\n\r\n", end.len()).as_bytes())
-                    .await;
-            });
-        }
-    });
-    format!("http://{addr}/v1")
 }
 
 async fn new_session(c: &DaemonClient, env: &TestEnv) -> SessionId {
@@ -276,7 +212,7 @@ async fn async_main() {
     summary("RPC round trip (session.get) over the socket", "µs", rtt);
 
     // 2. Provider delta -> subscribed client.
-    let ts_url = timestamp_server(base, 2000, Duration::from_millis(1)).await;
+    let ts_url = stamp_server::start(base, 2000, Duration::from_millis(1)).await;
     let mut env2 = TestEnv::new();
     env2.set("LLM_PROVIDER", "local")
         .set("LOCAL_LLM_URL", &ts_url)
@@ -286,7 +222,7 @@ async fn async_main() {
     summary("delta latency, provider -> 1 client", "ms", lat);
 
     // 3. 8 subscribers at 2,000 deltas/s.
-    let ts_url = timestamp_server(base, 4000, Duration::from_micros(500)).await;
+    let ts_url = stamp_server::start(base, 4000, Duration::from_micros(500)).await;
     let mut env3 = TestEnv::new();
     env3.set("LLM_PROVIDER", "local")
         .set("LOCAL_LLM_URL", &ts_url)

@@ -6,3 +6,4 @@ pub mod harness;
 pub mod mock_botserver;
 pub mod mock_llm;
 pub mod raw_ws;
+pub mod stamp_server;
