@@ -42,3 +42,40 @@ impl Out {
 pub fn status(msg: &str) {
     let _ = writeln!(io::stderr(), "botcoder: {msg}");
 }
+
+/// A spinner on stderr while nothing has streamed yet; only when stderr is a terminal and
+/// `NO_COLOR`/pipes are not in the way (never in pipes).
+#[derive(Debug)]
+pub struct Spinner {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Spinner {
+    /// Starts spinning, unless stderr is not a terminal.
+    pub fn start() -> Option<Spinner> {
+        use std::io::IsTerminal;
+        if !io::stderr().is_terminal() {
+            return None;
+        }
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let task = tokio::spawn(async move {
+            const FRAMES: [&str; 8] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧"];
+            let mut i = 0;
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = write!(io::stderr(), "\r{} working…", FRAMES[i % FRAMES.len()]);
+                i += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        });
+        Some(Spinner { stop, task })
+    }
+
+    /// Stops and clears the line.
+    pub fn stop(self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.task.abort();
+        let _ = write!(io::stderr(), "\r\x1b[K");
+    }
+}

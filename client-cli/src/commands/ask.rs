@@ -14,7 +14,7 @@ use botcoder_protocol::{EventBody, SessionId, TurnId, TurnStatus};
 use super::{connect, get_session};
 use crate::cli::AskArgs;
 use crate::exit::{self, Failure};
-use crate::output::{Out, PipeClosed, status};
+use crate::output::{Out, PipeClosed, Spinner, status};
 use crate::render::Transcript;
 
 /// How long to wait for the daemon to close a turn after Ctrl-C.
@@ -89,6 +89,7 @@ pub async fn run(args: AskArgs, prompt: String) -> Result<u8, Failure> {
     let mut transcript = Transcript::default();
     let mut ours = false;
     let mut cancel_deadline: Option<tokio::time::Instant> = None;
+    let mut spinner = if args.json { None } else { Spinner::start() };
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     loop {
@@ -128,6 +129,17 @@ pub async fn run(args: AskArgs, prompt: String) -> Result<u8, Failure> {
         if !ours || !mine {
             continue;
         }
+        let visible = matches!(
+            event.body,
+            EventBody::AssistantDelta { .. }
+                | EventBody::AssistantMessage { .. }
+                | EventBody::ToolCall { .. }
+                | EventBody::TurnCompleted { .. }
+        );
+        if visible && let Some(s) = spinner.take() {
+            s.stop();
+        }
+
         let written = if args.json {
             out.json_line(&event)
         } else {

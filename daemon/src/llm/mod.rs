@@ -211,7 +211,7 @@ pub trait LlmProvider: Send + Sync + std::fmt::Debug {
     ) -> BoxFuture<'a, Result<EventStream, ProviderError>>;
 }
 
-mod stream;
+pub mod stream;
 
 /// The rate limiter and the endpoint key a provider reports its response headers under.
 #[derive(Debug, Clone)]
