@@ -8,7 +8,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Parses the timestamps out of delta text written by this server.
 pub fn stamps(text: &str) -> impl Iterator<Item = f64> + '_ {
-    text.split_whitespace().filter_map(|t| t.parse::<f64>().ok())
+    text.split_whitespace()
+        .filter_map(|t| t.parse::<f64>().ok())
 }
 
 /// An SSE server whose every chunk carries the time it was written (ns since `base`), so
@@ -17,7 +18,9 @@ pub async fn start(base: Instant, chunks: usize, gap: Duration) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .unwrap_or_else(|e| panic!("bind: {e}"));
-    let addr = listener.local_addr().unwrap_or_else(|e| panic!("addr: {e}"));
+    let addr = listener
+        .local_addr()
+        .unwrap_or_else(|e| panic!("addr: {e}"));
     tokio::spawn(async move {
         loop {
             let Ok((mut s, _)) = listener.accept().await else {
@@ -74,4 +77,3 @@ pub async fn start(base: Instant, chunks: usize, gap: Duration) -> String {
     });
     format!("http://{addr}/v1")
 }
-
