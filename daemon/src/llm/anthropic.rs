@@ -9,7 +9,6 @@ use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::retry::classify_status;
 use super::stream::{ChunkDecoder, sse_event_stream};
 use super::{
     ChatMessage, ChatRequest, EventStream, LlmProvider, ProviderError, ProviderEvent, StopReason,
@@ -163,35 +162,21 @@ impl LlmProvider for AnthropicProvider {
         request: &'a ChatRequest,
     ) -> BoxFuture<'a, Result<EventStream, ProviderError>> {
         Box::pin(async move {
-            let resp = self
+            let rb = self
                 .http
                 .post(&self.url)
                 .header("x-api-key", self.cfg.api_key.expose())
                 .header("anthropic-version", ANTHROPIC_VERSION)
-                .json(&self.body(request))
-                .send()
+                .json(&self.body(request));
+            let endpoint = super::Endpoint {
+                name: "anthropic",
+                base_url: &self.cfg.base_url,
+                key_var: "ANTHROPIC_API_KEY",
+                observer: self.observer.as_ref(),
+            };
+            let resp = super::send_streaming(&endpoint, rb)
                 .await
-                .map_err(|e| {
-                    ProviderError::transport(
-                        "anthropic",
-                        super::describe_send_error(&e, &self.cfg.base_url),
-                    )
-                })?;
-            if let Some(o) = &self.observer {
-                o.observe(resp.headers());
-            }
-            let status = resp.status().as_u16();
-            if !(200..300).contains(&status) {
-                let headers = resp.headers().clone();
-                let body = super::read_error_body(resp).await;
-                return Err(classify_status(
-                    "anthropic",
-                    status,
-                    &headers,
-                    &body,
-                    "ANTHROPIC_API_KEY",
-                ));
-            }
+                .map_err(|(e, _)| e)?;
             Ok(sse_event_stream(
                 "anthropic".to_owned(),
                 resp,

@@ -234,6 +234,46 @@ pub fn endpoint_key(name: &str, base_url: &str) -> String {
     format!("{name} {base_url}")
 }
 
+/// Where a provider's request goes and how its failures are explained.
+pub(crate) struct Endpoint<'a> {
+    /// Provider name.
+    pub name: &'a str,
+    /// Base URL, for messages.
+    pub base_url: &'a str,
+    /// The variable holding the key, for messages.
+    pub key_var: &'a str,
+    /// Rate-limit header observer.
+    pub observer: Option<&'a HeaderObserver>,
+}
+
+/// Sends a streaming request: transport errors and non-2xx answers become classified
+/// [`ProviderError`]s; every response's rate-limit headers go to the observer. Shared by
+/// every wire format so they fail and retry the same way.
+pub(crate) async fn send_streaming(
+    ep: &Endpoint<'_>,
+    rb: reqwest::RequestBuilder,
+) -> Result<reqwest::Response, (ProviderError, String)> {
+    let resp = rb.send().await.map_err(|e| {
+        (
+            ProviderError::transport(ep.name, describe_send_error(&e, ep.base_url)),
+            String::new(),
+        )
+    })?;
+    if let Some(o) = ep.observer {
+        o.observe(resp.headers());
+    }
+    let status = resp.status().as_u16();
+    if !(200..300).contains(&status) {
+        let headers = resp.headers().clone();
+        let body = read_error_body(resp).await;
+        return Err((
+            retry::classify_status(ep.name, status, &headers, &body, ep.key_var),
+            body,
+        ));
+    }
+    Ok(resp)
+}
+
 /// Sends a cheap GET and turns the answer into a doctor verdict.
 pub(crate) async fn check_get(
     name: &str,

@@ -9,7 +9,6 @@ use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::retry::classify_status;
 use super::stream::{ChunkDecoder, sse_event_stream};
 use super::{
     ChatMessage, ChatRequest, EventStream, LlmProvider, ProviderError, ProviderEvent, StopReason,
@@ -75,6 +74,14 @@ impl OpenAiProvider {
     pub fn with_observer(mut self, observer: super::HeaderObserver) -> Self {
         self.observer = Some(observer);
         self
+    }
+
+    fn authorize(&self, rb: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.cfg.auth {
+            OpenAiAuth::Bearer(key) => rb.bearer_auth(key.expose()),
+            OpenAiAuth::ApiKeyHeader(key) => rb.header("api-key", key.expose()),
+            OpenAiAuth::None => rb,
+        }
     }
 
     /// The chat-completions URL for a `/v1`-style base.
@@ -173,12 +180,7 @@ impl LlmProvider for OpenAiProvider {
                     self.cfg.url.trim_end_matches("/chat/completions")
                 ),
             };
-            let mut rb = self.http.get(url);
-            match &self.cfg.auth {
-                OpenAiAuth::Bearer(key) => rb = rb.bearer_auth(key.expose()),
-                OpenAiAuth::ApiKeyHeader(key) => rb = rb.header("api-key", key.expose()),
-                OpenAiAuth::None => {}
-            }
+            let rb = self.authorize(self.http.get(url));
             super::check_get(&self.cfg.name, rb, self.cfg.key_var).await
         })
     }
@@ -189,31 +191,24 @@ impl LlmProvider for OpenAiProvider {
     ) -> BoxFuture<'a, Result<EventStream, ProviderError>> {
         Box::pin(async move {
             let name = &self.cfg.name;
-            let mut rb = self.http.post(&self.url).json(&self.body(request));
-            match &self.cfg.auth {
-                OpenAiAuth::Bearer(key) => rb = rb.bearer_auth(key.expose()),
-                OpenAiAuth::ApiKeyHeader(key) => rb = rb.header("api-key", key.expose()),
-                OpenAiAuth::None => {}
-            }
-            let resp = rb.send().await.map_err(|e| {
-                ProviderError::transport(name, super::describe_send_error(&e, &self.cfg.base_url))
-            })?;
-            if let Some(o) = &self.observer {
-                o.observe(resp.headers());
-            }
-            let status = resp.status().as_u16();
-            if !(200..300).contains(&status) {
-                let headers = resp.headers().clone();
-                let body = super::read_error_body(resp).await;
-                let mut err = classify_status(name, status, &headers, &body, self.cfg.key_var);
-                if status == 404 && body.contains("model") {
-                    err.message.push_str(&format!(
-                        " (is {} = {:?} a model this server has?)",
-                        self.cfg.model_var, self.cfg.model
-                    ));
-                }
-                return Err(err);
-            }
+            let rb = self.authorize(self.http.post(&self.url).json(&self.body(request)));
+            let endpoint = super::Endpoint {
+                name,
+                base_url: &self.cfg.base_url,
+                key_var: self.cfg.key_var,
+                observer: self.observer.as_ref(),
+            };
+            let resp = super::send_streaming(&endpoint, rb)
+                .await
+                .map_err(|(mut err, body)| {
+                    if err.status == Some(404) && body.contains("model") {
+                        err.message.push_str(&format!(
+                            " (is {} = {:?} a model this server has?)",
+                            self.cfg.model_var, self.cfg.model
+                        ));
+                    }
+                    err
+                })?;
             Ok(sse_event_stream(
                 name.clone(),
                 resp,
