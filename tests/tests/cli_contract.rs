@@ -499,3 +499,73 @@ async fn sigterm_mid_turn_exits_0_within_2s_and_closes_the_turn() {
         (Some("turn.completed"), Some("interrupted"))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalls_and_silent_servers_fail_clearly_after_the_idle_timeout() {
+    let (mut env, mock) = env_with_mock().await;
+    env.set("LLM_IDLE_TIMEOUT_S", "1")
+        .set("LLM_MAX_RETRIES", "1");
+    // A stream that stops mid-reply: no retry (output began), a clear error.
+    mock.push(
+        MockResponse::text_chunks(&["started "])
+            .without_done()
+            .with_end(StreamEnd::Stall),
+    );
+    // A server that accepts and never answers: retried once, then a clear error.
+    mock.push(MockResponse::Hang);
+    mock.push(MockResponse::Hang);
+    let _d = env.start_daemon();
+    let start = Instant::now();
+    let out = env
+        .run_cli(&["ask", "--project", &project(&env), "one"], None)
+        .await;
+    assert_eq!(out.code, 75, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("sent nothing for 1 s"),
+        "{}",
+        out.stderr
+    );
+    let out = env
+        .run_cli(&["ask", "--project", &project(&env), "two"], None)
+        .await;
+    assert_eq!(out.code, 75, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("did not answer within 1 s"),
+        "{}",
+        out.stderr
+    );
+    assert!(start.elapsed() < Duration::from_secs(20));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn error_storms_exhaust_retries_with_and_without_retry_headers() {
+    let (mut env, mock) = env_with_mock().await;
+    env.set("LLM_MAX_RETRIES", "2");
+    mock.set_default(MockResponse::status(
+        500,
+        "{\"error\":{\"message\":\"boom\"}}",
+    ));
+    let _d = env.start_daemon();
+    let out = env
+        .run_cli(&["ask", "--json", "--project", &project(&env), "hi"], None)
+        .await;
+    assert_eq!(out.code, 75, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("boom") && out.stderr.contains("gave up after 3 attempts"),
+        "{}",
+        out.stderr
+    );
+    // 429 without any retry header: exponential backoff (0.5 s, 1 s) then rate_limited.
+    mock.set_default(MockResponse::rate_limited(None, None));
+    let start = Instant::now();
+    let out = env
+        .run_cli(&["ask", "--project", &project(&env), "hi"], None)
+        .await;
+    assert_eq!(out.code, 75, "{}", out.stderr);
+    assert!(
+        start.elapsed() >= Duration::from_millis(1000),
+        "backoff skipped: {:?}",
+        start.elapsed()
+    );
+    assert_eq!(mock.requests().len(), 6);
+}

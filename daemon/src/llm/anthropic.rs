@@ -173,6 +173,7 @@ impl LlmProvider for AnthropicProvider {
                 base_url: &self.cfg.base_url,
                 key_var: "ANTHROPIC_API_KEY",
                 observer: self.observer.as_ref(),
+                idle: self.cfg.idle_timeout,
             };
             let resp = super::send_streaming(&endpoint, rb)
                 .await

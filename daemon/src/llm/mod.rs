@@ -244,6 +244,9 @@ pub(crate) struct Endpoint<'a> {
     pub key_var: &'a str,
     /// Rate-limit header observer.
     pub observer: Option<&'a HeaderObserver>,
+    /// How long to wait for the response to start (a server that accepts and never
+    /// answers must not hang the turn).
+    pub idle: Duration,
 }
 
 /// Sends a streaming request: transport errors and non-2xx answers become classified
@@ -253,12 +256,22 @@ pub(crate) async fn send_streaming(
     ep: &Endpoint<'_>,
     rb: reqwest::RequestBuilder,
 ) -> Result<reqwest::Response, (ProviderError, String)> {
-    let resp = rb.send().await.map_err(|e| {
-        (
-            ProviderError::transport(ep.name, describe_send_error(&e, ep.base_url)),
-            String::new(),
-        )
-    })?;
+    let resp = match tokio::time::timeout(ep.idle, rb.send()).await {
+        Err(_) => {
+            let msg = format!(
+                "{} did not answer within {} s (LLM_IDLE_TIMEOUT_S raises the limit)",
+                ep.base_url,
+                ep.idle.as_secs()
+            );
+            return Err((ProviderError::transport(ep.name, msg), String::new()));
+        }
+        Ok(sent) => sent.map_err(|e| {
+            (
+                ProviderError::transport(ep.name, describe_send_error(&e, ep.base_url)),
+                String::new(),
+            )
+        })?,
+    };
     if let Some(o) = ep.observer {
         o.observe(resp.headers());
     }

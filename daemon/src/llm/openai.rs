@@ -197,6 +197,7 @@ impl LlmProvider for OpenAiProvider {
                 base_url: &self.cfg.base_url,
                 key_var: self.cfg.key_var,
                 observer: self.observer.as_ref(),
+                idle: self.cfg.idle_timeout,
             };
             let resp = super::send_streaming(&endpoint, rb)
                 .await
