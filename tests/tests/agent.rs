@@ -513,3 +513,49 @@ async fn the_iteration_limit_fails_the_turn() {
     );
     assert_eq!(mock.requests().len(), 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_md_reaches_the_model_and_a_small_window_is_respected() {
+    let (env, mock, _d) = setup(&[("LOCAL_LLM_CONTEXT", "2000")]).await;
+    std::fs::write(
+        env.project.join("AGENTS.md"),
+        "Always run `make check` before finishing.\n",
+    )
+    .unwrap();
+    let c = env.client("t").await;
+    let id = session(&c, &env, ApprovalPolicy::Auto).await;
+    // Enough history to overflow a 2,000-token window: older exchanges are dropped.
+    for i in 0..6 {
+        turn(&c, &id, &format!("{i} {}", "words ".repeat(300))).await;
+    }
+    let events = turn(&c, &id, "latest question").await;
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e.body, EventBody::ContextCompacted { .. })),
+        "no context.compacted"
+    );
+    let requests = mock.requests();
+    let msgs = requests.last().unwrap().body["messages"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert!(
+        msgs[0]["content"].as_str().unwrap().contains("make check"),
+        "AGENTS.md missing from the system prompt"
+    );
+    assert_eq!(msgs.last().unwrap()["content"], "latest question");
+    let chars: usize = msgs
+        .iter()
+        .map(|m| m["content"].as_str().unwrap_or_default().len())
+        .sum();
+    assert!(
+        chars / 4 < 2000,
+        "the request ({chars} chars) does not fit the window"
+    );
+    // A request that cannot fit at all is refused with a message, not truncated.
+    let events = turn(&c, &id, &"x".repeat(20_000)).await;
+    assert!(
+        matches!(&events.last().unwrap().body, EventBody::TurnCompleted { error: Some(e), .. } if e.message.contains("LOCAL_LLM_CONTEXT"))
+    );
+}

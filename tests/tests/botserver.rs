@@ -376,3 +376,64 @@ async fn agent_tools_use_the_agent_or_a_local_equivalent() {
     let log = String::from_utf8(sh("git log --oneline").stdout).unwrap();
     assert!(log.contains("first commit"), "{log}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_facade_turn_cancels_the_remote_task() {
+    let frames = vec![
+        serde_json::json!({"type": "task_started", "step": "plan", "message": "Planning", "progress": 5}),
+    ];
+    let script = BotScript {
+        frames,
+        complete_after: Duration::from_secs(3600),
+        ..BotScript::default()
+    };
+    let (env, bot, _llm, _d) = setup(script, &[]).await;
+    let c = env.client("t").await;
+    let p = SessionCreateParams {
+        project_path: env.project.display().to_string(),
+        title: None,
+        approval: None,
+    };
+    let id = c.call::<SessionCreate>(&p).await.unwrap().session_id;
+    let mut sub = c
+        .subscribe(&SubscribeParams {
+            session_id: id.clone(),
+            after_seq: None,
+        })
+        .await
+        .unwrap();
+    c.call::<SessionSend>(&SessionSendParams {
+        session_id: id.clone(),
+        text: "build an app".into(),
+        approval: None,
+    })
+    .await
+    .unwrap();
+    collect_until(&mut sub, Duration::from_secs(10), |e| {
+        matches!(e.body, EventBody::PipelineProgress { .. })
+    })
+    .await;
+    c.call::<botcoder_protocol::methods::TurnCancel>(
+        &botcoder_protocol::methods::TurnCancelParams {
+            session_id: id.clone(),
+            turn_id: None,
+        },
+    )
+    .await
+    .unwrap();
+    let end = until_turns_completed(&mut sub, 1, Duration::from_secs(10)).await;
+    assert!(matches!(
+        end.last().unwrap().body,
+        EventBody::TurnCompleted {
+            status: botcoder_protocol::TurnStatus::Cancelled,
+            ..
+        }
+    ));
+    assert!(
+        bot.log()
+            .iter()
+            .any(|l| l == "POST /api/autotask/task-1/cancel"),
+        "{:?}",
+        bot.log()
+    );
+}

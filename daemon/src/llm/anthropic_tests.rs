@@ -2,6 +2,7 @@ use super::*;
 use crate::llm::sse::SseParser;
 use crate::llm::{ToolCallRequest, ToolSpec};
 use pretty_assertions::assert_eq;
+use proptest::prelude::{Just, prop_oneof};
 
 const STREAM: &str = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"usage\":{\"input_tokens\":12,\"output_tokens\":1}}}\n\n\
 event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n\
@@ -179,4 +180,23 @@ fn body_merges_roles_and_sends_tools_and_results_in_anthropic_shape() {
         body["messages"][2]["content"][1],
         json!({"type": "text", "text": "more"})
     );
+}
+
+proptest::proptest! {
+    /// Any SSE data, any event name: the decoder returns events or an error, never panics.
+    #[test]
+    fn decoder_never_panics(event in "[a-z_]{0,20}", data in "\\PC{0,300}") {
+        let mut d = AnthropicDecoder::default();
+        let _ = d.event(&event, &data, &mut Vec::new());
+        let _ = d.finish();
+    }
+
+    #[test]
+    fn decoder_never_panics_on_shaped_json(kind in prop_oneof![Just("content_block_start"), Just("content_block_delta"), Just("message_delta"), Just("error"), Just("message_stop")],
+                                          index in proptest::option::of(0u64..5), body in "\\PC{0,40}") {
+        let data = serde_json::json!({"type": kind, "index": index, "delta": {"type": "input_json_delta", "partial_json": body}, "content_block": {"type": "tool_use", "id": body, "name": body}}).to_string();
+        let mut d = AnthropicDecoder::default();
+        let _ = d.event(kind, &data, &mut Vec::new());
+        let _ = d.finish();
+    }
 }

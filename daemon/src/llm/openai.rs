@@ -220,6 +220,9 @@ impl LlmProvider for OpenAiProvider {
     }
 }
 
+/// Most parallel tool calls accepted in one reply.
+const MAX_TOOL_CALLS: usize = 128;
+
 /// Turns chat-completion chunks into provider events.
 #[derive(Debug, Default)]
 pub struct OpenAiDecoder {
@@ -374,6 +377,10 @@ impl ChunkDecoder for OpenAiDecoder {
 
 impl OpenAiDecoder {
     fn tool_call(&mut self, index: usize, call: ToolCallDelta, out: &mut Vec<ProviderEvent>) {
+        // A hostile or broken server must not make us allocate by its index.
+        if index >= MAX_TOOL_CALLS {
+            return;
+        }
         if self.started.len() <= index {
             self.started.resize(index + 1, false);
             self.early_args.resize(index + 1, String::new());
@@ -547,5 +554,30 @@ mod tests {
             )
             .unwrap_err();
         assert!(err.message.contains("model overloaded"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod prop_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any chunk data: events or an error, never a panic.
+        #[test]
+        fn decoder_never_panics(data in "\\PC{0,300}") {
+            let mut d = OpenAiDecoder::default();
+            let _ = d.event("", &data, &mut Vec::new());
+            let _ = d.finish();
+        }
+
+        #[test]
+        fn tool_call_deltas_in_any_shape(index in proptest::option::of(any::<usize>()), id in proptest::option::of("\\PC{0,8}"),
+                                         name in proptest::option::of("\\PC{0,8}"), args in proptest::option::of("\\PC{0,20}")) {
+            let data = serde_json::json!({"choices": [{"delta": {"tool_calls": [{"index": index, "id": id, "function": {"name": name, "arguments": args}}]}}]}).to_string();
+            let mut d = OpenAiDecoder::default();
+            let _ = d.event("", &data, &mut Vec::new());
+            let _ = d.finish();
+        }
     }
 }
