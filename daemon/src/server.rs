@@ -35,6 +35,7 @@ pub struct Daemon {
     pub limiter: Arc<RateLimiter>,
     /// The botserver, when configured.
     pub botserver: Option<Arc<Botserver>>,
+    health: Arc<crate::llm::ProviderHealth>,
     provider: Result<Arc<dyn LlmProvider>, String>,
     started: Instant,
     socket_path: PathBuf,
@@ -96,8 +97,8 @@ impl Daemon {
             model: p.model().to_owned(),
             base_url: p.base_url().to_owned(),
             capabilities: p.capabilities(),
-            health: "unknown".to_owned(),
-            last_error: None,
+            health: self.health.snapshot().0.to_owned(),
+            last_error: self.health.snapshot().1,
         })
     }
 
@@ -192,6 +193,7 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
     let listener = tokio::net::UnixListener::from_std(std_listener)
         .map_err(|e| StartError::Other(format!("cannot serve the socket: {e}")))?;
     let limiter = Arc::new(RateLimiter::new());
+    let health = Arc::new(crate::llm::ProviderHealth::default());
     let botserver = match &opts.config.botserver {
         Some(settings) => match Botserver::start(settings.clone()) {
             Ok(b) => Some(Arc::new(b)),
@@ -226,6 +228,7 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
         )),
         limiter: limiter.clone(),
         botserver: botserver.clone(),
+        health: health.clone(),
     });
     let sessions = Sessions::new(opts.data_dir.join("sessions"), deps)
         .map_err(|e| StartError::Other(e.message))?;
@@ -235,6 +238,7 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
         agent: opts.config.agent,
         limiter,
         botserver,
+        health,
         provider,
         started: Instant::now(),
         socket_path: socket_path.clone(),

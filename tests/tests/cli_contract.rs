@@ -224,6 +224,18 @@ async fn rate_limited_after_retries_exits_75_with_retry_events() {
         (last["status"].as_str(), last["error"]["kind"].as_str()),
         (Some("failed"), Some("rate_limited"))
     );
+    let status = env
+        .run_cli(&["status", "--json"], None)
+        .await
+        .json_lines()
+        .remove(0);
+    assert_eq!(status["provider"]["health"], "failing");
+    assert!(
+        status["provider"]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("429")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

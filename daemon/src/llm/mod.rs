@@ -229,6 +229,28 @@ impl HeaderObserver {
     }
 }
 
+/// What the last request to the provider showed, for `provider.list` and `status`.
+#[derive(Debug, Default)]
+pub struct ProviderHealth {
+    last: std::sync::Mutex<Option<Result<(), String>>>,
+}
+
+impl ProviderHealth {
+    /// Records the outcome of a request.
+    pub fn record(&self, outcome: Result<(), String>) {
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(outcome);
+    }
+
+    /// `unknown` / `ok` / `failing`, and the last error.
+    pub fn snapshot(&self) -> (&'static str, Option<String>) {
+        match &*self.last.lock().unwrap_or_else(|p| p.into_inner()) {
+            None => ("unknown", None),
+            Some(Ok(())) => ("ok", None),
+            Some(Err(e)) => ("failing", Some(e.clone())),
+        }
+    }
+}
+
 /// The limiter key of a provider endpoint.
 pub fn endpoint_key(name: &str, base_url: &str) -> String {
     format!("{name} {base_url}")

@@ -291,6 +291,7 @@ async fn stream_reply(
         match item {
             None | Some(Ok(ProviderEvent::Done { .. })) => {
                 calls.retain(|c| !c.name.is_empty());
+                deps.health.record(Ok(()));
                 return Ok(Reply {
                     text: text.clone(),
                     calls,
@@ -363,6 +364,7 @@ async fn stream_reply(
                 emit(core, retry).await;
             }
             Some(Err(e)) => {
+                deps.health.record(Err(e.message.clone()));
                 tracing::warn!(session = %core.id, provider = %name, error = %e.message, "turn failed");
                 return Err(Outcome::Failed(TurnError {
                     kind: e.kind.as_str().to_owned(),

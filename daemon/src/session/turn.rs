@@ -27,6 +27,8 @@ pub struct TurnDeps {
     pub limiter: Arc<crate::ratelimit::RateLimiter>,
     /// The botserver, when one is configured.
     pub botserver: Option<Arc<crate::botserver::Botserver>>,
+    /// What the last provider request showed.
+    pub health: Arc<crate::llm::ProviderHealth>,
 }
 
 /// Lets the session actor stop a running turn and say why.
