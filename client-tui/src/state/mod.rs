@@ -125,6 +125,8 @@ pub struct State {
     pub scroll: usize,
     /// Ctrl-C pressed once.
     pub ctrl_c_once: bool,
+    /// Tool blocks show their output (Ctrl-O toggles).
+    pub tools_expanded: bool,
     /// Status line message.
     pub status: String,
 }
@@ -372,6 +374,10 @@ impl State {
             return None;
         }
         self.ctrl_c_once = false;
+        if ctrl && key.code == KeyCode::Char('o') {
+            self.tools_expanded = !self.tools_expanded;
+            return None;
+        }
         if let Some(a) = &self.approval {
             let id = a.call_id.clone();
             return match key.code {

@@ -12,6 +12,8 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 
 use crate::state::{Item, State};
 
+mod markdown;
+
 const SPINNER: [&str; 8] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧"];
 
 /// Colours, or none (`NO_COLOR`).
@@ -31,6 +33,11 @@ impl Theme {
     /// Plain.
     pub fn plain() -> Theme {
         Theme { color: false }
+    }
+
+    /// Explicitly coloured or not (tests).
+    pub fn from_env_for_tests(color: bool) -> Theme {
+        Theme { color }
     }
 
     fn fg(self, c: Color) -> Style {
@@ -88,14 +95,15 @@ pub fn transcript_lines(state: &State, width: usize, theme: Theme) -> Vec<Line<'
                         lines.push(Line::styled(raw.to_owned(), theme.fg(Color::DarkGray)));
                         continue;
                     }
-                    let style = if code {
-                        theme.fg(Color::Yellow)
-                    } else if raw.starts_with('#') {
-                        theme.bold()
-                    } else {
-                        Style::default()
-                    };
-                    push(&mut lines, raw, width, style);
+                    for piece in wrap(raw, width) {
+                        lines.push(if code {
+                            markdown::code(&piece, theme)
+                        } else if piece.starts_with('#') {
+                            Line::styled(piece, theme.bold())
+                        } else {
+                            Line::from(markdown::inline(&piece, theme, Style::default()))
+                        });
+                    }
                 }
             }
             Item::Tool {
@@ -119,8 +127,10 @@ pub fn transcript_lines(state: &State, width: usize, theme: Theme) -> Vec<Line<'
                     .take(width)
                     .collect();
                 lines.push(Line::styled(head, theme.fg(color)));
+                // Collapsed (Ctrl-O toggles): only the header; expanded: the output's tail.
+                let shown = if state.tools_expanded { 20 } else { 0 };
                 let out_lines: Vec<&str> = output.lines().collect();
-                let tail = &out_lines[out_lines.len().saturating_sub(6)..];
+                let tail = &out_lines[out_lines.len().saturating_sub(shown)..];
                 for l in tail {
                     push(
                         &mut lines,
@@ -248,7 +258,7 @@ pub fn draw(f: &mut Frame<'_>, state: &State, theme: Theme, tick: usize) {
     f.render_widget(Paragraph::new(state.input.text.clone()).block(block), input);
 
     let hints = if state.status.is_empty() {
-        "Enter send · Alt+Enter newline · Esc cancel · PgUp/PgDn scroll · Ctrl-C twice detach"
+        "Enter send · Alt+Enter newline · Esc cancel · Ctrl-O tool output · PgUp/PgDn scroll · Ctrl-C twice detach"
             .to_owned()
     } else {
         state.status.clone()

@@ -104,9 +104,26 @@ fn running_tool_diff_and_approval_modal() {
             diff: Some("--- a/b\n+++ b/b\n+hello\n".into()),
         },
     ));
+    s.apply(&Event {
+        seq: None,
+        session_id: "s1".into(),
+        time: String::new(),
+        body: EventBody::ToolOutput {
+            turn_id: "t".into(),
+            call_id: "c".into(),
+            stream: "stdout".into(),
+            text: "running 3 tests\n".into(),
+        },
+    });
+    let collapsed = render(&s, 80, 24);
+    assert!(
+        has(&collapsed, "… execute_command") && !has(&collapsed, "running 3 tests"),
+        "{collapsed:#?}"
+    );
+    s.tools_expanded = true;
     let lines = render(&s, 80, 24);
-    assert!(has(&lines, "… execute_command"), "{lines:#?}");
-    assert!(has(&lines, "Δ src/a.rs") && has(&lines, "-old") && has(&lines, "+new"));
+    assert!(has(&lines, "│ running 3 tests"), "{lines:#?}");
+    assert!(has(&collapsed, "Δ src/a.rs") && has(&collapsed, "-old") && has(&collapsed, "+new"));
     assert!(
         has(&lines, "approve write_file?") && has(&lines, "[y] allow") && has(&lines, "+hello")
     );
@@ -142,4 +159,45 @@ fn fallback_banner_countdown_and_a_small_terminal() {
     assert!(has(&lines, "botserver lost"));
     assert_eq!(lines.len(), 20);
     assert!(lines.iter().all(|l| l.chars().count() <= 60));
+}
+
+#[test]
+fn markdown_emphasis_and_code_blocks() {
+    let mut s = State::new("s1");
+    s.apply(&ev(
+        1,
+        EventBody::AssistantMessage {
+            turn_id: "t".into(),
+            text: "Use **bold** and `code` here\n```rust\nfn main() { let x = \"s\"; }\n```".into(),
+            partial: false,
+        },
+    ));
+    let mut t = Terminal::new(TestBackend::new(60, 20)).unwrap();
+    t.draw(|f| draw(f, &s, Theme::from_env_for_tests(true), 0))
+        .unwrap();
+    let buf = t.backend().buffer().clone();
+    let row = (0..20)
+        .find(|y| {
+            (0..60)
+                .map(|x| buf[(x, *y)].symbol().to_owned())
+                .collect::<String>()
+                .contains("Use bold and code here")
+        })
+        .expect("the prose line, markers removed");
+    let bold = (0..60).find(|x| buf[(*x, row)].symbol() == "b").unwrap();
+    assert!(buf[(bold, row)].modifier.contains(Modifier::BOLD));
+    let fn_row = (0..20)
+        .find(|y| {
+            (0..60)
+                .map(|x| buf[(x, *y)].symbol().to_owned())
+                .collect::<String>()
+                .contains("fn main()")
+        })
+        .unwrap();
+    let f = (0..60).find(|x| buf[(*x, fn_row)].symbol() == "f").unwrap();
+    assert_eq!(
+        buf[(f, fn_row)].fg,
+        Color::Magenta,
+        "keywords are highlighted"
+    );
 }
