@@ -36,6 +36,7 @@ pub struct Daemon {
     /// The botserver, when configured.
     pub botserver: Option<Arc<Botserver>>,
     health: Arc<crate::llm::ProviderHealth>,
+    fallbacks: Vec<Arc<dyn LlmProvider>>,
     provider: Result<Arc<dyn LlmProvider>, String>,
     started: Instant,
     socket_path: PathBuf,
@@ -100,6 +101,19 @@ impl Daemon {
             health: self.health.snapshot().0.to_owned(),
             last_error: self.health.snapshot().1,
         })
+    }
+
+    /// Every configured provider, the active one first (then the `LLM_FALLBACK` chain).
+    pub fn providers_info(&self) -> Vec<ProviderInfo> {
+        let rest = self.fallbacks.iter().map(|p| ProviderInfo {
+            name: p.name().to_owned(),
+            model: p.model().to_owned(),
+            base_url: p.base_url().to_owned(),
+            capabilities: p.capabilities(),
+            health: "unknown".to_owned(),
+            last_error: None,
+        });
+        self.provider_info().into_iter().chain(rest).collect()
     }
 
     /// The active provider, or why there is none.
@@ -194,6 +208,12 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
         .map_err(|e| StartError::Other(format!("cannot serve the socket: {e}")))?;
     let limiter = Arc::new(RateLimiter::new());
     let health = Arc::new(crate::llm::ProviderHealth::default());
+    let fallbacks: Vec<Arc<dyn LlmProvider>> = opts
+        .config
+        .fallback
+        .iter()
+        .filter_map(|s| build_provider(s, &limiter).ok())
+        .collect();
     let botserver = match &opts.config.botserver {
         Some(settings) => match Botserver::start(settings.clone()) {
             Ok(b) => Some(Arc::new(b)),
@@ -229,6 +249,7 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
         limiter: limiter.clone(),
         botserver: botserver.clone(),
         health: health.clone(),
+        fallbacks: fallbacks.clone(),
     });
     let sessions = Sessions::new(opts.data_dir.join("sessions"), deps)
         .map_err(|e| StartError::Other(e.message))?;
@@ -239,6 +260,7 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
         limiter,
         botserver,
         health,
+        fallbacks,
         provider,
         started: Instant::now(),
         socket_path: socket_path.clone(),

@@ -202,3 +202,45 @@ async fn real_local_llm_streams_through_local_and_anthropic_providers() {
         assert!(text.is_some_and(|t| t.len() > 2), "{provider}: empty reply");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unavailable_provider_falls_back_to_the_next_and_says_so() {
+    let primary = MockLlm::start().await.unwrap();
+    primary.set_default(MockResponse::status(
+        503,
+        "{\"error\":{\"message\":\"down for maintenance\"}}",
+    ));
+    let backup = MockLlm::start().await.unwrap();
+    backup.push(MockResponse::anthropic_text("from the backup"));
+    let mut env = TestEnv::new();
+    env.use_mock(&primary)
+        .set("LLM_MAX_RETRIES", "0")
+        .set("LLM_FALLBACK", "anthropic")
+        .set("ANTHROPIC_API_KEY", "k")
+        .set("ANTHROPIC_BASE_URL", &format!("http://{}", backup.addr()));
+    let _d = env.start_daemon();
+    let out = env
+        .run_cli(&["ask", "--json", "--project", &project(&env), "hi"], None)
+        .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines = out.json_lines();
+    let switched = lines
+        .iter()
+        .find(|l| l["type"] == "provider.switched")
+        .expect("provider.switched");
+    assert_eq!(
+        (switched["from"].as_str(), switched["to"].as_str()),
+        (Some("local"), Some("anthropic"))
+    );
+    assert!(
+        switched["reason"]
+            .as_str()
+            .unwrap()
+            .contains("down for maintenance")
+    );
+    let msg = lines
+        .iter()
+        .find(|l| l["type"] == "assistant.message")
+        .unwrap();
+    assert_eq!(msg["text"], "from the backup");
+}

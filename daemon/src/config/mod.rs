@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
-pub use provider::{ProviderSpec, select_provider};
+pub use provider::{ProviderSpec, fallback_providers, select_provider};
 
 use botcoder_protocol::ApprovalPolicy;
 
@@ -136,6 +136,8 @@ pub struct Config {
     pub limits: crate::ratelimit::Limits,
     /// The botserver, when `BOTSERVER_URL` is set.
     pub botserver: Option<crate::botserver::BotserverSettings>,
+    /// Providers to continue on (`LLM_FALLBACK`).
+    pub fallback: Vec<ProviderSpec>,
 }
 
 fn agent_settings(env: &Env, problems: &mut Vec<String>) -> AgentSettings {
@@ -208,6 +210,10 @@ impl Config {
             problems.push(e);
             None
         });
+        let fallback = fallback_providers(env, idle).unwrap_or_else(|e| {
+            problems.push(e);
+            Vec::new()
+        });
         let provider = if problems.is_empty() {
             select_provider(env, idle)
         } else {
@@ -219,6 +225,7 @@ impl Config {
             agent,
             limits,
             botserver,
+            fallback,
         }
     }
 }

@@ -43,7 +43,32 @@ pub fn select_provider(env: &Env, idle_timeout: Duration) -> Result<ProviderSpec
         }
         None => return Err(NONE_CONFIGURED.to_owned()),
     };
-    match name.as_str() {
+    provider_by_name(env, &name, idle_timeout)
+}
+
+/// The providers named by `LLM_FALLBACK` (comma-separated), to continue on when the active
+/// one is unavailable after retries.
+pub fn fallback_providers(env: &Env, idle_timeout: Duration) -> Result<Vec<ProviderSpec>, String> {
+    let Some(list) = env.get("LLM_FALLBACK") else {
+        return Ok(Vec::new());
+    };
+    list.split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(|n| {
+            provider_by_name(env, &n.to_ascii_lowercase(), idle_timeout)
+                .map_err(|e| format!("LLM_FALLBACK: {e}"))
+        })
+        .collect()
+}
+
+/// One provider by kind name, from its variables.
+pub fn provider_by_name(
+    env: &Env,
+    name: &str,
+    idle_timeout: Duration,
+) -> Result<ProviderSpec, String> {
+    match name {
         "openai" => openai(env, idle_timeout).map(ProviderSpec::OpenAi),
         "azure" => azure(env, idle_timeout).map(ProviderSpec::OpenAi),
         "anthropic" => anthropic(env, idle_timeout).map(ProviderSpec::Anthropic),

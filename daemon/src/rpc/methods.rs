@@ -116,7 +116,7 @@ pub fn module(daemon: Arc<Daemon>) -> RpcModule<Conn> {
     });
     register::<ProviderList, _, _>(&mut module, |_: Empty, conn| async move {
         Ok(ProviderListResult {
-            providers: conn.daemon.provider_info().into_iter().collect(),
+            providers: conn.daemon.providers_info(),
         })
     });
     register::<ProviderCheck, _, _>(&mut module, |_: Empty, conn| async move {

@@ -56,12 +56,13 @@ struct Reply {
 pub async fn run(
     core: &SessionCore,
     deps: &TurnDeps,
-    provider: Arc<dyn LlmProvider>,
+    mut provider: Arc<dyn LlmProvider>,
     policy: ApprovalPolicy,
     turn_id: &TurnId,
     ctl: &TurnControl,
     text: &mut String,
 ) -> Outcome {
+    let mut next_fallback = 0usize;
     let caps = provider.capabilities();
     let native = match deps.agent.tool_mode {
         ToolMode::Native => true,
@@ -113,11 +114,39 @@ pub async fn run(
             max_tokens: None,
         };
         text.clear();
-        let reply =
-            match stream_reply(core, deps, provider.clone(), request, turn_id, ctl, text).await {
-                Ok(r) => r,
+        let reply = loop {
+            match stream_reply(
+                core,
+                deps,
+                provider.clone(),
+                request.clone(),
+                turn_id,
+                ctl,
+                text,
+            )
+            .await
+            {
+                Ok(r) => break r,
+                // Unavailable after retries, before any output: continue on the next fallback.
+                Err(Outcome::Failed(e))
+                    if text.is_empty()
+                        && (e.kind == ErrorKind::ProviderUnavailable.as_str()
+                            || e.kind == ErrorKind::RateLimited.as_str())
+                        && next_fallback < deps.fallbacks.len() =>
+                {
+                    let next = deps.fallbacks[next_fallback].clone();
+                    next_fallback += 1;
+                    let switched = EventBody::ProviderSwitched {
+                        from: provider.name().to_owned(),
+                        to: next.name().to_owned(),
+                        reason: e.message,
+                    };
+                    emit(core, switched).await;
+                    provider = next;
+                }
                 Err(outcome) => return outcome,
-            };
+            }
+        };
         if !reply.text.is_empty() {
             let msg = EventBody::AssistantMessage {
                 turn_id: turn_id.clone(),

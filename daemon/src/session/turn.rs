@@ -29,6 +29,8 @@ pub struct TurnDeps {
     pub botserver: Option<Arc<crate::botserver::Botserver>>,
     /// What the last provider request showed.
     pub health: Arc<crate::llm::ProviderHealth>,
+    /// Providers to continue on when the active one is unavailable (`LLM_FALLBACK`).
+    pub fallbacks: Vec<Arc<dyn LlmProvider>>,
 }
 
 /// Lets the session actor stop a running turn and say why.
