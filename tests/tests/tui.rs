@@ -123,3 +123,55 @@ async fn two_terminals_share_one_live_session() {
             .contains("hello from a")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tui_reconnects_after_a_daemon_restart_and_resumes() {
+    if std::process::Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipped: tmux is not installed (.ci/run installs it)");
+        return;
+    }
+    let mock = MockLlm::start().await.unwrap();
+    mock.set_default(MockResponse::text("answer"));
+    let mut env = TestEnv::new();
+    env.use_mock(&mock)
+        .set("TERM", "xterm-256color")
+        .set("NO_COLOR", "1");
+    let mut daemon = env.start_daemon();
+    let first = env
+        .run_cli(
+            &[
+                "ask",
+                "--project",
+                &env.project.display().to_string(),
+                "before the restart",
+            ],
+            None,
+        )
+        .await;
+    let id = first
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("botcoder: session "))
+        .unwrap()
+        .to_owned();
+    let tmux = Tmux {
+        env: &env,
+        socket: env.root().join("tmux.sock"),
+    };
+    tmux.open("a", &id);
+    tmux.wait_for("a", "before the restart");
+    daemon.kill9();
+    let _daemon = env.start_daemon();
+    env.run_cli(&["ask", "--session", &id, "after the restart"], None)
+        .await;
+    let screen = tmux.wait_for("a", "after the restart");
+    assert_eq!(
+        screen.matches("before the restart").count(),
+        1,
+        "history doubled:\n{screen}"
+    );
+}
