@@ -581,3 +581,48 @@ async fn error_storms_exhaust_retries_with_and_without_retry_headers() {
     );
     assert_eq!(mock.requests().len(), 6);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_streams_and_empty_bodies_end_clearly_and_the_session_stays_usable() {
+    let (mut env, mock) = env_with_mock().await;
+    env.set("LLM_MAX_RETRIES", "1");
+    // A chunk that is not JSON after some text.
+    mock.push(MockResponse::sse(vec![
+        botcoder_tests::mock_llm::SseEvent::data(r#"{"choices":[{"delta":{"content":"half "}}]}"#),
+        botcoder_tests::mock_llm::SseEvent::data("{this is not json"),
+    ]));
+    // 200 with an empty body, twice: retried, then a clear error.
+    mock.push(MockResponse::sse(vec![]).without_done());
+    mock.push(MockResponse::sse(vec![]).without_done());
+    mock.push(MockResponse::text("fine again"));
+    let _d = env.start_daemon();
+    let first = env
+        .run_cli(&["ask", "--project", &project(&env), "one"], None)
+        .await;
+    assert_eq!(first.code, 1, "{}", first.stderr);
+    assert!(
+        first.stderr.contains("not chat-completion JSON"),
+        "{}",
+        first.stderr
+    );
+    let id = first
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("botcoder: session "))
+        .unwrap()
+        .to_owned();
+    let second = env.run_cli(&["ask", "--session", &id, "two"], None).await;
+    assert_eq!(second.code, 75, "{}", second.stderr);
+    assert!(
+        second.stderr.contains("without sending a reply"),
+        "{}",
+        second.stderr
+    );
+    let third = env.run_cli(&["ask", "--session", &id, "three"], None).await;
+    assert_eq!(
+        (third.code, third.stdout.as_str()),
+        (0, "fine again\n"),
+        "{}",
+        third.stderr
+    );
+}
