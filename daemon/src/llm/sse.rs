@@ -189,3 +189,33 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod corpus {
+    use super::SseParser;
+    use crate::llm::anthropic::AnthropicDecoder;
+    use crate::llm::openai::OpenAiDecoder;
+    use crate::llm::stream::ChunkDecoder;
+
+    /// Regression inputs in daemon/tests/corpus/sse: through the parser and both decoders,
+    /// split at every byte, without a panic.
+    #[test]
+    fn corpus_never_panics() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/sse");
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+            for cut in 0..=bytes.len() {
+                let (a, b) = bytes.split_at(cut);
+                let mut p = SseParser::new();
+                let (mut o, mut an) = (OpenAiDecoder::default(), AnthropicDecoder::default());
+                for chunk in [a, b] {
+                    for ev in p.push(chunk).unwrap_or_default() {
+                        let _ = o.event(&ev.event, &ev.data, &mut Vec::new());
+                        let _ = an.event(&ev.event, &ev.data, &mut Vec::new());
+                    }
+                }
+                let _ = (o.finish(), an.finish());
+            }
+        }
+    }
+}
