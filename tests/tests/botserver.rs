@@ -437,3 +437,91 @@ async fn cancelling_a_facade_turn_cancels_the_remote_task() {
         bot.log()
     );
 }
+
+/// The failure cases again, each with two attached clients: both see the same durable
+/// events, the turn ends clearly, and the session stays usable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failure_cases_under_two_attached_clients() {
+    let mut dropped = pipeline_frames(&["x"]);
+    dropped.pop();
+    let cases: Vec<(&str, BotScript)> = vec![
+        (
+            "create refused",
+            BotScript {
+                create_status: 401,
+                ..BotScript::default()
+            },
+        ),
+        (
+            "degraded",
+            BotScript {
+                health: 503,
+                ..BotScript::default()
+            },
+        ),
+        (
+            "socket dropped",
+            BotScript {
+                frames: dropped,
+                drop_ws_after: Some(1),
+                complete_after: Duration::from_millis(600),
+                ..BotScript::default()
+            },
+        ),
+        (
+            "clarification",
+            BotScript {
+                clarification: Some("Which one?".into()),
+                ..BotScript::default()
+            },
+        ),
+    ];
+    for (name, script) in cases {
+        let (env, _bot, _llm, _d) = setup(script, &[]).await;
+        let a = env.client("a").await;
+        let b = env.client("b").await;
+        let p = SessionCreateParams {
+            project_path: env.project.display().to_string(),
+            title: None,
+            approval: None,
+        };
+        let id = a.call::<SessionCreate>(&p).await.unwrap().session_id;
+        let mut sa = a
+            .subscribe(&SubscribeParams {
+                session_id: id.clone(),
+                after_seq: Some(0),
+            })
+            .await
+            .unwrap();
+        let mut sb = b
+            .subscribe(&SubscribeParams {
+                session_id: id.clone(),
+                after_seq: Some(0),
+            })
+            .await
+            .unwrap();
+        for text in ["build an app", "and another"] {
+            a.call::<SessionSend>(&SessionSendParams {
+                session_id: id.clone(),
+                text: text.into(),
+                approval: None,
+            })
+            .await
+            .unwrap();
+        }
+        let ea = until_turns_completed(&mut sa, 2, Duration::from_secs(20)).await;
+        let eb = until_turns_completed(&mut sb, 2, Duration::from_secs(20)).await;
+        let durable = |v: &[botcoder_protocol::Event]| {
+            v.iter()
+                .filter(|e| e.seq.is_some())
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(durable(&ea), durable(&eb), "{name}: the clients disagree");
+        assert!(
+            ea.iter()
+                .any(|e| matches!(e.body, EventBody::TurnCompleted { .. })),
+            "{name}"
+        );
+    }
+}
