@@ -1,8 +1,9 @@
 //! Standalone mock LLM server for benchmarks that compare botcoder against other tools (or
 //! against plain curl) on the same scripted stream.
 //!
-//! Usage: `mock-llm [--tokens N] [--delay-ms D] [--port P]`. Every request gets an OpenAI
-//! chat-completions stream of N pieces (default 200), D ms before each event (default 0).
+//! Usage: `mock-llm [--tokens N] [--delay-ms D] [--port P] [--format openai|anthropic]`.
+//! Every request gets a stream of N pieces (default 200) in the chosen wire format (OpenAI
+//! chat completions by default), D ms before each event (default 0).
 //! The first stdout line is the base URL (`http://127.0.0.1:PORT/v1`), flushed at once so a
 //! harness can read it; the server then runs until killed (or Ctrl-C).
 
@@ -13,12 +14,14 @@ use std::time::Duration;
 
 use botcoder_tests::mock_llm::{MockLlm, MockResponse};
 
-const USAGE: &str = "usage: mock-llm [--tokens N] [--delay-ms D] [--port P]";
+const USAGE: &str =
+    "usage: mock-llm [--tokens N] [--delay-ms D] [--port P] [--format openai|anthropic]";
 
 struct Args {
     tokens: usize,
     delay_ms: u64,
     port: u16,
+    anthropic: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -26,13 +29,14 @@ fn parse_args() -> Result<Args, String> {
         tokens: 200,
         delay_ms: 0,
         port: 0,
+        anthropic: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         if flag == "-h" || flag == "--help" {
             return Err(USAGE.to_owned());
         }
-        if !["--tokens", "--delay-ms", "--port"].contains(&flag.as_str()) {
+        if !["--tokens", "--delay-ms", "--port", "--format"].contains(&flag.as_str()) {
             return Err(format!("unknown argument {flag}\n{USAGE}"));
         }
         let value = it
@@ -42,6 +46,11 @@ fn parse_args() -> Result<Args, String> {
         match flag.as_str() {
             "--tokens" => args.tokens = value.parse().map_err(bad)?,
             "--delay-ms" => args.delay_ms = value.parse().map_err(bad)?,
+            "--format" => match value.as_str() {
+                "openai" => args.anthropic = false,
+                "anthropic" => args.anthropic = true,
+                _ => return Err(format!("bad value for --format: {value}\n{USAGE}")),
+            },
             _ => args.port = value.parse().map_err(bad)?,
         }
     }
@@ -65,9 +74,13 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    mock.set_default(
-        MockResponse::tokens(args.tokens).with_delay(Duration::from_millis(args.delay_ms)),
-    );
+    let response = if args.anthropic {
+        let text: String = (0..args.tokens).map(|i| format!("tok{i} ")).collect();
+        MockResponse::anthropic_text(&text)
+    } else {
+        MockResponse::tokens(args.tokens)
+    };
+    mock.set_default(response.with_delay(Duration::from_millis(args.delay_ms)));
     let mut stdout = std::io::stdout().lock();
     if writeln!(stdout, "{}", mock.base_url())
         .and_then(|()| stdout.flush())
