@@ -6,9 +6,10 @@
 #   bash scripts/bench-peers.sh            # botcoder (warm and cold), curl, and installed peers
 #   PEERS_INSTALL=1 bash scripts/bench-peers.sh   # also `npm install` the peers into $PEERS_DIR
 #
-# Peers: `claude -p` (@anthropic-ai/claude-code, on the Anthropic wire via ANTHROPIC_BASE_URL).
-# `codex exec` and `opencode run` need the Responses wire, which the mock does not speak yet:
-# they are reported as skipped. Everything runs on 127.0.0.1 with throwaway HOME/XDG dirs.
+# Peers: `claude -p` (@anthropic-ai/claude-code, Anthropic wire via ANTHROPIC_BASE_URL) and
+# `codex exec` (@openai/codex, a custom provider on the Responses wire). `opencode run` is
+# reported as skipped (its custom providers load an SDK package from npm at run time).
+# Everything runs on 127.0.0.1 with throwaway HOME/XDG dirs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-10}
@@ -21,7 +22,9 @@ trap 'kill $(jobs -p) 2>/dev/null; BOTCODER_SOCKET=$work/run/d.sock $BIN/botcode
 
 $BIN/mock-llm --port 0 > "$work/openai.url" & sleep 0.3
 $BIN/mock-llm --format anthropic --port 0 > "$work/anthropic.url" & sleep 0.3
+$BIN/mock-llm --format responses --port 0 > "$work/responses.url" & sleep 0.3
 openai=$(head -1 "$work/openai.url"); anthropic=$(head -1 "$work/anthropic.url" | sed 's#/v1$##')
+responses=$(head -1 "$work/responses.url")
 
 export HOME=$work/home XDG_DATA_HOME=$work/data XDG_STATE_HOME=$work/state XDG_CONFIG_HOME=$work/config \
   BOTCODER_SOCKET=$work/run/d.sock LLM_PROVIDER=local LOCAL_LLM_URL=$openai LOCAL_LLM_MODEL=mock
@@ -50,7 +53,7 @@ measure "botcoder-ask-cold" bash -c cold; report botcoder-ask-cold
 measure "curl-floor" curl -sN -o /dev/null -X POST -H 'content-type: application/json' -d '{}' "$openai/chat/completions"; report curl-floor
 
 if [ "${PEERS_INSTALL:-0}" = 1 ]; then
-  mkdir -p "$PEERS_DIR" && (cd "$PEERS_DIR" && npm install --no-audit --no-fund @anthropic-ai/claude-code >/dev/null 2>&1 || true)
+  mkdir -p "$PEERS_DIR" && (cd "$PEERS_DIR" && npm install --no-audit --no-fund @anthropic-ai/claude-code @openai/codex >/dev/null 2>&1 || true)
 fi
 if [ -x "$PEERS_DIR/node_modules/.bin/claude" ]; then
   measure "claude-p" env ANTHROPIC_BASE_URL="$anthropic" ANTHROPIC_API_KEY=sk-ant-mock DISABLE_TELEMETRY=1 \
@@ -59,8 +62,15 @@ if [ -x "$PEERS_DIR/node_modules/.bin/claude" ]; then
 else
   echo "claude-p skipped: not installed (PEERS_INSTALL=1 installs it)"
 fi
-echo "codex-exec skipped: needs a Responses-wire mock"
-echo "opencode-run skipped: needs a Responses-wire mock"
+if [ -x "$PEERS_DIR/node_modules/.bin/codex" ]; then
+  mkdir -p "$HOME/.codex"
+  printf 'model = "mock-model"\nmodel_provider = "mock"\n[model_providers.mock]\nname = "mock"\nbase_url = "%s"\nwire_api = "responses"\nenv_key = "MOCK_API_KEY"\n' "$responses" > "$HOME/.codex/config.toml"
+  (cd "$work/project" && measure "codex-exec" env MOCK_API_KEY=mock "$PEERS_DIR/node_modules/.bin/codex" exec --skip-git-repo-check "say hi")
+  report codex-exec
+else
+  echo "codex-exec skipped: not installed (PEERS_INSTALL=1 installs it)"
+fi
+echo "opencode-run skipped: its custom providers fetch an SDK package from npm at run time"
 
 base_wall=$(awk '$1=="botcoder-ask-warm"{print $2}' "$work/summary")
 base_rss=$(awk '$1=="botcoder-ask-warm"{print $3}' "$work/summary")

@@ -1,7 +1,7 @@
 //! Standalone mock LLM server for benchmarks that compare botcoder against other tools (or
 //! against plain curl) on the same scripted stream.
 //!
-//! Usage: `mock-llm [--tokens N] [--delay-ms D] [--port P] [--format openai|anthropic]`.
+//! Usage: `mock-llm [--tokens N] [--delay-ms D] [--port P] [--format openai|anthropic|responses]`.
 //! Every request gets a stream of N pieces (default 200) in the chosen wire format (OpenAI
 //! chat completions by default), D ms before each event (default 0).
 //! The first stdout line is the base URL (`http://127.0.0.1:PORT/v1`), flushed at once so a
@@ -15,13 +15,13 @@ use std::time::Duration;
 use botcoder_tests::mock_llm::{MockLlm, MockResponse};
 
 const USAGE: &str =
-    "usage: mock-llm [--tokens N] [--delay-ms D] [--port P] [--format openai|anthropic]";
+    "usage: mock-llm [--tokens N] [--delay-ms D] [--port P] [--format openai|anthropic|responses]";
 
 struct Args {
     tokens: usize,
     delay_ms: u64,
     port: u16,
-    anthropic: bool,
+    format: String,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -29,7 +29,7 @@ fn parse_args() -> Result<Args, String> {
         tokens: 200,
         delay_ms: 0,
         port: 0,
-        anthropic: false,
+        format: "openai".to_owned(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -47,8 +47,7 @@ fn parse_args() -> Result<Args, String> {
             "--tokens" => args.tokens = value.parse().map_err(bad)?,
             "--delay-ms" => args.delay_ms = value.parse().map_err(bad)?,
             "--format" => match value.as_str() {
-                "openai" => args.anthropic = false,
-                "anthropic" => args.anthropic = true,
+                "openai" | "anthropic" | "responses" => args.format = value.clone(),
                 _ => return Err(format!("bad value for --format: {value}\n{USAGE}")),
             },
             _ => args.port = value.parse().map_err(bad)?,
@@ -74,11 +73,11 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let response = if args.anthropic {
-        let text: String = (0..args.tokens).map(|i| format!("tok{i} ")).collect();
-        MockResponse::anthropic_text(&text)
-    } else {
-        MockResponse::tokens(args.tokens)
+    let text: String = (0..args.tokens).map(|i| format!("tok{i} ")).collect();
+    let response = match args.format.as_str() {
+        "anthropic" => MockResponse::anthropic_text(&text),
+        "responses" => MockResponse::responses_text(&text),
+        _ => MockResponse::tokens(args.tokens),
     };
     mock.set_default(response.with_delay(Duration::from_millis(args.delay_ms)));
     let mut stdout = std::io::stdout().lock();
