@@ -178,7 +178,7 @@ impl MockResponse {
     /// `response.completed` with usage.
     pub fn responses_text(text: &str) -> Self {
         let named = |data: Value| {
-            SseEvent::named(data["type"].as_str().unwrap_or_default(), &data.to_string())
+            SseEvent::named(data["type"].as_str().unwrap_or_default(), data.to_string())
         };
         let resp = |status: &str| json!({"id": "resp_mock", "object": "response", "created_at": 1700000000, "status": status, "model": super::MODEL, "output": []});
         let item = json!({"id": "msg_mock", "type": "message", "role": "assistant", "status": "in_progress", "content": []});
