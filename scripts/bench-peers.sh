@@ -7,9 +7,9 @@
 #   PEERS_INSTALL=1 bash scripts/bench-peers.sh   # also `npm install` the peers into $PEERS_DIR
 #
 # Peers: `claude -p` (@anthropic-ai/claude-code, Anthropic wire via ANTHROPIC_BASE_URL) and
-# `codex exec` (@openai/codex, a custom provider on the Responses wire). `opencode run` is
-# reported as skipped (its custom providers load an SDK package from npm at run time).
-# Everything runs on 127.0.0.1 with throwaway HOME/XDG dirs.
+# `codex exec` (@openai/codex, a custom provider on the Responses wire) and `opencode run`
+# (opencode-ai, an OpenAI-compatible custom provider; its first run fetches that SDK from npm,
+# so one warm-up run is not measured). The mocks run on 127.0.0.1; HOME/XDG dirs are throwaway.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-10}
@@ -53,7 +53,7 @@ measure "botcoder-ask-cold" bash -c cold; report botcoder-ask-cold
 measure "curl-floor" curl -sN -o /dev/null -X POST -H 'content-type: application/json' -d '{}' "$openai/chat/completions"; report curl-floor
 
 if [ "${PEERS_INSTALL:-0}" = 1 ]; then
-  mkdir -p "$PEERS_DIR" && (cd "$PEERS_DIR" && npm install --no-audit --no-fund @anthropic-ai/claude-code @openai/codex >/dev/null 2>&1 || true)
+  mkdir -p "$PEERS_DIR" && (cd "$PEERS_DIR" && npm install --no-audit --no-fund @anthropic-ai/claude-code @openai/codex opencode-ai >/dev/null 2>&1 || true)
 fi
 if [ -x "$PEERS_DIR/node_modules/.bin/claude" ]; then
   measure "claude-p" env ANTHROPIC_BASE_URL="$anthropic" ANTHROPIC_API_KEY=sk-ant-mock DISABLE_TELEMETRY=1 \
@@ -70,7 +70,19 @@ if [ -x "$PEERS_DIR/node_modules/.bin/codex" ]; then
 else
   echo "codex-exec skipped: not installed (PEERS_INSTALL=1 installs it)"
 fi
-echo "opencode-run skipped: its custom providers fetch an SDK package from npm at run time"
+if [ -x "$PEERS_DIR/node_modules/.bin/opencode" ]; then
+  mkdir -p "$XDG_CONFIG_HOME/opencode"
+  cat > "$XDG_CONFIG_HOME/opencode/opencode.json" <<JSON
+{"provider": {"mock": {"npm": "@ai-sdk/openai-compatible", "name": "mock",
+  "options": {"baseURL": "$openai", "apiKey": "mock"}, "models": {"mock-model": {"name": "mock-model"}}}},
+ "model": "mock/mock-model"}
+JSON
+  (cd "$work/project" && "$PEERS_DIR/node_modules/.bin/opencode" run "warm up" >/dev/null 2>&1 || true)
+  (cd "$work/project" && measure "opencode-run" "$PEERS_DIR/node_modules/.bin/opencode" run "say hi")
+  report opencode-run
+else
+  echo "opencode-run skipped: not installed (PEERS_INSTALL=1 installs it)"
+fi
 
 base_wall=$(awk '$1=="botcoder-ask-warm"{print $2}' "$work/summary")
 base_rss=$(awk '$1=="botcoder-ask-warm"{print $3}' "$work/summary")
