@@ -399,11 +399,12 @@ impl State {
                 self.scroll = self.scroll.saturating_sub(10);
                 None
             }
-            KeyCode::Home if ctrl => {
+            // Home/End scroll the transcript when there is nothing to edit (or with Ctrl).
+            KeyCode::Home if ctrl || self.input.text.is_empty() => {
                 self.scroll = usize::MAX / 2;
                 None
             }
-            KeyCode::End if ctrl => {
+            KeyCode::End if ctrl || self.input.text.is_empty() => {
                 self.scroll = 0;
                 None
             }

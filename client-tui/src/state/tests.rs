@@ -197,3 +197,19 @@ fn input_editing_history_and_detach() {
     assert_eq!(s.key(ctrl_c), None);
     assert_eq!(s.key(ctrl_c), Some(Action::Quit));
 }
+
+#[test]
+fn home_and_end_scroll_when_the_input_is_empty() {
+    let mut s = State::new("s");
+    s.key(KeyEvent::new(KeyCode::Home, KeyModifiers::NONE));
+    assert!(s.scroll > 0);
+    s.key(KeyEvent::new(KeyCode::End, KeyModifiers::NONE));
+    assert_eq!(s.scroll, 0);
+    s.key(KeyEvent::new(KeyCode::Char('a'), KeyModifiers::NONE));
+    s.key(KeyEvent::new(KeyCode::Home, KeyModifiers::NONE));
+    assert_eq!(
+        (s.scroll, s.input.cursor),
+        (0, 0),
+        "with text, Home moves the cursor"
+    );
+}
