@@ -37,6 +37,12 @@ pub enum ErrorKind {
     Cancelled,
     /// The daemon stopped while the turn ran.
     Interrupted,
+    /// The caller may not do this: no `daemon.hello` yet, no approvals capability, or a
+    /// connection from a process the daemon started for a tool.
+    PermissionDenied,
+    /// An input went past a cap (a provider reply, a tool call, a string, a connection
+    /// count); the message names the cap and the setting that raises it.
+    LimitExceeded,
     /// A bug or an unexpected condition; the message says more.
     Internal,
 }
@@ -61,6 +67,8 @@ impl ErrorKind {
             ErrorKind::ShuttingDown => -32021,
             ErrorKind::Cancelled => -32030,
             ErrorKind::Interrupted => -32031,
+            ErrorKind::PermissionDenied => -32040,
+            ErrorKind::LimitExceeded => -32041,
         }
     }
 
@@ -81,6 +89,8 @@ impl ErrorKind {
             ErrorKind::ShuttingDown => "shutting_down",
             ErrorKind::Cancelled => "cancelled",
             ErrorKind::Interrupted => "interrupted",
+            ErrorKind::PermissionDenied => "permission_denied",
+            ErrorKind::LimitExceeded => "limit_exceeded",
             ErrorKind::Internal => "internal",
         }
     }

@@ -18,7 +18,7 @@ fn method<M: Method>(generator: &mut SchemaGenerator, doc: &str) -> (String, Val
 }
 
 /// Every `ErrorKind`, in declaration order (the schema lists each with its code).
-pub const ERROR_KINDS: [ErrorKind; 15] = [
+pub const ERROR_KINDS: [ErrorKind; 17] = [
     ErrorKind::InvalidParams,
     ErrorKind::SessionNotFound,
     ErrorKind::TurnNotFound,
@@ -33,6 +33,8 @@ pub const ERROR_KINDS: [ErrorKind; 15] = [
     ErrorKind::ShuttingDown,
     ErrorKind::Cancelled,
     ErrorKind::Interrupted,
+    ErrorKind::PermissionDenied,
+    ErrorKind::LimitExceeded,
     ErrorKind::Internal,
 ];
 

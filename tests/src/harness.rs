@@ -43,6 +43,15 @@ pub struct CliOutput {
 }
 
 impl CliOutput {
+    /// The session id `botcoder ask` reported on stderr (`botcoder: session <id>`).
+    pub fn session_id(&self) -> String {
+        self.stderr
+            .lines()
+            .find_map(|l| l.strip_prefix("botcoder: session "))
+            .unwrap_or_else(|| panic!("no session id on stderr: {}", self.stderr))
+            .to_owned()
+    }
+
     /// Stdout parsed as JSON lines.
     pub fn json_lines(&self) -> Vec<serde_json::Value> {
         self.stdout

@@ -37,12 +37,7 @@ async fn ask_streams_the_answer_and_continues_a_session() {
         "{}",
         out.stderr
     );
-    let id = out
-        .stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("botcoder: session "))
-        .expect("session id on stderr")
-        .to_owned();
+    let id = out.session_id();
     let out = env
         .run_cli(&["ask", "--session", &id, "and", "again"], None)
         .await;
@@ -323,12 +318,7 @@ async fn sessions_commands_list_show_and_remove() {
     let out = env
         .run_cli(&["ask", "--project", &project(&env), "remember this"], None)
         .await;
-    let id = out
-        .stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("botcoder: session "))
-        .unwrap()
-        .to_owned();
+    let id = out.session_id();
     let list = env.run_cli(&["sessions", "list"], None).await;
     assert!(list.stdout.contains(&id), "{}", list.stdout);
     let json = env.run_cli(&["sessions", "list", "--json"], None).await;
@@ -605,12 +595,7 @@ async fn malformed_streams_and_empty_bodies_end_clearly_and_the_session_stays_us
         "{}",
         first.stderr
     );
-    let id = first
-        .stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("botcoder: session "))
-        .unwrap()
-        .to_owned();
+    let id = first.session_id();
     let second = env.run_cli(&["ask", "--session", &id, "two"], None).await;
     assert_eq!(second.code, 75, "{}", second.stderr);
     assert!(

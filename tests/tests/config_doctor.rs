@@ -154,13 +154,8 @@ async fn restart_keeps_sessions_and_a_watcher_resumes() {
             None,
         )
         .await;
-    let id = first
-        .stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("botcoder: session "))
-        .unwrap()
-        .to_owned();
-    let watch = tokio::process::Command::from(env.cli(&["watch", "--json", &id]))
+    let id = first.session_id();
+    let mut watch = tokio::process::Command::from(env.cli(&["watch", "--json", &id]))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true)
@@ -170,14 +165,32 @@ async fn restart_keeps_sessions_and_a_watcher_resumes() {
     assert_eq!(restart.code, 0, "{}", restart.stderr);
     let second = env.run_cli(&["ask", "--session", &id, "two"], None).await;
     assert_eq!(second.code, 0, "{}", second.stderr);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Read until the watcher has shown the second turn's end (bounded), then stop it.
+    use tokio::io::AsyncBufReadExt;
+    let mut lines = tokio::io::BufReader::new(watch.stdout.take().unwrap()).lines();
+    let mut stdout = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(15), async {
+        while let Ok(Some(l)) = lines.next_line().await {
+            let done = stdout
+                .iter()
+                .any(|s: &String| s.contains("\"text\":\"two\""))
+                && l.contains("\"turn.completed\"");
+            stdout.push(l);
+            if done {
+                return;
+            }
+        }
+    })
+    .await;
     let pid = rustix::process::Pid::from_raw(watch.id().unwrap() as i32).unwrap();
     rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
-    let out = tokio::time::timeout(Duration::from_secs(10), watch.wait_with_output())
+    let status = tokio::time::timeout(Duration::from_secs(10), watch.wait())
         .await
         .unwrap()
         .unwrap();
-    let seqs: Vec<u64> = String::from_utf8_lossy(&out.stdout)
+    assert_eq!(status.code(), Some(130));
+    let stdout = stdout.join("\n");
+    let seqs: Vec<u64> = stdout
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()?["seq"].as_u64())
         .collect();
@@ -187,6 +200,6 @@ async fn restart_keeps_sessions_and_a_watcher_resumes() {
         (1..=n).collect::<Vec<_>>(),
         "gap or duplicate across the restart"
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("\"text\":\"two\""));
+    assert!(stdout.contains("\"text\":\"two\""));
     env.run_cli(&["daemon", "stop"], None).await;
 }

@@ -152,12 +152,7 @@ async fn the_tui_reconnects_after_a_daemon_restart_and_resumes() {
             None,
         )
         .await;
-    let id = first
-        .stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("botcoder: session "))
-        .unwrap()
-        .to_owned();
+    let id = first.session_id();
     let tmux = Tmux {
         env: &env,
         socket: env.root().join("tmux.sock"),

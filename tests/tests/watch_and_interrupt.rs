@@ -58,12 +58,7 @@ async fn watch_replays_tails_resumes_after_a_restart_and_exits_130() {
             None,
         )
         .await;
-    let id = first
-        .stderr
-        .lines()
-        .find_map(|l| l.strip_prefix("botcoder: session "))
-        .unwrap()
-        .to_owned();
+    let id = first.session_id();
 
     let mut watch = tokio::process::Command::from(env.cli(&["watch", "--json", &id]))
         .stdout(Stdio::piped())

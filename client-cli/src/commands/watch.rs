@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use botcoder_protocol::client::{ConnectOptions, DaemonClient};
+use botcoder_protocol::client::{ClientError, ConnectOptions, DaemonClient};
 use botcoder_protocol::methods::SubscribeParams;
-use botcoder_protocol::{EventBody, SessionId};
+use botcoder_protocol::{ErrorKind, EventBody, SessionId};
 
 use super::{connect, get_session};
 use crate::cli::WatchArgs;
@@ -16,7 +16,6 @@ use crate::render::{Piece, Transcript};
 /// Runs `watch`. Returns the exit code (130 once interrupted).
 pub async fn run(args: WatchArgs) -> Result<u8, Failure> {
     let mut client = connect(true).await?;
-    get_session(&client, &args.session).await?;
     let session_id = SessionId(args.session.clone());
     let mut after_seq = args.after_seq;
     let mut out = Out;
@@ -28,10 +27,17 @@ pub async fn run(args: WatchArgs) -> Result<u8, Failure> {
             session_id: session_id.clone(),
             after_seq: Some(after_seq),
         };
-        let mut sub = match client.subscribe(&params).await {
+        // The session must exist (exit 4 otherwise); asked again after every reconnect.
+        let subscribed = match get_session(&client, &args.session).await {
+            Ok(_) => client.subscribe(&params).await,
+            Err(f) if f.code == exit::NO_SESSION => return Err(f),
+            Err(_) => Err(ClientError::Transport("the daemon is restarting".into())),
+        };
+        let mut sub = match subscribed {
             Ok(s) => s,
-            // The daemon went away between reconnecting and subscribing: reconnect again.
-            Err(e) if e.is_unreachable() => {
+            // The daemon is stopping, or went away between reconnecting and subscribing:
+            // reconnect and resume.
+            Err(e) if transient(&e) => {
                 client = tokio::select! {
                     c = reconnect() => c,
                     _ = &mut ctrl_c => return Ok(exit::INTERRUPTED),
@@ -75,6 +81,11 @@ pub async fn run(args: WatchArgs) -> Result<u8, Failure> {
             _ = &mut ctrl_c => return Ok(exit::INTERRUPTED),
         };
     }
+}
+
+/// Errors that a daemon restart causes, after which watching resumes.
+fn transient(e: &ClientError) -> bool {
+    e.is_unreachable() || e.kind() == Some(ErrorKind::ShuttingDown)
 }
 
 /// Waits for a daemon to answer again (never starts one: it may have been stopped on purpose).

@@ -3,6 +3,7 @@
 mod args;
 pub mod command;
 pub mod files;
+pub mod git;
 pub mod list;
 
 use futures::future::BoxFuture;
@@ -149,7 +150,7 @@ impl ToolExecutor for LocalToolExecutor {
         match call.name.as_str() {
             "read_file" | "list_files" | "search" => Risk::Read,
             "write_file" | "edit_file" | "apply_delta" => Risk::Write,
-            "git" => command::git_risk(&call.args),
+            "git" => git::git_risk(&call.args),
             _ => Risk::Command,
         }
     }
@@ -198,7 +199,7 @@ impl ToolExecutor for LocalToolExecutor {
             "execute_command" => {
                 Box::pin(command::execute_command(&ctx.project_root, &call.args, ctx))
             }
-            "git" => Box::pin(command::git(&ctx.project_root, &call.args, ctx)),
+            "git" => Box::pin(git::git(&ctx.project_root, &call.args, ctx)),
             other => {
                 let msg = format!(
                     "there is no tool named {other:?}; the tools are {}",
