@@ -12,6 +12,7 @@ pub mod error;
 pub mod llm;
 pub mod logging;
 pub mod paths;
+pub mod procs;
 pub mod ratelimit;
 pub mod rpc;
 pub mod server;
