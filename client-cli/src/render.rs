@@ -1,7 +1,7 @@
 //! Turning events into a readable transcript. Keeps the text of the reply being streamed so
 //! that replayed deltas and a later `assistant.message` are never printed twice (I2).
 
-use botcoder_protocol::{Event, EventBody, TurnStatus};
+use botcoder_protocol::{ApprovalDecision, Event, EventBody, TurnStatus};
 
 /// What to print for each event.
 #[derive(Debug, Default)]
@@ -145,6 +145,27 @@ impl Transcript {
             ))),
             EventBody::FileChanged { path, .. } => {
                 out.push(Piece::Note(format!("[changed {path}]\n")))
+            }
+            EventBody::ApprovalRequested { summary, scope, .. } => {
+                let scope = scope
+                    .as_deref()
+                    .map(|s| format!("; allow for this session would cover: {s}"))
+                    .unwrap_or_default();
+                out.push(Piece::Note(format!(
+                    "[approval needed: {summary}{scope}]\n"
+                )))
+            }
+            EventBody::ApprovalResolved {
+                decision,
+                decided_by,
+                ..
+            } => {
+                let decision = match decision {
+                    ApprovalDecision::Allow => "allowed",
+                    ApprovalDecision::AllowSession => "allowed for this session",
+                    ApprovalDecision::Deny => "denied",
+                };
+                out.push(Piece::Note(format!("[{decision} by {decided_by}]\n")))
             }
             other => out.push(Piece::Note(format!("[{}]\n", other.kind()))),
         }

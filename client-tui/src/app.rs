@@ -126,7 +126,7 @@ pub async fn run_session(
                         .await
                         .map(|_| ()),
                     Some(Action::Approve(call_id, decision)) => c
-                        .call::<ApprovalRespond>(&ApprovalRespondParams { session_id: session.clone(), call_id, decision })
+                        .call::<ApprovalRespond>(&ApprovalRespondParams { session_id: session.clone(), call_id, decision, message: None })
                         .await
                         .map(|_| ()),
                 };

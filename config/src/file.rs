@@ -30,6 +30,21 @@ pub struct FileConfig {
     pub providers: BTreeMap<String, ProviderEntry>,
     /// The botserver.
     pub botserver: Option<BotserverEntry>,
+    /// Persistent approval rules.
+    pub approvals: Option<ApprovalsEntry>,
+}
+
+/// `[approvals]`: argv prefixes (`"cargo test"`, `"git push"`), matched against a call's
+/// parsed arguments, never as substrings.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalsEntry {
+    /// Run without asking under `ask` (`BOTCODER_APPROVALS_ALLOW`).
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// Never run, under every policy (`BOTCODER_APPROVALS_DENY`).
+    #[serde(default)]
+    pub deny: Vec<String>,
 }
 
 /// One named provider.
@@ -112,6 +127,12 @@ impl FileConfig {
         );
         set("BOTCODER_LOG", self.log.clone());
         set("LLM_FALLBACK", self.fallback.as_ref().map(|f| f.join(",")));
+        if let Some(a) = &self.approvals {
+            // JSON keeps rules that contain commas or newlines intact.
+            let list = |l: &Vec<String>| serde_json::to_string(l).ok();
+            set("BOTCODER_APPROVALS_ALLOW", list(&a.allow));
+            set("BOTCODER_APPROVALS_DENY", list(&a.deny));
+        }
         if let Some(name) = &self.provider {
             let entry = self.providers.get(name);
             let kind = entry

@@ -61,7 +61,7 @@ pub fn is_secret_var(name: &str) -> bool {
 }
 
 /// Every variable botcoder reads, with what it does (for `config show`).
-pub const KNOWN: [(&str, &str); 31] = [
+pub const KNOWN: [(&str, &str); 33] = [
     (
         "LLM_PROVIDER",
         "openai | azure | anthropic | local | botserver",
@@ -94,6 +94,14 @@ pub const KNOWN: [(&str, &str); 31] = [
     ("BOTCODER_APPROVAL", "auto | ask | read-only"),
     ("BOTCODER_TOOL_MODE", "native | text | auto"),
     ("BOTCODER_MAX_ITERATIONS", "model requests per turn"),
+    (
+        "BOTCODER_APPROVALS_ALLOW",
+        "commands that run without asking (argv prefixes)",
+    ),
+    (
+        "BOTCODER_APPROVALS_DENY",
+        "commands that never run (argv prefixes)",
+    ),
     ("BOTCODER_LOG", "log filter"),
     ("BOTCODER_SOCKET", "daemon socket"),
     ("BOTSERVER_URL", "botserver address"),

@@ -250,6 +250,7 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
         botserver: botserver.clone(),
         health: health.clone(),
         fallbacks: fallbacks.clone(),
+        approvals: opts.config.approvals.clone(),
     });
     let sessions = Sessions::new(opts.data_dir.join("sessions"), deps)
         .map_err(|e| StartError::Other(e.message))?;

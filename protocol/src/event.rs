@@ -225,6 +225,11 @@ pub enum EventBody {
         /// The change, for file edits.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         diff: Option<String>,
+        /// What "allow for this session" would cover, as the person should read it: a
+        /// command prefix (`cargo test`), a file (`src/lib.rs`), or the exact command marked
+        /// `(exactly)`. Absent in journals written before scopes existed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        scope: Option<String>,
     },
     /// Somebody (or the policy) decided an approval.
     #[serde(rename = "approval.resolved")]
@@ -235,7 +240,8 @@ pub enum EventBody {
         call_id: String,
         /// The decision.
         decision: ApprovalDecision,
-        /// Who decided: a client name, or `policy`.
+        /// Who decided: the deciding client's label (its `daemon.hello` name), `policy`, or
+        /// `rule:<rule>` when a config rule decided.
         decided_by: String,
     },
     /// Older context was shortened to fit the model's window.
@@ -431,7 +437,8 @@ pub enum ApprovalPolicy {
 pub enum ApprovalDecision {
     /// Run this call.
     Allow,
-    /// Run this call and every later call of the same tool in this session.
+    /// Run this call and, for the rest of the session, every later call within the
+    /// `scope` the request showed (not every call of the same tool).
     AllowSession,
     /// Do not run it; the model is told.
     Deny,

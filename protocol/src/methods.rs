@@ -391,6 +391,10 @@ pub struct ApprovalRespondParams {
     pub call_id: String,
     /// The answer.
     pub decision: ApprovalDecision,
+    /// With `deny`: what the person wants the model to know instead (the model receives it
+    /// as the tool result). Ignored for the allow decisions. Capped by the daemon.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 /// `session.subscribe` params.

@@ -348,6 +348,7 @@ async fn a_second_client_approves_and_everyone_sees_who_decided() {
         session_id: id.clone(),
         call_id: call_id.clone(),
         decision: ApprovalDecision::Allow,
+        message: None,
     };
     reviewer
         .call::<ApprovalRespond>(&answer)

@@ -75,6 +75,8 @@ pub struct PendingApproval {
     pub summary: String,
     /// Diff, for edits.
     pub diff: Option<String>,
+    /// What "allow for this session" covers.
+    pub scope: Option<String>,
 }
 
 /// What the user asked for.
@@ -255,6 +257,7 @@ impl State {
                 tool,
                 summary,
                 diff,
+                scope,
                 ..
             } => {
                 self.approval = Some(PendingApproval {
@@ -262,6 +265,7 @@ impl State {
                     tool: tool.clone(),
                     summary: summary.clone(),
                     diff: diff.clone(),
+                    scope: scope.clone(),
                 });
             }
             EventBody::ApprovalResolved {

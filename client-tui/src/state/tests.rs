@@ -156,6 +156,7 @@ fn approval_resolved_elsewhere_closes_the_modal_and_keys_answer_it() {
             tool: "write_file".into(),
             summary: "write_file a".into(),
             diff: None,
+            scope: Some("a".into()),
         },
     ));
     assert!(s.approval.is_some());

@@ -290,8 +290,12 @@ pub fn draw(f: &mut Frame<'_>, state: &State, theme: Theme, tick: usize) {
             }
         }
         text.push(Line::raw(""));
+        let session = match &a.scope {
+            Some(scope) => format!("[s] allow {scope} for this session"),
+            None => "[s] allow for this session".to_owned(),
+        };
         text.push(Line::styled(
-            "[y] allow   [s] allow for this session   [n] deny",
+            format!("[y] allow   {session}   [n] deny"),
             theme.fg(Color::Yellow),
         ));
         f.render_widget(Clear, rect);

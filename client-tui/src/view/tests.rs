@@ -102,6 +102,7 @@ fn running_tool_diff_and_approval_modal() {
             tool: "write_file".into(),
             summary: "write_file b.txt".into(),
             diff: Some("--- a/b\n+++ b/b\n+hello\n".into()),
+            scope: Some("b.txt".into()),
         },
     ));
     s.apply(&Event {
@@ -125,7 +126,10 @@ fn running_tool_diff_and_approval_modal() {
     assert!(has(&lines, "│ running 3 tests"), "{lines:#?}");
     assert!(has(&collapsed, "Δ src/a.rs") && has(&collapsed, "-old") && has(&collapsed, "+new"));
     assert!(
-        has(&lines, "approve write_file?") && has(&lines, "[y] allow") && has(&lines, "+hello")
+        has(&lines, "approve write_file?")
+            && has(&lines, "[y] allow")
+            && has(&lines, "[s] allow b.txt for this session")
+            && has(&lines, "+hello")
     );
 }
 

@@ -138,6 +138,38 @@ pub struct Config {
     pub botserver: Option<crate::botserver::BotserverSettings>,
     /// Providers to continue on (`LLM_FALLBACK`).
     pub fallback: Vec<ProviderSpec>,
+    /// `[approvals]` rules (`BOTCODER_APPROVALS_ALLOW`, `BOTCODER_APPROVALS_DENY`).
+    pub approvals: crate::session::approval::Rules,
+}
+
+/// A rule list: a JSON array of strings (what `config.toml` becomes), or one rule a line.
+fn rule_list(env: &Env, name: &str) -> Result<Vec<String>, String> {
+    let Some(v) = env.get(name) else {
+        return Ok(Vec::new());
+    };
+    if v.starts_with('[') {
+        return serde_json::from_str(v)
+            .map_err(|e| format!("{name} is not a JSON array of strings: {e}"));
+    }
+    Ok(v.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect())
+}
+
+/// The `[approvals]` rules; a bad one is a config problem (the daemon reports it on every
+/// request rather than run without the deny rules the person wrote).
+fn approval_rules(env: &Env, problems: &mut Vec<String>) -> crate::session::approval::Rules {
+    let lists = rule_list(env, "BOTCODER_APPROVALS_ALLOW")
+        .and_then(|allow| rule_list(env, "BOTCODER_APPROVALS_DENY").map(|deny| (allow, deny)));
+    match lists.and_then(|(allow, deny)| crate::session::approval::Rules::new(&allow, &deny)) {
+        Ok(rules) => rules,
+        Err(e) => {
+            problems.push(format!("[approvals]: {e}"));
+            crate::session::approval::Rules::default()
+        }
+    }
 }
 
 fn agent_settings(env: &Env, problems: &mut Vec<String>) -> AgentSettings {
@@ -195,6 +227,7 @@ impl Config {
             }
         };
         let agent = agent_settings(env, &mut problems);
+        let approvals = approval_rules(env, &mut problems);
         let mut limit = |var: &str| match env.parse::<u64>(var) {
             Ok(v) => v.filter(|n| *n > 0),
             Err(e) => {
@@ -226,6 +259,7 @@ impl Config {
             limits,
             botserver,
             fallback,
+            approvals,
         }
     }
 }
@@ -273,6 +307,35 @@ mod tests {
         );
         let cfg = Config::from_env(&Env::from_pairs([("BOTCODER_APPROVAL", "yolo")]));
         assert!(cfg.provider.unwrap_err().contains("BOTCODER_APPROVAL"));
+    }
+
+    #[test]
+    fn approval_rules_read_json_or_lines_and_a_bad_rule_is_a_problem() {
+        use crate::session::approval::Rules;
+        let cfg = Config::from_env(&Env::from_pairs([
+            (
+                "BOTCODER_APPROVALS_ALLOW",
+                r#"["cargo test", "git status"]"#,
+            ),
+            ("BOTCODER_APPROVALS_DENY", "rm\ngit push\n"),
+            ("OPENAI_API_KEY", "k"),
+        ]));
+        let want = Rules::new(
+            &["cargo test".into(), "git status".into()],
+            &["rm".into(), "git push".into()],
+        )
+        .unwrap();
+        assert_eq!(cfg.approvals, want);
+        assert!(cfg.provider.is_ok());
+        let cfg = Config::from_env(&Env::from_pairs([
+            ("BOTCODER_APPROVALS_DENY", "rm; ls"),
+            ("OPENAI_API_KEY", "k"),
+        ]));
+        let err = cfg.provider.unwrap_err();
+        assert!(
+            err.contains("[approvals]") && err.contains("rm; ls"),
+            "{err}"
+        );
     }
 
     #[test]

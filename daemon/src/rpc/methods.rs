@@ -208,7 +208,7 @@ pub fn module(daemon: Arc<Daemon>) -> RpcModule<Conn> {
         let session = conn.daemon.sessions.get(&p.session_id).await?;
         session
             .core
-            .resolve_approval(&p.call_id, p.decision, conn.client())?;
+            .resolve_approval(&p.call_id, p.decision, conn.client(), p.message)?;
         Ok(Empty {})
     });
     register::<TurnCancel, _, _>(&mut module, |p, conn| async move {

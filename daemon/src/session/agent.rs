@@ -9,9 +9,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use botcoder_protocol::{
-    ApprovalDecision, ApprovalPolicy, ErrorKind, EventBody, ToolOrigin, TurnError, TurnId,
-};
+use botcoder_protocol::{ApprovalPolicy, ErrorKind, EventBody, ToolOrigin, TurnError, TurnId};
 use futures::StreamExt;
 use serde_json::json;
 
@@ -21,14 +19,12 @@ use super::store::PartialReply;
 use super::turn::{Outcome, TurnControl, TurnDeps};
 use crate::config::ToolMode;
 use crate::llm::{ChatRequest, LlmProvider, ProviderEvent, ToolCallRequest, stream_with_retries};
-use crate::tools::{Risk, ToolCall, ToolContext, ToolOutcome, delta, text_calls};
+use crate::tools::{ToolCall, ToolContext, ToolOutcome, delta, text_calls};
 
 /// How often the running reply's text is saved for crash recovery (I4).
 const PARTIAL_SAVE_EVERY: Duration = Duration::from_secs(1);
 /// Reply budget kept free in the context window.
 const REPLY_BUDGET: u64 = 4096;
-/// How often a pending approval checks that someone can still answer it.
-const APPROVER_CHECK: Duration = Duration::from_millis(500);
 
 /// Positional parameter order of each tool, for calls written as text.
 fn positional_params(tool: &str) -> &'static [&'static str] {
@@ -218,7 +214,7 @@ pub async fn run(
         }
         let mut all_ok = true;
         for (call, _) in calls {
-            let outcome = run_tool(core, deps, policy, turn_id, ctl, &call).await;
+            let outcome = run_tool(core, deps, policy, turn_id, ctl, &call, &tool_names).await;
             all_ok &= outcome.ok;
             if ctl.is_stopped() {
                 return Outcome::Stopped;
@@ -405,7 +401,9 @@ async fn stream_reply(
 }
 
 /// Runs one announced tool call with its events: approval, live `tool.output`,
-/// `file.changed` for each change, `tool.result`.
+/// `file.changed` for each change, `tool.result`. Only a tool among `offered` (the specs
+/// offered this turn) can run: a read-only session offers only reads, and a model that calls
+/// anything else gets a tool error before approval is even considered.
 async fn run_tool(
     core: &SessionCore,
     deps: &TurnDeps,
@@ -413,6 +411,7 @@ async fn run_tool(
     turn_id: &TurnId,
     ctl: &TurnControl,
     call: &ToolCall,
+    offered: &[&str],
 ) -> ToolOutcome {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let ctx = ToolContext {
@@ -420,9 +419,11 @@ async fn run_tool(
         cancel: ctl.child_token(),
         output: Some(tx),
     };
-    let outcome = if !deps.tools.supports(&call.name) {
-        failed(format!("there is no tool named {:?}", call.name))
-    } else if let Some(denied) = approve(core, deps, policy, turn_id, ctl, call, &ctx).await {
+    let outcome = if !offered.contains(&call.name.as_str()) || !deps.tools.supports(&call.name) {
+        failed(not_offered(&call.name, policy, offered))
+    } else if let Some(denied) =
+        super::approval::approve(core, deps, policy, turn_id, ctl, call, &ctx).await
+    {
         failed(denied)
     } else {
         let forward = async {
@@ -463,6 +464,19 @@ async fn run_tool(
     outcome
 }
 
+/// The tool error for a call of a tool this turn did not offer.
+fn not_offered(name: &str, policy: ApprovalPolicy, offered: &[&str]) -> String {
+    let why = if policy == ApprovalPolicy::ReadOnly {
+        " (this session is read-only: only reading tools are offered; tell the user what you would change instead)"
+    } else {
+        ""
+    };
+    format!(
+        "there is no tool named {name:?} in this session{why}; the offered tools are {}",
+        offered.join(", ")
+    )
+}
+
 fn failed(output: String) -> ToolOutcome {
     ToolOutcome {
         ok: false,
@@ -470,96 +484,5 @@ fn failed(output: String) -> ToolOutcome {
         exit_code: None,
         truncated: false,
         changes: Vec::new(),
-    }
-}
-
-/// Applies the approval policy. `None` means the call may run; `Some(message)` is the denial
-/// the model will see.
-async fn approve(
-    core: &SessionCore,
-    deps: &TurnDeps,
-    policy: ApprovalPolicy,
-    turn_id: &TurnId,
-    ctl: &TurnControl,
-    call: &ToolCall,
-    ctx: &ToolContext,
-) -> Option<String> {
-    let risk = deps.tools.risk(call);
-    match policy {
-        ApprovalPolicy::Auto => return None,
-        ApprovalPolicy::ReadOnly if risk == Risk::Read => return None,
-        ApprovalPolicy::ReadOnly => {
-            return Some(format!(
-                "denied: this session is read-only, so {} cannot run; tell the user what you would change instead",
-                call.name
-            ));
-        }
-        ApprovalPolicy::Ask if risk == Risk::Read || core.tool_allowed_for_session(&call.name) => {
-            return None;
-        }
-        ApprovalPolicy::Ask => {}
-    }
-    let preview = deps.tools.preview(call, ctx).await;
-    let requested = EventBody::ApprovalRequested {
-        turn_id: turn_id.clone(),
-        call_id: call.id.clone(),
-        tool: call.name.clone(),
-        summary: preview.summary.clone(),
-        diff: preview.diff.clone(),
-    };
-    let resolved = |decision, decided_by: &str| EventBody::ApprovalResolved {
-        turn_id: turn_id.clone(),
-        call_id: call.id.clone(),
-        decision,
-        decided_by: decided_by.to_owned(),
-    };
-    if core.hub.approver_count() == 0 {
-        emit(core, requested).await;
-        emit(core, resolved(ApprovalDecision::Deny, "policy")).await;
-        return Some(format!(
-            "denied: {} needs approval and no client that can approve is attached (this request runs headless); \
-             do not retry it — tell the user what you would do, or ask them to rerun with --approval auto",
-            call.name
-        ));
-    }
-    let mut answer = core.await_approval(&call.id);
-    emit(core, requested).await;
-    let decided = loop {
-        tokio::select! {
-            a = &mut answer => break a.ok(),
-            () = ctl.cancelled() => {
-                core.drop_approval(&call.id);
-                return Some("cancelled while waiting for approval".to_owned());
-            }
-            () = tokio::time::sleep(APPROVER_CHECK) => {
-                if core.hub.approver_count() == 0 {
-                    core.drop_approval(&call.id);
-                    break None;
-                }
-            }
-        }
-    };
-    match decided {
-        Some((decision, client)) => {
-            emit(core, resolved(decision, &client)).await;
-            match decision {
-                ApprovalDecision::Allow => None,
-                ApprovalDecision::AllowSession => {
-                    core.allow_tool_for_session(&call.name);
-                    None
-                }
-                ApprovalDecision::Deny => Some(format!(
-                    "denied: the user ({client}) did not allow {}",
-                    call.name
-                )),
-            }
-        }
-        None => {
-            emit(core, resolved(ApprovalDecision::Deny, "policy")).await;
-            Some(format!(
-                "denied: every client that could approve {} went away",
-                call.name
-            ))
-        }
     }
 }

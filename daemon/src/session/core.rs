@@ -1,7 +1,7 @@
 //! The shared heart of one session: its journal writer, hub, metadata and conversation.
 //! Every event goes through [`SessionCore::emit`]: journal first (durable ones), then fan-out.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -14,11 +14,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use tokio::sync::oneshot;
 
+use super::approval::rules::{Action, Scope};
+use super::approval::{Answer, Grants};
 use super::conversation::Conversation;
 use super::hub::Hub;
 use super::store::{Journal, PartialReply};
 use crate::clock::now_rfc3339;
 use crate::error::DaemonError;
+use crate::tools::Risk;
 
 /// Session facts that change rarely, kept in `meta.json` so listing never reads journals.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -82,8 +85,9 @@ pub struct SessionCore {
     conversation: Mutex<Conversation>,
     run: Mutex<RunState>,
     closed: AtomicBool,
-    approvals: Mutex<HashMap<String, oneshot::Sender<(ApprovalDecision, String)>>>,
-    allowed_tools: Mutex<HashSet<String>>,
+    approvals: Mutex<HashMap<String, oneshot::Sender<Answer>>>,
+    /// What the person allowed for the rest of this session ("allow for this session").
+    grants: Mutex<Grants>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -116,7 +120,7 @@ impl SessionCore {
             run: Mutex::new(RunState::default()),
             closed: AtomicBool::new(false),
             approvals: Mutex::default(),
-            allowed_tools: Mutex::default(),
+            grants: Mutex::default(),
         }
     }
 
@@ -229,7 +233,7 @@ impl SessionCore {
     }
 
     /// Waits for an answer to approval `call_id` (the caller publishes the request).
-    pub fn await_approval(&self, call_id: &str) -> oneshot::Receiver<(ApprovalDecision, String)> {
+    pub fn await_approval(&self, call_id: &str) -> oneshot::Receiver<Answer> {
         let (tx, rx) = oneshot::channel();
         lock(&self.approvals).insert(call_id.to_owned(), tx);
         rx
@@ -240,15 +244,27 @@ impl SessionCore {
         lock(&self.approvals).remove(call_id);
     }
 
-    /// Delivers a client's answer. The first answer wins; later ones are told it is decided.
+    /// Delivers a client's answer; `client` is its label, `message` what a denial tells the
+    /// model. The first answer wins; later ones are told it is decided.
     pub fn resolve_approval(
         &self,
         call_id: &str,
         decision: ApprovalDecision,
         client: String,
+        message: Option<String>,
     ) -> Result<(), DaemonError> {
+        let client = if client.trim().is_empty() {
+            "a client that did not name itself".to_owned()
+        } else {
+            client
+        };
+        let answer = Answer {
+            decision,
+            client,
+            message,
+        };
         let waiter = lock(&self.approvals).remove(call_id);
-        match waiter.map(|tx| tx.send((decision, client))) {
+        match waiter.map(|tx| tx.send(answer)) {
             Some(Ok(())) => Ok(()),
             _ => Err(DaemonError::invalid_params(format!(
                 "no approval is pending for call {call_id:?} (it was already decided or the turn ended)"
@@ -256,14 +272,15 @@ impl SessionCore {
         }
     }
 
-    /// Whether `tool` was allowed for the rest of the session.
-    pub fn tool_allowed_for_session(&self, tool: &str) -> bool {
-        lock(&self.allowed_tools).contains(tool)
+    /// Whether `action` at `risk` is within what was allowed for the rest of the session.
+    pub fn allowed_for_session(&self, action: &Action, risk: Risk) -> bool {
+        lock(&self.grants).covers(action, risk)
     }
 
-    /// Allows `tool` for the rest of the session.
-    pub fn allow_tool_for_session(&self, tool: &str) {
-        lock(&self.allowed_tools).insert(tool.to_owned());
+    /// Allows `scope` at `risk` for the rest of the session; false when the session holds
+    /// the most grants it keeps.
+    pub fn allow_for_session(&self, scope: Scope, risk: Risk) -> bool {
+        lock(&self.grants).grant(scope, risk)
     }
 
     /// The session's approval policy.

@@ -3,6 +3,7 @@
 
 pub mod actor;
 pub mod agent;
+pub mod approval;
 pub mod context;
 pub mod conversation;
 pub mod core;

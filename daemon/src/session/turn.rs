@@ -31,6 +31,8 @@ pub struct TurnDeps {
     pub health: Arc<crate::llm::ProviderHealth>,
     /// Providers to continue on when the active one is unavailable (`LLM_FALLBACK`).
     pub fallbacks: Vec<Arc<dyn LlmProvider>>,
+    /// The `[approvals]` allow and deny rules.
+    pub approvals: super::approval::Rules,
 }
 
 /// Lets the session actor stop a running turn and say why.
