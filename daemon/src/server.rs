@@ -56,6 +56,7 @@ impl Daemon {
             data_dir: self.sessions.root().display().to_string(),
             log_file: self.log_file.display().to_string(),
             sessions: self.sessions.count().await,
+            loaded_sessions: self.sessions.loaded(),
             running_turns: self.sessions.running_turns().await,
             connections: self.connections.load(std::sync::atomic::Ordering::Relaxed),
             mode: match &self.botserver {
@@ -243,8 +244,8 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
         provider: provider.clone(),
         retry: opts.config.retry,
         agent: opts.config.agent,
-        tools: Arc::new(crate::tools::agent::AgentToolExecutor::new(
-            botserver.clone(),
+        tools: crate::session::grace::Graceful::wrap(Arc::new(
+            crate::tools::agent::AgentToolExecutor::new(botserver.clone()),
         )),
         limiter: limiter.clone(),
         botserver: botserver.clone(),

@@ -145,6 +145,10 @@ pub struct DaemonStatusResult {
     pub log_file: String,
     /// Sessions on disk.
     pub sessions: u64,
+    /// Sessions held in memory now; the others were unloaded after sitting idle and load
+    /// again on demand, invisibly. Lets an operator see that memory stays bounded.
+    #[serde(default)]
+    pub loaded_sessions: u64,
     /// Turns running right now.
     pub running_turns: u64,
     /// Open client connections.

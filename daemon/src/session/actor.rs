@@ -1,9 +1,14 @@
 //! The session actor: one task per live session that owns its queue of turns. User
 //! messages are journaled the moment they arrive (from any client) and their turns run one
 //! at a time, in order.
+//!
+//! A stopped turn is over within a bound: tools get [`TOOL_GRACE`] to honour the
+//! cancellation (see `grace`), and a turn task still running [`STOP_WAIT`] after its stop is
+//! aborted and closed here, so neither `turn.cancel` nor a delete or shutdown waits forever.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::Duration;
 
 use botcoder_protocol::methods::SessionSendResult;
 use botcoder_protocol::{ApprovalPolicy, ErrorKind, EventBody, TurnError, TurnId, TurnStatus};
@@ -11,6 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::core::SessionCore;
+use super::grace::TOOL_GRACE;
 use super::turn::{TurnControl, TurnDeps, run_turn};
 use crate::clock::new_turn_id;
 use crate::error::DaemonError;
@@ -49,10 +55,16 @@ struct Queued {
     policy: ApprovalPolicy,
 }
 
+/// How long after its stop a turn task may run before the actor aborts it: the tool grace
+/// plus time for the turn to journal its end.
+pub const STOP_WAIT: Duration = TOOL_GRACE.saturating_add(Duration::from_secs(3));
+
 struct Running {
     turn_id: TurnId,
     ctl: Arc<TurnControl>,
     task: JoinHandle<()>,
+    /// Set when the turn was stopped: past it, the task is aborted.
+    deadline: Option<tokio::time::Instant>,
 }
 
 /// Runs the actor until `Stop` or until every sender is gone.
@@ -60,6 +72,7 @@ pub async fn run(core: Arc<SessionCore>, deps: Arc<TurnDeps>, mut rx: mpsc::Rece
     let mut queue: VecDeque<Queued> = VecDeque::new();
     let mut running: Option<Running> = None;
     loop {
+        let deadline = running.as_ref().and_then(|r| r.deadline);
         let cmd = tokio::select! {
             cmd = rx.recv() => cmd,
             res = wait_running(&mut running), if running.is_some() => {
@@ -67,6 +80,13 @@ pub async fn run(core: Arc<SessionCore>, deps: Arc<TurnDeps>, mut rx: mpsc::Rece
                     tracing::error!(session = %core.id, error = %e, "turn task panicked");
                 }
                 running = None;
+                start_next(&core, &deps, &mut queue, &mut running);
+                continue;
+            }
+            () = sleep_until(deadline), if deadline.is_some() => {
+                if let Some(r) = running.take() {
+                    abandon(&core, r).await;
+                }
                 start_next(&core, &deps, &mut queue, &mut running);
                 continue;
             }
@@ -94,11 +114,9 @@ pub async fn run(core: Arc<SessionCore>, deps: Arc<TurnDeps>, mut rx: mpsc::Rece
                             text,
                             policy,
                         });
-                        let _ = reply.send(Ok(SessionSendResult {
-                            turn_id,
-                            seq: event.seq.unwrap_or(0),
-                            queued_behind,
-                        }));
+                        // The run state is set before the answer, so the sender never
+                        // sees (and the idle sweeper never finds) a session with a
+                        // journaled message and no turn.
                         if running.is_none() {
                             start_next(&core, &deps, &mut queue, &mut running);
                         } else {
@@ -107,6 +125,11 @@ pub async fn run(core: Arc<SessionCore>, deps: Arc<TurnDeps>, mut rx: mpsc::Rece
                                 queue.len() as u64,
                             );
                         }
+                        let _ = reply.send(Ok(SessionSendResult {
+                            turn_id,
+                            seq: event.seq.unwrap_or(0),
+                            queued_behind,
+                        }));
                     }
                     Err(e) => {
                         let _ = reply.send(Err(e));
@@ -114,7 +137,7 @@ pub async fn run(core: Arc<SessionCore>, deps: Arc<TurnDeps>, mut rx: mpsc::Rece
                 }
             }
             Some(Command::Cancel { turn_id, reply }) => {
-                let done = cancel(&core, &mut queue, running.as_ref(), turn_id.as_ref()).await;
+                let done = cancel(&core, &mut queue, running.as_mut(), turn_id.as_ref()).await;
                 let _ = reply.send(done);
             }
             Some(Command::Stop { reply }) => {
@@ -125,6 +148,57 @@ pub async fn run(core: Arc<SessionCore>, deps: Arc<TurnDeps>, mut rx: mpsc::Rece
         }
     }
     stop_all(&core, &mut queue, running.take()).await;
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Stops waiting for a turn that outlived its stop by [`STOP_WAIT`]: the task is aborted and
+/// the turn closed with the status it was stopped with. Only reached when something under
+/// the turn ignores cancellation and is not a tool (those end after the grace).
+async fn abandon(core: &SessionCore, r: Running) {
+    r.task.abort();
+    match r.task.await {
+        // It finished on its own just now, turn.completed included.
+        Ok(()) => return,
+        Err(e) if e.is_panic() => {
+            tracing::error!(session = %core.id, error = %e, "turn task panicked");
+        }
+        Err(_) => {
+            tracing::warn!(session = %core.id, turn = %r.turn_id, "turn ignored its stop; abandoned");
+        }
+    }
+    let status = r.ctl.stopped_with();
+    let kind = match status {
+        TurnStatus::Interrupted => ErrorKind::Interrupted,
+        _ => ErrorKind::Cancelled,
+    };
+    let error = Some(TurnError {
+        kind: kind.as_str().to_owned(),
+        message: format!(
+            "the turn did not stop within {}s; botcoderd stopped waiting for it",
+            STOP_WAIT.as_secs()
+        ),
+    });
+    let done = EventBody::TurnCompleted {
+        turn_id: r.turn_id,
+        status,
+        error,
+    };
+    if let Err(e) = core.emit(done).await {
+        tracing::error!(session = %core.id, error = %e, "could not journal turn.completed");
+    }
+    core.clear_partial().await;
+}
+
+fn stop_turn(r: &mut Running, status: TurnStatus) {
+    r.ctl.stop(status);
+    r.deadline
+        .get_or_insert_with(|| tokio::time::Instant::now() + STOP_WAIT);
 }
 
 async fn wait_running(running: &mut Option<Running>) -> Result<(), tokio::task::JoinError> {
@@ -155,7 +229,12 @@ fn start_next(
             policy,
             ctl.clone(),
         ));
-        *running = Some(Running { turn_id, ctl, task });
+        *running = Some(Running {
+            turn_id,
+            ctl,
+            task,
+            deadline: None,
+        });
     }
     core.set_run_state(
         running.as_ref().map(|r| r.turn_id.clone()),
@@ -166,16 +245,17 @@ fn start_next(
 async fn cancel(
     core: &SessionCore,
     queue: &mut VecDeque<Queued>,
-    running: Option<&Running>,
+    running: Option<&mut Running>,
     turn_id: Option<&TurnId>,
 ) -> bool {
+    let running_id = running.as_ref().map(|r| r.turn_id.clone());
     match (running, turn_id) {
         (Some(r), None) => {
-            r.ctl.stop(TurnStatus::Cancelled);
+            stop_turn(r, TurnStatus::Cancelled);
             true
         }
         (Some(r), Some(t)) if &r.turn_id == t => {
-            r.ctl.stop(TurnStatus::Cancelled);
+            stop_turn(r, TurnStatus::Cancelled);
             true
         }
         (_, Some(t)) => {
@@ -184,7 +264,7 @@ async fn cancel(
             };
             queue.remove(pos);
             close_queued(core, t.clone(), TurnStatus::Cancelled).await;
-            core.set_run_state(running.map(|r| r.turn_id.clone()), queue.len() as u64);
+            core.set_run_state(running_id, queue.len() as u64);
             true
         }
         (None, None) => false,
@@ -220,9 +300,15 @@ async fn close_queued(core: &SessionCore, turn_id: TurnId, status: TurnStatus) {
 }
 
 async fn stop_all(core: &SessionCore, queue: &mut VecDeque<Queued>, running: Option<Running>) {
-    if let Some(r) = running {
-        r.ctl.stop(TurnStatus::Interrupted);
-        let _ = r.task.await;
+    if let Some(mut r) = running {
+        stop_turn(&mut r, TurnStatus::Interrupted);
+        let deadline = r.deadline.unwrap_or_else(tokio::time::Instant::now);
+        if tokio::time::timeout_at(deadline, &mut r.task)
+            .await
+            .is_err()
+        {
+            abandon(core, r).await;
+        }
     }
     while let Some(q) = queue.pop_front() {
         close_queued(core, q.turn_id, TurnStatus::Interrupted).await;

@@ -85,6 +85,16 @@ impl Hub {
         self.lock().subscribers.len()
     }
 
+    /// Subscribers whose feed is still open (a subscriber that went away is only removed
+    /// at the next publish; this does not count it).
+    pub fn live_subscriber_count(&self) -> usize {
+        self.lock()
+            .subscribers
+            .iter()
+            .filter(|(tx, _)| !tx.is_closed())
+            .count()
+    }
+
     /// Live subscribers whose client declared the approvals capability.
     pub fn approver_count(&self) -> usize {
         self.lock()

@@ -1,5 +1,12 @@
 //! Sessions: event-sourced journals on disk, one actor per live session, and the registry
 //! that creates, finds, lists and deletes them.
+//!
+//! The registry map is a plain `std::sync::Mutex` held only for map operations: loading a
+//! journal, listing, deleting files and stopping actors all happen outside it, so one
+//! session stuck on its disk or in its turn cannot stall any other session or RPC. A slot
+//! that is being loaded, unloaded or deleted says so, and callers wait on that one slot.
+//! A session nobody uses is unloaded after an idle time (see [`idle`]) and loaded again on
+//! demand, so memory stays flat however many sessions the daemon has touched (I10).
 
 pub mod actor;
 pub mod agent;
@@ -7,7 +14,9 @@ pub mod approval;
 pub mod context;
 pub mod conversation;
 pub mod core;
+pub mod grace;
 pub mod hub;
+pub mod idle;
 pub mod prompt;
 pub mod store;
 pub mod subscription;
@@ -15,14 +24,15 @@ pub mod turn;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use botcoder_protocol::methods::{SessionInfo, SessionSendResult};
 use botcoder_protocol::{
     ApprovalPolicy, ErrorKind, EventBody, SessionId, TurnError, TurnId, TurnStatus,
 };
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use self::actor::Command;
 use self::core::{Meta, SessionCore};
@@ -31,12 +41,22 @@ use self::turn::TurnDeps;
 use crate::clock::{is_valid_session_id, new_session_id, now_rfc3339};
 use crate::error::DaemonError;
 
+/// How long `session.delete` waits for a session's turn to stop before it answers; the
+/// deletion then finishes in the background (the session is already invisible).
+const DELETE_WAIT: Duration = Duration::from_secs(1);
+
+/// How long a request waits for its session to finish loading or unloading.
+const SETTLE_WAIT: Duration = Duration::from_secs(10);
+
 /// A live session: its shared state and its actor's mailbox.
 #[derive(Debug, Clone)]
 pub struct SessionHandle {
     /// Shared state.
     pub core: Arc<SessionCore>,
     tx: mpsc::Sender<Command>,
+    /// One count per handle in use: a session whose only handle is the registry's is not in
+    /// use by any request or subscription, which is what lets [`idle`] unload it.
+    lease: Arc<()>,
 }
 
 fn gone() -> DaemonError {
@@ -84,19 +104,133 @@ impl SessionHandle {
         }
         self.core.close();
     }
+
+    /// Whether anything still needs this session in memory: a request or subscription
+    /// holding a handle, a subscriber, or a running or queued turn (pending approvals
+    /// belong to a running turn).
+    fn in_use(&self) -> bool {
+        Arc::strong_count(&self.lease) > 1
+            || self.core.is_running()
+            || self.core.hub.live_subscriber_count() > 0
+    }
+}
+
+/// One id's place in the registry.
+#[derive(Debug)]
+enum Slot {
+    /// In memory, with when it was last asked for or seen in use.
+    Live {
+        handle: SessionHandle,
+        touched: Instant,
+    },
+    /// Being read from disk; the sender is dropped when the slot settles.
+    Loading(watch::Receiver<()>),
+    /// Its actor is stopping after it went idle; then the slot is removed.
+    Unloading(watch::Receiver<()>),
+    /// Being deleted: already invisible, the files go when its turn stops.
+    Deleting,
+}
+
+/// What a registry lookup decided, acted on after the lock is released.
+enum Next {
+    Ready(SessionHandle),
+    Wait(watch::Receiver<()>),
+    Load(watch::Sender<()>),
+}
+
+/// The state shared with background work (loads, unloads, deletions, the idle sweeper).
+#[derive(Debug)]
+struct Inner {
+    root: PathBuf,
+    deps: Arc<TurnDeps>,
+    slots: Mutex<HashMap<SessionId, Slot>>,
+    stopping: AtomicBool,
+}
+
+impl Inner {
+    fn slots(&self) -> MutexGuard<'_, HashMap<SessionId, Slot>> {
+        // Every critical section is a single map operation: a panic cannot leave the map
+        // half-updated, so a poisoned lock is safe to keep using.
+        self.slots.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn spawn(&self, core: Arc<SessionCore>) -> SessionHandle {
+        let (tx, rx) = mpsc::channel(64);
+        tokio::spawn(actor::run(core.clone(), self.deps.clone(), rx));
+        SessionHandle {
+            core,
+            tx,
+            lease: Arc::new(()),
+        }
+    }
+
+    /// Puts a freshly loaded or created session in its slot, unless the daemon is stopping.
+    fn install(&self, id: SessionId, core: SessionCore) -> Result<SessionHandle, DaemonError> {
+        let mut slots = self.slots();
+        if self.stopping.load(Ordering::SeqCst) {
+            slots.remove(&id);
+            return Err(stopping());
+        }
+        let handle = self.spawn(Arc::new(core));
+        let touched = Instant::now();
+        slots.insert(
+            id,
+            Slot::Live {
+                handle: handle.clone(),
+                touched,
+            },
+        );
+        Ok(handle)
+    }
+
+    /// Removes `id`'s slot if it is still in the state `is` says.
+    fn settle(&self, id: &SessionId, is: fn(&Slot) -> bool) {
+        let mut slots = self.slots();
+        if slots.get(id).is_some_and(is) {
+            slots.remove(id);
+        }
+    }
+}
+
+fn stopping() -> DaemonError {
+    DaemonError::new(ErrorKind::ShuttingDown, "botcoderd is shutting down")
+}
+
+fn joined<T>(r: Result<T, tokio::task::JoinError>) -> Result<T, DaemonError> {
+    r.map_err(|e| DaemonError::internal(format!("a session task failed: {e}")))
+}
+
+/// Waits until a slot in transition settles (its sender is dropped), bounded.
+async fn settled(mut rx: watch::Receiver<()>, id: &SessionId) -> Result<(), DaemonError> {
+    match tokio::time::timeout(SETTLE_WAIT, rx.changed()).await {
+        Ok(_) => Ok(()),
+        Err(_) => Err(DaemonError::new(
+            ErrorKind::StorageFailed,
+            format!(
+                "session {id} is still being loaded or unloaded after {}s (its disk may be stuck); try again",
+                SETTLE_WAIT.as_secs()
+            ),
+        )),
+    }
 }
 
 /// Every session of this daemon.
 #[derive(Debug)]
 pub struct Sessions {
-    root: PathBuf,
-    deps: Arc<TurnDeps>,
-    live: tokio::sync::Mutex<HashMap<SessionId, SessionHandle>>,
-    stopping: AtomicBool,
+    inner: Arc<Inner>,
+    /// Stops the idle sweeper when the daemon stops.
+    sweeper: tokio_util::sync::CancellationToken,
+}
+
+impl Drop for Sessions {
+    fn drop(&mut self) {
+        self.sweeper.cancel();
+    }
 }
 
 impl Sessions {
-    /// Sessions stored under `root` (created if missing).
+    /// Sessions stored under `root` (created if missing). Idle sessions are unloaded after
+    /// [`idle::idle_time`] when a tokio runtime is running.
     pub fn new(root: PathBuf, deps: Arc<TurnDeps>) -> Result<Sessions, DaemonError> {
         std::fs::create_dir_all(&root).map_err(|e| {
             DaemonError::new(
@@ -107,25 +241,31 @@ impl Sessions {
                 ),
             )
         })?;
-        Ok(Sessions {
+        let inner = Arc::new(Inner {
             root,
             deps,
-            live: Default::default(),
+            slots: Mutex::default(),
             stopping: AtomicBool::new(false),
-        })
+        });
+        let sweeper = tokio_util::sync::CancellationToken::new();
+        if tokio::runtime::Handle::try_current().is_ok() {
+            tokio::spawn(idle::sweep(
+                Arc::downgrade(&inner),
+                idle::idle_time(),
+                sweeper.clone(),
+            ));
+        }
+        Ok(Sessions { inner, sweeper })
     }
 
     /// Where journals live.
     pub fn root(&self) -> &Path {
-        &self.root
+        &self.inner.root
     }
 
     fn check_open(&self) -> Result<(), DaemonError> {
-        if self.stopping.load(Ordering::SeqCst) {
-            return Err(DaemonError::new(
-                ErrorKind::ShuttingDown,
-                "botcoderd is shutting down",
-            ));
+        if self.inner.stopping.load(Ordering::SeqCst) {
+            return Err(stopping());
         }
         Ok(())
     }
@@ -156,7 +296,7 @@ impl Sessions {
                 )
             })?;
         let id = new_session_id();
-        let dir = self.root.join(id.as_str());
+        let dir = self.inner.root.join(id.as_str());
         let meta = Meta {
             session_id: id.clone(),
             project_path: project.to_string_lossy().into_owned(),
@@ -175,16 +315,13 @@ impl Sessions {
         })
         .await
         .map_err(|e| DaemonError::internal(e.to_string()))??;
-        let core = Arc::new(SessionCore::new(dir, meta.clone(), journal, &[]));
+        let core = SessionCore::new(dir, meta.clone(), journal, &[]);
         core.emit(EventBody::SessionCreated {
             project_path: meta.project_path,
             title,
         })
         .await?;
-        let handle = self.spawn(core);
-        let info = handle.core.info();
-        self.live.lock().await.insert(id, handle);
-        Ok(info)
+        Ok(self.inner.install(id, core)?.core.info())
     }
 
     /// The live session `id`, loading (and recovering) it from disk when needed.
@@ -193,38 +330,79 @@ impl Sessions {
         if !is_valid_session_id(id.as_str()) {
             return Err(DaemonError::session_not_found(id.as_str()));
         }
-        let mut live = self.live.lock().await;
-        if let Some(h) = live.get(id) {
-            return Ok(h.clone());
+        loop {
+            let next = {
+                let mut slots = self.inner.slots();
+                match slots.get_mut(id) {
+                    Some(Slot::Live { handle, touched }) => {
+                        *touched = Instant::now();
+                        Next::Ready(handle.clone())
+                    }
+                    Some(Slot::Loading(rx) | Slot::Unloading(rx)) => Next::Wait(rx.clone()),
+                    Some(Slot::Deleting) => {
+                        return Err(DaemonError::session_not_found(id.as_str()));
+                    }
+                    None => {
+                        let (tx, rx) = watch::channel(());
+                        slots.insert(id.clone(), Slot::Loading(rx));
+                        Next::Load(tx)
+                    }
+                }
+            };
+            match next {
+                Next::Ready(handle) => return Ok(handle),
+                Next::Wait(rx) => settled(rx, id).await?,
+                Next::Load(tx) => {
+                    // In its own task: a caller that goes away mid-load (its connection
+                    // closed) must not leave the slot loading forever.
+                    let (inner, id) = (self.inner.clone(), id.clone());
+                    let task = tokio::spawn(async move {
+                        let dir = inner.root.join(id.as_str());
+                        let loaded = match load(dir, &id).await {
+                            Ok(core) => inner.install(id, core),
+                            Err(e) => {
+                                inner.settle(&id, |s| matches!(s, Slot::Loading(_)));
+                                Err(e)
+                            }
+                        };
+                        drop(tx);
+                        loaded
+                    });
+                    return joined(task.await)?;
+                }
+            }
         }
-        let dir = self.root.join(id.as_str());
-        let core = load(dir, id).await?;
-        let handle = self.spawn(Arc::new(core));
-        live.insert(id.clone(), handle.clone());
-        Ok(handle)
-    }
-
-    fn spawn(&self, core: Arc<SessionCore>) -> SessionHandle {
-        let (tx, rx) = mpsc::channel(64);
-        tokio::spawn(actor::run(core.clone(), self.deps.clone(), rx));
-        SessionHandle { core, tx }
     }
 
     /// Every session, most recently updated first, optionally only one project's.
     pub async fn list(&self, project: Option<&str>) -> Result<Vec<SessionInfo>, DaemonError> {
-        let live: HashMap<SessionId, SessionInfo> = self
-            .live
-            .lock()
-            .await
-            .iter()
-            .map(|(id, h)| (id.clone(), h.core.info()))
-            .collect();
-        let root = self.root.clone();
+        let (live, deleting): (Vec<Arc<SessionCore>>, Vec<SessionId>) = {
+            let slots = self.inner.slots();
+            let live = slots
+                .values()
+                .filter_map(|s| match s {
+                    Slot::Live { handle, .. } => Some(handle.core.clone()),
+                    _ => None,
+                })
+                .collect();
+            let deleting = slots
+                .iter()
+                .filter(|(_, s)| matches!(s, Slot::Deleting))
+                .map(|(id, _)| id.clone())
+                .collect();
+            (live, deleting)
+        };
+        let live: HashMap<SessionId, SessionInfo> =
+            live.iter().map(|c| (c.id.clone(), c.info())).collect();
+        let root = self.inner.root.clone();
         let mut infos = tokio::task::spawn_blocking(move || list_on_disk(&root, live))
             .await
             .map_err(|e| DaemonError::internal(e.to_string()))?;
+        infos.retain(|i| !deleting.contains(&i.session_id));
         if let Some(p) = project {
-            let canonical = std::fs::canonicalize(p).map(|c| c.to_string_lossy().into_owned());
+            let canonical = tokio::fs::canonicalize(p)
+                .await
+                .map(|c| c.to_string_lossy().into_owned());
             infos.retain(|i| {
                 i.project_path == p || canonical.as_deref().ok() == Some(i.project_path.as_str())
             });
@@ -233,27 +411,56 @@ impl Sessions {
         Ok(infos)
     }
 
-    /// Deletes a session: its turns are stopped, subscribers dropped, files removed.
+    /// Deletes a session: its turns are stopped, subscribers dropped, files removed. The
+    /// session is invisible at once; when its turn does not stop within [`DELETE_WAIT`]
+    /// the answer comes anyway and the files go when the turn has stopped.
     pub async fn delete(&self, id: &SessionId) -> Result<(), DaemonError> {
-        let handle = self.get(id).await?;
-        let mut live = self.live.lock().await;
-        handle.stop().await;
-        live.remove(id);
-        let dir = handle.core.dir.clone();
-        tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir))
-            .await
-            .map_err(|e| DaemonError::internal(e.to_string()))?
-            .map_err(|e| {
-                DaemonError::new(
-                    ErrorKind::StorageFailed,
-                    format!("could not delete the session files: {e}"),
-                )
-            })
+        self.check_open()?;
+        if !is_valid_session_id(id.as_str()) {
+            return Err(DaemonError::session_not_found(id.as_str()));
+        }
+        // Claim the slot first: from here on the session is invisible and cannot load.
+        let handle = loop {
+            let wait = {
+                let mut slots = self.inner.slots();
+                match slots.insert(id.clone(), Slot::Deleting) {
+                    Some(Slot::Live { handle, .. }) => break Some(handle),
+                    None => break None,
+                    Some(Slot::Deleting) => {
+                        return Err(DaemonError::session_not_found(id.as_str()));
+                    }
+                    Some(Slot::Loading(rx)) => {
+                        let wait = rx.clone();
+                        slots.insert(id.clone(), Slot::Loading(rx));
+                        wait
+                    }
+                    Some(Slot::Unloading(rx)) => {
+                        let wait = rx.clone();
+                        slots.insert(id.clone(), Slot::Unloading(rx));
+                        wait
+                    }
+                }
+            };
+            settled(wait, id).await?;
+        };
+        let (inner, sid) = (self.inner.clone(), id.clone());
+        let task = tokio::spawn(async move {
+            let result = remove(&inner, &sid, handle).await;
+            inner.settle(&sid, |s| matches!(s, Slot::Deleting));
+            result
+        });
+        match tokio::time::timeout(DELETE_WAIT, task).await {
+            Ok(r) => joined(r)?,
+            Err(_) => {
+                tracing::warn!(session = %id, "the session's turn is slow to stop; its deletion finishes in the background");
+                Ok(())
+            }
+        }
     }
 
     /// Number of sessions on disk.
     pub async fn count(&self) -> u64 {
-        let root = self.root.clone();
+        let root = self.inner.root.clone();
         tokio::task::spawn_blocking(move || {
             std::fs::read_dir(root)
                 .map(|rd| rd.flatten().filter(|e| e.path().is_dir()).count() as u64)
@@ -263,30 +470,87 @@ impl Sessions {
         .unwrap_or(0)
     }
 
-    /// Publishes an ephemeral event to every live session (e.g. `mode.changed`).
+    /// Number of sessions in memory now (the rest are unloaded and load on demand).
+    pub fn loaded(&self) -> u64 {
+        self.inner
+            .slots()
+            .values()
+            .filter(|s| matches!(s, Slot::Live { .. }))
+            .count() as u64
+    }
+
+    fn live_cores(&self) -> Vec<Arc<SessionCore>> {
+        self.inner
+            .slots()
+            .values()
+            .filter_map(|s| match s {
+                Slot::Live { handle, .. } => Some(handle.core.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Publishes an ephemeral event to every live session (e.g. `mode.changed`). Unloaded
+    /// sessions have nobody attached, so nobody misses it.
     pub async fn broadcast(&self, body: EventBody) {
-        for handle in self.live.lock().await.values() {
-            handle.core.emit_ephemeral(body.clone());
+        for core in self.live_cores() {
+            core.emit_ephemeral(body.clone());
         }
     }
 
     /// Turns running now.
     pub async fn running_turns(&self) -> u64 {
-        self.live
-            .lock()
-            .await
-            .values()
-            .filter(|h| h.core.is_running())
-            .count() as u64
+        self.live_cores().iter().filter(|c| c.is_running()).count() as u64
     }
 
     /// Stops every session: running and queued turns close as interrupted, journals are
     /// flushed, subscriptions end. New requests are refused from here on.
     pub async fn shutdown(&self) {
-        self.stopping.store(true, Ordering::SeqCst);
-        let handles: Vec<SessionHandle> = self.live.lock().await.drain().map(|(_, h)| h).collect();
+        self.sweeper.cancel();
+        let handles: Vec<SessionHandle> = {
+            let mut slots = self.inner.slots();
+            self.inner.stopping.store(true, Ordering::SeqCst);
+            slots
+                .drain()
+                .filter_map(|(_, s)| match s {
+                    Slot::Live { handle, .. } => Some(handle),
+                    _ => None,
+                })
+                .collect()
+        };
         futures::future::join_all(handles.iter().map(SessionHandle::stop)).await;
     }
+}
+
+/// Stops a session being deleted (when it is loaded) and removes its files.
+async fn remove(
+    inner: &Inner,
+    id: &SessionId,
+    handle: Option<SessionHandle>,
+) -> Result<(), DaemonError> {
+    let dir = inner.root.join(id.as_str());
+    if let Some(handle) = handle {
+        // Subscribers go first: a turn slow to stop must not keep them attached.
+        handle.core.close();
+        handle.stop().await;
+    } else {
+        let d = dir.clone();
+        let exists = tokio::task::spawn_blocking(move || d.join("meta.json").is_file())
+            .await
+            .unwrap_or(false);
+        if !exists {
+            return Err(DaemonError::session_not_found(id.as_str()));
+        }
+    }
+    tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir))
+        .await
+        .map_err(|e| DaemonError::internal(e.to_string()))?
+        .map_err(|e| {
+            DaemonError::new(
+                ErrorKind::StorageFailed,
+                format!("could not delete the session files: {e}"),
+            )
+        })
 }
 
 /// Opens a session from disk, closing turns a crash left open (I4).

@@ -65,6 +65,11 @@ impl TurnControl {
         self.token.child_token()
     }
 
+    /// How the turn was stopped (`Cancelled` when it was not).
+    pub fn stopped_with(&self) -> TurnStatus {
+        self.status()
+    }
+
     fn status(&self) -> TurnStatus {
         self.why
             .lock()

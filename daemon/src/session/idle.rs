@@ -1,0 +1,108 @@
+//! Unloading sessions nobody uses, so the daemon's memory stays flat however many sessions
+//! it has touched (I10).
+//!
+//! A session is idle when no request or subscription holds a handle to it, no subscriber is
+//! attached and no turn runs or waits (pending approvals belong to a running turn). After
+//! [`idle_time`] of that its actor is stopped and its core dropped; the next request for it
+//! loads it from the journal again, which costs milliseconds: seq continues, history and
+//! conversation are rebuilt from the journal. Every request "touches" its session, so a
+//! session in use never reaches the idle time.
+//!
+//! What does not survive an unload is what only lives in memory: a tool allowed "for this
+//! session" must be allowed again, the same as after a daemon restart (the safe direction).
+
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use botcoder_protocol::SessionId;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::{Inner, SessionHandle, Slot};
+
+/// Idle time when `BOTCODER_SESSION_IDLE_S` does not say otherwise.
+pub const DEFAULT_IDLE: Duration = Duration::from_secs(60);
+
+/// How long a session may sit unused before it is unloaded: `BOTCODER_SESSION_IDLE_S`
+/// (seconds, fractions allowed, for tests), else [`DEFAULT_IDLE`].
+pub fn idle_time() -> Duration {
+    std::env::var("BOTCODER_SESSION_IDLE_S")
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(|s| Duration::from_secs_f64(s.min(86_400.0)))
+        .unwrap_or(DEFAULT_IDLE)
+}
+
+/// How often the registry is scanned: a quarter of the idle time, within 50 ms..5 s, so a
+/// session is unloaded at most a quarter past its idle time.
+fn period(idle: Duration) -> Duration {
+    (idle / 4).clamp(Duration::from_millis(50), Duration::from_secs(5))
+}
+
+/// Scans the registry every [`period`] until `stop` or until the registry is dropped.
+pub(super) async fn sweep(inner: Weak<Inner>, idle: Duration, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(period(idle));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = stop.cancelled() => return,
+        }
+        let Some(inner) = inner.upgrade() else { return };
+        for (id, handle, done) in take_idle(&inner, idle) {
+            // Each in its own task: one actor slow to stop delays only its own id.
+            tokio::spawn(unload(inner.clone(), id, handle, done));
+        }
+    }
+}
+
+/// Marks every session idle for `idle` as unloading and hands back its handle. Sessions seen
+/// in use have their idle clock restarted.
+fn take_idle(inner: &Inner, idle: Duration) -> Vec<(SessionId, SessionHandle, watch::Sender<()>)> {
+    let now = Instant::now();
+    let mut slots = inner.slots();
+    let due: Vec<SessionId> = slots
+        .iter_mut()
+        .filter_map(|(id, slot)| match slot {
+            Slot::Live { handle, touched } => {
+                if handle.in_use() {
+                    *touched = now;
+                    None
+                } else {
+                    (now.duration_since(*touched) >= idle).then(|| id.clone())
+                }
+            }
+            _ => None,
+        })
+        .collect();
+    let mut out = Vec::with_capacity(due.len());
+    for id in due {
+        let (tx, rx) = watch::channel(());
+        if let Some(Slot::Live { handle, .. }) = slots.insert(id.clone(), Slot::Unloading(rx)) {
+            out.push((id, handle, tx));
+        }
+    }
+    out
+}
+
+async fn unload(inner: Arc<Inner>, id: SessionId, handle: SessionHandle, done: watch::Sender<()>) {
+    handle.stop().await;
+    drop(handle);
+    inner.settle(&id, |s| matches!(s, Slot::Unloading(_)));
+    drop(done);
+    tracing::debug!(session = %id, "unloaded an idle session");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn period_is_a_quarter_of_idle_within_bounds() {
+        assert_eq!(period(Duration::from_secs(8)), Duration::from_secs(2));
+        assert_eq!(period(Duration::from_secs(1)), Duration::from_millis(250));
+        assert_eq!(period(Duration::ZERO), Duration::from_millis(50));
+        assert_eq!(period(Duration::from_secs(60)), Duration::from_secs(5));
+    }
+}
