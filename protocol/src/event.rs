@@ -291,6 +291,11 @@ pub enum EventBody {
         /// Last durable seq delivered before the overflow.
         resume_after_seq: u64,
     },
+    /// An event of a type this build does not know (written by a newer daemon). Reading it
+    /// never fails, so an old client or journal reader skips it instead of breaking; its
+    /// fields are not kept. The daemon never sends one.
+    #[serde(rename = "unknown", other)]
+    Unknown,
 }
 
 impl EventBody {
@@ -318,6 +323,7 @@ impl EventBody {
             EventBody::PipelineProgress { .. } => "pipeline.progress",
             EventBody::TurnCompleted { .. } => "turn.completed",
             EventBody::Lagged { .. } => "lagged",
+            EventBody::Unknown => "unknown",
         }
     }
 
@@ -330,6 +336,7 @@ impl EventBody {
                 | EventBody::ToolOutput { .. }
                 | EventBody::Lagged { .. }
                 | EventBody::ModeChanged { .. }
+                | EventBody::Unknown
         )
     }
 
@@ -356,7 +363,8 @@ impl EventBody {
             | EventBody::RateLimitWait { .. }
             | EventBody::ModeChanged { .. }
             | EventBody::ProviderSwitched { .. }
-            | EventBody::Lagged { .. } => None,
+            | EventBody::Lagged { .. }
+            | EventBody::Unknown => None,
         }
     }
 }
