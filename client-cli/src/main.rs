@@ -80,7 +80,7 @@ async fn tui(session: Option<String>) -> Result<u8, Failure> {
 
 fn report(f: Failure) -> ExitCode {
     if !f.message.is_empty() {
-        eprintln!("botcoder: {}", f.message);
+        eprintln!("botcoder: {}", output::terminal_safe(&f.message));
     }
     ExitCode::from(f.code)
 }

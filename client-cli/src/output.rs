@@ -4,6 +4,7 @@
 use std::io::{self, Write};
 
 use botcoder_protocol::Event;
+pub use botcoder_tui::view::sanitize::{one_line, terminal_safe};
 
 /// Stdout was closed by the reader.
 #[derive(Debug)]
@@ -23,6 +24,12 @@ impl Out {
             .map_err(|_| PipeClosed)
     }
 
+    /// Writes text meant for people: control characters that came with the data (ESC,
+    /// OSC, a lone `\r`, bidi overrides) are shown escaped, never sent to the terminal.
+    pub fn human(&mut self, s: &str) -> Result<(), PipeClosed> {
+        self.text(&terminal_safe(s))
+    }
+
     /// Writes one event as a JSON line and flushes.
     pub fn json_line(&mut self, event: &Event) -> Result<(), PipeClosed> {
         let mut line = serde_json::to_string(event).map_err(|_| PipeClosed)?;
@@ -40,7 +47,7 @@ impl Out {
 
 /// A status line on stderr (never fails: stderr problems are not worth dying for).
 pub fn status(msg: &str) {
-    let _ = writeln!(io::stderr(), "botcoder: {msg}");
+    let _ = writeln!(io::stderr(), "botcoder: {}", terminal_safe(msg));
 }
 
 /// A spinner on stderr while nothing has streamed yet; only when stderr is a terminal and

@@ -1,5 +1,7 @@
 //! Turning events into a readable transcript. Keeps the text of the reply being streamed so
 //! that replayed deltas and a later `assistant.message` are never printed twice (I2).
+//! Pieces hold the data as it is (offsets count its bytes); they are made safe for the
+//! terminal where they are written ([`crate::output::Out::human`]).
 
 use botcoder_protocol::{ApprovalDecision, Event, EventBody, TurnStatus};
 
@@ -167,6 +169,8 @@ impl Transcript {
                 };
                 out.push(Piece::Note(format!("[{decision} by {decided_by}]\n")))
             }
+            // An event of a newer daemon: nothing this build can show.
+            EventBody::Unknown => {}
             other => out.push(Piece::Note(format!("[{}]\n", other.kind()))),
         }
         out

@@ -32,7 +32,8 @@ pub async fn pick(
     for (i, s) in recent.iter().enumerate() {
         let title = s
             .title
-            .clone()
+            .as_deref()
+            .map(crate::view::sanitize::one_line)
             .unwrap_or_else(|| format!("{} events", s.last_seq));
         lines.push(Line::raw(format!(
             "{}  {}  {}  {title}",

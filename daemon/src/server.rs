@@ -42,9 +42,26 @@ pub struct Daemon {
     socket_path: PathBuf,
     log_file: PathBuf,
     shutdown: CancellationToken,
+    /// What the sessions directory was at start, to notice it being removed or replaced.
+    sessions_dir_id: Option<crate::session::store::FileId>,
 }
 
 impl Daemon {
+    /// Whether the sessions directory is still the one the daemon started with. Journals of
+    /// live sessions would otherwise be written into unlinked files and lost on restart.
+    fn storage_error(&self) -> Option<String> {
+        let root = self.sessions.root();
+        let changed = match &self.sessions_dir_id {
+            Some(id) => id.changed(root)?,
+            None => format!("{} could not be examined at start", root.display()),
+        };
+        Some(format!(
+            "the sessions directory was removed or replaced while botcoderd ran ({changed}); \
+             new events of open sessions cannot be saved. Restore it, or restart botcoderd \
+             (`botcoder daemon restart`) to continue from what is on disk"
+        ))
+    }
+
     /// Answers `daemon.status`.
     pub async fn status(&self) -> DaemonStatusResult {
         DaemonStatusResult {
@@ -88,6 +105,7 @@ impl Daemon {
                     requests_used: b.requests_used,
                 })
                 .collect(),
+            storage_error: self.storage_error(),
         }
     }
 
@@ -255,7 +273,9 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
     });
     let sessions = Sessions::new(opts.data_dir.join("sessions"), deps)
         .map_err(|e| StartError::Other(e.message))?;
+    let sessions_dir_id = crate::session::store::FileId::of(sessions.root()).ok();
     let daemon = Arc::new(Daemon {
+        sessions_dir_id,
         sessions,
         connections: AtomicU64::new(0),
         agent: opts.config.agent,

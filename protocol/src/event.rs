@@ -297,6 +297,11 @@ pub enum EventBody {
         /// Last durable seq delivered before the overflow.
         resume_after_seq: u64,
     },
+    /// An event of a type this build does not know (written by a newer daemon). Reading it
+    /// never fails, so an old client or journal reader skips it instead of breaking; its
+    /// fields are not kept. The daemon never sends one.
+    #[serde(rename = "unknown", other)]
+    Unknown,
 }
 
 impl EventBody {
@@ -324,6 +329,7 @@ impl EventBody {
             EventBody::PipelineProgress { .. } => "pipeline.progress",
             EventBody::TurnCompleted { .. } => "turn.completed",
             EventBody::Lagged { .. } => "lagged",
+            EventBody::Unknown => "unknown",
         }
     }
 
@@ -336,6 +342,7 @@ impl EventBody {
                 | EventBody::ToolOutput { .. }
                 | EventBody::Lagged { .. }
                 | EventBody::ModeChanged { .. }
+                | EventBody::Unknown
         )
     }
 
@@ -362,7 +369,8 @@ impl EventBody {
             | EventBody::RateLimitWait { .. }
             | EventBody::ModeChanged { .. }
             | EventBody::ProviderSwitched { .. }
-            | EventBody::Lagged { .. } => None,
+            | EventBody::Lagged { .. }
+            | EventBody::Unknown => None,
         }
     }
 }

@@ -167,6 +167,11 @@ pub struct DaemonStatusResult {
     /// The botserver, when one is configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub botserver: Option<BotserverInfo>,
+    /// Set when journals cannot be written where `data_dir` says, e.g. the directory was
+    /// removed or replaced while the daemon ran: what is wrong and what to do. `botcoder
+    /// doctor` reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_error: Option<String>,
 }
 
 /// The botserver as `botcoder status` shows it.

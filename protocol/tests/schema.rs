@@ -76,3 +76,12 @@ fn events_round_trip_with_their_type_tags() {
         assert_eq!(serde_json::from_value::<Event>(json).unwrap(), event);
     }
 }
+
+#[test]
+fn an_event_of_a_newer_type_reads_as_unknown() {
+    let json = r#"{"seq":4,"session_id":"s","time":"t","type":"future.thing","x":{"y":1}}"#;
+    let event: Event = serde_json::from_str(json).unwrap();
+    assert_eq!(event.seq, Some(4));
+    assert_eq!(event.body, EventBody::Unknown);
+    assert!(!event.body.is_durable());
+}

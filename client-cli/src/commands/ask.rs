@@ -175,10 +175,10 @@ fn print_human(
 ) -> Result<(), PipeClosed> {
     match &event.body {
         EventBody::AssistantDelta { offset, text, .. } => match transcript.delta(*offset, text) {
-            Some(new) => out.text(&new),
+            Some(new) => out.human(&new),
             None => Ok(()),
         },
-        EventBody::AssistantMessage { text, .. } => out.text(&transcript.complete(text)),
+        EventBody::AssistantMessage { text, .. } => out.human(&transcript.complete(text)),
         EventBody::TurnCompleted { .. } => match transcript.reset() {
             Some(nl) => out.text(&nl),
             None => Ok(()),

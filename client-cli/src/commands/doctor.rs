@@ -151,21 +151,30 @@ pub async fn run(json: bool) -> Result<u8, Failure> {
             });
             let probe =
                 std::path::Path::new(&st.data_dir).join(format!(".doctor-{}", std::process::id()));
-            checks.push(
-                match std::fs::write(&probe, b"ok").and_then(|()| std::fs::remove_file(&probe)) {
-                    Ok(()) => check(
-                        "journal directory",
-                        Ok(format!("{} is writable", st.data_dir)),
-                    ),
-                    Err(e) => check(
-                        "journal directory",
-                        Err((
-                            format!("{}: {e}", st.data_dir),
-                            "free disk space or fix the directory's permissions".into(),
-                        )),
-                    ),
-                },
-            );
+            let written = match &st.storage_error {
+                // The daemon's own view first: a look-alike directory would pass the probe.
+                Some(e) => Err(std::io::Error::other(e.clone())),
+                None => std::fs::write(&probe, b"ok").and_then(|()| std::fs::remove_file(&probe)),
+            };
+            checks.push(match written {
+                Ok(()) => check(
+                    "journal directory",
+                    Ok(format!("{} is writable", st.data_dir)),
+                ),
+                Err(e) => check(
+                    "journal directory",
+                    Err((
+                        format!("{}: {e}", st.data_dir),
+                        if st.storage_error.is_some() {
+                            "restart botcoderd (`botcoder daemon restart`); events of open \
+                                 sessions since the directory went were not saved"
+                                .into()
+                        } else {
+                            "free disk space or fix the directory's permissions".into()
+                        },
+                    )),
+                ),
+            });
         }
         _ => {
             for name in ["provider", "botserver", "journal directory"] {
@@ -208,7 +217,8 @@ pub async fn run(json: bool) -> Result<u8, Failure> {
                 text.push_str(&format!("      {:<18} fix: {fix}\n", ""));
             }
         }
-        let _ = out.text(&text);
+        // Details quote the daemon, providers and the botserver: shown, never obeyed.
+        let _ = out.human(&text);
     }
     Ok(if checks.iter().any(|c| c.result == "fail") {
         exit::FAILED

@@ -8,7 +8,7 @@ use botcoder_protocol::methods::{
 use super::{connect, get_session};
 use crate::cli::SessionsCommand;
 use crate::exit::{self, Failure};
-use crate::output::Out;
+use crate::output::{Out, one_line};
 use crate::render::{Piece, Transcript};
 
 /// Runs a `sessions` subcommand.
@@ -43,7 +43,8 @@ pub async fn run(cmd: SessionsCommand) -> Result<u8, Failure> {
                     "ID", "UPDATED", "EVENTS", "TITLE / PROJECT"
                 );
                 for s in &list.sessions {
-                    let what = s.title.clone().unwrap_or_else(|| s.project_path.clone());
+                    // One row per session: a title cannot break the table or the terminal.
+                    let what = one_line(s.title.as_deref().unwrap_or(&s.project_path));
                     let running = if s.running_turn.is_some() {
                         " (running)"
                     } else {
@@ -56,7 +57,9 @@ pub async fn run(cmd: SessionsCommand) -> Result<u8, Failure> {
                         .replace('T', " ");
                     table.push_str(&format!(
                         "{:<18} {:<20} {:>6}  {what}{running}\n",
-                        s.session_id, updated, s.last_seq
+                        one_line(s.session_id.as_str()),
+                        one_line(&updated),
+                        s.last_seq
                     ));
                 }
                 let _ = out.text(&table);
@@ -71,11 +74,11 @@ pub async fn run(cmd: SessionsCommand) -> Result<u8, Failure> {
             } else {
                 let _ = out.text(&format!(
                     "session   {}\ntitle     {}\nproject   {}\ncreated   {}\nupdated   {}\nevents    {}\n",
-                    info.session_id,
-                    info.title.as_deref().unwrap_or("-"),
-                    info.project_path,
-                    info.created_at,
-                    info.updated_at,
+                    one_line(info.session_id.as_str()),
+                    one_line(info.title.as_deref().unwrap_or("-")),
+                    one_line(&info.project_path),
+                    one_line(&info.created_at),
+                    one_line(&info.updated_at),
                     info.last_seq
                 ));
             }
@@ -94,7 +97,7 @@ pub async fn run(cmd: SessionsCommand) -> Result<u8, Failure> {
                         out.json_line(ev)
                     } else {
                         transcript.render(ev).into_iter().try_for_each(|p| match p {
-                            Piece::Answer(s) | Piece::Note(s) => out.text(&s),
+                            Piece::Answer(s) | Piece::Note(s) => out.human(&s),
                         })
                     };
                     if written.is_err() {

@@ -39,7 +39,7 @@ pub fn print(st: &DaemonStatusResult, json: bool) {
         (None, Some(e)) => format!("none — {e}"),
         (None, None) => "none".to_owned(),
     };
-    let _ = out.text(&format!(
+    let _ = out.human(&format!(
         "botcoderd {} (protocol {}), pid {}, up {}\nsocket    {}\nsessions  {} on disk, {} running turn(s), {} connection(s)\nmode      {:?}\nprovider  {provider}\ndata      {}\nlog       {}\n",
         st.daemon_version,
         st.protocol_version,
@@ -54,7 +54,7 @@ pub fn print(st: &DaemonStatusResult, json: bool) {
         st.log_file,
     ));
     if let Some(b) = &st.botserver {
-        let _ = out.text(&format!(
+        let _ = out.human(&format!(
             "botserver {} is {} (facade {}, fallback to local {}; last probe {}{})\n",
             b.url,
             b.state,
@@ -69,7 +69,7 @@ pub fn print(st: &DaemonStatusResult, json: bool) {
     }
     for b in &st.budgets {
         let limit = |v: Option<u64>| v.map_or("unlimited".to_owned(), |n| n.to_string());
-        let _ = out.text(&format!(
+        let _ = out.human(&format!(
             "budget    {}: {} of {} tokens/min, {} of {} requests/min used\n",
             b.endpoint,
             b.tokens_used,

@@ -65,7 +65,7 @@ pub async fn run(args: WatchArgs) -> Result<u8, Failure> {
                     .render(&event)
                     .into_iter()
                     .try_for_each(|p| match p {
-                        Piece::Answer(s) | Piece::Note(s) => out.text(&s),
+                        Piece::Answer(s) | Piece::Note(s) => out.human(&s),
                     })
             };
             if written.is_err() {

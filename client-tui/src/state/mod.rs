@@ -329,7 +329,10 @@ impl State {
                 }
             }
             EventBody::Lagged { .. } => self.status = "fell behind; resynced".into(),
-            EventBody::ContextCompacted { .. } | EventBody::ProviderSwitched { .. } => {}
+            // Unknown: an event of a newer daemon, nothing this build can show.
+            EventBody::ContextCompacted { .. }
+            | EventBody::ProviderSwitched { .. }
+            | EventBody::Unknown => {}
         }
     }
 

@@ -13,6 +13,9 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 use crate::state::{Item, State};
 
 mod markdown;
+pub mod sanitize;
+
+use sanitize::{one_line, terminal_safe};
 
 const SPINNER: [&str; 8] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧"];
 
@@ -53,11 +56,11 @@ impl Theme {
     }
 }
 
-/// Splits `s` into lines of at most `width` chars.
+/// Splits `s` into lines of at most `width` chars, its control characters escaped.
 fn wrap(s: &str, width: usize) -> Vec<String> {
     let width = width.max(1);
     let mut out = Vec::new();
-    for line in s.split('\n') {
+    for line in terminal_safe(s).split('\n') {
         let chars: Vec<char> = line.chars().collect();
         if chars.is_empty() {
             out.push(String::new());
@@ -82,14 +85,14 @@ pub fn transcript_lines(state: &State, width: usize, theme: Theme) -> Vec<Line<'
         match item {
             Item::User { client, text } => {
                 lines.push(Line::from(vec![Span::styled(
-                    format!("› you ({client})"),
+                    format!("› you ({})", one_line(client)),
                     theme.fg(Color::Cyan).add_modifier(Modifier::BOLD),
                 )]));
                 push(&mut lines, text, width, Style::default());
             }
             Item::Assistant { text } => {
                 let mut code = false;
-                for raw in text.split('\n') {
+                for raw in terminal_safe(text).split('\n') {
                     if raw.trim_start().starts_with("```") {
                         code = !code;
                         lines.push(Line::styled(raw.to_owned(), theme.fg(Color::DarkGray)));
@@ -122,7 +125,7 @@ pub fn transcript_lines(state: &State, width: usize, theme: Theme) -> Vec<Line<'
                 let code = exit_code
                     .map(|c| format!(" (exit {c})"))
                     .unwrap_or_default();
-                let head: String = format!("{mark} {name} {args}{code}")
+                let head: String = one_line(&format!("{mark} {name} {args}{code}"))
                     .chars()
                     .take(width)
                     .collect();
@@ -141,7 +144,7 @@ pub fn transcript_lines(state: &State, width: usize, theme: Theme) -> Vec<Line<'
                 }
             }
             Item::Diff { path, diff } => {
-                lines.push(Line::styled(format!("Δ {path}"), theme.bold()));
+                lines.push(Line::styled(format!("Δ {}", one_line(path)), theme.bold()));
                 for l in diff.lines().skip(2) {
                     let style = match l.chars().next() {
                         Some('+') => theme.fg(Color::Green),
@@ -204,12 +207,13 @@ fn header(state: &State, theme: Theme, tick: usize) -> Line<'static> {
     spans.push(Span::styled(
         state
             .title
-            .clone()
+            .as_deref()
+            .map(one_line)
             .unwrap_or_else(|| format!("session {}", state.session_id)),
         Style::default().add_modifier(Modifier::BOLD),
     ));
     if let Some(p) = &state.provider {
-        spans.push(Span::raw(format!("  {p}")));
+        spans.push(Span::raw(format!("  {}", one_line(p))));
     }
     spans.push(Span::raw(format!("  {} tokens", state.tokens)));
     if let Some((until, why)) = &state.waiting_until {
@@ -218,7 +222,7 @@ fn header(state: &State, theme: Theme, tick: usize) -> Line<'static> {
             .as_secs_f64();
         if left > 0.0 {
             spans.push(Span::styled(
-                format!("  ⏳ {left:.0}s {why}"),
+                format!("  ⏳ {left:.0}s {}", one_line(why)),
                 theme.fg(Color::Yellow),
             ));
         }
@@ -278,7 +282,7 @@ pub fn draw(f: &mut Frame<'_>, state: &State, theme: Theme, tick: usize) {
             width: w,
             height: h,
         };
-        let mut text = vec![Line::styled(a.summary.clone(), theme.bold())];
+        let mut text = vec![Line::styled(one_line(&a.summary), theme.bold())];
         if let Some(d) = &a.diff {
             for l in d.lines().skip(2).take(10) {
                 let style = match l.chars().next() {
@@ -286,7 +290,7 @@ pub fn draw(f: &mut Frame<'_>, state: &State, theme: Theme, tick: usize) {
                     Some('-') => theme.fg(Color::Red),
                     _ => Style::default(),
                 };
-                text.push(Line::styled(l.to_owned(), style));
+                text.push(Line::styled(one_line(l), style));
             }
         }
         text.push(Line::raw(""));
@@ -301,7 +305,7 @@ pub fn draw(f: &mut Frame<'_>, state: &State, theme: Theme, tick: usize) {
         f.render_widget(Clear, rect);
         let block = Block::default()
             .borders(Borders::ALL)
-            .title(format!(" approve {}? ", a.tool));
+            .title(format!(" approve {}? ", one_line(&a.tool)));
         f.render_widget(Paragraph::new(text).block(block), rect);
     }
 }

@@ -205,3 +205,28 @@ fn markdown_emphasis_and_code_blocks() {
         "keywords are highlighted"
     );
 }
+
+#[test]
+fn hostile_titles_replies_and_tool_output_are_drawn_escaped() {
+    let mut s = State::new("s1");
+    s.apply(&ev(
+        1,
+        EventBody::SessionRenamed {
+            title: "evil\x1b]0;owned\x07".into(),
+        },
+    ));
+    s.apply(&ev(
+        2,
+        EventBody::AssistantMessage {
+            turn_id: "t".into(),
+            text: "look\x1b[2J here\u{202e}txt.exe".into(),
+            partial: false,
+        },
+    ));
+    let lines = render(&s, 80, 12);
+    let all = lines.join("\n");
+    assert!(!all.contains('\x1b') && !all.contains('\u{202e}'), "{all}");
+    assert!(has(&lines, "look\\e[2J here\\u{202e}txt.exe"), "{all}");
+    // The header shows the title (if the state keeps renames) escaped, never raw.
+    assert!(!all.contains("\x07"), "{all}");
+}

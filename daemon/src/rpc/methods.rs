@@ -18,7 +18,7 @@ use serde::de::DeserializeOwned;
 use super::error::to_rpc_error;
 use crate::error::DaemonError;
 use crate::server::Daemon;
-use crate::session::{store, subscription};
+use crate::session::subscription;
 
 /// Largest page `session.history` returns.
 const HISTORY_MAX: u64 = 10_000;
@@ -167,26 +167,11 @@ pub fn module(daemon: Arc<Daemon>) -> RpcModule<Conn> {
     register::<SessionHistory, _, _>(&mut module, |p, conn| async move {
         let session = conn.daemon.sessions.get(&p.session_id).await?;
         let limit = p.limit.unwrap_or(HISTORY_MAX).clamp(1, HISTORY_MAX) as usize;
-        let dir = session.core.dir.clone();
         let last_seq = session.core.hub.last_seq();
         let after = p.after_seq;
-        let events = tokio::task::spawn_blocking(move || {
-            let mut events = Vec::new();
-            let mut bad = None;
-            store::replay_lines(&dir, after, limit, |_, line| {
-                match serde_json::from_str(line) {
-                    Ok(e) => events.push(e),
-                    Err(e) => bad = Some(e.to_string()),
-                }
-            })?;
-            Ok::<_, store::StoreError>((events, bad))
-        })
-        .await
-        .map_err(|e| DaemonError::internal(e.to_string()))??;
-        let (events, bad) = events;
-        if let Some(e) = bad {
-            tracing::warn!(session = %p.session_id, error = %e, "skipped an unreadable journal line");
-        }
+        let events = (session.core)
+            .history(after, limit, crate::session::limits::MAX_PAGE_BYTES)
+            .await?;
         let returned_last = events
             .last()
             .and_then(|e: &botcoder_protocol::Event| e.seq)

@@ -212,6 +212,10 @@ pub async fn run(
             };
             emit(core, tool_call).await;
         }
+        // Tools whose calls are not in the journal would change files unseen: stop instead.
+        if let Some(e) = core.storage_failure(turn_id) {
+            return Outcome::Failed(e);
+        }
         let mut all_ok = true;
         for (call, _) in calls {
             let outcome = run_tool(core, deps, policy, turn_id, ctl, &call, &tool_names).await;

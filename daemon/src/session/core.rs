@@ -1,5 +1,13 @@
 //! The shared heart of one session: its journal writer, hub, metadata and conversation.
-//! Every event goes through [`SessionCore::emit`]: journal first (durable ones), then fan-out.
+//! Every event goes through [`SessionCore::emit`]: cut to fit a client's message size,
+//! journal first (durable ones), then fan-out.
+//!
+//! A turn whose events could not all be journaled (disk full, file-size limit, the
+//! directory removed) never ends `completed`: the first failed append is remembered for its
+//! turn, later events of that turn are refused (so the journal holds a clean prefix of it),
+//! and its `turn.completed` becomes `failed` / `storage_failed` with what failed and what to
+//! do. When even that cannot be journaled, it is still sent live (without a seq) so no
+//! client waits forever; a restart then closes the turn as `interrupted` from the journal.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -8,7 +16,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use botcoder_protocol::methods::SessionInfo;
 use botcoder_protocol::{
-    ApprovalDecision, ApprovalPolicy, ErrorKind, Event, EventBody, SessionId, TurnId,
+    ApprovalDecision, ApprovalPolicy, ErrorKind, Event, EventBody, SessionId, TurnError, TurnId,
+    TurnStatus,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -18,7 +27,8 @@ use super::approval::rules::{Action, Scope};
 use super::approval::{Answer, Grants};
 use super::conversation::Conversation;
 use super::hub::Hub;
-use super::store::{Journal, PartialReply};
+use super::limits::{self, MAX_EVENT_BYTES};
+use super::store::{self, Journal, PartialReply, StoreError};
 use crate::clock::now_rfc3339;
 use crate::error::DaemonError;
 use crate::tools::Risk;
@@ -46,6 +56,54 @@ impl Meta {
     /// Reads `<dir>/meta.json`.
     pub fn read(dir: &Path) -> Option<Meta> {
         serde_json::from_slice(&std::fs::read(dir.join(META_FILE)).ok()?).ok()
+    }
+
+    /// Metadata rebuilt from journal events when `meta.json` is missing or unreadable: the
+    /// project and creation time from `session.created`, the title from the last rename,
+    /// else the first line of the first user message. `None` when the events do not say
+    /// which project the session belongs to. The approval policy falls back to the
+    /// default (`ask`), the cautious choice when the recorded one is lost.
+    pub fn rebuild(dir: &Path, events: &[Event]) -> Option<Meta> {
+        let id = dir.file_name()?.to_str()?;
+        let mut project = None;
+        let mut created_at = None;
+        let mut title = None;
+        let mut first_user = None;
+        for e in events {
+            match &e.body {
+                EventBody::SessionCreated {
+                    project_path,
+                    title: t,
+                } if project.is_none() => {
+                    project = Some(project_path.clone());
+                    created_at = Some(e.time.clone());
+                    title = t.clone();
+                }
+                EventBody::SessionRenamed { title: t } => title = Some(t.clone()),
+                EventBody::UserMessage { text, .. } if first_user.is_none() => {
+                    let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+                    first_user = Some(line.trim().chars().take(60).collect::<String>());
+                }
+                _ => {}
+            }
+        }
+        Some(Meta {
+            session_id: SessionId::from(id),
+            project_path: project?,
+            title: title.or(first_user.filter(|t| !t.is_empty())),
+            created_at: created_at.or_else(|| events.first().map(|e| e.time.clone()))?,
+            approval: ApprovalPolicy::default(),
+        })
+    }
+
+    /// `meta.json`, or metadata rebuilt from the journal's first events when it is missing
+    /// or corrupt (for listing: reads at most the first 1 MiB of the journal).
+    pub fn read_or_rebuild(dir: &Path) -> Option<Meta> {
+        Meta::read(dir).or_else(|| {
+            let meta = Meta::rebuild(dir, &store::head(dir, 1024 * 1024))?;
+            tracing::warn!(dir = %dir.display(), "meta.json is missing or corrupt; rebuilt from the journal");
+            Some(meta)
+        })
     }
 
     /// Writes `<dir>/meta.json` atomically.
@@ -88,6 +146,8 @@ pub struct SessionCore {
     approvals: Mutex<HashMap<String, oneshot::Sender<Answer>>>,
     /// What the person allowed for the rest of this session ("allow for this session").
     grants: Mutex<Grants>,
+    /// Turns with an event that could not be journaled, and why (see the module doc).
+    storage_failed: Mutex<HashMap<TurnId, String>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -97,13 +157,20 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl SessionCore {
-    /// A live session over an open journal whose events are `events`.
-    pub fn new(dir: PathBuf, meta: Meta, journal: Journal, events: &[Event]) -> SessionCore {
+    /// A live session over an open journal whose events are `events` and whose highest seq
+    /// is `last_seq` (higher than the last event's when lines were skipped: never reused).
+    pub fn new(
+        dir: PathBuf,
+        meta: Meta,
+        journal: Journal,
+        events: &[Event],
+        last_seq: u64,
+    ) -> SessionCore {
         let mut conversation = Conversation::default();
         for e in events {
             conversation.apply(e);
         }
-        let last_seq = events.last().and_then(|e| e.seq).unwrap_or(0);
+        let last_seq = events.iter().filter_map(|e| e.seq).fold(last_seq, u64::max);
         let updated_at = events
             .last()
             .map(|e| e.time.clone())
@@ -121,33 +188,86 @@ impl SessionCore {
             closed: AtomicBool::new(false),
             approvals: Mutex::default(),
             grants: Mutex::default(),
+            storage_failed: Mutex::default(),
         }
     }
 
     /// Records and publishes an event. Durable events are appended to the journal first
-    /// (user messages also fsynced, I3); if that fails, nobody sees the event.
-    pub async fn emit(&self, body: EventBody) -> Result<Event, DaemonError> {
+    /// (user messages also fsynced, I3); if that fails, nobody sees the event and its turn
+    /// will end `failed` (see the module doc). Every event is cut to fit a client first.
+    pub async fn emit(&self, mut body: EventBody) -> Result<Event, DaemonError> {
+        let cut = limits::fit(&mut body, MAX_EVENT_BYTES);
+        if cut > 0 {
+            if let EventBody::UserMessage { .. } = body {
+                // Cutting what a person sent would change their request: refuse it.
+                return Err(DaemonError::new(
+                    ErrorKind::LimitExceeded,
+                    format!(
+                        "the message is too long to keep in the session ({cut} bytes over the \
+                         {MAX_EVENT_BYTES}-byte event limit); send a shorter one or attach the \
+                         text as a file in the project"
+                    ),
+                ));
+            }
+            tracing::warn!(session = %self.id, kind = body.kind(), cut, "event too large for clients; cut");
+        }
         if !body.is_durable() {
             let event = self.event(None, body);
             self.hub.publish(event.clone());
             return Ok(event);
         }
         let mut next_seq = self.next_seq.lock().await;
+        let turn = body.turn_id().cloned();
+        let failed_before = turn
+            .as_ref()
+            .and_then(|t| lock(&self.storage_failed).get(t).cloned());
+        if let EventBody::TurnCompleted { status, error, .. } = &mut body {
+            if let Some(message) = &failed_before {
+                *status = TurnStatus::Failed;
+                *error = Some(TurnError {
+                    kind: ErrorKind::StorageFailed.as_str().to_owned(),
+                    message: message.clone(),
+                });
+            }
+        } else if let Some(message) = failed_before {
+            return Err(DaemonError::new(ErrorKind::StorageFailed, message));
+        }
         let sync = matches!(body, EventBody::UserMessage { .. });
         let event = self.event(Some(*next_seq), body);
         let line = serde_json::to_string(&event)
             .map_err(|e| DaemonError::internal(format!("event does not serialize: {e}")))?;
+        if line.len() > MAX_EVENT_BYTES {
+            // Nothing left to cut (e.g. a huge array of tiny values): never journal a line
+            // that a client could not read back.
+            let e = DaemonError::new(
+                ErrorKind::LimitExceeded,
+                format!(
+                    "a {} event of {} bytes exceeds the {MAX_EVENT_BYTES}-byte event limit",
+                    event.kind(),
+                    line.len()
+                ),
+            );
+            return Err(self.note_failure(turn.as_ref(), e, event));
+        }
         let journal = self.journal.clone();
-        let line =
+        let appended =
             tokio::task::spawn_blocking(move || lock(&journal).append(&line, sync).map(|()| line))
-                .await
-                .map_err(|e| {
-                    DaemonError::new(
-                        ErrorKind::StorageFailed,
-                        format!("journal writer failed: {e}"),
-                    )
-                })??;
+                .await;
+        let line = match appended {
+            Ok(Ok(line)) => line,
+            Ok(Err(e)) => return Err(self.note_failure(turn.as_ref(), storage_error(&e), event)),
+            Err(e) => {
+                let e = DaemonError::new(
+                    ErrorKind::StorageFailed,
+                    format!("the journal writer of session {} failed: {e}", self.id),
+                );
+                return Err(self.note_failure(turn.as_ref(), e, event));
+            }
+        };
         *next_seq += 1;
+        if let EventBody::TurnCompleted { turn_id, .. } = &event.body {
+            lock(&self.storage_failed).remove(turn_id);
+        }
         lock(&self.conversation).apply(&event);
         *lock(&self.updated_at) = event.time.clone();
         match RawValue::from_string(line) {
@@ -157,9 +277,65 @@ impl SessionCore {
         Ok(event)
     }
 
-    /// Publishes an ephemeral event (never journaled).
-    pub fn emit_ephemeral(&self, body: EventBody) {
+    /// Remembers that `turn` lost an event, and when the lost event is the turn's end,
+    /// still tells the live clients how it ended (without a seq: it is not in the journal).
+    fn note_failure(&self, turn: Option<&TurnId>, e: DaemonError, event: Event) -> DaemonError {
+        tracing::error!(session = %self.id, kind = event.kind(), error = %e.message, "event not journaled");
+        let Some(turn) = turn.filter(|_| !matches!(event.body, EventBody::UserMessage { .. }))
+        else {
+            // A lost user message fails its `session.send`; its turn never starts.
+            return e;
+        };
+        let first = lock(&self.storage_failed)
+            .entry(turn.clone())
+            .or_insert_with(|| e.message.clone())
+            .clone();
+        if let EventBody::TurnCompleted { .. } = &event.body {
+            lock(&self.storage_failed).remove(turn);
+            let body = EventBody::TurnCompleted {
+                turn_id: turn.clone(),
+                status: TurnStatus::Failed,
+                error: Some(TurnError {
+                    kind: ErrorKind::StorageFailed.as_str().to_owned(),
+                    message: first,
+                }),
+            };
+            self.hub.publish(self.event(None, body));
+        }
+        e
+    }
+
+    /// Why `turn` could not be journaled completely, if it could not. The agent loop stops
+    /// a turn once this is set, rather than running tools nobody can see in the journal.
+    pub fn storage_failure(&self, turn: &TurnId) -> Option<TurnError> {
+        lock(&self.storage_failed)
+            .get(turn)
+            .map(|message| TurnError {
+                kind: ErrorKind::StorageFailed.as_str().to_owned(),
+                message: message.clone(),
+            })
+    }
+
+    /// One page of history after `after_seq`: at most `limit` events and about `max_bytes`
+    /// of JSON (always at least one event when there is one), so a page always fits a
+    /// client's message cap.
+    pub async fn history(
+        &self,
+        after_seq: u64,
+        limit: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<Event>, DaemonError> {
+        let dir = self.dir.clone();
+        tokio::task::spawn_blocking(move || store::history(&dir, after_seq, limit, max_bytes))
+            .await
+            .map_err(|e| DaemonError::internal(e.to_string()))?
+            .map_err(|e| storage_error(&e))
+    }
+
+    /// Publishes an ephemeral event (never journaled), cut to fit a client.
+    pub fn emit_ephemeral(&self, mut body: EventBody) {
         debug_assert!(!body.is_durable());
+        limits::fit(&mut body, MAX_EVENT_BYTES);
         self.hub.publish(self.event(None, body));
     }
 
@@ -172,8 +348,12 @@ impl SessionCore {
         }
     }
 
-    /// Saves the running reply's text so a crash keeps it (I4).
-    pub async fn save_partial(&self, partial: PartialReply) {
+    /// Saves the running reply's text so a crash keeps it (I4). Only as much as one event
+    /// can hold is kept: recovery turns it into an `assistant.message`.
+    pub async fn save_partial(&self, mut partial: PartialReply) {
+        if partial.text.len() > MAX_EVENT_BYTES / 2 {
+            partial.text = super::conversation::cap(&partial.text, MAX_EVENT_BYTES / 2);
+        }
         let journal = self.journal.clone();
         let res = tokio::task::spawn_blocking(move || lock(&journal).save_partial(&partial)).await;
         if let Ok(Err(e)) = res {
@@ -223,7 +403,11 @@ impl SessionCore {
             .map_err(|e| {
                 DaemonError::new(
                     ErrorKind::StorageFailed,
-                    format!("could not write session metadata: {e}"),
+                    format!(
+                        "could not write {}/meta.json: {e}; check disk space and that the \
+                         directory still exists",
+                        self.dir.display()
+                    ),
                 )
             })?;
         *lock(&self.meta) = meta;
@@ -325,4 +509,29 @@ impl SessionCore {
     pub fn is_closed(&self) -> bool {
         self.closed.load(Ordering::SeqCst)
     }
+}
+
+/// A journal error as clients see it: what failed, where, and what to do.
+pub fn storage_error(e: &StoreError) -> DaemonError {
+    let message = match e {
+        StoreError::Io { source, .. } if is_full(source) => format!(
+            "{e}: the disk is full or a file-size limit was reached, so the session could not \
+             be saved; free disk space (or raise the limit), then send the message again"
+        ),
+        StoreError::Io { .. } => format!(
+            "{e}: the session could not be saved; check that the directory exists and is \
+             writable, then send the message again"
+        ),
+        StoreError::Vanished { .. } | StoreError::Corrupt { .. } => e.to_string(),
+    };
+    DaemonError::new(ErrorKind::StorageFailed, message)
+}
+
+fn is_full(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::StorageFull
+            | std::io::ErrorKind::FileTooLarge
+            | std::io::ErrorKind::QuotaExceeded
+    )
 }

@@ -17,6 +17,7 @@ pub mod core;
 pub mod grace;
 pub mod hub;
 pub mod idle;
+pub mod limits;
 pub mod prompt;
 pub mod store;
 pub mod subscription;
@@ -315,7 +316,7 @@ impl Sessions {
         })
         .await
         .map_err(|e| DaemonError::internal(e.to_string()))??;
-        let core = SessionCore::new(dir, meta.clone(), journal, &[]);
+        let core = SessionCore::new(dir, meta.clone(), journal, &[], 0);
         core.emit(EventBody::SessionCreated {
             project_path: meta.project_path,
             title,
@@ -553,30 +554,48 @@ async fn remove(
         })
 }
 
-/// Opens a session from disk, closing turns a crash left open (I4).
+/// Opens a session from disk, closing turns a crash left open (I4). A missing or corrupt
+/// `meta.json` is rebuilt from the journal (and written back) rather than losing the session.
 async fn load(dir: PathBuf, id: &SessionId) -> Result<SessionCore, DaemonError> {
     let d = dir.clone();
     let opened = tokio::task::spawn_blocking(move || {
-        if !d.join("meta.json").is_file() {
+        if !store::exists(&d) {
             return Ok(None);
         }
-        let meta = Meta::read(&d);
         let (journal, loaded) = Journal::open(&d)?;
+        let meta = match Meta::read(&d) {
+            Some(meta) => Some(meta),
+            None => {
+                let meta = Meta::rebuild(&d, &loaded.events);
+                if let Some(m) = &meta {
+                    tracing::warn!(dir = %d.display(), "meta.json is missing or corrupt; rebuilt from the journal");
+                    if let Err(e) = m.write(&d) {
+                        tracing::warn!(dir = %d.display(), error = %e, "could not write the rebuilt meta.json");
+                    }
+                }
+                meta
+            }
+        };
         Ok::<_, store::StoreError>(Some((meta, journal, loaded)))
     })
     .await
-    .map_err(|e| DaemonError::internal(e.to_string()))??;
+    .map_err(|e| DaemonError::internal(e.to_string()))?
+    .map_err(|e| self::core::storage_error(&e))?;
     let Some((meta, journal, loaded)) = opened else {
         return Err(DaemonError::session_not_found(id.as_str()));
     };
     let meta = meta.ok_or_else(|| {
         DaemonError::new(
             ErrorKind::StorageFailed,
-            format!("{}/meta.json is unreadable", dir.display()),
+            format!(
+                "{}/meta.json is missing or unreadable and the journal does not say which \
+                 project the session belongs to; remove the directory to drop the session",
+                dir.display()
+            ),
         )
     })?;
     let open_turns = open_turns(&loaded.events);
-    let core = SessionCore::new(dir, meta, journal, &loaded.events);
+    let core = SessionCore::new(dir, meta, journal, &loaded.events, loaded.last_seq);
     if !open_turns.is_empty() {
         let partial = core.saved_partial();
         for (turn_id, started) in open_turns {
@@ -638,7 +657,7 @@ fn list_on_disk(root: &Path, mut live: HashMap<SessionId, SessionInfo>) -> Vec<S
     let mut out = Vec::new();
     for entry in entries.flatten() {
         let dir = entry.path();
-        let Some(meta) = Meta::read(&dir) else {
+        let Some(meta) = Meta::read_or_rebuild(&dir) else {
             continue;
         };
         if let Some(info) = live.remove(&meta.session_id) {

@@ -2,14 +2,23 @@
 //! [`Event`] per line, append-only, plus `partial.json` holding the assistant text of the
 //! running reply so that a crash loses at most about a second of it (invariant I4).
 //!
+//! Reading is forgiving where a newer or crashed writer left something odd: a torn last
+//! line is cut off, lines of event types this build does not know are kept in the file but
+//! skipped, and a seq that repeats or goes backwards is skipped (warned once per load) so
+//! readers never see an event twice and new events never reuse a seq. Writing is strict:
+//! before every append the journal checks that the file it holds is still the one at its
+//! path, so a sessions directory removed or replaced under the daemon fails the append
+//! instead of silently writing into an unlinked file.
+//!
 //! All functions here do blocking file I/O; callers on the async runtime go through
 //! `spawn_blocking`.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use botcoder_protocol::{Event, TurnId};
+use botcoder_protocol::{Event, EventBody, TurnId};
 use serde::{Deserialize, Serialize};
 
 const EVENTS_FILE: &str = "events.jsonl";
@@ -26,8 +35,23 @@ pub enum StoreError {
         /// The OS error.
         source: io::Error,
     },
+    /// The journal file (or its directory) is no longer the one the daemon opened.
+    #[error(
+        "the session journal {path} was removed or replaced while botcoderd ran ({detail}), \
+         so nothing more can be saved for this session; restore the directory, or restart \
+         botcoderd (`botcoder daemon restart`) to continue from what is on disk"
+    )]
+    Vanished {
+        /// The file.
+        path: PathBuf,
+        /// What was found instead.
+        detail: String,
+    },
     /// A line in the middle of the journal is not an event.
-    #[error("session journal {path} line {line} is corrupt: {message}")]
+    #[error(
+        "session journal {path} line {line} is corrupt: {message}; move the line out of the \
+         file (or the session directory away) to open the session"
+    )]
     Corrupt {
         /// The file.
         path: PathBuf,
@@ -55,12 +79,53 @@ pub struct PartialReply {
 }
 
 /// What loading a journal found.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Loaded {
-    /// Every durable event, in order.
+    /// Every durable event of a known type, in strictly increasing seq order.
     pub events: Vec<Event>,
     /// Bytes cut from a torn last line, if any.
     pub repaired_bytes: u64,
+    /// The highest seq in the file, skipped lines included: new events continue after it.
+    pub last_seq: u64,
+    /// Lines of event types this build does not know (kept in the file, skipped).
+    pub unknown: usize,
+    /// Lines whose seq repeated or went backwards, or that had none (skipped).
+    pub misordered: usize,
+}
+
+/// Device and inode of a file or directory: what it *is*, as opposed to its path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileId {
+    dev: u64,
+    ino: u64,
+}
+
+impl FileId {
+    /// The identity of what is at `path` now.
+    pub fn of(path: &Path) -> io::Result<FileId> {
+        fs::metadata(path).map(|m| FileId::from(&m))
+    }
+
+    /// Why `path` is no longer `self`, or `None` when it still is.
+    pub fn changed(&self, path: &Path) -> Option<String> {
+        match FileId::of(path) {
+            Ok(now) if now == *self => None,
+            Ok(_) => Some(format!("{} is now a different file", path.display())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                Some(format!("{} no longer exists", path.display()))
+            }
+            Err(e) => Some(format!("{}: {e}", path.display())),
+        }
+    }
+}
+
+impl From<&fs::Metadata> for FileId {
+    fn from(m: &fs::Metadata) -> FileId {
+        FileId {
+            dev: m.dev(),
+            ino: m.ino(),
+        }
+    }
 }
 
 /// An open journal, appended to by its session only.
@@ -69,6 +134,7 @@ pub struct Journal {
     dir: PathBuf,
     path: PathBuf,
     file: File,
+    id: FileId,
 }
 
 impl Journal {
@@ -81,10 +147,12 @@ impl Journal {
             .create_new(true)
             .open(&path)
             .map_err(io_err(&path))?;
+        let id = FileId::from(&file.metadata().map_err(io_err(&path))?);
         Ok(Journal {
             dir: dir.to_owned(),
             path,
             file,
+            id,
         })
     }
 
@@ -98,30 +166,50 @@ impl Journal {
             .map_err(io_err(&path))?;
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).map_err(io_err(&path))?;
-        let (events, good_len) = parse_events(&path, &bytes)?;
-        let repaired_bytes = bytes.len() as u64 - good_len;
-        if repaired_bytes > 0 {
-            tracing::warn!(path = %path.display(), repaired_bytes, "truncating torn last journal line");
+        let (mut loaded, good_len) = parse_events(&path, &bytes)?;
+        loaded.repaired_bytes = bytes.len() as u64 - good_len;
+        if loaded.repaired_bytes > 0 {
+            tracing::warn!(path = %path.display(), repaired_bytes = loaded.repaired_bytes, "truncating torn last journal line");
             file.set_len(good_len).map_err(io_err(&path))?;
             file.sync_data().map_err(io_err(&path))?;
         }
+        if loaded.unknown > 0 || loaded.misordered > 0 {
+            // Once per load, not once per line: a journal of a newer daemon may hold many.
+            tracing::warn!(
+                path = %path.display(),
+                unknown_types = loaded.unknown,
+                bad_seq = loaded.misordered,
+                last_seq = loaded.last_seq,
+                "skipped journal lines: unknown event types (written by a newer botcoderd?) \
+                 or a seq that repeats or goes backwards; they stay in the file"
+            );
+        }
+        let id = FileId::from(&file.metadata().map_err(io_err(&path))?);
         let journal = Journal {
             dir: dir.to_owned(),
             path,
             file,
+            id,
         };
-        Ok((
-            journal,
-            Loaded {
-                events,
-                repaired_bytes,
-            },
-        ))
+        Ok((journal, loaded))
+    }
+
+    /// Fails when the file at the journal's path is no longer the open file: the session
+    /// directory (or the whole sessions directory) was removed, moved or replaced.
+    pub fn check_in_place(&self) -> Result<(), StoreError> {
+        match self.id.changed(&self.path) {
+            None => Ok(()),
+            Some(detail) => Err(StoreError::Vanished {
+                path: self.path.clone(),
+                detail,
+            }),
+        }
     }
 
     /// Appends one serialized event (without its newline). With `sync`, waits until the
     /// data is on stable storage; without, until the OS has it (which survives `kill -9`).
     pub fn append(&mut self, line: &str, sync: bool) -> Result<(), StoreError> {
+        self.check_in_place()?;
         let mut buf = Vec::with_capacity(line.len() + 1);
         buf.extend_from_slice(line.as_bytes());
         buf.push(b'\n');
@@ -179,9 +267,10 @@ impl Journal {
 }
 
 /// Parses journal bytes. A last line that is incomplete (no newline) or does not parse is
-/// a torn write and is dropped; a bad line anywhere else is corruption.
-fn parse_events(path: &Path, bytes: &[u8]) -> Result<(Vec<Event>, u64), StoreError> {
-    let mut events = Vec::new();
+/// a torn write and is dropped; a bad line anywhere else is corruption. Lines of unknown
+/// types and lines whose seq does not increase are skipped and counted.
+fn parse_events(path: &Path, bytes: &[u8]) -> Result<(Loaded, u64), StoreError> {
+    let mut loaded = Loaded::default();
     let mut good_len = 0u64;
     let mut start = 0usize;
     let mut line_no = 0usize;
@@ -194,7 +283,7 @@ fn parse_events(path: &Path, bytes: &[u8]) -> Result<(Vec<Event>, u64), StoreErr
         let next = start + nl + 1;
         if !line.iter().all(u8::is_ascii_whitespace) {
             match serde_json::from_slice::<Event>(line) {
-                Ok(ev) => events.push(ev),
+                Ok(ev) => loaded.take(ev),
                 Err(e) if next >= bytes.len() => {
                     tracing::warn!(path = %path.display(), error = %e, "torn last journal line");
                     break;
@@ -211,11 +300,30 @@ fn parse_events(path: &Path, bytes: &[u8]) -> Result<(Vec<Event>, u64), StoreErr
         start = next;
         good_len = next as u64;
     }
-    Ok((events, good_len))
+    Ok((loaded, good_len))
+}
+
+impl Loaded {
+    fn take(&mut self, ev: Event) {
+        let Some(seq) = ev.seq.filter(|&s| s > self.last_seq) else {
+            // Its seq (if any) is already taken: the first event to claim a seq wins, and
+            // `last_seq` stays the highest, so no later event reuses it.
+            self.misordered += 1;
+            return;
+        };
+        self.last_seq = seq;
+        if ev.body == EventBody::Unknown {
+            self.unknown += 1;
+        } else {
+            self.events.push(ev);
+        }
+    }
 }
 
 /// Calls `f` with each raw journal line whose event has `seq > after_seq`, in order, up to
-/// `limit` lines. Reads the file as it is now; lines appended later are not seen.
+/// `limit` lines. Reads the file as it is now; lines appended later are not seen. A line
+/// whose seq is not above the last one passed on is skipped, so a reader never gets an
+/// event twice (I1) even from a journal with a repeated seq.
 pub fn replay_lines(
     dir: &Path,
     after_seq: u64,
@@ -227,6 +335,7 @@ pub fn replay_lines(
     let mut reader = BufReader::with_capacity(64 * 1024, file);
     let mut line = String::new();
     let mut sent = 0usize;
+    let mut last = after_seq;
     loop {
         line.clear();
         let n = reader.read_line(&mut line).map_err(io_err(&path))?;
@@ -238,13 +347,61 @@ pub fn replay_lines(
             continue;
         }
         if let Some(seq) = line_seq(trimmed)
-            && seq > after_seq
+            && seq > last
         {
             f(seq, trimmed);
+            last = seq;
             sent += 1;
         }
     }
 }
+
+/// One page of `session.history`: up to `limit` events with `seq > after_seq` whose JSON
+/// adds up to at most `max_bytes` (at least one event, which [`crate::session::limits`]
+/// keeps under the message cap). Unknown types are skipped; they never count.
+pub fn history(
+    dir: &Path,
+    after_seq: u64,
+    limit: usize,
+    max_bytes: usize,
+) -> Result<Vec<Event>, StoreError> {
+    let mut events = Vec::new();
+    let mut bytes = 0usize;
+    let mut full = false;
+    let mut from = after_seq;
+    // Batches, so that a long run of skipped lines still fills the page.
+    while !full {
+        let mut scanned = 0usize;
+        replay_lines(dir, from, HISTORY_BATCH, |seq, line| {
+            scanned += 1;
+            from = seq;
+            if full {
+                return;
+            }
+            if events.len() >= limit || (!events.is_empty() && bytes + line.len() > max_bytes) {
+                full = true;
+                return;
+            }
+            match serde_json::from_str::<Event>(line) {
+                Ok(ev) if ev.body == EventBody::Unknown => {}
+                Ok(ev) => {
+                    bytes += line.len() + 1;
+                    events.push(ev);
+                }
+                Err(e) => {
+                    tracing::warn!(path = %dir.display(), seq, error = %e, "skipped an unreadable journal line")
+                }
+            }
+        })?;
+        if scanned < HISTORY_BATCH {
+            break;
+        }
+    }
+    Ok(events)
+}
+
+/// Lines read per pass of [`history`].
+const HISTORY_BATCH: usize = 1024;
 
 /// The seq of a journal line. The daemon writes `seq` first, so the fast path reads the
 /// number straight after `{"seq":`; anything else falls back to a JSON parse.
@@ -283,113 +440,29 @@ pub fn tail(dir: &Path) -> Option<(u64, String)> {
         .map(|t| (t.seq, t.time))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use botcoder_protocol::{EventBody, SessionId};
-    use pretty_assertions::assert_eq;
-
-    fn ev(seq: u64, text: &str) -> Event {
-        Event {
-            seq: Some(seq),
-            session_id: SessionId::from("s1"),
-            time: "2026-01-01T00:00:00.000Z".into(),
-            body: EventBody::UserMessage {
-                turn_id: TurnId::from("t1"),
-                text: text.into(),
-                client: "test".into(),
-            },
+/// The first events of a journal (at most `max_bytes` of it, complete lines only), for
+/// rebuilding lost metadata without reading a whole long journal.
+pub fn head(dir: &Path, max_bytes: u64) -> Vec<Event> {
+    let Ok(file) = File::open(dir.join(EVENTS_FILE)) else {
+        return Vec::new();
+    };
+    let mut reader = BufReader::new(file.take(max_bytes));
+    let mut out = Vec::new();
+    let mut line = String::new();
+    while matches!(reader.read_line(&mut line), Ok(n) if n > 0) && line.ends_with('\n') {
+        if let Ok(ev) = serde_json::from_str::<Event>(&line) {
+            out.push(ev);
         }
+        line.clear();
     }
-
-    #[test]
-    fn append_then_open_round_trips() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut j = Journal::create(dir.path()).unwrap();
-        for i in 1..=3 {
-            j.append(&serde_json::to_string(&ev(i, "hi")).unwrap(), i == 1)
-                .unwrap();
-        }
-        drop(j);
-        let (_, loaded) = Journal::open(dir.path()).unwrap();
-        assert_eq!(loaded.events, vec![ev(1, "hi"), ev(2, "hi"), ev(3, "hi")]);
-        assert_eq!(loaded.repaired_bytes, 0);
-    }
-
-    #[test]
-    fn torn_last_line_is_truncated_and_appends_continue() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut j = Journal::create(dir.path()).unwrap();
-        j.append(&serde_json::to_string(&ev(1, "kept")).unwrap(), false)
-            .unwrap();
-        let torn = serde_json::to_string(&ev(2, "torn")).unwrap();
-        let path = j.path().to_owned();
-        drop(j);
-        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
-        f.write_all(&torn.as_bytes()[..torn.len() / 2]).unwrap();
-        drop(f);
-
-        let (mut j, loaded) = Journal::open(dir.path()).unwrap();
-        assert_eq!(loaded.events, vec![ev(1, "kept")]);
-        assert!(loaded.repaired_bytes > 0);
-        j.append(&serde_json::to_string(&ev(2, "after")).unwrap(), false)
-            .unwrap();
-        drop(j);
-        let (_, loaded) = Journal::open(dir.path()).unwrap();
-        assert_eq!(loaded.events, vec![ev(1, "kept"), ev(2, "after")]);
-    }
-
-    #[test]
-    fn complete_but_garbled_last_line_is_dropped_but_middle_garbage_is_an_error() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(EVENTS_FILE);
-        let good = serde_json::to_string(&ev(1, "a")).unwrap();
-        fs::write(&path, format!("{good}\n{{\"seq\":2,\"sess\n")).unwrap();
-        let (_, loaded) = Journal::open(dir.path()).unwrap();
-        assert_eq!(loaded.events.len(), 1);
-
-        fs::write(&path, format!("{good}\nnot json\n{good}\n")).unwrap();
-        let err = Journal::open(dir.path()).unwrap_err();
-        assert!(matches!(err, StoreError::Corrupt { line: 2, .. }), "{err}");
-    }
-
-    #[test]
-    fn replay_filters_by_seq_and_limit_and_tail_reads_last() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut j = Journal::create(dir.path()).unwrap();
-        for i in 1..=5 {
-            j.append(&serde_json::to_string(&ev(i, "x")).unwrap(), false)
-                .unwrap();
-        }
-        let mut seen = Vec::new();
-        replay_lines(dir.path(), 2, 2, |seq, _| seen.push(seq)).unwrap();
-        assert_eq!(seen, vec![3, 4]);
-        assert_eq!(tail(dir.path()).map(|t| t.0), Some(5));
-    }
-
-    #[test]
-    fn line_seq_fast_path_and_fallback_agree() {
-        let line = serde_json::to_string(&ev(42, "x")).unwrap();
-        assert!(line.starts_with("{\"seq\":42,"), "{line}");
-        assert_eq!(line_seq(&line), Some(42));
-        assert_eq!(line_seq(r#"{"session_id":"s","seq":7}"#), Some(7));
-        assert_eq!(line_seq(r#"{"seq":}"#), None);
-        assert_eq!(line_seq("garbage"), None);
-    }
-
-    #[test]
-    fn partial_reply_round_trips_and_clears() {
-        let dir = tempfile::tempdir().unwrap();
-        let j = Journal::create(dir.path()).unwrap();
-        assert_eq!(j.load_partial(), None);
-        let p = PartialReply {
-            turn_id: TurnId::from("t"),
-            text: "half".into(),
-        };
-        j.save_partial(&p).unwrap();
-        assert_eq!(j.load_partial(), Some(p));
-        j.clear_partial().unwrap();
-        j.clear_partial().unwrap();
-        assert_eq!(j.load_partial(), None);
-    }
+    out
 }
+
+/// Whether `dir` holds a journal.
+pub fn exists(dir: &Path) -> bool {
+    dir.join(EVENTS_FILE).is_file()
+}
+
+#[cfg(test)]
+#[path = "store_tests.rs"]
+mod tests;
