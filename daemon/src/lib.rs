@@ -9,6 +9,7 @@ pub mod botserver;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod hardening;
 pub mod llm;
 pub mod logging;
 pub mod paths;

@@ -74,6 +74,43 @@ impl std::io::Write for RotatingFile {
     }
 }
 
+/// Lets one kind of repeated warning through at most once per period, and counts the ones it
+/// held back, so a flood (a full fd table, a client hammering the socket) costs the log a
+/// line every few seconds instead of thousands. Cheap: one uncontended lock per event.
+#[derive(Debug)]
+pub struct Throttle {
+    period: std::time::Duration,
+    state: std::sync::Mutex<(Option<std::time::Instant>, u64)>,
+}
+
+impl Throttle {
+    /// A throttle letting one line through per `period`.
+    pub const fn new(period: std::time::Duration) -> Throttle {
+        Throttle {
+            period,
+            state: std::sync::Mutex::new((None, 0)),
+        }
+    }
+
+    /// `Some(suppressed)` when a line may be written now (`suppressed` lines were held back
+    /// since the last one), `None` when this one should be dropped.
+    pub fn check(&self) -> Option<u64> {
+        let now = std::time::Instant::now();
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        match state.0 {
+            Some(last) if now.duration_since(last) < self.period => {
+                state.1 += 1;
+                None
+            }
+            _ => {
+                let suppressed = state.1;
+                *state = (Some(now), 0);
+                Some(suppressed)
+            }
+        }
+    }
+}
+
 /// Installs the global subscriber. Keep the guard alive: dropping it flushes the file.
 pub fn init(state_dir: &Path, filter: Option<&str>) -> (Option<WorkerGuard>, PathBuf) {
     let filter = filter
@@ -114,6 +151,16 @@ pub fn init(state_dir: &Path, filter: Option<&str>) -> (Option<WorkerGuard>, Pat
 mod tests {
     use super::*;
     use std::io::Write;
+
+    #[test]
+    fn a_throttle_lets_one_line_through_per_period_and_counts_the_rest() {
+        let t = Throttle::new(std::time::Duration::from_millis(200));
+        assert_eq!(t.check(), Some(0));
+        assert_eq!((t.check(), t.check()), (None, None));
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        assert_eq!(t.check(), Some(2));
+        assert_eq!(t.check(), None);
+    }
 
     #[test]
     fn rotates_by_size_keeping_two_backups() {

@@ -1,10 +1,12 @@
 //! `botcoderd`: the daemon binary. Everything lives in the library; this only reads the
-//! command line, sets up logging and the runtime, and reports a failure to start.
+//! command line, hardens the process, sets up logging and the runtime, and reports a failure
+//! to start.
 
 use std::process::ExitCode;
 
 use anyhow::Context;
 use botcoder_daemon::config::{Config, Env};
+use botcoder_daemon::hardening::{self, HardeningError};
 use botcoder_daemon::{logging, paths, server};
 use clap::Parser;
 
@@ -14,6 +16,8 @@ use clap::Parser;
 /// Configuration comes from the environment and a `.env` file in the working directory:
 /// OPENAI_API_KEY / OPENAI_MODEL / OPENAI_BASE_URL, or LOCAL_LLM_URL / LOCAL_LLM_MODEL,
 /// with LLM_PROVIDER to choose. BOTCODER_SOCKET sets the socket, BOTCODER_LOG the log filter.
+/// Once started the daemon works from `/`: relative paths are resolved against the start
+/// directory first.
 #[derive(Debug, Parser)]
 #[command(name = "botcoderd", version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("BOTCODER_GIT_REV"), ")"))]
 struct Args {
@@ -24,13 +28,16 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    // Before any secret is read and before any thread exists: not dumpable, no core dumps,
+    // room for connections. Failures are logged once logging is up.
+    let (_, hardening_failed) = hardening::harden_process();
     // Before any thread exists: take over a socket passed by systemd.
     let inherited = botcoder_daemon::rpc::activation::inherited_listener();
     if args.detach {
         // Our own session: the terminal that started a client can close without taking us.
         let _ = rustix::process::setsid();
     }
-    match run(inherited) {
+    match run(inherited, hardening_failed) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("botcoderd: {e:#}");
@@ -40,17 +47,29 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(inherited: Option<std::os::unix::net::UnixListener>) -> anyhow::Result<()> {
+fn run(
+    inherited: Option<std::os::unix::net::UnixListener>,
+    hardening_failed: Vec<HardeningError>,
+) -> anyhow::Result<()> {
     let cwd = std::env::current_dir().unwrap_or_else(|_| "/".into());
     let env = Env::load(&cwd);
-    let (_guard, log_file) = logging::init(&paths::state_dir(), env.get("BOTCODER_LOG"));
+    let state_dir = hardening::absolute(&cwd, paths::state_dir());
+    let (_guard, log_file) = logging::init(&state_dir, env.get("BOTCODER_LOG"));
+    for failure in &hardening_failed {
+        tracing::warn!("{failure}");
+    }
     let opts = server::RunOptions {
-        socket_path: botcoder_protocol::client::socket_path(),
-        data_dir: paths::data_dir(),
+        socket_path: hardening::absolute(&cwd, botcoder_protocol::client::socket_path()),
+        data_dir: hardening::absolute(&cwd, paths::data_dir()),
         log_file,
         config: Config::from_env(&env),
         inherited,
     };
+    // Everything that depends on the start directory has been read.
+    drop(env);
+    if let Err(e) = hardening::leave_cwd() {
+        tracing::warn!("{e}");
+    }
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)

@@ -45,26 +45,47 @@ fn parent_of(pid: u32) -> Option<u32> {
     rest.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// Whether `pid` is a registered tool process or descends from one. Blocking (reads
-/// `/proc`); cheap enough to call once per connection.
-pub fn is_tool_descendant(pid: u32) -> bool {
-    let tools: HashSet<u32> = match registry().lock() {
-        Ok(p) if p.is_empty() => return false,
-        Ok(p) => p.clone(),
-        Err(_) => return false,
+/// Where a peer process stands relative to the tools the daemon started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lineage {
+    /// A registered tool process, a descendant of one, or any other descendant of the daemon
+    /// (the daemon starts no clients, so whatever runs below it was started for a tool).
+    Tool,
+    /// The process is gone (or its `/proc` entry unreadable): a connection whose peer left
+    /// before it could be checked may have been handed to anyone, so it is not trusted.
+    Gone,
+    /// Neither: an ordinary client.
+    Outside,
+}
+
+/// Where `pid` stands: walks its ancestors through `/proc`. Blocking (reads `/proc`); call
+/// through `spawn_blocking`, once per connection.
+pub fn lineage(pid: u32) -> Lineage {
+    let tools: HashSet<u32> = registry().lock().map(|p| p.clone()).unwrap_or_default();
+    let me = std::process::id();
+    let Some(mut parent) = parent_of(pid) else {
+        return Lineage::Gone;
     };
-    let mut current = pid;
+    if tools.contains(&pid) {
+        return Lineage::Tool;
+    }
     // Bounded walk: pid chains are short, and a loop in a racing /proc must not hang us.
     for _ in 0..4096 {
-        if tools.contains(&current) {
-            return true;
+        if parent == me || tools.contains(&parent) {
+            return Lineage::Tool;
         }
-        match parent_of(current) {
-            Some(p) if p > 1 && p != current => current = p,
-            _ => return false,
+        match parent_of(parent) {
+            Some(p) if p > 1 && p != parent => parent = p,
+            _ => return Lineage::Outside,
         }
     }
-    false
+    Lineage::Outside
+}
+
+/// Whether `pid` is a registered tool process or descends from one (or from the daemon
+/// itself). Blocking (reads `/proc`); cheap enough to call once per connection.
+pub fn is_tool_descendant(pid: u32) -> bool {
+    lineage(pid) == Lineage::Tool
 }
 
 #[cfg(test)]
@@ -72,20 +93,43 @@ pub fn is_tool_descendant(pid: u32) -> bool {
 mod tests {
     use super::*;
 
+    fn wait_for_child_of(pid: u32) -> u32 {
+        for _ in 0..500 {
+            let children =
+                std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap();
+            if let Some(c) = children.split_whitespace().next() {
+                return c.parse().unwrap();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("{pid} started no child");
+    }
+
+    #[test]
+    fn the_test_runner_is_outside() {
+        // Our parent (cargo / nextest) is an ancestor, not a descendant.
+        let parent = parent_of(std::process::id()).unwrap();
+        assert_eq!(lineage(parent), Lineage::Outside);
+    }
+
     #[test]
     fn a_child_of_a_registered_process_is_a_tool_descendant() {
-        let mut child = std::process::Command::new("sleep")
-            .arg("5")
+        // A grandchild (through `sh`) so the walk goes past one parent.
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "sleep 5 & wait"])
             .spawn()
             .unwrap();
+        let sh = child.id();
+        let grandchild = wait_for_child_of(sh);
         let me = std::process::id();
-        assert!(!is_tool_descendant(child.id()));
-        let guard = register(me);
-        assert!(is_tool_descendant(child.id()));
-        assert!(is_tool_descendant(me));
+        assert_eq!(lineage(me), Lineage::Outside, "the daemon itself is no tool");
+        assert_eq!(lineage(grandchild), Lineage::Tool, "below the daemon");
+        let guard = register(sh);
+        assert!(is_tool_descendant(grandchild));
+        assert!(is_tool_descendant(sh));
         drop(guard);
-        assert!(!is_tool_descendant(child.id()));
         let _ = child.kill();
         let _ = child.wait();
+        assert_eq!(lineage(sh), Lineage::Gone, "a reaped pid is gone");
     }
 }

@@ -99,6 +99,27 @@ pub const SESSION_EVENT_NOTIFICATION: &str = "session.event";
 /// Ends a subscription.
 pub const SESSION_UNSUBSCRIBE: &str = "session.unsubscribe";
 
+/// Longest client name `daemon.hello` accepts, in characters (printable ones only): names are
+/// shown to every attached client and written to journals as who decided an approval.
+pub const MAX_CLIENT_NAME_CHARS: usize = 64;
+
+/// Most capabilities one `daemon.hello` may declare.
+pub const MAX_CAPABILITIES: usize = 32;
+
+/// Longest session title, in characters. Control characters (newlines included) are turned
+/// into spaces; a longer title is refused with `limit_exceeded` rather than cut.
+pub const MAX_TITLE_CHARS: usize = 200;
+
+/// Longest project path, in bytes (Linux `PATH_MAX`).
+pub const MAX_PROJECT_PATH_BYTES: usize = 4096;
+
+/// Longest user message `session.send` accepts, in bytes (1 MiB): far more than anyone types,
+/// small enough that a pasted log cannot crowd every other message out of the context.
+pub const MAX_MESSAGE_TEXT_BYTES: usize = 1024 * 1024;
+
+/// Longest identifier (call id, turn id) a client may send, in bytes.
+pub const MAX_ID_BYTES: usize = 256;
+
 /// Params and result of methods that take or return nothing.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Empty {}

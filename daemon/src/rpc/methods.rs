@@ -1,4 +1,9 @@
 //! The method handlers, registered per connection so each knows its client's name.
+//!
+//! Every method but `daemon.hello` needs a hello first (so every connection has said who
+//! it is and what it can do before it acts); `approval.respond` needs the `approvals`
+//! capability; a connection from a process started for a tool gets nothing at all
+//! (invariant I9: nothing a tool starts can answer an approval or drive the daemon).
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,6 +21,8 @@ use jsonrpsee::types::Params;
 use serde::de::DeserializeOwned;
 
 use super::error::to_rpc_error;
+use super::gate::Slot;
+use super::limits;
 use crate::error::DaemonError;
 use crate::server::Daemon;
 use crate::session::subscription;
@@ -23,24 +30,63 @@ use crate::session::subscription;
 /// Largest page `session.history` returns.
 const HISTORY_MAX: u64 = 10_000;
 
+/// Who is on the other end of a connection, as far as the socket can tell.
+#[derive(Debug, Default)]
+pub struct Peer {
+    /// The peer's pid (SO_PEERCRED), when known.
+    pub pid: Option<u32>,
+    /// The peer is (or descends from) a process the daemon started for a tool.
+    pub from_tool: bool,
+    /// The connection's place in the connection budget.
+    pub slot: Option<Slot>,
+    /// Cancelled when the connection's method table is dropped, i.e. the connection ended.
+    pub ended: tokio_util::sync::CancellationToken,
+}
+
 /// One connection's view: the daemon plus who is calling.
 #[derive(Debug)]
 pub struct Conn {
     daemon: Arc<Daemon>,
     client: Mutex<String>,
     approver: AtomicBool,
+    /// `daemon.hello` succeeded on this connection.
+    greeted: Arc<AtomicBool>,
+    peer: Peer,
 }
 
 impl Drop for Conn {
     fn drop(&mut self) {
         // The method table lives exactly as long as its connection.
         self.daemon.connections.fetch_sub(1, Ordering::Relaxed);
+        self.peer.ended.cancel();
     }
 }
 
 impl Conn {
     fn client(&self) -> String {
         self.client.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    /// Whether this connection may call `method` at all.
+    fn admit(&self, method: &str) -> Result<(), DaemonError> {
+        if self.peer.from_tool {
+            return Err(DaemonError::new(
+                ErrorKind::PermissionDenied,
+                format!(
+                    "refused: this connection comes from a process botcoderd started for a tool (pid {}); commands the agent runs cannot drive the daemon",
+                    self.peer.pid.unwrap_or_default()
+                ),
+            ));
+        }
+        if method != DaemonHello::NAME && !self.greeted.load(Ordering::Acquire) {
+            return Err(DaemonError::new(
+                ErrorKind::PermissionDenied,
+                format!(
+                    "{method} refused: call daemon.hello {{client, protocol_version, capabilities}} first on this connection"
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -65,6 +111,7 @@ where
     let registered = module.register_async_method(M::NAME, move |params, conn, _| {
         let handler = handler.clone();
         async move {
+            conn.admit(M::NAME).map_err(to_rpc_error)?;
             let p = parse::<M::Params>(&params).map_err(to_rpc_error)?;
             handler(p, conn).await.map_err(to_rpc_error)
         }
@@ -74,17 +121,22 @@ where
     }
 }
 
-/// Every method and the subscription, for one connection.
-pub fn module(daemon: Arc<Daemon>) -> RpcModule<Conn> {
+/// Every method and the subscription, for one connection. `greeted` is set once
+/// `daemon.hello` succeeds (the listener closes connections that never get there).
+pub fn module(daemon: Arc<Daemon>, peer: Peer, greeted: Arc<AtomicBool>) -> RpcModule<Conn> {
     daemon.connections.fetch_add(1, Ordering::Relaxed);
     let conn = Conn {
         daemon,
         client: Mutex::new("unknown".to_owned()),
         approver: AtomicBool::new(false),
+        greeted,
+        peer,
     };
     let mut module = RpcModule::new(conn);
 
     register::<DaemonHello, _, _>(&mut module, |p, conn| async move {
+        limits::client_name(&p.client)?;
+        limits::hello_extras(&p.protocol_version, &p.capabilities)?;
         let major = |v: &str| v.split('.').next().unwrap_or_default().to_owned();
         if major(&p.protocol_version) != major(PROTOCOL_VERSION) {
             return Err(DaemonError::new(
@@ -100,6 +152,10 @@ pub fn module(daemon: Arc<Daemon>) -> RpcModule<Conn> {
         }
         let approver = p.capabilities.iter().any(|c| c == CAPABILITY_APPROVALS);
         conn.approver.store(approver, Ordering::Relaxed);
+        conn.greeted.store(true, Ordering::Release);
+        if let Some(slot) = &conn.peer.slot {
+            slot.established();
+        }
         Ok(HelloResult {
             protocol_version: PROTOCOL_VERSION.to_owned(),
             daemon_version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -135,18 +191,31 @@ pub fn module(daemon: Arc<Daemon>) -> RpcModule<Conn> {
         })
     });
     register::<SessionCreate, _, _>(&mut module, |p, conn| async move {
+        limits::project_path(&p.project_path)?;
+        let title = match p.title {
+            Some(t) => limits::title(&t)?,
+            None => None,
+        };
         let approval = p.approval.unwrap_or(conn.daemon.agent.approval);
         conn.daemon
             .sessions
-            .create(&p.project_path, p.title, approval)
+            .create(&p.project_path, title, approval)
             .await
     });
     register::<SessionList, _, _>(&mut module, |p, conn| async move {
-        let sessions = conn.daemon.sessions.list(p.project_path.as_deref()).await?;
+        if let Some(path) = &p.project_path {
+            limits::project_path(path)?;
+        }
+        let mut sessions = conn.daemon.sessions.list(p.project_path.as_deref()).await?;
+        for s in &mut sessions {
+            s.title = limits::shown_title(s.title.take());
+        }
         Ok(SessionListResult { sessions })
     });
     register::<SessionGet, _, _>(&mut module, |p, conn| async move {
-        Ok(conn.daemon.sessions.get(&p.session_id).await?.core.info())
+        let mut info = conn.daemon.sessions.get(&p.session_id).await?.core.info();
+        info.title = limits::shown_title(info.title.take());
+        Ok(info)
     });
     register::<SessionDelete, _, _>(&mut module, |p, conn| async move {
         conn.daemon
@@ -156,10 +225,9 @@ pub fn module(daemon: Arc<Daemon>) -> RpcModule<Conn> {
             .map(|()| Empty {})
     });
     register::<SessionRename, _, _>(&mut module, |p, conn| async move {
-        let title = p.title.trim().to_owned();
-        if title.is_empty() {
+        let Some(title) = limits::title(&p.title)? else {
             return Err(DaemonError::invalid_params("title must not be empty"));
-        }
+        };
         let session = conn.daemon.sessions.get(&p.session_id).await?;
         session.core.rename(title).await?;
         Ok(session.core.info())
@@ -183,13 +251,20 @@ pub fn module(daemon: Arc<Daemon>) -> RpcModule<Conn> {
         })
     });
     register::<SessionSend, _, _>(&mut module, |p, conn| async move {
-        if p.text.trim().is_empty() {
-            return Err(DaemonError::invalid_params("text must not be empty"));
-        }
+        limits::message_text(&p.text)?;
         let session = conn.daemon.sessions.get(&p.session_id).await?;
         session.send(p.text, conn.client(), p.approval).await
     });
     register::<ApprovalRespond, _, _>(&mut module, |p, conn| async move {
+        if !conn.approver.load(Ordering::Relaxed) {
+            return Err(DaemonError::new(
+                ErrorKind::PermissionDenied,
+                format!(
+                    "approval.respond refused: only a client that declared the \"{CAPABILITY_APPROVALS}\" capability in daemon.hello may answer approvals (the TUI does)"
+                ),
+            ));
+        }
+        limits::id("call_id", &p.call_id)?;
         let session = conn.daemon.sessions.get(&p.session_id).await?;
         session
             .core
@@ -197,6 +272,9 @@ pub fn module(daemon: Arc<Daemon>) -> RpcModule<Conn> {
         Ok(Empty {})
     });
     register::<TurnCancel, _, _>(&mut module, |p, conn| async move {
+        if let Some(t) = &p.turn_id {
+            limits::id("turn_id", &t.0)?;
+        }
         let session = conn.daemon.sessions.get(&p.session_id).await?;
         let cancelled = session.cancel(p.turn_id).await?;
         Ok(TurnCancelResult { cancelled })
@@ -207,7 +285,9 @@ pub fn module(daemon: Arc<Daemon>) -> RpcModule<Conn> {
         m::SESSION_EVENT_NOTIFICATION,
         m::SESSION_UNSUBSCRIBE,
         |params, pending, conn, _| async move {
-            let parsed = parse::<SubscribeParams>(&params);
+            let parsed = conn
+                .admit(m::SESSION_SUBSCRIBE)
+                .and_then(|()| parse::<SubscribeParams>(&params));
             let session = match parsed {
                 Ok(p) => conn
                     .daemon
