@@ -45,6 +45,22 @@ pub struct ApprovalsEntry {
     /// Never run, under every policy (`BOTCODER_APPROVALS_DENY`).
     #[serde(default)]
     pub deny: Vec<String>,
+    /// Caps on what one provider answer may make the daemon hold.
+    pub limits: Option<LimitsEntry>,
+}
+
+/// The `[limits]` section: caps on provider answers (each a `BOTCODER_MAX_*` variable).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsEntry {
+    /// `BOTCODER_MAX_SSE_EVENT_BYTES`: one server-sent event.
+    pub sse_event_bytes: Option<u64>,
+    /// `BOTCODER_MAX_REPLY_BYTES`: one reply's text and tool-call arguments together.
+    pub reply_bytes: Option<u64>,
+    /// `BOTCODER_MAX_TOOL_ARGS_BYTES`: one tool call's arguments.
+    pub tool_args_bytes: Option<u64>,
+    /// `BOTCODER_MAX_TOOL_CALLS`: tool calls in one reply.
+    pub tool_calls: Option<u64>,
 }
 
 /// One named provider.
@@ -177,6 +193,13 @@ impl FileConfig {
                     "[providers.{name}]: kind {kind:?} is not one of openai, azure, anthropic, local"
                 ));
             }
+        }
+        if let Some(l) = &self.limits {
+            let n = |v: Option<u64>| v.map(|v| v.to_string());
+            set("BOTCODER_MAX_SSE_EVENT_BYTES", n(l.sse_event_bytes));
+            set("BOTCODER_MAX_REPLY_BYTES", n(l.reply_bytes));
+            set("BOTCODER_MAX_TOOL_ARGS_BYTES", n(l.tool_args_bytes));
+            set("BOTCODER_MAX_TOOL_CALLS", n(l.tool_calls));
         }
         if let Some(b) = &self.botserver {
             set("BOTSERVER_URL", b.url.clone());

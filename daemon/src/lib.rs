@@ -15,6 +15,7 @@ pub mod logging;
 pub mod paths;
 pub mod procs;
 pub mod ratelimit;
+pub mod redact;
 pub mod rpc;
 pub mod server;
 pub mod session;

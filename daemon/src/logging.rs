@@ -1,10 +1,13 @@
 //! Tracing to stderr and to a file in the state directory. `BOTCODER_LOG` sets the filter
 //! (default `info`). Nothing logged may contain a secret (I8): secrets are wrapped in
-//! [`crate::config::Secret`], whose `Debug` is redacted.
+//! [`crate::config::Secret`], whose `Debug` is redacted, and every line passes the process's
+//! [`crate::redact::Redactor`] on its way out (a provider can echo a key in an error).
 
 use std::path::{Path, PathBuf};
 
 use tracing_appender::non_blocking::WorkerGuard;
+
+use crate::redact::RedactingMakeWriter;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -120,13 +123,13 @@ pub fn init(state_dir: &Path, filter: Option<&str>) -> (Option<WorkerGuard>, Pat
     let file = std::fs::create_dir_all(state_dir)
         .and_then(|()| RotatingFile::open(path.clone(), ROTATE_BYTES));
     let stderr = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
+        .with_writer(RedactingMakeWriter::new(std::io::stderr))
         .with_target(false);
     match file {
         Ok(f) => {
             let (writer, guard) = tracing_appender::non_blocking(f);
             let file_layer = tracing_subscriber::fmt::layer()
-                .with_writer(writer)
+                .with_writer(RedactingMakeWriter::new(writer))
                 .with_ansi(false)
                 .with_target(false);
             let _ = tracing_subscriber::registry()

@@ -83,22 +83,26 @@ impl Daemon {
             botserver: self.botserver.as_ref().map(|b| {
                 let snap = b.monitor.snapshot();
                 BotserverInfo {
-                    url: b.settings.url.clone(),
+                    url: crate::redact::scrub(&b.settings.url),
                     state: snap.state.as_str().to_owned(),
                     facade: b.settings.facade,
                     fallback_to_local: b.settings.fallback_to_local,
                     last_probe: snap.last_probe,
-                    last_error: snap.last_error,
+                    last_error: snap.last_error.map(|e| crate::redact::scrub(&e)),
                 }
             }),
             provider: self.provider_info(),
-            provider_error: self.provider.as_ref().err().cloned(),
+            provider_error: self
+                .provider
+                .as_ref()
+                .err()
+                .map(|e| crate::redact::scrub(e)),
             budgets: self
                 .limiter
                 .snapshot()
                 .into_iter()
                 .map(|b| BudgetInfo {
-                    endpoint: b.key,
+                    endpoint: crate::redact::scrub(&b.key),
                     tpm: b.limits.tpm,
                     rpm: b.limits.rpm,
                     tokens_used: b.tokens_used,
@@ -109,16 +113,18 @@ impl Daemon {
         }
     }
 
-    /// The active provider as clients may see it (no secrets).
+    /// The active provider as clients may see it (no secrets: the base URL without
+    /// userinfo, the last error redacted).
     pub fn provider_info(&self) -> Option<ProviderInfo> {
         let p = self.provider.as_ref().ok()?;
+        let (health, last_error) = self.health.snapshot();
         Some(ProviderInfo {
             name: p.name().to_owned(),
             model: p.model().to_owned(),
-            base_url: p.base_url().to_owned(),
+            base_url: crate::redact::scrub(p.base_url()),
             capabilities: p.capabilities(),
-            health: self.health.snapshot().0.to_owned(),
-            last_error: self.health.snapshot().1,
+            health: health.to_owned(),
+            last_error: last_error.map(|e| crate::redact::scrub(&e)),
         })
     }
 
@@ -127,7 +133,7 @@ impl Daemon {
         let rest = self.fallbacks.iter().map(|p| ProviderInfo {
             name: p.name().to_owned(),
             model: p.model().to_owned(),
-            base_url: p.base_url().to_owned(),
+            base_url: crate::redact::scrub(p.base_url()),
             capabilities: p.capabilities(),
             health: "unknown".to_owned(),
             last_error: None,
@@ -176,6 +182,7 @@ pub enum StartError {
 fn build_provider(
     spec: &ProviderSpec,
     limiter: &Arc<RateLimiter>,
+    limits: crate::llm::ProviderLimits,
 ) -> Result<Arc<dyn LlmProvider>, String> {
     let http = crate::llm::http_client()?;
     let observer = |name: &str, base: &str| HeaderObserver {
@@ -185,12 +192,18 @@ fn build_provider(
     Ok(match spec {
         ProviderSpec::OpenAi(cfg) => {
             let o = observer(&cfg.name, &cfg.base_url);
-            Arc::new(OpenAiProvider::new(cfg.clone(), http).with_observer(o))
+            Arc::new(
+                OpenAiProvider::new(cfg.clone(), http)
+                    .with_observer(o)
+                    .with_limits(limits),
+            )
         }
         ProviderSpec::Anthropic(cfg) => {
             let o = observer("anthropic", &cfg.base_url);
             Arc::new(
-                crate::llm::anthropic::AnthropicProvider::new(cfg.clone(), http).with_observer(o),
+                crate::llm::anthropic::AnthropicProvider::new(cfg.clone(), http)
+                    .with_observer(o)
+                    .with_limits(limits),
             )
         }
     })
@@ -199,6 +212,8 @@ fn build_provider(
 /// Serves until SIGTERM, SIGINT or `daemon.shutdown`; then cancels turns, flushes journals,
 /// removes the socket and returns.
 pub async fn run(opts: RunOptions) -> Result<(), StartError> {
+    // First: from here on every log line, event and status field is redacted (I8).
+    crate::redact::install(opts.config.redactor.clone());
     // With a file-size limit (RLIMIT_FSIZE) a write past it raises SIGXFSZ, which would kill
     // the daemon; with a handler installed the write fails with EFBIG instead and the
     // request gets a clear error.
@@ -231,7 +246,7 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
         .config
         .fallback
         .iter()
-        .filter_map(|s| build_provider(s, &limiter).ok())
+        .filter_map(|s| build_provider(s, &limiter, opts.config.provider_limits).ok())
         .collect();
     let botserver = match &opts.config.botserver {
         Some(settings) => match Botserver::start(settings.clone()) {
@@ -245,7 +260,7 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
         .provider
         .as_ref()
         .map_err(Clone::clone)
-        .and_then(|s| build_provider(s, &limiter));
+        .and_then(|s| build_provider(s, &limiter, opts.config.provider_limits));
     if let Ok(p) = &provider {
         limiter.configure(&endpoint_key(p.name(), p.base_url()), opts.config.limits);
     }

@@ -1,5 +1,11 @@
 //! The botserver's HTTP API as the real server speaks it (shared/reference/botserver-api.md).
 //! Parsing is lenient: every field has a default and unknown fields are ignored.
+//!
+//! Like a provider, the botserver is an input with caps: a body is read up to
+//! [`MAX_BODY`] (an error body up to 64 KiB) and then the connection is dropped; its
+//! redirects are followed only within its origin (the client is built with
+//! [`crate::llm::redirect_policy`]); and every error text is redacted, since a transport
+//! error names the URL and a server may echo the key.
 
 use std::time::Duration;
 
@@ -23,6 +29,28 @@ pub enum BotError {
     /// Any other answer.
     #[error("botserver answered HTTP {0}: {1}")]
     Other(u16, String),
+}
+
+/// Most bytes of a successful answer read (an agent's query result is the largest).
+pub const MAX_BODY: usize = 8 * 1024 * 1024;
+
+fn down(e: impl std::fmt::Display) -> BotError {
+    BotError::Down(crate::redact::scrub(&e.to_string()))
+}
+
+/// Reads at most `max` bytes of a body, then stops (dropping the response closes the
+/// connection); the flag says whether there was more.
+async fn read_capped(mut resp: reqwest::Response, max: usize) -> Result<(Vec<u8>, bool), BotError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(down)? {
+        let room = max - body.len();
+        if chunk.len() > room {
+            body.extend_from_slice(&chunk[..room]);
+            return Ok((body, true));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((body, false))
 }
 
 /// `POST /api/autotask/classify`.
@@ -128,22 +156,46 @@ impl BotClient {
             Some(k) => rb.bearer_auth(k.expose()),
             None => rb,
         };
-        let resp = rb
-            .timeout(timeout)
-            .send()
-            .await
-            .map_err(|e| BotError::Down(e.to_string()))?;
+        let resp = rb.timeout(timeout).send().await.map_err(down)?;
         let status = resp.status().as_u16();
-        let body = resp
-            .text()
-            .await
-            .map_err(|e| BotError::Down(e.to_string()))?;
+        if (300..400).contains(&status) {
+            let to = resp
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|l| resp.url().join(l).ok())
+                .and_then(|u| crate::redact::origin(&u))
+                .unwrap_or_else(|| "an unusable Location".to_owned());
+            return Err(BotError::Other(
+                status,
+                format!(
+                    "a redirect to {to}, which botcoder does not follow because it would carry \
+                     BOTSERVER_API_KEY there; set BOTSERVER_URL to the final address"
+                ),
+            ));
+        }
+        let max = if (200..300).contains(&status) {
+            MAX_BODY
+        } else {
+            crate::llm::limits::MAX_ERROR_BODY
+        };
+        let (body, more) = read_capped(resp, max).await?;
+        if more && (200..300).contains(&status) {
+            return Err(BotError::Other(
+                status,
+                format!("the answer is larger than {MAX_BODY} bytes and was abandoned"),
+            ));
+        }
+        let body = String::from_utf8_lossy(&body).into_owned();
         match status {
             200..=299 => Ok((status, body)),
             401 | 403 => Err(BotError::Auth(status)),
             404 | 405 => Err(BotError::NotAvailable(status)),
             500..=599 => Err(BotError::Down(format!("HTTP {status}"))),
-            _ => Err(BotError::Other(status, body.chars().take(300).collect())),
+            _ => Err(BotError::Other(
+                status,
+                crate::redact::scrub(&body.chars().take(300).collect::<String>()),
+            )),
         }
     }
 
@@ -160,7 +212,7 @@ impl BotClient {
             .timeout(Duration::from_secs(5))
             .send()
             .await
-            .map_err(|e| BotError::Down(e.to_string()))?;
+            .map_err(down)?;
         match resp.status().as_u16() {
             200..=299 => Ok(true),
             503 => Ok(false),

@@ -106,6 +106,7 @@ impl Botserver {
                 })?;
                 let _ = rustls::crypto::ring::default_provider().install_default();
                 reqwest::Client::builder()
+                    .redirect(crate::llm::redirect_policy())
                     .tls_certs_merge(certs)
                     .connect_timeout(Duration::from_secs(10))
                     .build()

@@ -33,6 +33,9 @@ pub struct Frame {
     pub text: Option<String>,
 }
 
+/// Largest progress message accepted; a larger one ends the progress stream.
+const MAX_FRAME: usize = 1024 * 1024;
+
 /// Connects and streams frames; `None` if the connection cannot be opened.
 pub async fn connect(url: &str) -> Option<mpsc::Receiver<Frame>> {
     let parsed = reqwest::Url::parse(url).ok()?;
@@ -45,7 +48,13 @@ pub async fn connect(url: &str) -> Option<mpsc::Receiver<Frame>> {
     .await
     .ok()?
     .ok()?;
-    let (ws, _) = tokio_tungstenite::client_async(url, stream).await.ok()?;
+    // Progress frames are small; the library's 64 MiB default would let one frame cost that.
+    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .max_message_size(Some(MAX_FRAME))
+        .max_frame_size(Some(MAX_FRAME));
+    let (ws, _) = tokio_tungstenite::client_async_with_config(url, stream, Some(config))
+        .await
+        .ok()?;
     let (tx, rx) = mpsc::channel(256);
     tokio::spawn(async move {
         let (_, mut read) = ws.split();

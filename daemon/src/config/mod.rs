@@ -76,6 +76,14 @@ impl Env {
             .filter(|s| !s.is_empty())
     }
 
+    /// Every non-empty variable, for finding the secrets to redact.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.vars
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.trim()))
+            .filter(|(_, v)| !v.is_empty())
+    }
+
     /// A number, or an error naming the variable.
     pub fn parse<T: std::str::FromStr>(&self, name: &str) -> Result<Option<T>, String> {
         match self.get(name) {
@@ -170,6 +178,29 @@ fn approval_rules(env: &Env, problems: &mut Vec<String>) -> crate::session::appr
             crate::session::approval::Rules::default()
         }
     }
+    /// Caps on what one provider answer may make the daemon hold (`BOTCODER_MAX_*`).
+    pub provider_limits: crate::llm::ProviderLimits,
+    /// The secrets to keep out of every message, event and log line.
+    pub redactor: crate::redact::Redactor,
+}
+
+/// The `BOTCODER_MAX_*` caps on provider answers; each must be at least 1.
+fn provider_limits(env: &Env, problems: &mut Vec<String>) -> crate::llm::ProviderLimits {
+    let mut l = crate::llm::ProviderLimits::default();
+    for (var, field) in [
+        ("BOTCODER_MAX_SSE_EVENT_BYTES", &mut l.sse_event_bytes),
+        ("BOTCODER_MAX_REPLY_BYTES", &mut l.reply_bytes),
+        ("BOTCODER_MAX_TOOL_ARGS_BYTES", &mut l.tool_args_bytes),
+        ("BOTCODER_MAX_TOOL_CALLS", &mut l.tool_calls),
+    ] {
+        match env.parse::<usize>(var) {
+            Ok(Some(n)) if n > 0 => *field = n,
+            Ok(Some(_)) => problems.push(format!("{var} must be at least 1")),
+            Ok(None) => {}
+            Err(e) => problems.push(e),
+        }
+    }
+    l
 }
 
 fn agent_settings(env: &Env, problems: &mut Vec<String>) -> AgentSettings {
@@ -228,6 +259,7 @@ impl Config {
         };
         let agent = agent_settings(env, &mut problems);
         let approvals = approval_rules(env, &mut problems);
+        let provider_limits = provider_limits(env, &mut problems);
         let mut limit = |var: &str| match env.parse::<u64>(var) {
             Ok(v) => v.filter(|n| *n > 0),
             Err(e) => {
@@ -260,6 +292,8 @@ impl Config {
             botserver,
             fallback,
             approvals,
+            provider_limits,
+            redactor: crate::redact::Redactor::from_env(env),
         }
     }
 }
@@ -335,6 +369,28 @@ mod tests {
         assert!(
             err.contains("[approvals]") && err.contains("rm; ls"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn provider_limits_parse_and_zero_is_refused() {
+        let cfg = Config::from_env(&Env::from_pairs([
+            ("OPENAI_API_KEY", "k"),
+            ("BOTCODER_MAX_TOOL_CALLS", "4"),
+            ("BOTCODER_MAX_REPLY_BYTES", "1000"),
+        ]));
+        assert_eq!(
+            (cfg.provider_limits.tool_calls, cfg.provider_limits.reply_bytes),
+            (4, 1000)
+        );
+        let cfg = Config::from_env(&Env::from_pairs([
+            ("OPENAI_API_KEY", "k"),
+            ("BOTCODER_MAX_SSE_EVENT_BYTES", "0"),
+        ]));
+        assert!(
+            cfg.provider
+                .unwrap_err()
+                .contains("BOTCODER_MAX_SSE_EVENT_BYTES")
         );
     }
 

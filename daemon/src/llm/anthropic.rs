@@ -9,6 +9,7 @@ use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::limits::{self, ProviderLimits};
 use super::stream::{ChunkDecoder, sse_event_stream};
 use super::{
     ChatMessage, ChatRequest, EventStream, LlmProvider, ProviderError, ProviderEvent, StopReason,
@@ -41,7 +42,10 @@ pub struct AnthropicProvider {
     cfg: AnthropicConfig,
     http: reqwest::Client,
     url: String,
+    /// The base URL without userinfo, for everything that shows or logs it.
+    display_url: String,
     observer: Option<super::HeaderObserver>,
+    limits: ProviderLimits,
 }
 
 impl AnthropicProvider {
@@ -49,11 +53,19 @@ impl AnthropicProvider {
     pub fn new(cfg: AnthropicConfig, http: reqwest::Client) -> Self {
         let url = format!("{}/v1/messages", cfg.base_url.trim_end_matches('/'));
         AnthropicProvider {
+            display_url: crate::redact::scrub_userinfo(&cfg.base_url).into_owned(),
             cfg,
             http,
             url,
             observer: None,
+            limits: ProviderLimits::default(),
         }
+    }
+
+    /// Caps what one answer may make the daemon hold.
+    pub fn with_limits(mut self, limits: ProviderLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// Reports every response's rate-limit headers to `observer`.
@@ -132,7 +144,7 @@ impl LlmProvider for AnthropicProvider {
     }
 
     fn base_url(&self) -> &str {
-        &self.cfg.base_url
+        &self.display_url
     }
 
     fn capabilities(&self) -> ProviderCapabilities {
@@ -170,7 +182,8 @@ impl LlmProvider for AnthropicProvider {
                 .json(&self.body(request));
             let endpoint = super::Endpoint {
                 name: "anthropic",
-                base_url: &self.cfg.base_url,
+                base_url: &self.display_url,
+                url_var: "ANTHROPIC_BASE_URL",
                 key_var: "ANTHROPIC_API_KEY",
                 observer: self.observer.as_ref(),
                 idle: self.cfg.idle_timeout,
@@ -182,15 +195,27 @@ impl LlmProvider for AnthropicProvider {
                 "anthropic".to_owned(),
                 resp,
                 self.cfg.idle_timeout,
-                AnthropicDecoder::default(),
+                AnthropicDecoder::new(self.limits),
+                self.limits,
             ))
         })
+    }
+}
+
+impl AnthropicDecoder {
+    /// A decoder within `limits`.
+    pub fn new(limits: ProviderLimits) -> Self {
+        AnthropicDecoder {
+            limits,
+            ..AnthropicDecoder::default()
+        }
     }
 }
 
 /// Turns Anthropic stream events into provider events.
 #[derive(Debug, Default)]
 pub struct AnthropicDecoder {
+    limits: ProviderLimits,
     /// Content block index -> tool call index, for `tool_use` blocks.
     tool_blocks: Vec<(u64, usize)>,
     tools: usize,
@@ -256,6 +281,12 @@ impl ChunkDecoder for AnthropicDecoder {
                 let block = frame.content_block.unwrap_or_default();
                 match block.get("type").and_then(Value::as_str) {
                     Some("tool_use") => {
+                        if self.tools >= self.limits.tool_calls {
+                            return Err(limits::too_many_calls(
+                                "anthropic",
+                                self.limits.tool_calls,
+                            ));
+                        }
                         let index = self.tools;
                         self.tools += 1;
                         self.tool_blocks.push((frame.index.unwrap_or(0), index));

@@ -5,6 +5,7 @@
 //! format retries the same way and reports waits as [`ProviderEvent::Retry`].
 
 pub mod anthropic;
+pub mod limits;
 pub mod openai;
 pub mod retry;
 pub mod sse;
@@ -18,6 +19,7 @@ use botcoder_protocol::methods::ProviderCapabilities;
 use futures::Stream;
 use futures::future::BoxFuture;
 
+pub use limits::ProviderLimits;
 pub use retry::{RetryPolicy, stream_with_retries};
 
 /// One message of the conversation sent to a model.
@@ -238,6 +240,8 @@ pub struct ProviderHealth {
 impl ProviderHealth {
     /// Records the outcome of a request.
     pub fn record(&self, outcome: Result<(), String>) {
+        // Redacted on the way in: this is shown by `status` and `provider.list`.
+        let outcome = outcome.map_err(|e| crate::redact::scrub(&e));
         *self.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(outcome);
     }
 
@@ -260,8 +264,10 @@ pub fn endpoint_key(name: &str, base_url: &str) -> String {
 pub(crate) struct Endpoint<'a> {
     /// Provider name.
     pub name: &'a str,
-    /// Base URL, for messages.
+    /// Base URL without userinfo, for messages.
     pub base_url: &'a str,
+    /// The variable that sets the base URL, for messages.
+    pub url_var: &'a str,
     /// The variable holding the key, for messages.
     pub key_var: &'a str,
     /// Rate-limit header observer.
@@ -298,6 +304,14 @@ pub(crate) async fn send_streaming(
         o.observe(resp.headers());
     }
     let status = resp.status().as_u16();
+    if (300..400).contains(&status) {
+        // Only a redirect the policy refused (to another origin, or too many) gets here.
+        let err = ProviderError::fatal(
+            ErrorKind::ProviderError,
+            redirected(ep.name, ep.base_url, &resp, ep.url_var),
+        );
+        return Err((ProviderError { status: Some(status), ..err }, String::new()));
+    }
     if !(200..300).contains(&status) {
         let headers = resp.headers().clone();
         let body = read_error_body(resp).await;
@@ -319,10 +333,15 @@ pub(crate) async fn check_get(
         .timeout(Duration::from_secs(10))
         .send()
         .await
-        .map_err(|e| format!("{name}: {e}; check the URL and that the server runs"))?;
+        .map_err(|e| {
+            crate::redact::scrub(&format!(
+                "{name}: {e}; check the URL and that the server runs"
+            ))
+        })?;
     let status = resp.status().as_u16();
     match status {
         200..=299 => Ok(()),
+        300..=399 => Err(redirected(name, "the server", &resp, url_var(name))),
         401 | 403 => Err(format!(
             "{name} rejected the credentials (HTTP {status}); set {key_var} to a valid key"
         )),
@@ -330,11 +349,78 @@ pub(crate) async fn check_get(
     }
 }
 
-/// The daemon's HTTP client for providers (rustls with the ring provider, the one TLS stack).
+/// The variable that sets a provider's base URL, for messages.
+pub(crate) fn url_var(name: &str) -> &'static str {
+    match name {
+        "azure" => "AZURE_OPENAI_ENDPOINT",
+        "anthropic" => "ANTHROPIC_BASE_URL",
+        "local" => "LOCAL_LLM_URL",
+        "botserver" => "BOTSERVER_URL",
+        _ => "OPENAI_BASE_URL",
+    }
+}
+
+/// Most redirects followed within one origin.
+const MAX_REDIRECTS: usize = 5;
+
+/// Whether two URLs share scheme, host and port: the unit a key is configured for (I11).
+pub fn same_origin(a: &reqwest::Url, b: &reqwest::Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str() == b.host_str()
+        && a.port_or_known_default() == b.port_or_known_default()
+}
+
+/// Redirects are followed only within the origin the request was made to (I11). reqwest's
+/// default follows up to 10 anywhere, stripping `Authorization` but not the custom headers
+/// that carry Azure's and Anthropic's keys, and re-sending the prompt on 307/308. A refused
+/// redirect comes back as the 3xx response itself, which the caller explains.
+pub fn redirect_policy() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let same = attempt
+            .previous()
+            .first()
+            .is_some_and(|first| same_origin(first, attempt.url()));
+        if same && attempt.previous().len() <= MAX_REDIRECTS {
+            attempt.follow()
+        } else {
+            attempt.stop()
+        }
+    })
+}
+
+/// Why a redirect answer was not followed, naming where it pointed (its origin only: the
+/// path or query of a Location can carry tokens).
+fn redirected(name: &str, from: &str, resp: &reqwest::Response, url_var: &str) -> String {
+    let to = resp
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|l| resp.url().join(l).ok());
+    let status = resp.status().as_u16();
+    match to.as_ref().and_then(crate::redact::origin) {
+        Some(origin) if to.as_ref().is_some_and(|t| same_origin(t, resp.url())) => format!(
+            "{name}: {from} redirected (HTTP {status}) more than {MAX_REDIRECTS} times within {origin}; \
+             set {url_var} to the final address"
+        ),
+        Some(origin) => format!(
+            "{name}: {from} redirected (HTTP {status}) to {origin}; botcoder does not follow \
+             redirects to another origin, because they would carry your key and your prompt there; \
+             set {url_var} to the final address"
+        ),
+        None => format!(
+            "{name}: {from} answered HTTP {status} (a redirect without a usable Location); \
+             set {url_var} to the final address"
+        ),
+    }
+}
+
+/// The daemon's HTTP client for providers (rustls with the ring provider, the one TLS stack),
+/// following redirects only within one origin.
 pub fn http_client() -> Result<reqwest::Client, String> {
     // Idempotent: the first call installs ring as the process-wide rustls provider.
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
+        .redirect(redirect_policy())
         .connect_timeout(Duration::from_secs(10))
         .pool_idle_timeout(Duration::from_secs(90))
         .tcp_nodelay(true)
@@ -364,11 +450,20 @@ pub(crate) fn describe_send_error(e: &reqwest::Error, base_url: &str) -> String 
     }
 }
 
-/// The first few KiB of an error response body.
-pub(crate) async fn read_error_body(resp: reqwest::Response) -> String {
-    const MAX: usize = 4096;
-    match tokio::time::timeout(Duration::from_secs(10), resp.bytes()).await {
-        Ok(Ok(b)) => String::from_utf8_lossy(&b[..b.len().min(MAX)]).into_owned(),
-        _ => String::new(),
+/// At most [`limits::MAX_ERROR_BODY`] bytes of an error response body, read within 10 s.
+/// The body is streamed and reading stops at the cap: dropping the response then closes the
+/// connection, so a server answering with gigabytes costs us 64 KiB.
+pub(crate) async fn read_error_body(mut resp: reqwest::Response) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut body: Vec<u8> = Vec::new();
+    while body.len() < limits::MAX_ERROR_BODY {
+        match tokio::time::timeout_at(deadline, resp.chunk()).await {
+            Ok(Ok(Some(chunk))) => {
+                let room = limits::MAX_ERROR_BODY - body.len();
+                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            }
+            _ => break,
+        }
     }
+    String::from_utf8_lossy(&body).into_owned()
 }

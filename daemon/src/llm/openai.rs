@@ -9,6 +9,7 @@ use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::limits::{self, ProviderLimits};
 use super::stream::{ChunkDecoder, sse_event_stream};
 use super::{
     ChatMessage, ChatRequest, EventStream, LlmProvider, ProviderError, ProviderEvent, StopReason,
@@ -55,7 +56,10 @@ pub struct OpenAiProvider {
     cfg: OpenAiConfig,
     http: reqwest::Client,
     url: String,
+    /// The base URL without userinfo, for everything that shows or logs it.
+    display_url: String,
     observer: Option<super::HeaderObserver>,
+    limits: ProviderLimits,
 }
 
 impl OpenAiProvider {
@@ -63,11 +67,19 @@ impl OpenAiProvider {
     pub fn new(cfg: OpenAiConfig, http: reqwest::Client) -> Self {
         let url = cfg.url.clone();
         OpenAiProvider {
+            display_url: crate::redact::scrub_userinfo(&cfg.base_url).into_owned(),
             cfg,
             http,
             url,
             observer: None,
+            limits: ProviderLimits::default(),
         }
+    }
+
+    /// Caps what one answer may make the daemon hold.
+    pub fn with_limits(mut self, limits: ProviderLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// Reports every response's rate-limit headers to `observer`.
@@ -156,7 +168,7 @@ impl LlmProvider for OpenAiProvider {
     }
 
     fn base_url(&self) -> &str {
-        &self.cfg.base_url
+        &self.display_url
     }
 
     fn capabilities(&self) -> ProviderCapabilities {
@@ -194,7 +206,8 @@ impl LlmProvider for OpenAiProvider {
             let rb = self.authorize(self.http.post(&self.url).json(&self.body(request)));
             let endpoint = super::Endpoint {
                 name,
-                base_url: &self.cfg.base_url,
+                base_url: &self.display_url,
+                url_var: super::url_var(name),
                 key_var: self.cfg.key_var,
                 observer: self.observer.as_ref(),
                 idle: self.cfg.idle_timeout,
@@ -214,18 +227,19 @@ impl LlmProvider for OpenAiProvider {
                 name.clone(),
                 resp,
                 self.cfg.idle_timeout,
-                OpenAiDecoder::default(),
+                OpenAiDecoder::new(name, self.limits),
+                self.limits,
             ))
         })
     }
 }
 
-/// Most parallel tool calls accepted in one reply.
-const MAX_TOOL_CALLS: usize = 128;
-
 /// Turns chat-completion chunks into provider events.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct OpenAiDecoder {
+    /// Provider name, for messages.
+    name: String,
+    limits: ProviderLimits,
     /// Names of tool calls already started, by index.
     started: Vec<bool>,
     /// Argument text that arrived before the call's name, by index.
@@ -233,6 +247,27 @@ pub struct OpenAiDecoder {
     finish_reason: Option<String>,
     saw_anything: bool,
     done: bool,
+}
+
+impl Default for OpenAiDecoder {
+    fn default() -> Self {
+        Self::new("openai", ProviderLimits::default())
+    }
+}
+
+impl OpenAiDecoder {
+    /// A decoder for provider `name` within `limits`.
+    pub fn new(name: &str, limits: ProviderLimits) -> Self {
+        OpenAiDecoder {
+            name: name.to_owned(),
+            limits,
+            started: Vec::new(),
+            early_args: Vec::new(),
+            finish_reason: None,
+            saw_anything: false,
+            done: false,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -328,7 +363,7 @@ impl ChunkDecoder for OpenAiDecoder {
                     out.push(ProviderEvent::TextDelta(text));
                 }
                 for (pos, call) in delta.tool_calls.into_iter().flatten().enumerate() {
-                    self.tool_call(call.index.unwrap_or(pos), call, out);
+                    self.tool_call(call.index.unwrap_or(pos), call, out)?;
                 }
             }
             if let Some(reason) = choice.finish_reason {
@@ -376,10 +411,16 @@ impl ChunkDecoder for OpenAiDecoder {
 }
 
 impl OpenAiDecoder {
-    fn tool_call(&mut self, index: usize, call: ToolCallDelta, out: &mut Vec<ProviderEvent>) {
-        // A hostile or broken server must not make us allocate by its index.
-        if index >= MAX_TOOL_CALLS {
-            return;
+    fn tool_call(
+        &mut self,
+        index: usize,
+        call: ToolCallDelta,
+        out: &mut Vec<ProviderEvent>,
+    ) -> Result<(), ProviderError> {
+        // A hostile or broken server must not make us allocate by its index, and a call past
+        // the cap is reported, never dropped silently.
+        if index >= self.limits.tool_calls {
+            return Err(limits::too_many_calls(&self.name, self.limits.tool_calls));
         }
         if self.started.len() <= index {
             self.started.resize(index + 1, false);
@@ -409,13 +450,22 @@ impl OpenAiDecoder {
                 }
                 None => {
                     self.early_args[index].push_str(&args);
-                    return;
+                    if self.early_args[index].len() > self.limits.tool_args_bytes {
+                        return Err(limits::exceeded(
+                            &self.name,
+                            "one tool call's arguments",
+                            self.limits.tool_args_bytes,
+                            "BOTCODER_MAX_TOOL_ARGS_BYTES",
+                        ));
+                    }
+                    return Ok(());
                 }
             }
         }
         if !args.is_empty() {
             out.push(ProviderEvent::ToolCallArgsDelta { index, text: args });
         }
+        Ok(())
     }
 }
 

@@ -3,6 +3,12 @@
 //! Chunks may split anywhere, including inside a UTF-8 character or between `\r` and `\n`.
 //! Lines end with `\n`, `\r\n` or `\r`; `data:` lines of one event are joined with `\n`;
 //! comments (`:`) and unknown fields are ignored; an event is dispatched at a blank line.
+//!
+//! Hand-written rather than taken from a crate because of one property the crates lack: the
+//! parser holds at most `limit` bytes of one event, counting its joined `data:` lines *and*
+//! the pending line that has no newline yet. A server sending an endless line, or endless
+//! `data:` lines without the blank line that ends an event, gets an error at the cap instead
+//! of growing the daemon's memory with every byte.
 
 /// One dispatched event.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -13,8 +19,16 @@ pub struct SseEvent {
     pub data: String,
 }
 
+/// The event being read passed the parser's limit.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("one server-sent event exceeded {limit} bytes")]
+pub struct EventTooLarge {
+    /// The limit.
+    pub limit: usize,
+}
+
 /// Incremental parser state.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SseParser {
     buf: Vec<u8>,
     /// A `\r` ended the previous chunk: a `\n` at the start of the next one belongs to it.
@@ -22,19 +36,45 @@ pub struct SseParser {
     event: String,
     data: String,
     has_data: bool,
+    /// Most bytes one event may hold (see the module doc).
+    limit: usize,
 }
 
-/// Longest line accepted; a server sending more without a newline is broken.
-const MAX_LINE: usize = 8 * 1024 * 1024;
+impl Default for SseParser {
+    fn default() -> Self {
+        Self::with_limit(super::limits::ProviderLimits::default().sse_event_bytes)
+    }
+}
 
 impl SseParser {
-    /// A fresh parser.
+    /// A fresh parser with the default event limit.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Feeds bytes; returns the events completed by them.
-    pub fn push(&mut self, chunk: &[u8]) -> Result<Vec<SseEvent>, String> {
+    /// A fresh parser holding at most `limit` bytes of one event.
+    pub fn with_limit(limit: usize) -> Self {
+        SseParser {
+            buf: Vec::new(),
+            pending_cr: false,
+            event: String::new(),
+            data: String::new(),
+            has_data: false,
+            limit,
+        }
+    }
+
+    fn held(&self) -> usize {
+        self.buf.len() + self.data.len() + self.event.len()
+    }
+
+    fn too_large(&self) -> EventTooLarge {
+        EventTooLarge { limit: self.limit }
+    }
+
+    /// Feeds bytes; returns the events completed by them, or an error once one event is
+    /// larger than the limit (the parser is then of no further use).
+    pub fn push(&mut self, chunk: &[u8]) -> Result<Vec<SseEvent>, EventTooLarge> {
         let mut out = Vec::new();
         let mut rest = chunk;
         if self.pending_cr {
@@ -54,14 +94,17 @@ impl SseParser {
                     Some(_) => {}
                 }
             }
+            if self.held() > self.limit {
+                return Err(self.too_large());
+            }
             let line = std::mem::take(&mut self.buf);
-            if let Some(ev) = self.line(&line) {
+            if let Some(ev) = self.line(&line)? {
                 out.push(ev);
             }
         }
         self.buf.extend_from_slice(rest);
-        if self.buf.len() > MAX_LINE {
-            return Err(format!("an event stream line exceeded {MAX_LINE} bytes"));
+        if self.held() > self.limit {
+            return Err(self.too_large());
         }
         Ok(out)
     }
@@ -70,19 +113,20 @@ impl SseParser {
     pub fn finish(&mut self) -> Option<SseEvent> {
         if !self.buf.is_empty() {
             let line = std::mem::take(&mut self.buf);
-            if let Some(ev) = self.line(&line) {
+            // `push` already bounded what is held, so the last line cannot pass the limit.
+            if let Ok(Some(ev)) = self.line(&line) {
                 return Some(ev);
             }
         }
         self.dispatch()
     }
 
-    fn line(&mut self, line: &[u8]) -> Option<SseEvent> {
+    fn line(&mut self, line: &[u8]) -> Result<Option<SseEvent>, EventTooLarge> {
         if line.is_empty() {
-            return self.dispatch();
+            return Ok(self.dispatch());
         }
         if line[0] == b':' {
-            return None;
+            return Ok(None);
         }
         let line = String::from_utf8_lossy(line);
         let (field, value) = match line.find(':') {
@@ -94,6 +138,9 @@ impl SseParser {
         };
         match field {
             "data" => {
+                if self.data.len() + value.len() + 1 > self.limit {
+                    return Err(self.too_large());
+                }
                 if self.has_data {
                     self.data.push('\n');
                 }
@@ -103,7 +150,7 @@ impl SseParser {
             "event" => self.event = value.to_owned(),
             _ => {}
         }
-        None
+        Ok(None)
     }
 
     fn dispatch(&mut self) -> Option<SseEvent> {
@@ -167,6 +214,43 @@ mod tests {
     #[test]
     fn last_event_without_blank_line_is_dispatched() {
         assert_eq!(parse_all(&[b"data: [DONE]"]), vec![ev("", "[DONE]")]);
+    }
+
+    #[test]
+    fn an_endless_line_without_a_newline_fails_at_the_limit() {
+        let mut p = SseParser::with_limit(1000);
+        p.push(b"data: ").unwrap();
+        let mut failed = false;
+        for _ in 0..100 {
+            if p.push(&[b'x'; 100]).is_err() {
+                failed = true;
+                break;
+            }
+        }
+        assert!(failed, "a 10 KB line passed a 1000-byte limit");
+        assert!(p.buf.capacity() < 4096, "held {} bytes", p.buf.capacity());
+    }
+
+    #[test]
+    fn endless_data_lines_without_a_blank_line_fail_at_the_limit() {
+        let mut p = SseParser::with_limit(1000);
+        let line = format!("data: {}\n", "y".repeat(90));
+        let err = (0..100)
+            .find_map(|_| p.push(line.as_bytes()).err())
+            .expect("the event grew past the limit");
+        assert_eq!(err, EventTooLarge { limit: 1000 });
+        assert!(p.data.len() <= 1000);
+    }
+
+    #[test]
+    fn many_events_each_under_the_limit_pass() {
+        let mut p = SseParser::with_limit(200);
+        let ev = format!("data: {}\n\n", "z".repeat(150));
+        let mut n = 0;
+        for _ in 0..1000 {
+            n += p.push(ev.as_bytes()).unwrap().len();
+        }
+        assert_eq!(n, 1000);
     }
 
     proptest! {

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 
+use super::limits::{ProviderLimits, ReplyBudget};
 use super::sse::SseParser;
 use super::{EventStream, ProviderError, ProviderEvent};
 
@@ -32,24 +33,28 @@ struct State<D> {
     body: BoxStream<'static, reqwest::Result<Bytes>>,
     parser: SseParser,
     decoder: D,
+    budget: ReplyBudget,
     queue: VecDeque<Result<ProviderEvent, ProviderError>>,
     finished: bool,
     idle: Duration,
 }
 
-/// The events of an SSE response, decoded by `decoder`. Dropping the stream closes the
+/// The events of an SSE response, decoded by `decoder`, within `limits` (an event or a reply
+/// past its cap ends the stream with `limit_exceeded`). Dropping the stream closes the
 /// connection at once (no background task keeps reading).
 pub fn sse_event_stream<D: ChunkDecoder>(
     name: String,
     resp: reqwest::Response,
     idle: Duration,
     decoder: D,
+    limits: ProviderLimits,
 ) -> EventStream {
     let state = State {
         name,
         body: resp.bytes_stream().boxed(),
-        parser: SseParser::new(),
+        parser: SseParser::with_limit(limits.sse_event_bytes),
         decoder,
+        budget: ReplyBudget::new(limits),
         queue: VecDeque::new(),
         finished: false,
         idle,
@@ -80,9 +85,11 @@ impl<D: ChunkDecoder> State<D> {
             )),
             Ok(Some(Ok(chunk))) => match self.parser.push(&chunk) {
                 Ok(events) => self.decode(events),
-                Err(msg) => self.fail(ProviderError::fatal(
-                    ErrorKind::ProviderError,
-                    format!("{}: {msg}", self.name),
+                Err(too_large) => self.fail(super::limits::exceeded(
+                    &self.name,
+                    "one server-sent event",
+                    too_large.limit,
+                    "BOTCODER_MAX_SSE_EVENT_BYTES",
                 )),
             },
             Ok(Some(Err(e))) => {
@@ -103,7 +110,18 @@ impl<D: ChunkDecoder> State<D> {
     fn decode(&mut self, events: Vec<super::sse::SseEvent>) {
         let mut out = Vec::new();
         for ev in events {
-            if let Err(e) = self.decoder.event(&ev.event, &ev.data, &mut out) {
+            let checked = out.len();
+            let decoded = self.decoder.event(&ev.event, &ev.data, &mut out);
+            // What the event produced is counted against the reply's caps before it is
+            // passed on; the first event past a cap ends the stream.
+            for at in checked..out.len() {
+                if let Err(e) = self.budget.check(&self.name, &out[at]) {
+                    out.truncate(at);
+                    self.queue.extend(out.into_iter().map(Ok));
+                    return self.fail(e);
+                }
+            }
+            if let Err(e) = decoded {
                 self.queue.extend(out.drain(..).map(Ok));
                 return self.fail(e);
             }

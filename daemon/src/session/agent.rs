@@ -280,7 +280,10 @@ fn estimate_request(request: &ChatRequest) -> u64 {
     prompt + u64::from(request.max_tokens.unwrap_or(512))
 }
 
-/// Streams one model reply, forwarding text as deltas.
+/// Streams one model reply, forwarding text as deltas. Provider error text is redacted here,
+/// where it becomes events, health and log lines: a provider may echo the key (I8). The
+/// reply's size is bounded by the provider's caps (`llm::limits`), which end the stream with
+/// `limit_exceeded`.
 async fn stream_reply(
     core: &SessionCore,
     deps: &TurnDeps,
@@ -381,7 +384,8 @@ async fn stream_reply(
                 status,
                 reason,
             })) => {
-                tracing::info!(session = %core.id, provider = %name, attempt, ?wait, "provider retry");
+                let reason = crate::redact::scrub(&reason);
+                tracing::info!(session = %core.id, provider = %name, attempt, ?wait, %reason, "provider retry");
                 let retry = EventBody::ProviderRetry {
                     turn_id: Some(turn_id.clone()),
                     provider: name.clone(),
@@ -393,11 +397,12 @@ async fn stream_reply(
                 emit(core, retry).await;
             }
             Some(Err(e)) => {
-                deps.health.record(Err(e.message.clone()));
-                tracing::warn!(session = %core.id, provider = %name, error = %e.message, "turn failed");
+                let message = crate::redact::scrub(&e.message);
+                deps.health.record(Err(message.clone()));
+                tracing::warn!(session = %core.id, provider = %name, error = %message, "turn failed");
                 return Err(Outcome::Failed(TurnError {
                     kind: e.kind.as_str().to_owned(),
-                    message: e.message,
+                    message,
                 }));
             }
         }
