@@ -30,6 +30,18 @@ pub struct FileConfig {
     pub providers: BTreeMap<String, ProviderEntry>,
     /// The botserver.
     pub botserver: Option<BotserverEntry>,
+    /// The OS sandbox commands run in.
+    pub sandbox: Option<SandboxEntry>,
+}
+
+/// The sandbox section.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxEntry {
+    /// `auto`, `bwrap`, `landlock` or `off` (`BOTCODER_SANDBOX`).
+    pub mode: Option<String>,
+    /// Whether commands may use the network (`BOTCODER_SANDBOX_NETWORK`).
+    pub network: Option<bool>,
 }
 
 /// One named provider.
@@ -156,6 +168,10 @@ impl FileConfig {
                     "[providers.{name}]: kind {kind:?} is not one of openai, azure, anthropic, local"
                 ));
             }
+        }
+        if let Some(s) = &self.sandbox {
+            set("BOTCODER_SANDBOX", s.mode.clone());
+            set("BOTCODER_SANDBOX_NETWORK", s.network.map(|v| v.to_string()));
         }
         if let Some(b) = &self.botserver {
             set("BOTSERVER_URL", b.url.clone());

@@ -61,7 +61,7 @@ pub fn is_secret_var(name: &str) -> bool {
 }
 
 /// Every variable botcoder reads, with what it does (for `config show`).
-pub const KNOWN: [(&str, &str); 31] = [
+pub const KNOWN: [(&str, &str); 33] = [
     (
         "LLM_PROVIDER",
         "openai | azure | anthropic | local | botserver",
@@ -96,6 +96,14 @@ pub const KNOWN: [(&str, &str); 31] = [
     ("BOTCODER_MAX_ITERATIONS", "model requests per turn"),
     ("BOTCODER_LOG", "log filter"),
     ("BOTCODER_SOCKET", "daemon socket"),
+    (
+        "BOTCODER_SANDBOX",
+        "command sandbox: auto | bwrap | landlock | off",
+    ),
+    (
+        "BOTCODER_SANDBOX_NETWORK",
+        "let sandboxed commands use the network",
+    ),
     ("BOTSERVER_URL", "botserver address"),
     ("BOTSERVER_API_KEY", "botserver key"),
     ("ENABLE_BOTSERVER_FACADE", "facade turns on"),

@@ -23,6 +23,10 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    // The per-command sandbox helper (`--sandbox-exec`) runs before anything else.
+    if let Some(code) = botcoder_daemon::tools::sandbox::helper::dispatch() {
+        return code;
+    }
     let args = Args::parse();
     // Before any thread exists: take over a socket passed by systemd.
     let inherited = botcoder_daemon::rpc::activation::inherited_listener();

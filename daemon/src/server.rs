@@ -87,6 +87,7 @@ impl Daemon {
                     requests_used: b.requests_used,
                 })
                 .collect(),
+            sandbox: Some(crate::tools::sandbox::current().info()),
         }
     }
 
@@ -204,6 +205,7 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
         }
     };
     let owns_socket = bound.is_some();
+    crate::tools::sandbox::start(opts.config.sandbox, &socket_path, &opts.data_dir).await;
     let listener = tokio::net::UnixListener::from_std(std_listener)
         .map_err(|e| StartError::Other(format!("cannot serve the socket: {e}")))?;
     let limiter = Arc::new(RateLimiter::new());

@@ -138,6 +138,31 @@ pub struct Config {
     pub botserver: Option<crate::botserver::BotserverSettings>,
     /// Providers to continue on (`LLM_FALLBACK`).
     pub fallback: Vec<ProviderSpec>,
+    /// The command sandbox (`BOTCODER_SANDBOX`, `BOTCODER_SANDBOX_NETWORK`).
+    pub sandbox: crate::tools::sandbox::Settings,
+}
+
+fn sandbox_settings(env: &Env, problems: &mut Vec<String>) -> crate::tools::sandbox::Settings {
+    use crate::tools::sandbox::{Requested, Settings};
+    let mut s = Settings::default();
+    if let Some(v) = env.get("BOTCODER_SANDBOX") {
+        match Requested::parse(v) {
+            Some(m) => s.mode = m,
+            None => problems.push(format!(
+                "BOTCODER_SANDBOX={v:?} must be auto, bwrap, landlock or off"
+            )),
+        }
+    }
+    if let Some(v) = env.get("BOTCODER_SANDBOX_NETWORK") {
+        match v.to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => s.network = true,
+            "0" | "false" | "no" | "off" => s.network = false,
+            _ => problems.push(format!(
+                "BOTCODER_SANDBOX_NETWORK={v:?} must be true or false"
+            )),
+        }
+    }
+    s
 }
 
 fn agent_settings(env: &Env, problems: &mut Vec<String>) -> AgentSettings {
@@ -195,6 +220,7 @@ impl Config {
             }
         };
         let agent = agent_settings(env, &mut problems);
+        let sandbox = sandbox_settings(env, &mut problems);
         let mut limit = |var: &str| match env.parse::<u64>(var) {
             Ok(v) => v.filter(|n| *n > 0),
             Err(e) => {
@@ -226,6 +252,7 @@ impl Config {
             limits,
             botserver,
             fallback,
+            sandbox,
         }
     }
 }
