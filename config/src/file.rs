@@ -32,6 +32,10 @@ pub struct FileConfig {
     pub botserver: Option<BotserverEntry>,
     /// Persistent approval rules.
     pub approvals: Option<ApprovalsEntry>,
+    /// Caps on what one provider answer may make the daemon hold.
+    pub limits: Option<LimitsEntry>,
+    /// The OS sandbox commands run in.
+    pub sandbox: Option<SandboxEntry>,
 }
 
 /// `[approvals]`: argv prefixes (`"cargo test"`, `"git push"`), matched against a call's
@@ -45,8 +49,6 @@ pub struct ApprovalsEntry {
     /// Never run, under every policy (`BOTCODER_APPROVALS_DENY`).
     #[serde(default)]
     pub deny: Vec<String>,
-    /// Caps on what one provider answer may make the daemon hold.
-    pub limits: Option<LimitsEntry>,
 }
 
 /// The `[limits]` section: caps on provider answers (each a `BOTCODER_MAX_*` variable).
@@ -61,6 +63,16 @@ pub struct LimitsEntry {
     pub tool_args_bytes: Option<u64>,
     /// `BOTCODER_MAX_TOOL_CALLS`: tool calls in one reply.
     pub tool_calls: Option<u64>,
+}
+
+/// The sandbox section.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxEntry {
+    /// `auto`, `bwrap`, `landlock` or `off` (`BOTCODER_SANDBOX`).
+    pub mode: Option<String>,
+    /// Whether commands may use the network (`BOTCODER_SANDBOX_NETWORK`).
+    pub network: Option<bool>,
 }
 
 /// One named provider.
@@ -200,6 +212,10 @@ impl FileConfig {
             set("BOTCODER_MAX_REPLY_BYTES", n(l.reply_bytes));
             set("BOTCODER_MAX_TOOL_ARGS_BYTES", n(l.tool_args_bytes));
             set("BOTCODER_MAX_TOOL_CALLS", n(l.tool_calls));
+        }
+        if let Some(s) = &self.sandbox {
+            set("BOTCODER_SANDBOX", s.mode.clone());
+            set("BOTCODER_SANDBOX_NETWORK", s.network.map(|v| v.to_string()));
         }
         if let Some(b) = &self.botserver {
             set("BOTSERVER_URL", b.url.clone());

@@ -104,6 +104,14 @@ pub const KNOWN: [(&str, &str); 33] = [
     ),
     ("BOTCODER_LOG", "log filter"),
     ("BOTCODER_SOCKET", "daemon socket"),
+    (
+        "BOTCODER_SANDBOX",
+        "command sandbox: auto | bwrap | landlock | off",
+    ),
+    (
+        "BOTCODER_SANDBOX_NETWORK",
+        "let sandboxed commands use the network",
+    ),
     ("BOTSERVER_URL", "botserver address"),
     ("BOTSERVER_API_KEY", "botserver key"),
     ("ENABLE_BOTSERVER_FACADE", "facade turns on"),

@@ -27,6 +27,10 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    // The per-command sandbox helper (`--sandbox-exec`) runs before anything else.
+    if let Some(code) = botcoder_daemon::tools::sandbox::helper::dispatch() {
+        return code;
+    }
     let args = Args::parse();
     // Before any secret is read and before any thread exists: not dumpable, no core dumps,
     // room for connections. Failures are logged once logging is up.

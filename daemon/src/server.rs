@@ -110,6 +110,7 @@ impl Daemon {
                 })
                 .collect(),
             storage_error: self.storage_error(),
+            sandbox: Some(crate::tools::sandbox::current().info()),
         }
     }
 
@@ -238,6 +239,7 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
         }
     };
     let owns_socket = bound.is_some();
+    crate::tools::sandbox::start(opts.config.sandbox, &socket_path, &opts.data_dir).await;
     let listener = tokio::net::UnixListener::from_std(std_listener)
         .map_err(|e| StartError::Other(format!("cannot serve the socket: {e}")))?;
     let limiter = Arc::new(RateLimiter::new());

@@ -193,6 +193,35 @@ pub struct DaemonStatusResult {
     /// doctor` reports it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage_error: Option<String>,
+    /// The OS sandbox commands run in; absent from daemons that predate it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<SandboxInfo>,
+}
+
+/// The sandbox in force for commands, so a person can see how confined tools are.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SandboxInfo {
+    /// The mechanism.
+    pub mode: SandboxMode,
+    /// Whether commands may use the network.
+    pub network: bool,
+    /// Why the sandbox is weaker than bwrap (or absent), and what to do about it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// How commands are confined.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SandboxMode {
+    /// bubblewrap: namespaces, read-only root, hidden daemon, no network unless allowed.
+    Bwrap,
+    /// Landlock only: writes and TCP confined; reads not.
+    Landlock,
+    /// Turned off explicitly: commands run unconfined.
+    Off,
+    /// No mechanism works and off was not chosen: commands are refused.
+    Unavailable,
 }
 
 /// The botserver as `botcoder status` shows it.

@@ -148,6 +148,12 @@ pub struct Config {
     pub fallback: Vec<ProviderSpec>,
     /// `[approvals]` rules (`BOTCODER_APPROVALS_ALLOW`, `BOTCODER_APPROVALS_DENY`).
     pub approvals: crate::session::approval::Rules,
+    /// Caps on what one provider answer may make the daemon hold (`BOTCODER_MAX_*`).
+    pub provider_limits: crate::llm::ProviderLimits,
+    /// The secrets to keep out of every message, event and log line.
+    pub redactor: crate::redact::Redactor,
+    /// The command sandbox (`BOTCODER_SANDBOX`, `BOTCODER_SANDBOX_NETWORK`).
+    pub sandbox: crate::tools::sandbox::Settings,
 }
 
 /// A rule list: a JSON array of strings (what `config.toml` becomes), or one rule a line.
@@ -178,10 +184,6 @@ fn approval_rules(env: &Env, problems: &mut Vec<String>) -> crate::session::appr
             crate::session::approval::Rules::default()
         }
     }
-    /// Caps on what one provider answer may make the daemon hold (`BOTCODER_MAX_*`).
-    pub provider_limits: crate::llm::ProviderLimits,
-    /// The secrets to keep out of every message, event and log line.
-    pub redactor: crate::redact::Redactor,
 }
 
 /// The `BOTCODER_MAX_*` caps on provider answers; each must be at least 1.
@@ -201,6 +203,29 @@ fn provider_limits(env: &Env, problems: &mut Vec<String>) -> crate::llm::Provide
         }
     }
     l
+}
+
+fn sandbox_settings(env: &Env, problems: &mut Vec<String>) -> crate::tools::sandbox::Settings {
+    use crate::tools::sandbox::{Requested, Settings};
+    let mut s = Settings::default();
+    if let Some(v) = env.get("BOTCODER_SANDBOX") {
+        match Requested::parse(v) {
+            Some(m) => s.mode = m,
+            None => problems.push(format!(
+                "BOTCODER_SANDBOX={v:?} must be auto, bwrap, landlock or off"
+            )),
+        }
+    }
+    if let Some(v) = env.get("BOTCODER_SANDBOX_NETWORK") {
+        match v.to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => s.network = true,
+            "0" | "false" | "no" | "off" => s.network = false,
+            _ => problems.push(format!(
+                "BOTCODER_SANDBOX_NETWORK={v:?} must be true or false"
+            )),
+        }
+    }
+    s
 }
 
 fn agent_settings(env: &Env, problems: &mut Vec<String>) -> AgentSettings {
@@ -260,6 +285,7 @@ impl Config {
         let agent = agent_settings(env, &mut problems);
         let approvals = approval_rules(env, &mut problems);
         let provider_limits = provider_limits(env, &mut problems);
+        let sandbox = sandbox_settings(env, &mut problems);
         let mut limit = |var: &str| match env.parse::<u64>(var) {
             Ok(v) => v.filter(|n| *n > 0),
             Err(e) => {
@@ -294,6 +320,7 @@ impl Config {
             approvals,
             provider_limits,
             redactor: crate::redact::Redactor::from_env(env),
+            sandbox,
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod confine;
 pub mod delta;
 pub mod diff;
 pub mod local;
+pub mod sandbox;
 pub mod text_calls;
 
 use std::path::PathBuf;
