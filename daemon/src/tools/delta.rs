@@ -57,10 +57,14 @@ impl fmt::Display for DeltaError {
             ),
             DeltaError::Ambiguous { lines } => {
                 let l: Vec<String> = lines.iter().map(ToString::to_string).collect();
+                let times = if lines.len() >= AMBIGUOUS_CAP {
+                    format!("{AMBIGUOUS_CAP} or more")
+                } else {
+                    lines.len().to_string()
+                };
                 write!(
                     f,
-                    "the CURRENT lines occur {} times (at lines {}); include more lines to make them unique",
-                    lines.len(),
+                    "the CURRENT lines occur {times} times (at lines {}); include more lines to make them unique",
                     l.join(", ")
                 )
             }
@@ -108,10 +112,27 @@ fn join(lines: &[&str]) -> String {
     s
 }
 
-/// Every block in `text`, in order.
+/// Every block in `text`, in order. Linear in the text: whether a line sits in a fence and
+/// where the next separator is are computed once, up front, so hostile replies with tens of
+/// thousands of `CHANGE:` lines cost no more than reading them.
 pub fn parse_blocks(text: &str) -> Vec<DeltaBlock> {
     let normalized = text.replace("\r\n", "\n");
     let lines: Vec<&str> = normalized.split('\n').collect();
+    // fences_before[i]: fence lines in lines[..i]; next_sep[i]: first separator at or after i.
+    let mut fences_before = Vec::with_capacity(lines.len() + 1);
+    let mut count = 0usize;
+    for l in &lines {
+        fences_before.push(count);
+        count += usize::from(is_fence(l));
+    }
+    let mut next_sep = vec![lines.len(); lines.len() + 1];
+    for idx in (0..lines.len()).rev() {
+        next_sep[idx] = if is_separator(lines[idx]) {
+            idx
+        } else {
+            next_sep[idx + 1]
+        };
+    }
     let mut blocks = Vec::new();
     let mut i = 0;
     while i < lines.len() {
@@ -119,7 +140,7 @@ pub fn parse_blocks(text: &str) -> Vec<DeltaBlock> {
             i += 1;
             continue;
         };
-        let mut in_fence = i > 0 && lines[..i].iter().filter(|l| is_fence(l)).count() % 2 == 1;
+        let mut in_fence = fences_before[i] % 2 == 1;
         let mut j = i + 1;
         // Only blank lines and fences may stand between CHANGE: and the CURRENT marker.
         while j < lines.len()
@@ -134,10 +155,7 @@ pub fn parse_blocks(text: &str) -> Vec<DeltaBlock> {
             continue;
         }
         let cur_start = j + 1;
-        let mut k = cur_start;
-        while k < lines.len() && !is_separator(lines[k]) {
-            k += 1;
-        }
+        let k = next_sep[cur_start.min(lines.len())];
         if k >= lines.len() {
             i = cur_start;
             continue;
@@ -175,27 +193,103 @@ pub fn parse_blocks(text: &str) -> Vec<DeltaBlock> {
     blocks
 }
 
-/// The window of lines in `text` most similar to `needle`, numbered.
+/// Most file lines closest_lines looks at (a 10 MB file has about this many).
+const CLOSEST_SCAN: usize = 250_000;
+/// Characters of a line compared.
+const CLOSEST_CLIP: usize = 160;
+/// Candidate windows scored in full after the cheap first pass.
+const CLOSEST_SHORTLIST: usize = 16;
+/// Most lines of a window compared and shown.
+const CLOSEST_HEIGHT: usize = 40;
+
+fn clip(s: &str) -> &str {
+    let s = s.trim();
+    match s.char_indices().nth(CLOSEST_CLIP) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
+}
+
+/// Bytes two strings have in common (as multisets), scaled to 0..=1: O(len), no allocation.
+fn overlap(anchor: &[u16; 256], anchor_len: usize, line: &[u8]) -> f32 {
+    let mut rest = *anchor;
+    let mut common = 0usize;
+    for &b in line {
+        let slot = &mut rest[usize::from(b)];
+        if *slot > 0 {
+            *slot -= 1;
+            common += 1;
+        }
+    }
+    let total = anchor_len + line.len();
+    if total == 0 {
+        1.0
+    } else {
+        (2 * common) as f32 / total as f32
+    }
+}
+
+/// The window of lines in `text` most similar to `needle`, numbered. Bounded work: a cheap
+/// byte-overlap score of every line (up to [`CLOSEST_SCAN`]) against the needle's longest
+/// line picks a short list of windows, and only those are compared line by line with a
+/// normalized edit distance on clipped lines.
 pub fn closest_lines(text: &str, needle: &str) -> String {
-    let lines: Vec<&str> = text.lines().collect();
+    let lines: Vec<&str> = text.lines().take(CLOSEST_SCAN).collect();
     if lines.is_empty() {
         return "[the file is empty]".to_owned();
     }
-    let height = needle.lines().count().clamp(1, lines.len());
-    let mut best = (-1.0f32, 0usize);
-    for start in 0..=(lines.len() - height) {
-        let window = lines[start..start + height].join("\n");
-        let score = similar::TextDiff::from_chars(window.as_str(), needle).ratio();
-        if score > best.0 {
+    let want: Vec<&str> = needle.lines().take(CLOSEST_HEIGHT).collect();
+    let full_height = needle.lines().count().clamp(1, lines.len());
+    let height = full_height.min(CLOSEST_HEIGHT);
+    let (anchor_at, anchor) = want
+        .iter()
+        .enumerate()
+        .max_by_key(|(i, l)| (clip(l).len(), std::cmp::Reverse(*i)))
+        .map(|(i, l)| (i, clip(l)))
+        .unwrap_or((0, ""));
+    let mut hist = [0u16; 256];
+    for &b in anchor.as_bytes() {
+        hist[usize::from(b)] = hist[usize::from(b)].saturating_add(1);
+    }
+    let last_start = lines.len() - full_height;
+    // (score, start), best first; ties keep the earlier start.
+    let mut shortlist: Vec<(f32, usize)> = Vec::with_capacity(CLOSEST_SHORTLIST + 1);
+    for (i, line) in lines.iter().enumerate() {
+        let bytes = line.trim().as_bytes();
+        let score = overlap(&hist, anchor.len(), &bytes[..bytes.len().min(CLOSEST_CLIP)]);
+        if shortlist.len() == CLOSEST_SHORTLIST && shortlist.last().is_some_and(|w| w.0 >= score) {
+            continue;
+        }
+        let start = i.saturating_sub(anchor_at).min(last_start);
+        if shortlist.iter().any(|w| w.1 == start) {
+            continue;
+        }
+        let at = shortlist.partition_point(|w| w.0 >= score);
+        shortlist.insert(at, (score, start));
+        shortlist.truncate(CLOSEST_SHORTLIST);
+    }
+    let mut best = (-1.0f64, 0usize);
+    for &(_, start) in &shortlist {
+        let score: f64 = (0..height)
+            .map(|k| {
+                let have = clip(lines[start + k]);
+                let need = want.get(k).map_or("", |l| clip(l));
+                strsim::normalized_levenshtein(have, need)
+            })
+            .sum();
+        if score > best.0 || (score == best.0 && start < best.1) {
             best = (score, start);
         }
     }
-    lines[best.1..best.1 + height]
+    let mut out: Vec<String> = lines[best.1..best.1 + height]
         .iter()
         .enumerate()
         .map(|(i, l)| format!("{:>6}\t{l}", best.1 + i + 1))
-        .collect::<Vec<_>>()
-        .join("\n")
+        .collect();
+    if full_height > height {
+        out.push(format!("[... {} more lines]", full_height - height));
+    }
+    out.join("\n")
 }
 
 /// Applies one block to `original` (`None`: the file does not exist).
@@ -218,23 +312,64 @@ pub fn apply_block(original: Option<&str>, block: &DeltaBlock) -> Result<String,
     })
 }
 
+/// Most places an ambiguous CURRENT reports.
+pub const AMBIGUOUS_CAP: usize = 20;
+
+fn line_hash(s: &str) -> u64 {
+    // FNV-1a: cheap, and collisions only cost a verification.
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Starts of runs of `file` lines equal (under `norm`) to `want`, at most `cap` of them.
+/// Rabin-Karp over line hashes: linear in the file, whatever the lines repeat.
+fn find_runs(file: &[&str], want: &[&str], norm: fn(&str) -> &str, cap: usize) -> Vec<usize> {
+    const BASE: u64 = 0x9E37_79B9_7F4A_7C15;
+    let n = want.len();
+    if n == 0 || n > file.len() {
+        return Vec::new();
+    }
+    let fh: Vec<u64> = file.iter().map(|l| line_hash(norm(l))).collect();
+    let roll = |hs: &mut dyn Iterator<Item = u64>| {
+        hs.fold(0u64, |acc, h| acc.wrapping_mul(BASE).wrapping_add(h))
+    };
+    let target = roll(&mut want.iter().map(|l| line_hash(norm(l))));
+    let top = (1..n).fold(1u64, |p, _| p.wrapping_mul(BASE));
+    let mut h = roll(&mut fh[..n].iter().copied());
+    let mut hits = Vec::new();
+    for s in 0..=(file.len() - n) {
+        if s > 0 {
+            h = h
+                .wrapping_sub(fh[s - 1].wrapping_mul(top))
+                .wrapping_mul(BASE)
+                .wrapping_add(fh[s + n - 1]);
+        }
+        if h == target && (0..n).all(|k| norm(file[s + k]) == norm(want[k])) {
+            hits.push(s);
+            if hits.len() >= cap {
+                break;
+            }
+        }
+    }
+    hits
+}
+
+fn strip_newline(l: &str) -> &str {
+    l.trim_end_matches(['\n', '\r'])
+}
+
+fn strip_trailing_space(l: &str) -> &str {
+    l.trim_end()
+}
+
 /// Line-wise match of `current` in `text`: exact first, then ignoring trailing whitespace.
 fn replace_lines(text: &str, current: &str, new: &str) -> Result<String, DeltaError> {
     let file: Vec<&str> = text.split_inclusive('\n').collect();
     let want: Vec<&str> = current.lines().collect();
     let n = want.len();
-    let strip = |l: &str| l.trim_end_matches(['\n', '\r']).to_owned();
-    for loose in [false, true] {
-        let same = |a: &str, b: &str| {
-            if loose {
-                a.trim_end() == b.trim_end()
-            } else {
-                strip(a) == b
-            }
-        };
-        let hits: Vec<usize> = (0..file.len().saturating_sub(n - 1))
-            .filter(|&s| s + n <= file.len() && (0..n).all(|k| same(file[s + k], want[k])))
-            .collect();
+    for norm in [strip_newline as fn(&str) -> &str, strip_trailing_space] {
+        let hits = find_runs(&file, &want, norm, AMBIGUOUS_CAP);
         match hits.as_slice() {
             [] => continue,
             [start] => {

@@ -159,3 +159,76 @@ proptest! {
         prop_assert_eq!(got, expected);
     }
 }
+
+/// Issue 12 item 2: two replies of 60k-80k `CHANGE:` lines froze the daemon in a quadratic
+/// parse. Every shape that used to rescan must stay linear.
+#[test]
+fn parse_blocks_is_linear_on_hostile_replies() {
+    let shapes = [
+        "CHANGE: f\n".repeat(80_000),
+        "CHANGE: f\n<<<<<<< CURRENT\n".repeat(40_000),
+        "```\nCHANGE: f\n".repeat(40_000),
+        "CHANGE: f\n<<<<<<< CURRENT\nx\n=======\ny\n>>>>>>> NEW\n".repeat(16_000),
+    ];
+    for text in &shapes {
+        let t = std::time::Instant::now();
+        let blocks = parse_blocks(text);
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(1),
+            "{} lines took {:?}",
+            text.lines().count(),
+            t.elapsed()
+        );
+        let _ = blocks.len();
+    }
+    assert_eq!(parse_blocks(&shapes[3]).len(), 16_000);
+}
+
+/// Issue 12 item 2: a near miss on a big file spent seconds to minutes finding the closest
+/// lines. A 1.5 MB file with a multi-line near miss must answer well under a second.
+#[test]
+fn closest_lines_on_a_big_near_miss_is_fast_and_right() {
+    let mut file = String::new();
+    for i in 0..30_000 {
+        file.push_str(&format!("    let value_{i} = compute(input_{i}, {i});\n"));
+    }
+    assert!(file.len() > 1_400_000);
+    let needle = "    let value_20000 = compute(input_2000, 20000);\n    let value_20001 = compute(input_20001, 20001);\n    let value_2002 = compute(input_20002, 20002);\n";
+    let t = std::time::Instant::now();
+    let closest = closest_lines(&file, needle);
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(1),
+        "took {:?}",
+        t.elapsed()
+    );
+    assert!(
+        closest.starts_with(" 20001\t    let value_20000 "),
+        "{closest}"
+    );
+    let t = std::time::Instant::now();
+    let err = apply_block(Some(&file), &block("f", needle, "x\n")).unwrap_err();
+    assert!(t.elapsed() < std::time::Duration::from_secs(1));
+    assert!(matches!(err, DeltaError::NotFound { .. }));
+}
+
+#[test]
+fn matching_repeated_lines_is_linear_and_ambiguity_is_capped() {
+    let file = "x\n".repeat(200_000);
+    let current = "x\n".repeat(5_000);
+    let t = std::time::Instant::now();
+    let err = apply_block(Some(&file), &block("f", &current, "y\n")).unwrap_err();
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(2),
+        "took {:?}",
+        t.elapsed()
+    );
+    let DeltaError::Ambiguous { lines } = &err else {
+        panic!("{err:?}");
+    };
+    assert_eq!(lines.len(), AMBIGUOUS_CAP);
+    assert!(err.to_string().contains("20 or more times"), "{err}");
+    // A long needle is shown clipped.
+    let long = (0..100).map(|i| format!("line {i}\n")).collect::<String>();
+    let shown = closest_lines(&long, &long.replace("line 5\n", "lime 5\n"));
+    assert!(shown.ends_with("[... 60 more lines]"), "{shown}");
+}
