@@ -61,7 +61,7 @@ pub fn is_secret_var(name: &str) -> bool {
 }
 
 /// Every variable botcoder reads, with what it does (for `config show`).
-pub const KNOWN: [(&str, &str); 33] = [
+pub const KNOWN: [(&str, &str); 35] = [
     (
         "LLM_PROVIDER",
         "openai | azure | anthropic | local | botserver",
