@@ -127,10 +127,12 @@ mod tests {
 
     #[test]
     fn the_connection_cap_stays_below_the_fd_limit() {
-        let cap = |current| connection_cap(FdLimits {
-            original: 1024,
-            current,
-        });
+        let cap = |current| {
+            connection_cap(FdLimits {
+                original: 1024,
+                current,
+            })
+        };
         assert_eq!((cap(1024), cap(20_000), cap(64)), (512, 1024, 32));
         assert_eq!(cap(10), 16);
     }

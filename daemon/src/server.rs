@@ -328,9 +328,12 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
     let (stop_handle, server_handle) = jsonrpsee::server::stop_channel();
     let server = tokio::spawn(rpc::serve(listener, daemon.clone(), stop_handle));
     tracing::info!(socket = %socket_path.display(), pid = std::process::id(), "botcoderd ready");
+    // Signal handlers exist before READY: a SIGTERM right after it must stop us gracefully,
+    // not kill us with the default action.
+    let stop = stop_signals();
     rpc::activation::notify_ready();
 
-    wait_for_stop(&daemon.shutdown).await;
+    wait_for_stop(stop, &daemon.shutdown).await;
     tracing::info!("stopping");
     rpc::activation::notify_stopping();
     let _ = server_handle.stop();
@@ -348,12 +351,18 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
     Ok(())
 }
 
-async fn wait_for_stop(requested: &CancellationToken) {
+type StopSignals = Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>;
+
+fn stop_signals() -> StopSignals {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
+    Some((
+        signal(SignalKind::terminate()).ok()?,
+        signal(SignalKind::interrupt()).ok()?,
+    ))
+}
+
+async fn wait_for_stop(signals: StopSignals, requested: &CancellationToken) {
+    let Some((mut term, mut int)) = signals else {
         requested.cancelled().await;
         return;
     };
