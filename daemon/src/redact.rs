@@ -87,8 +87,10 @@ fn userinfo(value: &str) -> Option<(&str, &str)> {
 
 /// Where an authority ends inside free text: a path, query, fragment, whitespace or a quote.
 fn authority_end(s: &str) -> usize {
-    s.find(|c: char| matches!(c, '/' | '?' | '#' | '"' | '\'' | '<' | '>' | '`') || c.is_whitespace())
-        .unwrap_or(s.len())
+    s.find(|c: char| {
+        matches!(c, '/' | '?' | '#' | '"' | '\'' | '<' | '>' | '`') || c.is_whitespace()
+    })
+    .unwrap_or(s.len())
 }
 
 /// Replaces the userinfo of every `scheme://userinfo@host` in `text` with [`MASK`].
@@ -223,9 +225,15 @@ mod tests {
                 "error sending request for url (http://tok@127.0.0.1:9/v1): refused",
                 "error sending request for url (http://***@127.0.0.1:9/v1): refused",
             ),
-            ("\"http://a:b@h\" and http://plain/x", "\"http://***@h\" and http://plain/x"),
+            (
+                "\"http://a:b@h\" and http://plain/x",
+                "\"http://***@h\" and http://plain/x",
+            ),
             ("mailto a@b, no scheme", "mailto a@b, no scheme"),
-            ("https://host/path@not-userinfo", "https://host/path@not-userinfo"),
+            (
+                "https://host/path@not-userinfo",
+                "https://host/path@not-userinfo",
+            ),
         ] {
             assert_eq!(scrub_userinfo(input), want, "{input}");
         }

@@ -29,7 +29,10 @@ fn last_error(out: &CliOutput) -> (String, String) {
     let last = out.json_lines().pop().expect("events");
     assert_eq!(last["type"], "turn.completed", "{}", out.stdout);
     (
-        last["error"]["kind"].as_str().unwrap_or_default().to_owned(),
+        last["error"]["kind"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
         last["error"]["message"]
             .as_str()
             .unwrap_or_default()
@@ -88,7 +91,11 @@ async fn a_redirect_to_another_origin_receives_neither_key_nor_prompt() {
         let sent = provider.requests();
         assert_eq!(sent.len(), 1, "{kind}");
         assert!(sent[0].header(header).is_some_and(|v| v.contains(KEY)));
-        assert_eq!(thief.requests().len(), 0, "{kind}: the redirect was followed");
+        assert_eq!(
+            thief.requests().len(),
+            0,
+            "{kind}: the redirect was followed"
+        );
     }
 }
 

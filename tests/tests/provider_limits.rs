@@ -73,7 +73,10 @@ fn last_error(out: &CliOutput) -> (String, String) {
     let last = out.json_lines().pop().expect("events");
     assert_eq!(last["type"], "turn.completed", "{}", out.stdout);
     (
-        last["error"]["kind"].as_str().unwrap_or_default().to_owned(),
+        last["error"]["kind"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
         last["error"]["message"]
             .as_str()
             .unwrap_or_default()
@@ -159,10 +162,7 @@ async fn a_huge_error_body_is_read_only_up_to_its_cap() {
         .await;
     let (kind, message) = last_error(&out);
     assert_eq!(kind, "provider_unavailable");
-    assert!(
-        message.contains("HTTP 500: upstream exploded"),
-        "{message}"
-    );
+    assert!(message.contains("HTTP 500: upstream exploded"), "{message}");
     a_normal_reply_works(&env, &mock).await;
 }
 
@@ -225,7 +225,15 @@ async fn tool_calls_past_the_cap_fail_the_turn_and_none_runs_for_every_wire_form
     std::fs::write(env.project.join("a.txt"), "alpha\n").unwrap();
     mock.push(MockResponse::openai_tool_calls(&borrowed(&calls(129)), 0));
     let project = project(&env);
-    let args = ["ask", "--json", "--approval", "auto", "--project", &project, "go"];
+    let args = [
+        "ask",
+        "--json",
+        "--approval",
+        "auto",
+        "--project",
+        &project,
+        "go",
+    ];
     let out = env.run_cli(&args, None).await;
     assert_eq!(out.code, 1, "{}", out.stderr);
     let (kind, message) = last_error(&out);
@@ -249,7 +257,15 @@ async fn tool_calls_past_the_cap_fail_the_turn_and_none_runs_for_every_wire_form
     std::fs::write(env.project.join("a.txt"), "alpha\n").unwrap();
     let _d = env.start_daemon();
     let project = env.project.display().to_string();
-    let args = ["ask", "--json", "--approval", "auto", "--project", &project, "go"];
+    let args = [
+        "ask",
+        "--json",
+        "--approval",
+        "auto",
+        "--project",
+        &project,
+        "go",
+    ];
     mock.push(MockResponse::anthropic_tool_uses(&borrowed(&calls(2))));
     mock.push(MockResponse::anthropic_text("read it twice"));
     let out = env.run_cli(&args, None).await;
@@ -276,7 +292,15 @@ async fn one_tool_calls_arguments_past_their_cap_fail_the_turn() {
         100,
     ));
     let project = project(&env);
-    let args = ["ask", "--json", "--approval", "auto", "--project", &project, "go"];
+    let args = [
+        "ask",
+        "--json",
+        "--approval",
+        "auto",
+        "--project",
+        &project,
+        "go",
+    ];
     let out = env.run_cli(&args, None).await;
     assert_eq!(out.code, 1, "{}", out.stderr);
     let (kind, message) = last_error(&out);

@@ -317,7 +317,10 @@ mod tests {
             ("BOTCODER_MAX_REPLY_BYTES", "1000"),
         ]));
         assert_eq!(
-            (cfg.provider_limits.tool_calls, cfg.provider_limits.reply_bytes),
+            (
+                cfg.provider_limits.tool_calls,
+                cfg.provider_limits.reply_bytes
+            ),
             (4, 1000)
         );
         let cfg = Config::from_env(&Env::from_pairs([

@@ -176,7 +176,10 @@ mod tests {
         b.check("p", &start(0)).unwrap();
         b.check("p", &args(0, "12345678")).unwrap();
         let err = b.check("p", &args(0, "9")).unwrap_err();
-        assert!(err.message.contains("BOTCODER_MAX_TOOL_ARGS_BYTES"), "{err}");
+        assert!(
+            err.message.contains("BOTCODER_MAX_TOOL_ARGS_BYTES"),
+            "{err}"
+        );
 
         let mut b = ReplyBudget::new(small());
         b.check("p", &start(0)).unwrap();

@@ -310,7 +310,13 @@ pub(crate) async fn send_streaming(
             ErrorKind::ProviderError,
             redirected(ep.name, ep.base_url, &resp, ep.url_var),
         );
-        return Err((ProviderError { status: Some(status), ..err }, String::new()));
+        return Err((
+            ProviderError {
+                status: Some(status),
+                ..err
+            },
+            String::new(),
+        ));
     }
     if !(200..300).contains(&status) {
         let headers = resp.headers().clone();

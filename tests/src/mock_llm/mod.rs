@@ -312,7 +312,15 @@ async fn respond(
             } else {
                 http::write_sized_head(conn, status, &headers, total, keep_alive).await?;
             }
-            endless_body(conn, prefix.as_bytes(), repeat.as_bytes(), total, sse, shared).await?;
+            endless_body(
+                conn,
+                prefix.as_bytes(),
+                repeat.as_bytes(),
+                total,
+                sse,
+                shared,
+            )
+            .await?;
             if sse {
                 http::write_last_chunk(conn).await?;
             }

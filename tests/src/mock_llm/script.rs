@@ -11,8 +11,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::bodies::{
-    anthropic_event, anthropic_stream, is_openai_usage, openai_chunk, openai_text, openai_usage, split_chars,
-    split_words,
+    anthropic_event, anthropic_stream, is_openai_usage, openai_chunk, openai_text, openai_usage,
+    split_chars, split_words,
 };
 
 /// One server-sent event: `event: X` (if any), one `data:` line per line of `data`, blank line.
@@ -197,8 +197,10 @@ impl MockResponse {
             events.push(anthropic_event(
                 json!({"type": "content_block_start", "index": i, "content_block": block}),
             ));
-            events.push(anthropic_event(json!({"type": "content_block_delta", "index": i,
-                "delta": {"type": "input_json_delta", "partial_json": input}})));
+            events.push(anthropic_event(
+                json!({"type": "content_block_delta", "index": i,
+                "delta": {"type": "input_json_delta", "partial_json": input}}),
+            ));
             events.push(anthropic_event(
                 json!({"type": "content_block_stop", "index": i}),
             ));
