@@ -232,3 +232,23 @@ impl FileConfig {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_limits_section_sets_the_cap_variables_and_typos_are_errors() {
+        let f: FileConfig = toml::from_str("[limits]\nreply_bytes = 1000\ntool_calls = 4\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let vars = f.to_vars(&|_| None).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            vars,
+            vec![
+                ("BOTCODER_MAX_REPLY_BYTES".to_owned(), "1000".to_owned()),
+                ("BOTCODER_MAX_TOOL_CALLS".to_owned(), "4".to_owned()),
+            ]
+        );
+        assert!(toml::from_str::<FileConfig>("[limits]\nreply_byte = 1\n").is_err());
+    }
+}

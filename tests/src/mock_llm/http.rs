@@ -196,6 +196,10 @@ pub(crate) async fn read_request<S: AsyncBufRead + AsyncWrite + Unpin>(
 fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
+        301 => "Moved Permanently",
+        302 => "Found",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
         400 => "Bad Request",
         401 => "Unauthorized",
         403 => "Forbidden",
@@ -245,6 +249,21 @@ pub(crate) async fn write_full<W: AsyncWrite + Unpin>(
     let mut bytes = out.into_bytes();
     bytes.extend_from_slice(body);
     w.write_all(&bytes).await?;
+    w.flush().await
+}
+
+/// Writes the head of a response whose `len`-byte body the caller writes itself (a body too
+/// large to build in memory).
+pub(crate) async fn write_sized_head<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    status: u16,
+    headers: &[(String, String)],
+    len: u64,
+    keep_alive: bool,
+) -> io::Result<()> {
+    let mut out = head(status, headers, keep_alive);
+    out.push_str(&format!("content-length: {len}\r\n\r\n"));
+    w.write_all(out.as_bytes()).await?;
     w.flush().await
 }
 

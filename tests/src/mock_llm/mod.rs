@@ -26,6 +26,7 @@ mod tests;
 use std::collections::VecDeque;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -69,6 +70,8 @@ struct Shared {
     inner: Mutex<Inner>,
     /// Number of requests recorded so far; `wait_for_requests` watches it.
     seen: watch::Sender<usize>,
+    /// Body bytes written by `Endless` answers: how much a capped client let through.
+    endless_sent: AtomicU64,
 }
 
 impl Shared {
@@ -125,6 +128,7 @@ impl MockLlm {
                 requests: Vec::new(),
             }),
             seen: watch::Sender::new(0),
+            endless_sent: AtomicU64::new(0),
         });
         let task = tokio::spawn(accept_loop(listener, shared.clone()));
         Ok(MockLlm { addr, shared, task })
@@ -147,6 +151,12 @@ impl MockLlm {
     /// The answer when the queue is empty (initially `MockResponse::text("ok")`).
     pub fn set_default(&self, r: MockResponse) {
         self.shared.lock().default = r;
+    }
+
+    /// Body bytes the `Endless` answers have written so far (the client stops them by
+    /// closing the connection).
+    pub fn endless_bytes_sent(&self) -> u64 {
+        self.shared.endless_sent.load(Ordering::Relaxed)
     }
 
     /// Every request received so far, in order.
@@ -218,7 +228,7 @@ async fn serve_connection(stream: TcpStream, shared: Arc<Shared>) {
             headers: request.headers,
         };
         let response = shared.record(recorded);
-        match respond(&mut conn, response, keep_alive).await {
+        match respond(&mut conn, response, keep_alive, &shared).await {
             Ok(After::Next) => {}
             Ok(After::Close) | Err(_) => return,
             Ok(After::Reset) => {
@@ -238,10 +248,49 @@ async fn serve_connection(stream: TcpStream, shared: Arc<Shared>) {
     }
 }
 
+/// Writes `prefix` then `repeat` until `total` bytes, in large writes so a test can stream a
+/// gigabyte in seconds; a write error (the client hung up) ends it.
+async fn endless_body(
+    conn: &mut BufReader<TcpStream>,
+    prefix: &[u8],
+    repeat: &[u8],
+    total: u64,
+    sse: bool,
+    shared: &Shared,
+) -> io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let mut block = Vec::with_capacity(256 * 1024);
+    while !repeat.is_empty() && block.len() < 256 * 1024 {
+        block.extend_from_slice(repeat);
+    }
+    let mut sent = 0u64;
+    let mut first = true;
+    while sent < total {
+        let piece: &[u8] = if first { prefix } else { &block };
+        first = false;
+        let n = piece.len().min((total - sent) as usize);
+        if n == 0 {
+            if repeat.is_empty() {
+                break;
+            }
+            continue;
+        }
+        if sse {
+            http::write_chunk(conn, &piece[..n]).await?;
+        } else {
+            conn.write_all(&piece[..n]).await?;
+        }
+        sent += n as u64;
+        shared.endless_sent.fetch_add(n as u64, Ordering::Relaxed);
+    }
+    conn.flush().await
+}
+
 async fn respond(
     conn: &mut BufReader<TcpStream>,
     response: MockResponse,
     keep_alive: bool,
+    shared: &Shared,
 ) -> io::Result<After> {
     let finished = if keep_alive {
         After::Next
@@ -250,6 +299,33 @@ async fn respond(
     };
     match response {
         MockResponse::Hang => Ok(After::Hold),
+        MockResponse::Endless {
+            status,
+            headers,
+            prefix,
+            repeat,
+            total,
+            sse,
+        } => {
+            if sse {
+                http::write_stream_head(conn, status, &headers, keep_alive).await?;
+            } else {
+                http::write_sized_head(conn, status, &headers, total, keep_alive).await?;
+            }
+            endless_body(
+                conn,
+                prefix.as_bytes(),
+                repeat.as_bytes(),
+                total,
+                sse,
+                shared,
+            )
+            .await?;
+            if sse {
+                http::write_last_chunk(conn).await?;
+            }
+            Ok(finished)
+        }
         MockResponse::Status {
             status,
             headers,

@@ -11,8 +11,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::bodies::{
-    anthropic_stream, is_openai_usage, openai_chunk, openai_text, openai_usage, split_chars,
-    split_words,
+    anthropic_event, anthropic_stream, is_openai_usage, openai_chunk, openai_text, openai_usage,
+    split_chars, split_words,
 };
 
 /// One server-sent event: `event: X` (if any), one `data:` line per line of `data`, blank line.
@@ -89,6 +89,18 @@ pub enum MockResponse {
     },
     /// Accept the request, read it, and never answer (until the client goes away).
     Hang,
+    /// A body without end, for the daemon's input caps: `prefix`, then `repeat` over and over
+    /// until `total` bytes went out or the client hung up (what a capped client does). With
+    /// `sse` it is a chunked `text/event-stream`; otherwise it declares `Content-Length: total`
+    /// (a multi-gigabyte error body). Nothing of the size is ever held in memory.
+    Endless {
+        status: u16,
+        headers: Vec<(String, String)>,
+        prefix: String,
+        repeat: String,
+        total: u64,
+        sse: bool,
+    },
 }
 
 impl MockResponse {
@@ -173,6 +185,33 @@ impl MockResponse {
         anthropic_stream(block, deltas, "tool_use")
     }
 
+    /// Anthropic Messages stream of several `tool_use` blocks `(id, name, input JSON)`, each
+    /// input in one `input_json_delta`, `stop_reason: "tool_use"`.
+    pub fn anthropic_tool_uses(calls: &[(&str, &str, &str)]) -> Self {
+        let start = json!({"type": "message_start", "message": {"id": "msg_mock", "type": "message",
+            "role": "assistant", "content": [], "model": super::MODEL,
+            "usage": {"input_tokens": super::PROMPT_TOKENS, "output_tokens": 1}}});
+        let mut events = vec![anthropic_event(start)];
+        for (i, (id, name, input)) in calls.iter().enumerate() {
+            let block = json!({"type": "tool_use", "id": id, "name": name, "input": {}});
+            events.push(anthropic_event(
+                json!({"type": "content_block_start", "index": i, "content_block": block}),
+            ));
+            events.push(anthropic_event(
+                json!({"type": "content_block_delta", "index": i,
+                "delta": {"type": "input_json_delta", "partial_json": input}}),
+            ));
+            events.push(anthropic_event(
+                json!({"type": "content_block_stop", "index": i}),
+            ));
+        }
+        events.push(anthropic_event(json!({"type": "message_delta",
+            "delta": {"stop_reason": "tool_use", "stop_sequence": null},
+            "usage": {"output_tokens": calls.len()}})));
+        events.push(anthropic_event(json!({"type": "message_stop"})));
+        Self::sse(events)
+    }
+
     /// OpenAI Responses API stream of `text` (word pieces): response.created, the output
     /// item and content part, `response.output_text.delta`s, their `.done` events and
     /// `response.completed` with usage.
@@ -213,6 +252,47 @@ impl MockResponse {
             json!({"type": "response.completed", "sequence_number": n + 3, "response": completed}),
         ));
         Self::sse(events)
+    }
+
+    /// A 200 SSE stream: `prefix`, then `repeat` until `total` bytes (see [`MockResponse::Endless`]).
+    pub fn endless_sse(prefix: &str, repeat: &str, total: u64) -> Self {
+        Self::Endless {
+            status: 200,
+            headers: Vec::new(),
+            prefix: prefix.to_owned(),
+            repeat: repeat.to_owned(),
+            total,
+            sse: true,
+        }
+    }
+
+    /// An OpenAI stream whose text never ends: the role chunk, then the same content chunk
+    /// (`piece`) until `total` bytes, never a `finish_reason` or `[DONE]`.
+    pub fn endless_text(piece: &str, total: u64) -> Self {
+        let role = openai_chunk(json!({"role": "assistant", "content": ""}), None).encode();
+        let chunk = openai_chunk(json!({"content": piece}), None).encode();
+        Self::endless_sse(&role, &chunk, total)
+    }
+
+    /// A `status` answer with a `total`-byte body of `x`s, declared with `Content-Length`.
+    pub fn huge_body(status: u16, total: u64) -> Self {
+        Self::Endless {
+            status,
+            headers: vec![("content-type".to_owned(), "text/plain".to_owned())],
+            prefix: String::new(),
+            repeat: "x".repeat(64 * 1024),
+            total,
+            sse: false,
+        }
+    }
+
+    /// A redirect (`301`, `302`, `307`, `308`) to `location`, empty body.
+    pub fn redirect(code: u16, location: &str) -> Self {
+        Self::Status {
+            status: code,
+            headers: vec![("location".to_owned(), location.to_owned())],
+            body: String::new(),
+        }
     }
 
     /// A plain response; `content-type` is JSON if `body` parses as JSON, else text.
@@ -279,9 +359,12 @@ impl MockResponse {
         self
     }
 
-    /// Adds a response header (SSE and Status; names are sent as given).
+    /// Adds a response header (SSE, Status and Endless; names are sent as given).
     pub fn with_header(mut self, name: &str, value: &str) -> Self {
-        if let Self::Sse { headers, .. } | Self::Status { headers, .. } = &mut self {
+        if let Self::Sse { headers, .. }
+        | Self::Status { headers, .. }
+        | Self::Endless { headers, .. } = &mut self
+        {
             headers.push((name.to_owned(), value.to_owned()));
         }
         self

@@ -1,0 +1,315 @@
+//! One provider answer never costs the daemon more than its caps (I10), tested from the
+//! hostile provider's side: an SSE event that never ends, a gigabyte error body, a reply
+//! that never stops, more tool calls than a reply may hold. Each fails only its own turn with
+//! `limit_exceeded` (or the error status), memory stays flat, the daemon keeps answering, and
+//! the next normal reply works.
+
+// Test code: a failed expectation is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use botcoder_protocol::methods::{DaemonStatus, Empty};
+use botcoder_tests::harness::{CliOutput, DaemonProcess, TestEnv};
+use botcoder_tests::mock_llm::{MockLlm, MockResponse};
+use pretty_assertions::assert_eq;
+
+const GB: u64 = 1024 * 1024 * 1024;
+const MB: u64 = 1024 * 1024;
+/// The daemon's peak resident memory may not pass this while a provider misbehaves.
+const MAX_HWM_KB: u64 = 200 * 1024;
+
+fn project(env: &TestEnv) -> String {
+    env.project.display().to_string()
+}
+
+async fn setup(vars: &[(&str, &str)]) -> (TestEnv, MockLlm, DaemonProcess) {
+    let mock = MockLlm::start().await.unwrap();
+    let mut env = TestEnv::new();
+    env.use_mock(&mock).set("LLM_MAX_RETRIES", "0");
+    for (k, v) in vars {
+        env.set(k, v);
+    }
+    let d = env.start_daemon();
+    (env, mock, d)
+}
+
+/// `VmHWM` (peak resident set) of a process, in kB.
+fn peak_rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/<pid>/status")
+}
+
+/// Runs `ask --json` while a second client polls `daemon.status`; returns the CLI's output
+/// and the slowest status answer seen meanwhile.
+async fn ask_while_polling_status(env: &TestEnv, args: &[&str]) -> (CliOutput, Duration) {
+    let watcher = env.client("watcher").await;
+    let project = project(env);
+    let mut full = vec!["ask", "--json", "--project", &project];
+    full.extend_from_slice(args);
+    let ask = env.run_cli_timeout(&full, None, Duration::from_secs(60));
+    tokio::pin!(ask);
+    let mut slowest = Duration::ZERO;
+    loop {
+        tokio::select! {
+            out = &mut ask => return (out, slowest),
+            () = tokio::time::sleep(Duration::from_millis(20)) => {
+                let t = Instant::now();
+                tokio::time::timeout(Duration::from_secs(5), watcher.call::<DaemonStatus>(&Empty {}))
+                    .await
+                    .expect("daemon.status answers while a provider misbehaves")
+                    .unwrap();
+                slowest = slowest.max(t.elapsed());
+            }
+        }
+    }
+}
+
+fn last_error(out: &CliOutput) -> (String, String) {
+    let last = out.json_lines().pop().expect("events");
+    assert_eq!(last["type"], "turn.completed", "{}", out.stdout);
+    (
+        last["error"]["kind"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        last["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+    )
+}
+
+/// The honest path after an attack: a normal reply on the same daemon.
+async fn a_normal_reply_works(env: &TestEnv, mock: &MockLlm) {
+    mock.push(MockResponse::text("still fine"));
+    let out = env
+        .run_cli(&["ask", "--project", &project(env), "again"], None)
+        .await;
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (0, "still fine\n"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_sse_event_that_never_ends_is_cut_at_its_cap_with_memory_flat() {
+    let (env, mock, d) = setup(&[]).await;
+    let line = format!("data: {}\n", "y".repeat(1000));
+    for attack in [
+        // Endless `data:` lines, never the blank line that ends the event.
+        MockResponse::endless_sse("", &line, GB),
+        // One endless line, never a newline.
+        MockResponse::endless_sse("data: ", "z", GB),
+    ] {
+        mock.push(attack);
+        let started = Instant::now();
+        let (out, slowest) = ask_while_polling_status(&env, &["hi"]).await;
+        assert_eq!(out.code, 1, "{}", out.stderr);
+        let (kind, message) = last_error(&out);
+        assert_eq!(kind, "limit_exceeded");
+        assert!(
+            message.contains("one server-sent event exceeded 8388608 bytes")
+                && message.contains("BOTCODER_MAX_SSE_EVENT_BYTES"),
+            "{message}"
+        );
+        assert!(slowest < Duration::from_secs(1), "status took {slowest:?}");
+        assert!(started.elapsed() < Duration::from_secs(20));
+    }
+    // The daemon stopped reading near the cap instead of taking the gigabyte.
+    assert!(
+        mock.endless_bytes_sent() < 2 * 200 * MB,
+        "{} bytes were sent",
+        mock.endless_bytes_sent()
+    );
+    let hwm = peak_rss_kb(d.pid());
+    assert!(hwm < MAX_HWM_KB, "peak RSS {hwm} kB");
+    a_normal_reply_works(&env, &mock).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_error_body_is_read_only_up_to_its_cap() {
+    let (env, mock, d) = setup(&[]).await;
+    mock.push(MockResponse::huge_body(500, 3 * GB));
+    let (out, slowest) = ask_while_polling_status(&env, &["hi"]).await;
+    assert_eq!(out.code, 75, "{}", out.stderr);
+    let (kind, message) = last_error(&out);
+    assert_eq!(kind, "provider_unavailable");
+    assert!(message.contains("answered HTTP 500: xxxx"), "{message}");
+    assert!(message.len() < 1000, "{} bytes of message", message.len());
+    assert!(slowest < Duration::from_secs(1), "status took {slowest:?}");
+    assert!(
+        mock.endless_bytes_sent() < 200 * MB,
+        "{} bytes were sent",
+        mock.endless_bytes_sent()
+    );
+    let hwm = peak_rss_kb(d.pid());
+    assert!(hwm < MAX_HWM_KB, "peak RSS {hwm} kB");
+
+    // Honest path: an ordinary error body is still shown.
+    mock.push(MockResponse::status(
+        500,
+        r#"{"error":{"message":"upstream exploded"}}"#,
+    ));
+    let out = env
+        .run_cli(&["ask", "--json", "--project", &project(&env), "hi"], None)
+        .await;
+    let (kind, message) = last_error(&out);
+    assert_eq!(kind, "provider_unavailable");
+    assert!(message.contains("HTTP 500: upstream exploded"), "{message}");
+    a_normal_reply_works(&env, &mock).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_that_never_ends_stops_at_the_reply_cap() {
+    // 1 MiB rather than the default 8 keeps the test quick: every delta also goes to the
+    // client, and this machine is shared.
+    let (env, mock, d) = setup(&[("BOTCODER_MAX_REPLY_BYTES", "1048576")]).await;
+    let piece = "lorem ipsum dolor sit amet ".repeat(40);
+    mock.push(MockResponse::endless_text(&piece, 120 * MB));
+    let (out, slowest) = ask_while_polling_status(&env, &["hi"]).await;
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let (kind, message) = last_error(&out);
+    assert_eq!(kind, "limit_exceeded");
+    assert!(
+        message.contains("the reply (text and tool-call arguments) exceeded 1048576 bytes")
+            && message.contains("BOTCODER_MAX_REPLY_BYTES"),
+        "{message}"
+    );
+    assert!(slowest < Duration::from_secs(1), "status took {slowest:?}");
+    assert!(
+        mock.endless_bytes_sent() < 100 * MB,
+        "{} bytes were sent",
+        mock.endless_bytes_sent()
+    );
+    let hwm = peak_rss_kb(d.pid());
+    assert!(hwm < MAX_HWM_KB, "peak RSS {hwm} kB");
+    a_normal_reply_works(&env, &mock).await;
+}
+
+fn calls(n: usize) -> Vec<(String, String, String)> {
+    (0..n)
+        .map(|i| {
+            (
+                format!("call_{i}"),
+                "read_file".to_owned(),
+                r#"{"path":"a.txt"}"#.to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn borrowed(c: &[(String, String, String)]) -> Vec<(&str, &str, &str)> {
+    c.iter()
+        .map(|(a, b, c)| (a.as_str(), b.as_str(), c.as_str()))
+        .collect()
+}
+
+fn tool_results(out: &CliOutput) -> usize {
+    out.json_lines()
+        .iter()
+        .filter(|l| l["type"] == "tool.result")
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tool_calls_past_the_cap_fail_the_turn_and_none_runs_for_every_wire_format() {
+    // OpenAI: one past the default cap of 128.
+    let (env, mock, _d) = setup(&[]).await;
+    std::fs::write(env.project.join("a.txt"), "alpha\n").unwrap();
+    mock.push(MockResponse::openai_tool_calls(&borrowed(&calls(129)), 0));
+    let project = project(&env);
+    let args = [
+        "ask",
+        "--json",
+        "--approval",
+        "auto",
+        "--project",
+        &project,
+        "go",
+    ];
+    let out = env.run_cli(&args, None).await;
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let (kind, message) = last_error(&out);
+    assert_eq!(kind, "limit_exceeded");
+    assert!(
+        message.contains("more than 128 tool calls in one reply; none of them ran")
+            && message.contains("BOTCODER_MAX_TOOL_CALLS"),
+        "{message}"
+    );
+    assert_eq!(tool_results(&out), 0);
+    assert_eq!(mock.requests().len(), 1, "the refused calls went nowhere");
+
+    // Anthropic, with the cap set lower: at the cap the calls run, past it the turn fails.
+    let mock = MockLlm::start().await.unwrap();
+    let mut env = TestEnv::new();
+    env.set("LLM_PROVIDER", "anthropic")
+        .set("ANTHROPIC_API_KEY", "sk-ant-test-key")
+        .set("ANTHROPIC_BASE_URL", &format!("http://{}", mock.addr()))
+        .set("LLM_MAX_RETRIES", "0")
+        .set("BOTCODER_MAX_TOOL_CALLS", "2");
+    std::fs::write(env.project.join("a.txt"), "alpha\n").unwrap();
+    let _d = env.start_daemon();
+    let project = env.project.display().to_string();
+    let args = [
+        "ask",
+        "--json",
+        "--approval",
+        "auto",
+        "--project",
+        &project,
+        "go",
+    ];
+    mock.push(MockResponse::anthropic_tool_uses(&borrowed(&calls(2))));
+    mock.push(MockResponse::anthropic_text("read it twice"));
+    let out = env.run_cli(&args, None).await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(tool_results(&out), 2);
+    mock.push(MockResponse::anthropic_tool_uses(&borrowed(&calls(3))));
+    let out = env.run_cli(&args, None).await;
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let (kind, message) = last_error(&out);
+    assert_eq!(kind, "limit_exceeded");
+    assert!(
+        message.contains("more than 2 tool calls") && message.contains("BOTCODER_MAX_TOOL_CALLS"),
+        "{message}"
+    );
+    assert_eq!(tool_results(&out), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_tool_calls_arguments_past_their_cap_fail_the_turn() {
+    let (env, mock, _d) = setup(&[("BOTCODER_MAX_TOOL_ARGS_BYTES", "1000")]).await;
+    let big = format!(r#"{{"path":"a.txt","pad":"{}"}}"#, "p".repeat(2000));
+    mock.push(MockResponse::openai_tool_calls(
+        &[("call_1", "read_file", &big)],
+        100,
+    ));
+    let project = project(&env);
+    let args = [
+        "ask",
+        "--json",
+        "--approval",
+        "auto",
+        "--project",
+        &project,
+        "go",
+    ];
+    let out = env.run_cli(&args, None).await;
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let (kind, message) = last_error(&out);
+    assert_eq!(kind, "limit_exceeded");
+    assert!(
+        message.contains("one tool call's arguments exceeded 1000 bytes")
+            && message.contains("BOTCODER_MAX_TOOL_ARGS_BYTES"),
+        "{message}"
+    );
+    assert_eq!(tool_results(&out), 0);
+    a_normal_reply_works(&env, &mock).await;
+}
