@@ -211,4 +211,40 @@ mod tests {
         // With no deltas at all (history replay) the whole message prints.
         assert_eq!(t.complete("whole"), "whole\n");
     }
+
+    #[test]
+    fn an_approval_request_shows_what_allow_for_session_covers() {
+        let ev = |body| Event {
+            seq: Some(1),
+            session_id: "s".into(),
+            time: String::new(),
+            body,
+        };
+        let mut t = Transcript::default();
+        let requested = ev(EventBody::ApprovalRequested {
+            turn_id: "t".into(),
+            call_id: "c".into(),
+            tool: "execute_command".into(),
+            summary: "run `cargo test --release`".into(),
+            diff: None,
+            scope: Some("cargo test".into()),
+        });
+        assert_eq!(
+            t.render(&requested),
+            [Piece::Note(
+                "[approval needed: run `cargo test --release`; allow for this session would cover: cargo test]\n"
+                    .into()
+            )]
+        );
+        let resolved = ev(EventBody::ApprovalResolved {
+            turn_id: "t".into(),
+            call_id: "c".into(),
+            decision: ApprovalDecision::Deny,
+            decided_by: "rule:rm".into(),
+        });
+        assert_eq!(
+            t.render(&resolved),
+            [Piece::Note("[denied by rule:rm]\n".into())]
+        );
+    }
 }

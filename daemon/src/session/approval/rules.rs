@@ -381,9 +381,10 @@ fn walk_command(
     check: &mut dyn FnMut(&[String]) -> bool,
 ) -> bool {
     loop {
+        let is_assignment = |w: &str| w.contains('=') && !w.starts_with('=');
         let start = argv
             .iter()
-            .position(|w| !(w.contains('=') && !w.starts_with('=')) && w != "!")
+            .position(|w| !is_assignment(w) && w != "!")
             .unwrap_or(argv.len());
         argv = &argv[start..];
         let Some(program) = argv.first() else {
