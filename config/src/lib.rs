@@ -61,7 +61,7 @@ pub fn is_secret_var(name: &str) -> bool {
 }
 
 /// Every variable botcoder reads, with what it does (for `config show`).
-pub const KNOWN: [(&str, &str); 35] = [
+pub const KNOWN: [(&str, &str); 39] = [
     (
         "LLM_PROVIDER",
         "openai | azure | anthropic | local | botserver",
@@ -102,6 +102,19 @@ pub const KNOWN: [(&str, &str); 35] = [
         "BOTCODER_APPROVALS_DENY",
         "commands that never run (argv prefixes)",
     ),
+    (
+        "BOTCODER_MAX_SSE_EVENT_BYTES",
+        "cap on one server-sent event",
+    ),
+    (
+        "BOTCODER_MAX_REPLY_BYTES",
+        "cap on one reply (text and tool-call arguments)",
+    ),
+    (
+        "BOTCODER_MAX_TOOL_ARGS_BYTES",
+        "cap on one tool call's arguments",
+    ),
+    ("BOTCODER_MAX_TOOL_CALLS", "cap on tool calls in one reply"),
     ("BOTCODER_LOG", "log filter"),
     ("BOTCODER_SOCKET", "daemon socket"),
     (

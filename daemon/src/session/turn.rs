@@ -126,7 +126,7 @@ async fn route(
         let snap = bot.monitor.snapshot();
         let why = format!(
             "the botserver at {} is {} ({})",
-            bot.settings.url,
+            crate::redact::scrub_userinfo(&bot.settings.url),
             snap.state.as_str(),
             snap.last_error.unwrap_or_default()
         );
