@@ -284,6 +284,15 @@ impl SessionCore {
         let Some(turn) = turn.filter(|_| !matches!(event.body, EventBody::UserMessage { .. }))
         else {
             // A lost user message fails its `session.send`; its turn never starts.
+            if let EventBody::UserMessage { .. } = event.body {
+                return DaemonError::new(
+                    e.kind,
+                    format!(
+                        "the message was not saved, so nothing was accepted: {}",
+                        e.message
+                    ),
+                );
+            }
             return e;
         };
         let first = lock(&self.storage_failed)

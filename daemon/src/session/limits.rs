@@ -112,6 +112,20 @@ pub fn fit(body: &mut EventBody, max: usize) -> usize {
     cut
 }
 
+/// The last at most `max` bytes of a reply streamed so far, with their byte offset in it:
+/// what a subscriber joining mid-reply is sent as one `assistant.delta` (offsets let the
+/// client see the gap; the final `assistant.message` fills it).
+pub fn streamed_tail(text: String, max: usize) -> (u64, String) {
+    if text.len() <= max {
+        return (0, text);
+    }
+    let mut start = text.len() - max;
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    (start as u64, text[start..].to_owned())
+}
+
 /// The longest string anywhere in `v` (object values, array items; keys stay).
 fn longest_string(v: &mut Value) -> Option<&mut String> {
     match v {
@@ -182,6 +196,13 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn a_long_streamed_reply_is_sent_as_its_tail_with_its_offset() {
+        assert_eq!(streamed_tail("short".into(), 10), (0, "short".into()));
+        let (offset, tail) = streamed_tail("aé€z".repeat(10), 5);
+        assert_eq!((offset, tail.as_str()), (66, "€z"));
     }
 
     #[test]

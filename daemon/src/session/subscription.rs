@@ -118,13 +118,15 @@ async fn send_partial(
     turn_id: TurnId,
     text: String,
 ) -> bool {
+    // A reply of many megabytes would not fit one message: send its tail only.
+    let (offset, text) = super::limits::streamed_tail(text, super::limits::MAX_EVENT_BYTES / 8);
     let ev = botcoder_protocol::Event {
         seq: None,
         session_id: core.id.clone(),
         time: now_rfc3339(),
         body: EventBody::AssistantDelta {
             turn_id,
-            offset: 0,
+            offset,
             text,
         },
     };
