@@ -1,12 +1,18 @@
 //! The file tools: read_file, write_file, edit_file, apply_delta. Blocking file I/O; the
-//! executor runs these on the blocking pool.
+//! executor runs these on the blocking pool with a [`Job`] (the root held open, the turn's
+//! cancel token). Every open goes through [`Root`] (race-free confinement, I6); reads are
+//! bounded by what is returned, not by the file's size.
 
-use std::path::Path;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
 
 use serde_json::Value;
 
 use super::args::{opt_u64, req_str};
-use crate::tools::confine::{relative, resolve};
+use super::textio::{
+    CANCELLED, Job, Text, count_lines, looks_binary, looks_utf8, read_line_capped, read_text,
+};
+use crate::tools::confine::{ConfineError, lexical};
 use crate::tools::delta::{apply_block, closest_lines, parse_blocks};
 use crate::tools::diff::unified;
 use crate::tools::{FileChange, ToolOutcome};
@@ -15,80 +21,128 @@ use crate::tools::{FileChange, ToolOutcome};
 const READ_CAP: usize = 256 * 1024;
 /// Default number of lines read_file returns.
 const READ_LINES: u64 = 2000;
+/// Longest line read_file shows; the rest of it is cut with a note.
+const LINE_CAP: usize = 16 * 1024;
+/// Files up to this size are read to the end to say how many lines they have.
+const COUNT_CAP: u64 = 64 * 1024 * 1024;
+/// Lines between two looks at the cancel token.
+const CHECK_LINES: u64 = 1024;
+/// Most CHANGE blocks one apply_delta call applies.
+const MAX_BLOCKS: usize = 1000;
 
-fn read_text(path: &Path, shown: &str) -> Result<Option<String>, String> {
-    match std::fs::read(path) {
-        Ok(bytes) => {
-            if bytes.iter().take(8192).any(|&b| b == 0) {
-                return Err(format!(
-                    "{shown} is a binary file; it cannot be read or edited as text"
-                ));
-            }
-            String::from_utf8(bytes)
-                .map(Some)
-                .map_err(|_| format!("{shown} is not valid UTF-8 text"))
+fn io_err(shown: &str) -> impl Fn(std::io::Error) -> String + '_ {
+    move |e| {
+        if e.to_string() == CANCELLED {
+            CANCELLED.to_owned()
+        } else {
+            format!("cannot read {shown}: {e}")
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(format!("cannot read {shown}: {e}")),
     }
 }
 
-/// Writes through a temp file in the same directory and a rename: never half-written.
-pub fn write_atomic(path: &Path, content: &str) -> Result<(), String> {
-    let dir = path.parent().ok_or("the path has no parent directory")?;
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .map_err(|e| format!("cannot write in {}: {e}", dir.display()))?;
-    std::io::Write::write_all(&mut tmp, content.as_bytes())
-        .map_err(|e| format!("write failed: {e}"))?;
-    if let Ok(meta) = std::fs::metadata(path) {
-        let _ = std::fs::set_permissions(tmp.path(), meta.permissions());
-    }
-    tmp.persist(path)
-        .map_err(|e| format!("cannot replace {}: {e}", path.display()))?;
-    Ok(())
-}
-
-/// `read_file {path, offset?, limit?}`.
-pub fn read_file(root: &Path, args: &Value) -> ToolOutcome {
+/// `read_file {path, offset?, limit?}`: reads only the lines it returns (plus a count of the
+/// rest for files up to 64 MB), at most 256 KB of them.
+pub fn read_file(job: &Job, args: &Value) -> ToolOutcome {
     let run = || -> Result<ToolOutcome, String> {
         let shown = req_str(args, "path")?;
-        let path = resolve(root, shown)?;
-        if path.is_dir() {
-            return Err(format!(
-                "{shown} is a directory; use list_files to see what is in it"
-            ));
-        }
-        let text = read_text(&path, shown)?.ok_or_else(|| format!("{shown} does not exist"))?;
         let offset = opt_u64(args, "offset")?.unwrap_or(1).max(1);
         let limit = opt_u64(args, "limit")?.unwrap_or(READ_LINES).max(1);
-        let total = text.lines().count() as u64;
-        let mut out = String::new();
-        let mut truncated = false;
-        for (i, line) in text
-            .lines()
-            .enumerate()
-            .skip(offset as usize - 1)
-            .take(limit as usize)
-        {
-            if out.len() + line.len() > READ_CAP {
-                truncated = true;
+        let opened = job.root.open_file(shown).map_err(|e| match e {
+            ConfineError::IsDir(_) => {
+                format!("{shown} is a directory; use list_files to see what is in it")
+            }
+            other => other.to_string(),
+        })?;
+        let size = opened.size;
+        let mut r = BufReader::with_capacity(64 * 1024, opened.file);
+        let head = r.fill_buf().map_err(io_err(shown))?;
+        if looks_binary(head) {
+            return Err(format!(
+                "{shown} is a binary file; it cannot be read or edited as text"
+            ));
+        }
+        if !looks_utf8(head) {
+            return Err(format!("{shown} is not valid UTF-8 text"));
+        }
+        let cancelled = || job.cancelled();
+        let mut line = Vec::new();
+        let mut n = 0u64;
+        let mut at_end = false;
+        while n + 1 < offset {
+            line.clear();
+            if n.is_multiple_of(CHECK_LINES) && job.cancelled() {
+                return Err(CANCELLED.to_owned());
+            }
+            if read_line_capped(&mut r, &mut line, 0, &cancelled).map_err(io_err(shown))? == 0 {
+                at_end = true;
                 break;
             }
-            out.push_str(&format!("{:>6}\t{line}\n", i + 1));
+            n += 1;
         }
-        let last = offset - 1 + limit;
-        if last < total || truncated {
-            truncated = true;
-            out.push_str(&format!("[{total} lines in all; read more with offset]\n"));
-        }
-        if out.is_empty() {
-            out = if total == 0 {
-                "[empty file]\n".to_owned()
+        let mut out = String::new();
+        let mut capped = false;
+        while !at_end && n + 1 < offset + limit {
+            if n.is_multiple_of(CHECK_LINES) && job.cancelled() {
+                return Err(CANCELLED.to_owned());
+            }
+            line.clear();
+            let len =
+                read_line_capped(&mut r, &mut line, LINE_CAP, &cancelled).map_err(io_err(shown))?;
+            if len == 0 {
+                at_end = true;
+                break;
+            }
+            n += 1;
+            let shown_line = String::from_utf8_lossy(&line);
+            let shown_line = shown_line.trim_end_matches(['\n', '\r']);
+            let cut = if len > LINE_CAP + 1 {
+                format!(" [... line cut: {len} bytes in all]")
             } else {
-                format!("[no lines at offset {offset}; the file has {total}]\n")
+                String::new()
+            };
+            if out.len() + shown_line.len() + cut.len() + 8 > READ_CAP {
+                capped = true;
+                n -= 1;
+                break;
+            }
+            out.push_str(&format!("{n:>6}\t{shown_line}{cut}\n"));
+        }
+        let shown_lines = n.saturating_sub(offset - 1);
+        // Whether anything follows, and how much.
+        let total = if at_end {
+            Some(n)
+        } else if size <= COUNT_CAP {
+            let rest = count_lines(&mut r, &cancelled).map_err(io_err(shown))?;
+            Some(n + rest + u64::from(capped))
+        } else {
+            None
+        };
+        let more = !at_end && total.is_none_or(|t| t > n);
+        if more || capped {
+            let next = n + 1;
+            let all = match total {
+                Some(t) => format!("{t} lines in all"),
+                None => format!("{size} bytes in all"),
+            };
+            let why = if capped {
+                format!("output capped at {} KB; ", READ_CAP / 1024)
+            } else {
+                String::new()
+            };
+            if capped || total.is_none() {
+                out.push_str(&format!("[{why}{all}; read more with offset {next}]\n"));
+            } else {
+                out.push_str(&format!("[{all}; read more with offset]\n"));
+            }
+        }
+        if shown_lines == 0 && out.is_empty() {
+            out = match total {
+                Some(0) => "[empty file]\n".to_owned(),
+                Some(t) => format!("[no lines at offset {offset}; the file has {t}]\n"),
+                None => format!("[no lines at offset {offset}]\n"),
             };
         }
+        let truncated = more || capped;
         Ok(ToolOutcome {
             truncated,
             ..ToolOutcome::ok(out)
@@ -97,32 +151,38 @@ pub fn read_file(root: &Path, args: &Value) -> ToolOutcome {
     run().unwrap_or_else(ToolOutcome::error)
 }
 
-/// A planned change: resolved path, old text, new text.
-type Plan = (std::path::PathBuf, String, String);
+/// A planned change: the path (normalized, relative to the root), old text, new text.
+type Plan = (String, String, String);
 
 /// One file touched by CHANGE blocks while they are applied in order.
 struct DeltaFile {
-    path: std::path::PathBuf,
+    key: PathBuf,
     /// The file's text before any block (None: it does not exist).
     original: Option<String>,
     /// The text after the blocks so far, or the first error.
     state: Result<String, String>,
 }
 
-/// What write_file would produce.
-fn plan_write(root: &Path, args: &Value) -> Result<Plan, String> {
+/// The normalized relative path of `shown` (for events and grouping), or the refusal.
+fn rel_of(shown: &str) -> Result<PathBuf, String> {
+    lexical(shown).map_err(|e| e.to_string())
+}
+
+/// What write_file would produce. An existing file that is not text (binary, too large) is
+/// replaced all the same; its diff shows only the new content.
+fn plan_write(job: &Job, args: &Value) -> Result<Plan, String> {
     let shown = req_str(args, "path")?;
     let content = req_str(args, "content")?;
-    let path = resolve(root, shown)?;
-    if path.is_dir() {
-        return Err(format!("{shown} is a directory"));
-    }
-    let old = read_text(&path, shown)?.unwrap_or_default();
-    Ok((path, old, content.to_owned()))
+    let rel = rel_of(shown)?;
+    let old = match read_text(&job.root, shown)? {
+        Text::Text(t) => t,
+        Text::Missing | Text::Opaque(_) => String::new(),
+    };
+    Ok((rel.display().to_string(), old, content.to_owned()))
 }
 
 /// What edit_file would produce.
-fn plan_edit(root: &Path, args: &Value) -> Result<Plan, String> {
+fn plan_edit(job: &Job, args: &Value) -> Result<Plan, String> {
     let shown = req_str(args, "path")?;
     let old_text = req_str(args, "old")?;
     let new_text = req_str(args, "new")?;
@@ -130,9 +190,16 @@ fn plan_edit(root: &Path, args: &Value) -> Result<Plan, String> {
         .get("replace_all")
         .and_then(Value::as_bool)
         .unwrap_or(false);
-    let path = resolve(root, shown)?;
-    let original = read_text(&path, shown)?
-        .ok_or_else(|| format!("{shown} does not exist; use write_file to create it"))?;
+    let rel = rel_of(shown)?;
+    let original = match read_text(&job.root, shown)? {
+        Text::Text(t) => t,
+        Text::Missing => {
+            return Err(format!(
+                "{shown} does not exist; use write_file to create it"
+            ));
+        }
+        Text::Opaque(why) => return Err(why),
+    };
     if old_text.is_empty() {
         return Err("`old` must not be empty; use write_file to replace a whole file".to_owned());
     }
@@ -150,35 +217,45 @@ fn plan_edit(root: &Path, args: &Value) -> Result<Plan, String> {
             original.replace(old_text, new_text)
         }
         n => {
-            let lines: Vec<String> = original
-                .match_indices(old_text)
-                .map(|(i, _)| (original[..i].matches('\n').count() + 1).to_string())
-                .collect();
+            // Line numbers counted incrementally (linear), and only the first 20 named.
+            let mut lines = Vec::new();
+            let (mut line, mut seen) = (1usize, 0usize);
+            for (i, _) in original.match_indices(old_text).take(20) {
+                line += memchr::memchr_iter(b'\n', &original.as_bytes()[seen..i]).count();
+                seen = i;
+                lines.push(line.to_string());
+            }
             return Err(format!(
                 "`old` occurs {n} times in {shown} (lines {}); include more surrounding lines to make it unique, or set replace_all",
                 lines.join(", ")
             ));
         }
     };
-    Ok((path, original, updated))
+    Ok((rel.display().to_string(), original, updated))
 }
 
-fn commit(root: &Path, path: &Path, old: &str, new: &str) -> Result<FileChange, String> {
-    write_atomic(path, new)?;
-    let rel = relative(root, path);
-    Ok(FileChange {
-        diff: unified(&rel, old, new),
-        path: rel,
-    })
+/// Writes a plan (cancellation is checked last, before anything changes); says whether the
+/// file is new.
+fn commit(job: &Job, rel: &str, old: &str, new: &str) -> Result<(FileChange, bool), String> {
+    let written = job
+        .root
+        .write(rel, new.as_bytes(), &|| job.cancelled())
+        .map_err(|e| e.to_string())?;
+    Ok((
+        FileChange {
+            diff: unified(rel, old, new),
+            path: rel.to_owned(),
+        },
+        written.created,
+    ))
 }
 
 /// `write_file {path, content}`.
-pub fn write_file(root: &Path, args: &Value) -> ToolOutcome {
+pub fn write_file(job: &Job, args: &Value) -> ToolOutcome {
     let run = || -> Result<ToolOutcome, String> {
-        let (path, old, new) = plan_write(root, args)?;
-        let existed = path.exists();
-        let change = commit(root, &path, &old, &new)?;
-        let verb = if existed { "wrote" } else { "created" };
+        let (rel, old, new) = plan_write(job, args)?;
+        let (change, created) = commit(job, &rel, &old, &new)?;
+        let verb = if created { "created" } else { "wrote" };
         let msg = format!("{verb} {} ({} bytes)", change.path, new.len());
         Ok(ToolOutcome {
             changes: vec![change],
@@ -189,10 +266,10 @@ pub fn write_file(root: &Path, args: &Value) -> ToolOutcome {
 }
 
 /// `edit_file {path, old, new, replace_all?}`.
-pub fn edit_file(root: &Path, args: &Value) -> ToolOutcome {
+pub fn edit_file(job: &Job, args: &Value) -> ToolOutcome {
     let run = || -> Result<ToolOutcome, String> {
-        let (path, old, new) = plan_edit(root, args)?;
-        let change = commit(root, &path, &old, &new)?;
+        let (rel, old, new) = plan_edit(job, args)?;
+        let (change, _) = commit(job, &rel, &old, &new)?;
         let msg = format!("edited {}", change.path);
         Ok(ToolOutcome {
             changes: vec![change],
@@ -203,35 +280,45 @@ pub fn edit_file(root: &Path, args: &Value) -> ToolOutcome {
 }
 
 /// What `apply_delta` would do to each file: (path, old, new) or the error per block.
-fn plan_delta(root: &Path, args: &Value) -> Result<Vec<Result<Plan, String>>, String> {
+fn plan_delta(job: &Job, args: &Value) -> Result<Vec<Result<Plan, String>>, String> {
     let text = req_str(args, "text")?;
     let blocks = parse_blocks(text);
     if blocks.is_empty() {
         return Err("no CHANGE: blocks found; the format is `CHANGE: path`, `<<<<<<< CURRENT`, lines, `=======`, lines, `>>>>>>> NEW`".to_owned());
     }
+    if blocks.len() > MAX_BLOCKS {
+        return Err(format!(
+            "{} CHANGE blocks in one call; send at most {MAX_BLOCKS} per call",
+            blocks.len()
+        ));
+    }
     // Blocks for the same file apply in order on the evolving text.
     let mut files: Vec<DeltaFile> = Vec::new();
     for block in &blocks {
-        let path = match resolve(root, &block.path) {
-            Ok(p) => p,
+        if job.cancelled() {
+            return Err(CANCELLED.to_owned());
+        }
+        let key = match rel_of(&block.path) {
+            Ok(k) => k,
             Err(e) => {
                 files.push(DeltaFile {
-                    path: root.join("?"),
+                    key: PathBuf::from("?"),
                     original: None,
                     state: Err(e),
                 });
                 continue;
             }
         };
-        let idx = match files.iter().position(|f| f.path == path) {
+        let idx = match files.iter().position(|f| f.key == key) {
             Some(i) => i,
             None => {
-                let (original, state) = match read_text(&path, &block.path) {
-                    Ok(o) => (o.clone(), Ok(o.unwrap_or_default())),
-                    Err(e) => (None, Err(e)),
+                let (original, state) = match read_text(&job.root, &block.path) {
+                    Ok(Text::Text(t)) => (Some(t.clone()), Ok(t)),
+                    Ok(Text::Missing) => (None, Ok(String::new())),
+                    Ok(Text::Opaque(why)) | Err(why) => (None, Err(why)),
                 };
                 files.push(DeltaFile {
-                    path: path.clone(),
+                    key: key.clone(),
                     original,
                     state,
                 });
@@ -251,15 +338,16 @@ fn plan_delta(root: &Path, args: &Value) -> Result<Vec<Result<Plan, String>>, St
     Ok(files
         .into_iter()
         .map(|f| {
+            let rel = f.key.display().to_string();
             f.state
-                .map(|new| (f.path, f.original.unwrap_or_default(), new))
+                .map(|new| (rel, f.original.unwrap_or_default(), new))
         })
         .collect())
 }
 
 /// `apply_delta {text}`: every CHANGE block; each file is all-or-nothing.
-pub fn apply_delta(root: &Path, args: &Value) -> ToolOutcome {
-    let plans = match plan_delta(root, args) {
+pub fn apply_delta(job: &Job, args: &Value) -> ToolOutcome {
+    let plans = match plan_delta(job, args) {
         Ok(p) => p,
         Err(e) => return ToolOutcome::error(e),
     };
@@ -267,8 +355,8 @@ pub fn apply_delta(root: &Path, args: &Value) -> ToolOutcome {
     let mut changes = Vec::new();
     let mut ok = true;
     for plan in plans {
-        match plan.and_then(|(path, old, new)| commit(root, &path, &old, &new)) {
-            Ok(change) => {
+        match plan.and_then(|(rel, old, new)| commit(job, &rel, &old, &new)) {
+            Ok((change, _)) => {
                 report.push(format!("applied changes to {}", change.path));
                 changes.push(change);
             }
@@ -286,17 +374,17 @@ pub fn apply_delta(root: &Path, args: &Value) -> ToolOutcome {
 }
 
 /// The diff a write, edit or delta would make, for an approval request.
-pub fn preview_diff(root: &Path, tool: &str, args: &Value) -> Option<String> {
+pub fn preview_diff(job: &Job, tool: &str, args: &Value) -> Option<String> {
     let plans = match tool {
-        "write_file" => vec![plan_write(root, args)],
-        "edit_file" => vec![plan_edit(root, args)],
-        "apply_delta" => plan_delta(root, args).ok()?,
+        "write_file" => vec![plan_write(job, args)],
+        "edit_file" => vec![plan_edit(job, args)],
+        "apply_delta" => plan_delta(job, args).ok()?,
         _ => return None,
     };
     let diffs: Vec<String> = plans
         .into_iter()
         .filter_map(Result::ok)
-        .map(|(path, old, new)| unified(&relative(root, &path), &old, &new))
+        .map(|(rel, old, new)| unified(&rel, &old, &new))
         .collect();
     (!diffs.is_empty()).then(|| diffs.join(""))
 }

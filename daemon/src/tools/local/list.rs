@@ -1,13 +1,20 @@
 //! list_files and search: gitignore-aware walks of the project (the `ignore` crate, as
 //! ripgrep does), sorted and capped with a total count.
+//!
+//! search streams each file line by line with a bounded reader rather than `grep-searcher`:
+//! the walk yields paths, and each file must be reopened through [`Root`] (confined, FIFOs
+//! refused) and checked against the cancel token between lines, which a searcher that owns
+//! the read loop and calls back only on matches cannot do.
 
+use std::io::{BufRead, BufReader};
 use std::path::Path;
 
 use serde_json::Value;
 
 use super::args::{opt_str, req_str};
+use super::textio::{CANCELLED, Job, looks_binary, read_line_capped};
 use crate::tools::ToolOutcome;
-use crate::tools::confine::{relative, resolve};
+use crate::tools::confine::{Root, relative, resolve};
 
 /// Most entries list_files shows.
 const LIST_CAP: usize = 1000;
@@ -15,6 +22,12 @@ const LIST_CAP: usize = 1000;
 const SEARCH_CAP: usize = 200;
 /// Longest matching line shown.
 const LINE_CLIP: usize = 300;
+/// Files larger than this are not searched (and the answer says how many were skipped).
+const SEARCH_FILE_CAP: u64 = 10 * 1024 * 1024;
+/// Bytes of a line a pattern is matched against.
+const SEARCH_LINE_CAP: usize = 64 * 1024;
+/// Lines between two looks at the cancel token.
+const CHECK_LINES: usize = 1024;
 
 fn walker(dir: &Path, glob: Option<&str>) -> Result<ignore::Walk, String> {
     let mut b = ignore::WalkBuilder::new(dir);
@@ -28,17 +41,21 @@ fn walker(dir: &Path, glob: Option<&str>) -> Result<ignore::Walk, String> {
 }
 
 /// `list_files {path?, glob?}`.
-pub fn list_files(root: &Path, args: &Value) -> ToolOutcome {
+pub fn list_files(job: &Job, args: &Value) -> ToolOutcome {
+    let root = job.root.path();
     let run = || -> Result<ToolOutcome, String> {
         let shown = opt_str(args, "path")?.unwrap_or("");
         let dir = resolve(root, shown)?;
-        if !dir.is_dir() {
+        if !job.root.is_dir(shown) {
             return Err(format!("{shown} is not a directory"));
         }
         let glob = opt_str(args, "glob")?;
         let mut entries = Vec::new();
         let mut total = 0usize;
         for entry in walker(&dir, glob)?.flatten() {
+            if job.cancelled() {
+                return Err(CANCELLED.to_owned());
+            }
             if entry.path() == dir {
                 continue;
             }
@@ -73,36 +90,75 @@ pub fn list_files(root: &Path, args: &Value) -> ToolOutcome {
     run().unwrap_or_else(ToolOutcome::error)
 }
 
-/// `search {pattern, path?, glob?}`: regex over text files.
-pub fn search(root: &Path, args: &Value) -> ToolOutcome {
+/// Matches of `re` in one file, streamed; `None` when the file was skipped as too large.
+fn search_file(
+    job: &Job,
+    rel: &str,
+    re: &regex::bytes::Regex,
+    hits: &mut Vec<String>,
+    total: &mut usize,
+) -> Result<Option<()>, String> {
+    // Reopened through the root: a name the walk saw may have been swapped since.
+    let Ok(opened) = job.root.open_file(rel) else {
+        return Ok(Some(()));
+    };
+    if opened.size > SEARCH_FILE_CAP {
+        return Ok(None);
+    }
+    let mut r = BufReader::with_capacity(64 * 1024, opened.file);
+    match r.fill_buf() {
+        Ok(head) if !looks_binary(head) => {}
+        _ => return Ok(Some(())),
+    }
+    let cancelled = || job.cancelled();
+    let mut line = Vec::new();
+    for n in 1usize.. {
+        if n.is_multiple_of(CHECK_LINES) && job.cancelled() {
+            return Err(CANCELLED.to_owned());
+        }
+        line.clear();
+        match read_line_capped(&mut r, &mut line, SEARCH_LINE_CAP, &cancelled) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) if e.to_string() == CANCELLED => return Err(CANCELLED.to_owned()),
+            Err(_) => break,
+        }
+        if re.is_match(&line) {
+            *total += 1;
+            if hits.len() < SEARCH_CAP {
+                let text = String::from_utf8_lossy(&line);
+                let text = text.trim_end_matches(['\n', '\r']);
+                let clipped: String = text.chars().take(LINE_CLIP).collect();
+                hits.push(format!("{rel}:{n}: {clipped}"));
+            }
+        }
+    }
+    Ok(Some(()))
+}
+
+/// `search {pattern, path?, glob?}`: regex over text files, streamed line by line; binary
+/// files and files over 10 MB are skipped; cancellable between files and lines.
+pub fn search(job: &Job, args: &Value) -> ToolOutcome {
+    let root: &Root = &job.root;
     let run = || -> Result<ToolOutcome, String> {
         let pattern = req_str(args, "pattern")?;
-        let re =
-            regex::Regex::new(pattern).map_err(|e| format!("invalid regex {pattern:?}: {e}"))?;
+        let re = regex::bytes::Regex::new(pattern)
+            .map_err(|e| format!("invalid regex {pattern:?}: {e}"))?;
         let shown = opt_str(args, "path")?.unwrap_or("");
-        let start = resolve(root, shown)?;
+        let start = resolve(root.path(), shown)?;
         let mut hits = Vec::new();
         let mut total = 0usize;
+        let mut too_big = 0usize;
         for entry in walker(&start, opt_str(args, "glob")?)?.flatten() {
+            if job.cancelled() {
+                return Err(CANCELLED.to_owned());
+            }
             if !entry.file_type().is_some_and(|t| t.is_file()) {
                 continue;
             }
-            let Ok(bytes) = std::fs::read(entry.path()) else {
-                continue;
-            };
-            if bytes.iter().take(8192).any(|&b| b == 0) {
-                continue; // binary
-            }
-            let text = String::from_utf8_lossy(&bytes);
-            let rel = relative(root, entry.path());
-            for (i, line) in text.lines().enumerate() {
-                if re.is_match(line) {
-                    total += 1;
-                    if hits.len() < SEARCH_CAP {
-                        let clipped: String = line.chars().take(LINE_CLIP).collect();
-                        hits.push(format!("{rel}:{}: {clipped}", i + 1));
-                    }
-                }
+            let rel = relative(root.path(), entry.path());
+            if search_file(job, &rel, &re, &mut hits, &mut total)?.is_none() {
+                too_big += 1;
             }
         }
         let truncated = total > hits.len();
@@ -119,6 +175,12 @@ pub fn search(root: &Path, args: &Value) -> ToolOutcome {
                 }
             ));
         }
+        if too_big > 0 {
+            out.push_str(&format!(
+                "\n[{too_big} files over {} MB not searched]",
+                SEARCH_FILE_CAP / (1024 * 1024)
+            ));
+        }
         Ok(ToolOutcome {
             truncated,
             ..ToolOutcome::ok(out)
@@ -131,6 +193,21 @@ pub fn search(root: &Path, args: &Value) -> ToolOutcome {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn job(root: &Path) -> Job {
+        Job {
+            root: Root::open(root).unwrap(),
+            cancel: tokio_util::sync::CancellationToken::new(),
+        }
+    }
+
+    fn list_files(root: &Path, args: &Value) -> ToolOutcome {
+        super::list_files(&job(root), args)
+    }
+
+    fn search(root: &Path, args: &Value) -> ToolOutcome {
+        super::search(&job(root), args)
+    }
 
     fn project() -> (tempfile::TempDir, std::path::PathBuf) {
         let d = tempfile::tempdir().unwrap();

@@ -5,12 +5,16 @@ pub mod command;
 pub mod files;
 pub mod git;
 pub mod list;
+pub mod textio;
 
 use futures::future::BoxFuture;
 use serde_json::{Value, json};
 
 use crate::llm::ToolSpec;
 use crate::tools::{Preview, Risk, ToolCall, ToolContext, ToolExecutor, ToolOutcome};
+
+/// How long a cancelled file tool may still take to finish on its own.
+const CANCEL_GRACE: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Runs the built-in tools locally.
 #[derive(Debug, Default)]
@@ -119,17 +123,43 @@ fn all_specs() -> Vec<ToolSpec> {
 }
 
 impl LocalToolExecutor {
+    /// Runs a file tool on the blocking pool with the root held open and the turn's token.
+    /// The tool checks the token as it goes; this also races the task against it, so a
+    /// cancelled turn gets its answer within [`CANCEL_GRACE`] whatever the task is doing.
+    /// Within the grace the task's own outcome wins: a write that already happened is
+    /// reported with its change, never hidden behind "cancelled".
     fn blocking(
         call: &ToolCall,
         ctx: &ToolContext,
-        f: fn(&std::path::Path, &Value) -> ToolOutcome,
+        f: fn(&textio::Job, &Value) -> ToolOutcome,
     ) -> BoxFuture<'static, ToolOutcome> {
         let root = ctx.project_root.clone();
         let args = call.args.clone();
+        let cancel = ctx.cancel.clone();
         Box::pin(async move {
-            tokio::task::spawn_blocking(move || f(&root, &args))
-                .await
-                .unwrap_or_else(|e| ToolOutcome::error(format!("the tool crashed: {e}")))
+            let token = cancel.clone();
+            let mut task = tokio::task::spawn_blocking(move || {
+                match crate::tools::confine::Root::open(&root) {
+                    Ok(root) => f(
+                        &textio::Job {
+                            root,
+                            cancel: token,
+                        },
+                        &args,
+                    ),
+                    Err(e) => ToolOutcome::error(e.to_string()),
+                }
+            });
+            let joined = tokio::select! {
+                r = &mut task => r,
+                () = cancel.cancelled() => {
+                    match tokio::time::timeout(CANCEL_GRACE, &mut task).await {
+                        Ok(r) => r,
+                        Err(_) => return ToolOutcome::error(textio::CANCELLED),
+                    }
+                }
+            };
+            joined.unwrap_or_else(|e| ToolOutcome::error(format!("the tool crashed: {e}")))
         })
     }
 }
@@ -157,6 +187,7 @@ impl ToolExecutor for LocalToolExecutor {
 
     fn preview<'a>(&'a self, call: &'a ToolCall, ctx: &'a ToolContext) -> BoxFuture<'a, Preview> {
         let root = ctx.project_root.clone();
+        let cancel = ctx.cancel.clone();
         let (name, args) = (call.name.clone(), call.args.clone());
         Box::pin(async move {
             let str_arg = |k: &str| {
@@ -175,11 +206,13 @@ impl ToolExecutor for LocalToolExecutor {
                 "apply_delta" => "apply CHANGE blocks".to_owned(),
                 other => format!("{other} {}", str_arg("path")),
             };
-            let diff =
-                tokio::task::spawn_blocking(move || files::preview_diff(&root, &name, &args))
-                    .await
-                    .ok()
-                    .flatten();
+            let diff = tokio::task::spawn_blocking(move || {
+                let root = crate::tools::confine::Root::open(&root).ok()?;
+                files::preview_diff(&textio::Job { root, cancel }, &name, &args)
+            })
+            .await
+            .ok()
+            .flatten();
             Preview { summary, diff }
         })
     }
