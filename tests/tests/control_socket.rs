@@ -251,7 +251,15 @@ async fn a_process_started_by_a_tool_cannot_drive_the_daemon() {
             .any(|e| matches!(e.body, EventBody::UserMessage { .. })),
         "no turn was queued in the victim session"
     );
-    let log = std::fs::read_to_string(env.log_file()).unwrap_or_default();
+    // The log is written by a background thread: give it a moment under load.
+    let mut log = String::new();
+    for _ in 0..100 {
+        log = std::fs::read_to_string(env.log_file()).unwrap_or_default();
+        if log.contains("refused a connection from a process started for a tool") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert!(
         log.contains("refused a connection from a process started for a tool"),
         "{log}"
@@ -358,4 +366,97 @@ async fn only_a_client_that_declared_approvals_may_answer_them() {
         .collect();
     assert_eq!(decided, [(ApprovalDecision::Deny, "reviewer".to_owned())]);
     assert!(!env.project.join("x.txt").exists());
+}
+
+/// Runs `program args` as `nobody` with the test's environment.
+fn as_nobody(env: &TestEnv, program: &Path) -> std::process::Command {
+    let mut c = env.command(Path::new("/usr/bin/setpriv"));
+    c.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+        .arg(program);
+    c
+}
+
+/// Process hardening, tested as an ordinary (same, unprivileged) uid: the daemon and the
+/// reader both run as `nobody`. Reading the key out of `/proc/<daemon>/environ` or `mem`,
+/// or `.env` through `/proc/<daemon>/cwd`, fails — while the same reader can read an
+/// ordinary process of its own uid, and the daemon still serves a turn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_same_uid_process_cannot_read_the_daemons_secrets_through_proc() {
+    if !rustix::process::getuid().is_root() || !Path::new("/usr/bin/setpriv").exists() {
+        eprintln!("skipped: needs root (to become nobody) and setpriv");
+        return;
+    }
+    let mock = MockLlm::start().await.expect("mock");
+    mock.set_default(MockResponse::text("hardened and working"));
+    let mut env = TestEnv::new();
+    env.use_mock(&mock);
+    env.set("OPENAI_API_KEY", "sk-from-the-environment-123");
+    std::fs::write(
+        env.root().join("cwd").join(".env"),
+        "OPENAI_API_KEY=sk-from-dotenv-456\n",
+    )
+    .unwrap();
+    // Everything of this test belongs to nobody, as a normal user's files belong to them.
+    let chown = std::process::Command::new("chown")
+        .args(["-R", "nobody:nogroup"])
+        .arg(env.root())
+        .status()
+        .unwrap();
+    assert!(chown.success());
+    let child = as_nobody(&env, &bin("botcoderd"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let daemon = env.adopt(child);
+    env.wait_for_socket(Duration::from_secs(10));
+    let pid = daemon.pid();
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{pid}/cwd")).unwrap(),
+        PathBuf::from("/"),
+        "the daemon left its start directory"
+    );
+
+    let probe = format!(
+        "cat /proc/{pid}/environ >/dev/null 2>&1 && echo environ-readable; \
+         /usr/bin/python3 -c \"open('/proc/{pid}/mem','rb')\" 2>/dev/null && echo mem-openable; \
+         cat /proc/{pid}/cwd/.env >/dev/null 2>&1 && echo dotenv-readable; \
+         grep -q sk- /proc/{pid}/cmdline 2>/dev/null && echo key-in-cmdline; \
+         sleep 30 & other=$!; \
+         cat /proc/$other/environ >/dev/null 2>&1 && echo control-readable; \
+         kill $other"
+    );
+    let out = as_nobody(&env, Path::new("/bin/sh"))
+        .args(["-c", &probe])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "control-readable\n",
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The daemon works: a turn against the mock, asked by nobody's CLI.
+    let project = env.project.display().to_string();
+    let ask = as_nobody(&env, &bin("botcoder"))
+        .args(["ask", "-p", &project, "hello"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        ask.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&ask.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&ask.stdout).contains("hardened and working"),
+        "{}",
+        String::from_utf8_lossy(&ask.stdout)
+    );
+    let log = std::fs::read_to_string(env.log_file()).unwrap_or_default();
+    assert!(!log.contains("cannot make botcoderd non-dumpable"), "{log}");
+    assert!(!log.contains("sk-from"), "no key in the log: {log}");
+    drop(daemon);
 }
