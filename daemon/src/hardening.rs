@@ -46,6 +46,14 @@ pub struct FdLimits {
     pub current: u64,
 }
 
+static FD_LIMITS: std::sync::OnceLock<FdLimits> = std::sync::OnceLock::new();
+
+/// The descriptor limits recorded by [`harden_process`], if it ran. Tool runners can put the
+/// original soft limit back for children (some programs still assume 1024 for `select`).
+pub fn fd_limits() -> Option<FdLimits> {
+    FD_LIMITS.get().copied()
+}
+
 /// Soft `RLIMIT_NOFILE` when none can be read: the common default.
 const NOFILE_FALLBACK: u64 = 1024;
 
@@ -97,6 +105,7 @@ pub fn harden_process() -> (FdLimits, Vec<HardeningError>) {
             current
         },
     };
+    let _ = FD_LIMITS.set(limits);
     (limits, failed)
 }
 
@@ -127,10 +136,12 @@ mod tests {
 
     #[test]
     fn the_connection_cap_stays_below_the_fd_limit() {
-        let cap = |current| connection_cap(FdLimits {
-            original: 1024,
-            current,
-        });
+        let cap = |current| {
+            connection_cap(FdLimits {
+                original: 1024,
+                current,
+            })
+        };
         assert_eq!((cap(1024), cap(20_000), cap(64)), (512, 1024, 32));
         assert_eq!(cap(10), 16);
     }

@@ -122,7 +122,11 @@ mod tests {
         let sh = child.id();
         let grandchild = wait_for_child_of(sh);
         let me = std::process::id();
-        assert_eq!(lineage(me), Lineage::Outside, "the daemon itself is no tool");
+        assert_eq!(
+            lineage(me),
+            Lineage::Outside,
+            "the daemon itself is no tool"
+        );
         assert_eq!(lineage(grandchild), Lineage::Tool, "below the daemon");
         let guard = register(sh);
         assert!(is_tool_descendant(grandchild));

@@ -13,8 +13,8 @@ use std::time::Duration;
 use botcoder_protocol::client::{ConnectOptions, DaemonClient};
 use botcoder_protocol::methods::{
     ApprovalRespond, ApprovalRespondParams, DaemonStatus, Empty, SessionCreate,
-    SessionCreateParams, SessionGet, SessionHistory, SessionHistoryParams, SessionRef,
-    SessionSend, SessionSendParams, SubscribeParams,
+    SessionCreateParams, SessionGet, SessionHistory, SessionHistoryParams, SessionRef, SessionSend,
+    SessionSendParams, SubscribeParams,
 };
 use botcoder_protocol::{ApprovalDecision, ApprovalPolicy, ErrorKind, EventBody, SessionId};
 use botcoder_tests::events::{collect_until, until_turns_completed};
@@ -127,13 +127,21 @@ async fn setup() -> (TestEnv, MockLlm, botcoder_tests::harness::DaemonProcess) {
     (env, mock, daemon)
 }
 
-async fn create(c: &DaemonClient, env: &TestEnv, title: &str, approval: ApprovalPolicy) -> SessionId {
+async fn create(
+    c: &DaemonClient,
+    env: &TestEnv,
+    title: &str,
+    approval: ApprovalPolicy,
+) -> SessionId {
     let p = SessionCreateParams {
         project_path: env.project.display().to_string(),
         title: Some(title.into()),
         approval: Some(approval),
     };
-    c.call::<SessionCreate>(&p).await.expect("create").session_id
+    c.call::<SessionCreate>(&p)
+        .await
+        .expect("create")
+        .session_id
 }
 
 fn write_client(env: &TestEnv) -> PathBuf {
@@ -228,7 +236,10 @@ async fn a_process_started_by_a_tool_cannot_drive_the_daemon() {
 
     // The daemon is up, the victim untouched.
     let fresh = env.client("person-again").await;
-    fresh.call::<DaemonStatus>(&Empty {}).await.expect("still up");
+    fresh
+        .call::<DaemonStatus>(&Empty {})
+        .await
+        .expect("still up");
     let info = fresh
         .call::<SessionGet>(&SessionRef {
             session_id: victim.clone(),

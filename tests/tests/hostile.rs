@@ -32,7 +32,12 @@ async fn greeted(env: &TestEnv) -> RawWs {
     ws
 }
 
-async fn call_raw(ws: &mut RawWs, id: u64, method: &str, params: serde_json::Value) -> serde_json::Value {
+async fn call_raw(
+    ws: &mut RawWs,
+    id: u64,
+    method: &str,
+    params: serde_json::Value,
+) -> serde_json::Value {
     let req = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
     ws.send(&req.to_string()).await.unwrap();
     tokio::time::timeout(Duration::from_secs(5), ws.recv_json())
@@ -161,27 +166,53 @@ async fn nothing_happens_before_hello() {
     let env = TestEnv::new();
     let _d = env.start_daemon();
     let mut ws = RawWs::connect(&env.socket).await.unwrap();
-    for (i, method) in ["session.list", "daemon.shutdown", "approval.respond", "session.subscribe"]
-        .iter()
-        .enumerate()
+    for (i, method) in [
+        "session.list",
+        "daemon.shutdown",
+        "approval.respond",
+        "session.subscribe",
+    ]
+    .iter()
+    .enumerate()
     {
         let answer = call_raw(&mut ws, i as u64 + 1, method, json!({})).await;
-        assert_eq!(answer["error"]["data"]["kind"], "permission_denied", "{answer}");
+        assert_eq!(
+            answer["error"]["data"]["kind"], "permission_denied",
+            "{answer}"
+        );
         let message = answer["error"]["message"].as_str().unwrap_or_default();
         assert!(message.contains("call daemon.hello"), "{message}");
     }
     // A hello with a hostile name is refused too, and is no hello.
-    let bad = call_raw(&mut ws, 10, "daemon.hello",
-        json!({"client": "evil\u{1b}[2J\nname", "protocol_version": PROTOCOL_VERSION})).await;
+    let bad = call_raw(
+        &mut ws,
+        10,
+        "daemon.hello",
+        json!({"client": "evil\u{1b}[2J\nname", "protocol_version": PROTOCOL_VERSION}),
+    )
+    .await;
     assert_eq!(bad["error"]["data"]["kind"], "invalid_params", "{bad}");
-    let long = call_raw(&mut ws, 11, "daemon.hello",
-        json!({"client": "n".repeat(65), "protocol_version": PROTOCOL_VERSION})).await;
+    let long = call_raw(
+        &mut ws,
+        11,
+        "daemon.hello",
+        json!({"client": "n".repeat(65), "protocol_version": PROTOCOL_VERSION}),
+    )
+    .await;
     assert_eq!(long["error"]["data"]["kind"], "limit_exceeded", "{long}");
     let still = call_raw(&mut ws, 12, "session.list", json!({})).await;
-    assert_eq!(still["error"]["data"]["kind"], "permission_denied", "{still}");
+    assert_eq!(
+        still["error"]["data"]["kind"], "permission_denied",
+        "{still}"
+    );
     // After a proper hello the same connection is served.
-    let hello = call_raw(&mut ws, 13, "daemon.hello",
-        json!({"client": "raw", "protocol_version": PROTOCOL_VERSION})).await;
+    let hello = call_raw(
+        &mut ws,
+        13,
+        "daemon.hello",
+        json!({"client": "raw", "protocol_version": PROTOCOL_VERSION}),
+    )
+    .await;
     assert!(hello.get("result").is_some(), "{hello}");
     let list = call_raw(&mut ws, 14, "session.list", json!({})).await;
     assert!(list["result"]["sessions"].is_array(), "{list}");
@@ -196,7 +227,10 @@ async fn a_connection_that_never_says_hello_is_closed() {
     let end = tokio::time::timeout(Duration::from_secs(20), ws.recv_json()).await;
     assert!(matches!(end, Ok(None)), "closed, not answered: {end:?}");
     let waited = start.elapsed();
-    assert!(waited >= Duration::from_secs(8), "closed too early: {waited:?}");
+    assert!(
+        waited >= Duration::from_secs(8),
+        "closed too early: {waited:?}"
+    );
     still_serving(&env).await;
 }
 
@@ -214,14 +248,21 @@ async fn oversized_client_strings_are_refused_with_the_cap() {
         title,
         approval: None,
     };
-    let err = c.call::<SessionCreate>(&create(Some(huge.clone()))).await.unwrap_err();
+    let err = c
+        .call::<SessionCreate>(&create(Some(huge.clone())))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind(), Some(ErrorKind::LimitExceeded), "{err}");
     assert!(err.to_string().contains("limit is 200 characters"), "{err}");
     let ok = c
         .call::<SessionCreate>(&create(Some("fix\nthe build\u{7}".into())))
         .await
         .unwrap();
-    assert_eq!(ok.title.as_deref(), Some("fix the build"), "control characters cleaned");
+    assert_eq!(
+        ok.title.as_deref(),
+        Some("fix the build"),
+        "control characters cleaned"
+    );
     let rename = SessionRenameParams {
         session_id: ok.session_id.clone(),
         title: huge.clone(),
@@ -269,7 +310,11 @@ async fn half_open_connections_neither_lock_clients_out_nor_flood_the_log() {
     let env = TestEnv::new();
     let d = env.start_daemon();
     still_serving(&env).await;
-    let fds = |pid: u32| std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).ok();
+    let fds = |pid: u32| {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .map(|d| d.count())
+            .ok()
+    };
     let before = fds(d.pid());
     let socket = env.socket.clone();
     let held = tokio::task::spawn_blocking(move || {
@@ -285,7 +330,11 @@ async fn half_open_connections_neither_lock_clients_out_nor_flood_the_log() {
     // An honest client gets in at once and is answered.
     let start = std::time::Instant::now();
     still_serving(&env).await;
-    assert!(start.elapsed() < Duration::from_secs(3), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
     // After the handshake timeout (5 s) the daemon holds none of them any more.
     let c = env.client("watcher").await;
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
@@ -308,6 +357,11 @@ async fn half_open_connections_neither_lock_clients_out_nor_flood_the_log() {
         .lines()
         .filter(|l| l.contains("WARN"))
         .collect::<Vec<_>>();
-    assert!(about_it.len() <= 6, "{} warnings:\n{}", about_it.len(), about_it.join("\n"));
+    assert!(
+        about_it.len() <= 6,
+        "{} warnings:\n{}",
+        about_it.len(),
+        about_it.join("\n")
+    );
     assert!(!log.contains("accept failed"), "{log}");
 }

@@ -11,9 +11,10 @@ pub fn peer_allowed(peer_uid: u32, our_uid: u32) -> bool {
 pub fn check(stream: &tokio::net::UnixStream) -> Result<Option<u32>, String> {
     let ours = rustix::process::getuid().as_raw();
     match stream.peer_cred() {
-        Ok(cred) if peer_allowed(cred.uid(), ours) => {
-            Ok(cred.pid().and_then(|p| u32::try_from(p).ok()).filter(|&p| p != 0))
-        }
+        Ok(cred) if peer_allowed(cred.uid(), ours) => Ok(cred
+            .pid()
+            .and_then(|p| u32::try_from(p).ok())
+            .filter(|&p| p != 0)),
         Ok(cred) => Err(format!(
             "refused a connection from uid {} (daemon runs as uid {ours})",
             cred.uid()

@@ -121,7 +121,10 @@ pub fn hello_extras(protocol_version: &str, capabilities: &[String]) -> Result<(
             "entries",
         ));
     }
-    match capabilities.iter().find(|c| c.len() > MAX_CLIENT_NAME_CHARS) {
+    match capabilities
+        .iter()
+        .find(|c| c.len() > MAX_CLIENT_NAME_CHARS)
+    {
         Some(c) => Err(too_long(
             "a capability name",
             c.len(),
@@ -153,12 +156,18 @@ mod tests {
         );
         assert_eq!(title(" \n ").unwrap(), None);
         assert_eq!(
-            title(&"é".repeat(MAX_TITLE_CHARS)).unwrap().map(|t| t.len()),
+            title(&"é".repeat(MAX_TITLE_CHARS))
+                .unwrap()
+                .map(|t| t.len()),
             Some(2 * MAX_TITLE_CHARS)
         );
         let e = title(&"x".repeat(MAX_TITLE_CHARS + 1)).unwrap_err();
         assert_eq!(e.kind, ErrorKind::LimitExceeded);
-        assert!(e.message.contains("limit is 200 characters"), "{}", e.message);
+        assert!(
+            e.message.contains("limit is 200 characters"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
@@ -192,13 +201,19 @@ mod tests {
                 .kind,
             ErrorKind::LimitExceeded
         );
-        assert_eq!(message_text(" ").unwrap_err().kind, ErrorKind::InvalidParams);
+        assert_eq!(
+            message_text(" ").unwrap_err().kind,
+            ErrorKind::InvalidParams
+        );
         assert!(project_path("/home/u/p").is_ok());
         assert_eq!(
             project_path(&"/p".repeat(4000)).unwrap_err().kind,
             ErrorKind::LimitExceeded
         );
-        assert_eq!(project_path("/a\0b").unwrap_err().kind, ErrorKind::InvalidParams);
+        assert_eq!(
+            project_path("/a\0b").unwrap_err().kind,
+            ErrorKind::InvalidParams
+        );
         assert!(id("call_id", &"c".repeat(257)).is_err());
         assert!(hello_extras("1.0", &vec!["c".to_owned(); 33]).is_err());
         assert!(hello_extras("1.0", &["approvals".to_owned()]).is_ok());
