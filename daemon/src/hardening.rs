@@ -46,6 +46,14 @@ pub struct FdLimits {
     pub current: u64,
 }
 
+static FD_LIMITS: std::sync::OnceLock<FdLimits> = std::sync::OnceLock::new();
+
+/// The descriptor limits recorded by [`harden_process`], if it ran. Tool runners can put the
+/// original soft limit back for children (some programs still assume 1024 for `select`).
+pub fn fd_limits() -> Option<FdLimits> {
+    FD_LIMITS.get().copied()
+}
+
 /// Soft `RLIMIT_NOFILE` when none can be read: the common default.
 const NOFILE_FALLBACK: u64 = 1024;
 
@@ -97,6 +105,7 @@ pub fn harden_process() -> (FdLimits, Vec<HardeningError>) {
             current
         },
     };
+    let _ = FD_LIMITS.set(limits);
     (limits, failed)
 }
 

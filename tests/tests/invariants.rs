@@ -261,6 +261,14 @@ async fn stuck_subscriber_delays_nobody_and_is_told_it_lagged() {
     let id = create(&client, &env).await;
 
     let mut stuck = RawWs::connect(&env.socket).await.expect("raw connect");
+    let hello = serde_json::json!({"jsonrpc": "2.0", "id": 0, "method": "daemon.hello",
+        "params": {"client": "stuck", "protocol_version": botcoder_protocol::PROTOCOL_VERSION}});
+    stuck.send(&hello.to_string()).await.expect("send hello");
+    let greeted = tokio::time::timeout(Duration::from_secs(5), stuck.recv_json()).await;
+    assert!(
+        matches!(greeted, Ok(Some(ref a)) if a.get("result").is_some()),
+        "{greeted:?}"
+    );
     let subscribe = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "session.subscribe",
         "params": {"session_id": id, "after_seq": 0}});
     stuck

@@ -34,12 +34,18 @@ pub async fn run(cmd: DaemonCommand) -> Result<u8, Failure> {
         }
         DaemonCommand::Stop => {
             opts.autostart = false;
-            let Ok(c) = DaemonClient::connect_once(&opts).await else {
-                status(&format!(
-                    "botcoderd is not running (no answer on {})",
-                    opts.socket_path.display()
-                ));
-                return Ok(exit::OK);
+            let c = match DaemonClient::connect_once(&opts).await {
+                Ok(c) => c,
+                // A daemon that answers but refuses us (e.g. we run inside a tool) is not
+                // "not running": say why it refused.
+                Err(e) if !e.is_unreachable() => return Err(e.into()),
+                Err(_) => {
+                    status(&format!(
+                        "botcoderd is not running (no answer on {})",
+                        opts.socket_path.display()
+                    ));
+                    return Ok(exit::OK);
+                }
             };
             c.call::<DaemonShutdown>(&Empty {}).await?;
             wait_gone(&opts.socket_path).await?;
