@@ -243,7 +243,10 @@ async fn the_network_is_off_unless_allowed() {
     let res = w.run(&[&connect]).await;
     let (ok, out) = &res[0];
     assert!(!ok && !out.contains("CONNECTED"), "{out}");
-    assert!(out.contains("[sandbox:") && out.contains("network"), "{out}");
+    assert!(
+        out.contains("[sandbox:") && out.contains("network"),
+        "{out}"
+    );
     drop(w);
     let Some(w) = start(&[
         ("BOTCODER_SANDBOX", "bwrap"),
@@ -282,7 +285,10 @@ async fn landlock_confines_writes_network_and_the_daemon_when_forced() {
     assert!(res[2].0 && !res[2].1.contains("KEY="), "{}", res[2].1);
     let (ok, out) = &res[3];
     assert!(!ok && out.contains("Permission denied"), "{out}");
-    assert!(out.contains("[sandbox:") && out.contains("landlock"), "{out}");
+    assert!(
+        out.contains("[sandbox:") && out.contains("landlock"),
+        "{out}"
+    );
     assert!(!Path::new("/etc/botcoder-sandbox-test").exists());
     assert!(res[4].0 && res[4].1.contains("t\n"), "{}", res[4].1);
     assert!(!res[5].0 && !res[5].1.contains("CONNECTED"), "{}", res[5].1);
@@ -305,7 +311,9 @@ async fn off_runs_unconfined_only_when_explicit_and_still_reaps_and_scrubs() {
     assert_eq!(w.mode, SandboxMode::Off);
     let outside = w.env.root().join("outside.txt");
     let write = format!("echo out > {}", outside.display());
-    let res = w.run(&[&write, "env; echo ENV_DONE", SETSID_SLEEPERS]).await;
+    let res = w
+        .run(&[&write, "env; echo ENV_DONE", SETSID_SLEEPERS])
+        .await;
     assert!(res[0].0, "{}", res[0].1);
     assert!(outside.exists());
     assert!(res[1].0 && !res[1].1.contains("KEY=") && !res[1].1.contains("TOKEN="));
@@ -314,7 +322,12 @@ async fn off_runs_unconfined_only_when_explicit_and_still_reaps_and_scrubs() {
     let status = w.env.run_cli(&["status", "--json"], None).await;
     let v: serde_json::Value = serde_json::from_str(status.stdout.trim()).unwrap();
     assert_eq!(v["sandbox"]["mode"], "off", "{v}");
-    assert!(v["sandbox"]["note"].as_str().unwrap().contains("BOTCODER_SANDBOX=off"));
+    assert!(
+        v["sandbox"]["note"]
+            .as_str()
+            .unwrap()
+            .contains("BOTCODER_SANDBOX=off")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -399,5 +412,8 @@ fn the_landlock_helper_confines_an_unprivileged_user() {
     }
     assert!(text.contains("ok\n") && text.contains("done"), "{text}");
     assert!(text.contains("Permission denied"), "{text}");
-    assert!(!Path::new("/var/tmp/botcoder-nobody-test").exists(), "{text}");
+    assert!(
+        !Path::new("/var/tmp/botcoder-nobody-test").exists(),
+        "{text}"
+    );
 }

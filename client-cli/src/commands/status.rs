@@ -92,7 +92,11 @@ pub fn sandbox_line(s: &botcoder_protocol::methods::SandboxInfo) -> String {
         SandboxMode::Off => "off",
         SandboxMode::Unavailable => "unavailable: commands are refused",
     };
-    let net = if s.network { "network on" } else { "network off" };
+    let net = if s.network {
+        "network on"
+    } else {
+        "network off"
+    };
     match &s.note {
         Some(n) => format!("{mode} ({net}) — {n}"),
         None => format!("{mode} ({net})"),

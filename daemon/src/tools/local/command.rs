@@ -242,7 +242,9 @@ pub(crate) async fn run_in(
     .await
     {
         Ok(Ok(t)) => t,
-        Ok(Err(e)) => return ToolOutcome::error(format!("cannot make the command's temp dir: {e}")),
+        Ok(Err(e)) => {
+            return ToolOutcome::error(format!("cannot make the command's temp dir: {e}"));
+        }
         Err(e) => return ToolOutcome::error(format!("cannot make the command's temp dir: {e}")),
     };
     let (mut cmd, reaped) = match confine(policy, &cmd, root, tmp.path()) {
@@ -250,7 +252,11 @@ pub(crate) async fn run_in(
         Err(why) => return ToolOutcome::error(format!("commands are not run: {why}")),
     };
     cmd.current_dir(root)
-        .stdin(if reaped { Stdio::piped() } else { Stdio::null() })
+        .stdin(if reaped {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
@@ -370,7 +376,8 @@ async fn supervise(
         (None, Some(c)) => text.push_str(&format!("[exit code {c}]")),
         (None, None) => text.push_str("[killed by a signal]"),
     }
-    if !ok && stopped.is_none()
+    if !ok
+        && stopped.is_none()
         && let Some(note) = sandbox::failure_note(policy, &text)
     {
         text.push('\n');

@@ -62,7 +62,15 @@ fn child_env_drops_every_secret_looking_name_and_every_daemon_setting() {
     ] {
         assert!(!child_may_see(v), "{v}");
     }
-    for v in ["PATH", "HOME", "LANG", "TERM", "CARGO_HOME", "RUSTFLAGS", "USER"] {
+    for v in [
+        "PATH",
+        "HOME",
+        "LANG",
+        "TERM",
+        "CARGO_HOME",
+        "RUSTFLAGS",
+        "USER",
+    ] {
         assert!(child_may_see(v), "{v}");
     }
 }
@@ -78,7 +86,11 @@ async fn a_refused_sandbox_refuses_the_command_and_says_why() {
     let mut cmd = tokio::process::Command::new("sh");
     cmd.arg("-c").arg("touch ran");
     let out = run_in(&policy, cmd, &r, &c, DEFAULT_TIMEOUT, &[]).await;
-    assert!(!out.ok && out.output.contains("install bubblewrap"), "{}", out.output);
+    assert!(
+        !out.ok && out.output.contains("install bubblewrap"),
+        "{}",
+        out.output
+    );
     assert!(!r.join("ran").exists());
 }
 
@@ -87,7 +99,11 @@ async fn commands_get_a_private_tmpdir() {
     let (_d, r) = root();
     let (c, _rx) = ctx(&r);
     let out = execute_command(&r, &json!({"command": "echo \"$TMPDIR\""}), &c).await;
-    assert!(out.ok && out.output.contains("botcoder-cmd-"), "{}", out.output);
+    assert!(
+        out.ok && out.output.contains("botcoder-cmd-"),
+        "{}",
+        out.output
+    );
 }
 
 #[tokio::test]

@@ -25,7 +25,15 @@ pub fn args(
     if !policy.network {
         push(&[&"--unshare-net"]);
     }
-    push(&[&"--ro-bind", &"/", &"/", &"--dev", &"/dev", &"--proc", &"/proc"]);
+    push(&[
+        &"--ro-bind",
+        &"/",
+        &"/",
+        &"--dev",
+        &"/dev",
+        &"--proc",
+        &"/proc",
+    ]);
     push(&[&"--bind", &tmp, &"/tmp"]);
     // A hidden dir that contains the project is mounted before the project so the project
     // stays visible inside it; every other one after, so it also hides itself inside the

@@ -107,7 +107,10 @@ fn probe(mut cmd: Command) -> Result<(), String> {
             _ => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!("it did not finish in {} s", PROBE_TIMEOUT.as_secs()));
+                return Err(format!(
+                    "it did not finish in {} s",
+                    PROBE_TIMEOUT.as_secs()
+                ));
             }
         }
     };
@@ -133,7 +136,19 @@ fn probe_bwrap(network: bool) -> Result<PathBuf, String> {
     if !network {
         cmd.arg("--unshare-net");
     }
-    cmd.args(["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--", "sh", "-c", ":"]);
+    cmd.args([
+        "--ro-bind",
+        "/",
+        "/",
+        "--dev",
+        "/dev",
+        "--proc",
+        "/proc",
+        "--",
+        "sh",
+        "-c",
+        ":",
+    ]);
     probe(cmd)
         .map(|()| path)
         .map_err(|e| format!("bwrap cannot create its namespaces here ({e})"))

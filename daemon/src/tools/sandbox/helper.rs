@@ -251,8 +251,17 @@ mod tests {
 
     #[test]
     fn arguments_parse_and_mistakes_are_named() {
-        let s = parse(&os(&["--landlock", "--no-net", "--rw", "/p", "--", "sh", "-c", "x"]))
-            .unwrap();
+        let s = parse(&os(&[
+            "--landlock",
+            "--no-net",
+            "--rw",
+            "/p",
+            "--",
+            "sh",
+            "-c",
+            "x",
+        ]))
+        .unwrap();
         assert_eq!(
             s,
             Spec {
@@ -263,7 +272,11 @@ mod tests {
             }
         );
         assert!(parse(&os(&["--rw"])).unwrap_err().contains("--rw"));
-        assert!(parse(&os(&["--bogus", "--", "x"])).unwrap_err().contains("bogus"));
+        assert!(
+            parse(&os(&["--bogus", "--", "x"]))
+                .unwrap_err()
+                .contains("bogus")
+        );
         assert!(parse(&os(&["--"])).unwrap_err().contains("no program"));
     }
 }

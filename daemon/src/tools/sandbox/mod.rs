@@ -165,7 +165,9 @@ static POLICY: OnceLock<Policy> = OnceLock::new();
 pub fn init(policy: Policy) {
     match &policy.mechanism {
         Mechanism::Unavailable(why) => tracing::warn!("commands will be refused: {why}"),
-        m => tracing::info!(mechanism = ?m, network = policy.network, note = ?policy.note, "sandbox"),
+        m => {
+            tracing::info!(mechanism = ?m, network = policy.network, note = ?policy.note, "sandbox")
+        }
     }
     let _ = POLICY.set(policy);
 }
@@ -255,14 +257,13 @@ pub async fn start(settings: Settings, socket: &Path, data_dir: &Path) {
     }
     let (hidden_dirs, hidden_files) = hidden_paths(socket, data_dir);
     let helper = std::env::current_exe().ok();
-    let policy = tokio::task::spawn_blocking(move || {
-        detect(settings, helper, hidden_dirs, hidden_files)
-    })
-    .await
-    .unwrap_or_else(|e| Policy {
-        mechanism: Mechanism::Unavailable(format!("the sandbox probe crashed: {e}")),
-        ..Policy::off()
-    });
+    let policy =
+        tokio::task::spawn_blocking(move || detect(settings, helper, hidden_dirs, hidden_files))
+            .await
+            .unwrap_or_else(|e| Policy {
+                mechanism: Mechanism::Unavailable(format!("the sandbox probe crashed: {e}")),
+                ..Policy::off()
+            });
     init(policy);
 }
 
@@ -300,7 +301,10 @@ pub fn failure_note(policy: &Policy, output: &str) -> Option<String> {
     }
     let mut allow = vec!["BOTCODER_SANDBOX=off turns the sandbox off"];
     if net {
-        allow.insert(0, "`[sandbox] network = true` or BOTCODER_SANDBOX_NETWORK=1 allows the network");
+        allow.insert(
+            0,
+            "`[sandbox] network = true` or BOTCODER_SANDBOX_NETWORK=1 allows the network",
+        );
     }
     Some(format!(
         "[sandbox: this command ran in botcoder's {name} sandbox: {}. If the task needs more, \

@@ -33,10 +33,7 @@ fn a_sandbox_failure_gets_a_note_and_other_failures_do_not() {
     // With the network allowed, a refused connection is not the sandbox's doing.
     let open = policy(Mechanism::Bwrap(PathBuf::from("bwrap")), true);
     assert_eq!(failure_note(&open, "Connection refused"), None);
-    assert_eq!(
-        failure_note(&Policy::off(), "Read-only file system"),
-        None
-    );
+    assert_eq!(failure_note(&Policy::off(), "Read-only file system"), None);
 }
 
 #[test]
@@ -49,9 +46,12 @@ fn bwrap_hides_the_daemon_dirs_but_keeps_a_project_inside_one_visible() {
     std::fs::create_dir_all(&other).unwrap();
     let mut p = policy(Mechanism::Bwrap(PathBuf::from("bwrap")), false);
     p.hidden_dirs = vec![data.clone(), other.clone(), PathBuf::from("/tmp/x")];
-    let args: Vec<String> = bwrap::args(&p, &project, std::path::Path::new("/var/tmp/t"), &[
-        OsString::from("sh"),
-    ])
+    let args: Vec<String> = bwrap::args(
+        &p,
+        &project,
+        std::path::Path::new("/var/tmp/t"),
+        &[OsString::from("sh")],
+    )
     .into_iter()
     .map(|a| a.to_string_lossy().into_owned())
     .collect();
@@ -66,7 +66,12 @@ fn bwrap_hides_the_daemon_dirs_but_keeps_a_project_inside_one_visible() {
     assert!(!args.contains(&"/tmp/x".to_owned()), "{args:?}");
     assert_eq!(args.last().unwrap(), "sh");
     let open = policy(Mechanism::Bwrap(PathBuf::from("bwrap")), true);
-    let args = bwrap::args(&open, &project, std::path::Path::new("/t"), &[OsString::from("sh")]);
+    let args = bwrap::args(
+        &open,
+        &project,
+        std::path::Path::new("/t"),
+        &[OsString::from("sh")],
+    );
     assert!(!args.contains(&OsString::from("--unshare-net")));
 }
 
