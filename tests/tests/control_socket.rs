@@ -353,6 +353,7 @@ async fn only_a_client_that_declared_approvals_may_answer_them() {
         session_id: id.clone(),
         call_id: call_id.clone(),
         decision: ApprovalDecision::Allow,
+        message: None,
     };
     let err = script.call::<ApprovalRespond>(&allow).await.unwrap_err();
     assert_eq!(err.kind(), Some(ErrorKind::PermissionDenied), "{err}");

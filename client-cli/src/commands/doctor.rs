@@ -149,6 +149,24 @@ pub async fn run(json: bool) -> Result<u8, Failure> {
                     )),
                 ),
             });
+            checks.push(match &st.sandbox {
+                None => skipped("sandbox", "the daemon does not report one"),
+                // Weaker than bwrap still runs commands, and off was chosen: the detail
+                // says what is missing; only a sandbox that refuses commands fails.
+                Some(s) if s.mode != botcoder_protocol::methods::SandboxMode::Unavailable => {
+                    check("sandbox", Ok(super::status::sandbox_line(s)))
+                }
+                Some(s) => check(
+                    "sandbox",
+                    Err((
+                        super::status::sandbox_line(s),
+                        "install bubblewrap (`apt-get install bubblewrap`) and allow user \
+                         namespaces, then `botcoder daemon restart`; BOTCODER_SANDBOX=off only \
+                         if commands should run unconfined"
+                            .into(),
+                    )),
+                ),
+            });
             let probe =
                 std::path::Path::new(&st.data_dir).join(format!(".doctor-{}", std::process::id()));
             let written = match &st.storage_error {
@@ -177,7 +195,7 @@ pub async fn run(json: bool) -> Result<u8, Failure> {
             });
         }
         _ => {
-            for name in ["provider", "botserver", "journal directory"] {
+            for name in ["provider", "botserver", "sandbox", "journal directory"] {
                 checks.push(skipped(name, "daemon unreachable"));
             }
         }

@@ -67,6 +67,9 @@ pub fn print(st: &DaemonStatusResult, json: bool) {
                 .unwrap_or_default()
         ));
     }
+    if let Some(s) = &st.sandbox {
+        let _ = out.text(&format!("sandbox   {}\n", sandbox_line(s)));
+    }
     for b in &st.budgets {
         let limit = |v: Option<u64>| v.map_or("unlimited".to_owned(), |n| n.to_string());
         let _ = out.human(&format!(
@@ -77,6 +80,26 @@ pub fn print(st: &DaemonStatusResult, json: bool) {
             b.requests_used,
             limit(b.rpm)
         ));
+    }
+}
+
+/// The sandbox in one line: the mechanism, the network, and why it is weaker, if it is.
+pub fn sandbox_line(s: &botcoder_protocol::methods::SandboxInfo) -> String {
+    use botcoder_protocol::methods::SandboxMode;
+    let mode = match s.mode {
+        SandboxMode::Bwrap => "bwrap",
+        SandboxMode::Landlock => "landlock only",
+        SandboxMode::Off => "off",
+        SandboxMode::Unavailable => "unavailable: commands are refused",
+    };
+    let net = if s.network {
+        "network on"
+    } else {
+        "network off"
+    };
+    match &s.note {
+        Some(n) => format!("{mode} ({net}) — {n}"),
+        None => format!("{mode} ({net})"),
     }
 }
 

@@ -193,7 +193,7 @@ fn confine(
             }
             c.arg("--rw").arg(root).arg("--rw").arg(tmp);
         }
-        c.arg("--").args(&program).env("TMPDIR", tmp);
+        c.arg("--").args(&program);
         (c, true)
     };
     Ok(match (&policy.mechanism, &policy.helper) {
@@ -210,7 +210,7 @@ fn confine(
         (Mechanism::Off, Some(helper)) => reaper(false, helper),
         (Mechanism::Off, None) => {
             let mut c = tokio::process::Command::new(&program[0]);
-            c.args(&program[1..]).env("TMPDIR", tmp);
+            c.args(&program[1..]);
             (c, false)
         }
     })
@@ -263,6 +263,13 @@ pub(crate) async fn run_in(
         .env_clear()
         .envs(child_env(std::env::vars()))
         .envs(extra_env.iter().copied())
+        .env(
+            "TMPDIR",
+            match policy.mechanism {
+                Mechanism::Bwrap(_) => Path::new("/tmp"),
+                _ => tmp.path(),
+            },
+        )
         // The reaper must not be SIGKILLed on drop: it would leave the descendants to init.
         // Dropping its control pipe stops it instead.
         .kill_on_drop(!reaped);

@@ -40,6 +40,72 @@ fn child_env_drops_secrets_and_daemon_only_variables() {
     assert_eq!(names, ["PATH", "HOME"]);
 }
 
+#[test]
+fn child_env_drops_every_secret_looking_name_and_every_daemon_setting() {
+    for v in [
+        "MY_TOKEN",
+        "api_key_x",
+        "KEYRING",
+        "db_password",
+        "Some_Secret",
+        "OPENAI_MODEL",
+        "AZURE_OPENAI_ENDPOINT",
+        "ANTHROPIC_BASE_URL",
+        "LOCAL_LLM_URL",
+        "LLM_PROVIDER",
+        "BOTSERVER_URL",
+        "BOTCODER_SOCKET",
+        "LISTEN_FDNAMES",
+        "NOTIFY_SOCKET",
+        "DBUS_SESSION_BUS_ADDRESS",
+        "SSH_AUTH_SOCK",
+    ] {
+        assert!(!child_may_see(v), "{v}");
+    }
+    for v in [
+        "PATH",
+        "HOME",
+        "LANG",
+        "TERM",
+        "CARGO_HOME",
+        "RUSTFLAGS",
+        "USER",
+    ] {
+        assert!(child_may_see(v), "{v}");
+    }
+}
+
+#[tokio::test]
+async fn a_refused_sandbox_refuses_the_command_and_says_why() {
+    let (_d, r) = root();
+    let (c, _rx) = ctx(&r);
+    let policy = crate::tools::sandbox::Policy {
+        mechanism: crate::tools::sandbox::Mechanism::Unavailable("install bubblewrap".into()),
+        ..crate::tools::sandbox::Policy::off()
+    };
+    let mut cmd = tokio::process::Command::new("sh");
+    cmd.arg("-c").arg("touch ran");
+    let out = run_in(&policy, cmd, &r, &c, DEFAULT_TIMEOUT, &[]).await;
+    assert!(
+        !out.ok && out.output.contains("install bubblewrap"),
+        "{}",
+        out.output
+    );
+    assert!(!r.join("ran").exists());
+}
+
+#[tokio::test]
+async fn commands_get_a_private_tmpdir() {
+    let (_d, r) = root();
+    let (c, _rx) = ctx(&r);
+    let out = execute_command(&r, &json!({"command": "echo \"$TMPDIR\""}), &c).await;
+    assert!(
+        out.ok && out.output.contains("botcoder-cmd-"),
+        "{}",
+        out.output
+    );
+}
+
 #[tokio::test]
 async fn runs_in_the_root_streams_output_and_reports_the_exit_code() {
     let (_d, r) = root();

@@ -200,7 +200,8 @@ fn kill_descendants() {
                 let _ = rustix::process::kill_process(pid, Signal::KILL);
             }
         }
-        while let Ok(Some(_)) = rustix::process::waitpid(None, WaitOptions::NOHANG) {}
+        // `wait`, not `waitpid(None)`: that is pid 0, only our own process group.
+        while let Ok(Some(_)) = rustix::process::wait(WaitOptions::NOHANG) {}
         if pids.is_empty() {
             return;
         }

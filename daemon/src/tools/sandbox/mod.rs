@@ -23,7 +23,7 @@
 //! else *refuses to run commands* with an error that says how to get a sandbox or to turn it
 //! off: silently running unconfined would make the default a lie.
 //!
-//! Whatever the mechanism, landlock and off modes run the command under a small reaper,
+//! Without bwrap's PID namespace (landlock and off) the command runs under a small reaper,
 //! `botcoderd --sandbox-exec` (`helper.rs`): a child subreaper that kills and reaps every
 //! remaining descendant when the command ends, or when the daemon closes its control pipe
 //! (cancel, timeout, or the daemon dying). A re-exec of our own binary instead of a

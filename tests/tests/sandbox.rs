@@ -1,0 +1,419 @@
+//! The command sandbox from the hostile model's side: a scripted provider asks for
+//! `execute_command` calls (session approval `auto`) that try to read the daemon's key
+//! through `/proc`, write outside the project, reach the network and the daemon's socket,
+//! and leave a `setsid` helper behind; next to them the honest commands still work.
+//! Each mechanism is tested forced (`BOTCODER_SANDBOX=bwrap|landlock|off`); a test skips,
+//! saying why, only when its mechanism cannot work on this machine.
+
+// Test code: a failed expectation is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::time::Duration;
+
+use botcoder_protocol::methods::{
+    DaemonStatus, Empty, SandboxMode, SessionCreate, SessionCreateParams, SessionSend,
+    SessionSendParams, SubscribeParams,
+};
+use botcoder_protocol::{ApprovalPolicy, EventBody};
+use botcoder_tests::events::until_turns_completed;
+use botcoder_tests::harness::{DaemonProcess, TestEnv, bin};
+use botcoder_tests::mock_llm::{MockLlm, MockResponse};
+
+const T: Duration = Duration::from_secs(60);
+const SECRET: &str = "sk-test-secret";
+const TOKEN: &str = "tok-test-secret";
+
+struct World {
+    env: TestEnv,
+    mock: MockLlm,
+    daemon: DaemonProcess,
+    mode: SandboxMode,
+}
+
+/// A daemon with `vars`, the key and a token in its environment and a `.env` with the key
+/// in its working directory; `None` (after saying why) when the sandbox asked for is
+/// unavailable here.
+async fn start(vars: &[(&str, &str)]) -> Option<World> {
+    let mock = MockLlm::start().await.expect("mock");
+    mock.set_default(MockResponse::text("done"));
+    let mut env = TestEnv::new();
+    env.use_mock(&mock);
+    env.set("OPENAI_API_KEY", SECRET).set("MY_TOKEN", TOKEN);
+    for (k, v) in vars {
+        env.set(k, v);
+    }
+    std::fs::write(
+        env.root().join("cwd").join(".env"),
+        format!("OPENAI_API_KEY={SECRET}\n"),
+    )
+    .unwrap();
+    let daemon = env.start_daemon();
+    let c = env.client("t").await;
+    let st = c.call::<DaemonStatus>(&Empty {}).await.expect("status");
+    let sandbox = st.sandbox.expect("daemon.status reports the sandbox");
+    if sandbox.mode == SandboxMode::Unavailable {
+        eprintln!(
+            "SKIPPED: the sandbox asked for ({vars:?}) cannot work here: {:?}",
+            sandbox.note
+        );
+        return None;
+    }
+    Some(World {
+        env,
+        mock,
+        daemon,
+        mode: sandbox.mode,
+    })
+}
+
+impl World {
+    /// Runs each command as one `execute_command` call of a single turn; (ok, output) each.
+    async fn run(&self, commands: &[&str]) -> Vec<(bool, String)> {
+        let args: Vec<String> = commands
+            .iter()
+            .map(|c| serde_json::json!({ "command": c }).to_string())
+            .collect();
+        let ids: Vec<String> = (0..commands.len()).map(|i| format!("c{i}")).collect();
+        let calls: Vec<(&str, &str, &str)> = ids
+            .iter()
+            .zip(&args)
+            .map(|(id, a)| (id.as_str(), "execute_command", a.as_str()))
+            .collect();
+        self.mock.push(MockResponse::openai_tool_calls(&calls, 0));
+        let c = self.env.client("t").await;
+        let id = c
+            .call::<SessionCreate>(&SessionCreateParams {
+                project_path: self.env.project.display().to_string(),
+                title: None,
+                approval: Some(ApprovalPolicy::Auto),
+            })
+            .await
+            .expect("create")
+            .session_id;
+        let mut sub = c
+            .subscribe(&SubscribeParams {
+                session_id: id.clone(),
+                after_seq: None,
+            })
+            .await
+            .expect("sub");
+        c.call::<SessionSend>(&SessionSendParams {
+            session_id: id,
+            text: "go".into(),
+            approval: None,
+        })
+        .await
+        .expect("send");
+        until_turns_completed(&mut sub, 1, T)
+            .await
+            .iter()
+            .filter_map(|e| match &e.body {
+                EventBody::ToolResult { ok, output, .. } => Some((*ok, output.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// No journal of the daemon holds the key or the token.
+    fn assert_journals_clean(&self) {
+        for entry in walk(&self.env.sessions_dir()) {
+            let text = std::fs::read_to_string(&entry).unwrap_or_default();
+            assert!(
+                !text.contains(SECRET) && !text.contains(TOKEN),
+                "a secret reached the journal {}",
+                entry.display()
+            );
+        }
+    }
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+fn assert_no_secret(out: &str) {
+    assert!(
+        !out.contains(SECRET) && !out.contains(TOKEN),
+        "secret leaked: {out}"
+    );
+}
+
+/// The attacks on the daemon's process: its environment, memory and working directory
+/// (where a `.env` with the key lies), by pid and through the parent chain.
+fn proc_attacks(daemon_pid: u32) -> Vec<String> {
+    vec![
+        "cat /proc/$PPID/environ | tr '\\0' '\\n'; cat /proc/1/environ | tr '\\0' '\\n'".into(),
+        format!(
+            "cat /proc/{daemon_pid}/environ; dd if=/proc/{daemon_pid}/mem bs=4096 count=1 2>&1; \
+             cat /proc/{daemon_pid}/cwd/.env; ls /proc/{daemon_pid}/fd"
+        ),
+        "env; echo ENV_DONE".into(),
+    ]
+}
+
+/// A `setsid` helper and a double-forked one that would each write a marker after 1 s.
+const SETSID_SLEEPERS: &str = "setsid sh -c 'sleep 1; echo leaked > marker1' >/dev/null 2>&1 & \
+     (setsid sh -c 'sleep 1; echo leaked > marker2' >/dev/null 2>&1 &); echo started";
+
+async fn assert_sleepers_gone(w: &World) {
+    tokio::time::sleep(Duration::from_millis(1800)).await;
+    for m in ["marker1", "marker2"] {
+        assert!(
+            !w.env.project.join(m).exists(),
+            "{m}: a setsid descendant outlived its command ({:?})",
+            w.mode
+        );
+    }
+}
+
+/// A listener on 127.0.0.1 and the bash command that connects to it.
+fn listener() -> (std::net::TcpListener, String) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    (
+        l,
+        format!("bash -c 'echo hi > /dev/tcp/127.0.0.1/{port}' && echo CONNECTED"),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bwrap_hides_the_daemon_its_secrets_and_socket_and_confines_writes() {
+    let Some(w) = start(&[("BOTCODER_SANDBOX", "bwrap")]).await else {
+        return;
+    };
+    assert_eq!(w.mode, SandboxMode::Bwrap);
+    let pid = w.daemon.pid();
+    let socket = w.env.socket.display().to_string();
+    let data = w.env.sessions_dir().display().to_string();
+    let mut cmds = proc_attacks(pid);
+    cmds.extend([
+        format!("test -e /proc/{pid} && echo DAEMON_VISIBLE || echo DAEMON_HIDDEN"),
+        format!("test -e {socket} && echo SOCKET_VISIBLE || echo SOCKET_HIDDEN; ls {data}"),
+        "echo x > /etc/botcoder-sandbox-test".into(),
+        "echo in > in-project.txt && echo t > /tmp/t && cat /tmp/t && echo \"tmp=$TMPDIR\"".into(),
+        SETSID_SLEEPERS.into(),
+    ]);
+    let cmds: Vec<&str> = cmds.iter().map(String::as_str).collect();
+    let res = w.run(&cmds).await;
+    assert_eq!(res.len(), cmds.len(), "{res:?}");
+    for (_, out) in &res {
+        assert_no_secret(out);
+    }
+    assert!(res[1].1.contains("No such file"), "{}", res[1].1);
+    assert!(
+        res[2].0 && res[2].1.contains("ENV_DONE") && !res[2].1.contains("KEY="),
+        "{}",
+        res[2].1
+    );
+    assert!(!res[2].1.contains("TOKEN="), "{}", res[2].1);
+    assert!(res[3].1.contains("DAEMON_HIDDEN"), "{}", res[3].1);
+    assert!(res[4].1.contains("SOCKET_HIDDEN"), "{}", res[4].1);
+    assert!(!res[4].1.contains(".jsonl"), "{}", res[4].1);
+    let (ok, out) = &res[5];
+    assert!(!ok && out.contains("Read-only file system"), "{out}");
+    assert!(out.contains("[sandbox:"), "no sandbox note: {out}");
+    assert!(!Path::new("/etc/botcoder-sandbox-test").exists());
+    let (ok, out) = &res[6];
+    assert!(*ok && out.contains("t\ntmp=/tmp"), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(w.env.project.join("in-project.txt")).unwrap(),
+        "in\n"
+    );
+    assert!(res[7].0, "{}", res[7].1);
+    assert_sleepers_gone(&w).await;
+    w.assert_journals_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_network_is_off_unless_allowed() {
+    let Some(w) = start(&[("BOTCODER_SANDBOX", "bwrap")]).await else {
+        return;
+    };
+    let (_l, connect) = listener();
+    let res = w.run(&[&connect]).await;
+    let (ok, out) = &res[0];
+    assert!(!ok && !out.contains("CONNECTED"), "{out}");
+    assert!(
+        out.contains("[sandbox:") && out.contains("network"),
+        "{out}"
+    );
+    drop(w);
+    let Some(w) = start(&[
+        ("BOTCODER_SANDBOX", "bwrap"),
+        ("BOTCODER_SANDBOX_NETWORK", "1"),
+    ])
+    .await
+    else {
+        return;
+    };
+    let (_l, connect) = listener();
+    let res = w.run(&[&connect]).await;
+    assert!(res[0].0 && res[0].1.contains("CONNECTED"), "{}", res[0].1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn landlock_confines_writes_network_and_the_daemon_when_forced() {
+    let Some(w) = start(&[("BOTCODER_SANDBOX", "landlock")]).await else {
+        return;
+    };
+    assert_eq!(w.mode, SandboxMode::Landlock);
+    let (_l, connect) = listener();
+    let mut cmds = proc_attacks(w.daemon.pid());
+    cmds.extend([
+        "echo x > /etc/botcoder-sandbox-test".into(),
+        "echo in > in-project.txt && echo t > \"$TMPDIR/t\" && cat \"$TMPDIR/t\"".into(),
+        connect,
+        SETSID_SLEEPERS.into(),
+    ]);
+    let cmds: Vec<&str> = cmds.iter().map(String::as_str).collect();
+    let res = w.run(&cmds).await;
+    assert_eq!(res.len(), cmds.len(), "{res:?}");
+    for (_, out) in &res {
+        assert_no_secret(out);
+    }
+    assert!(res[1].1.contains("Permission denied"), "{}", res[1].1);
+    assert!(res[2].0 && !res[2].1.contains("KEY="), "{}", res[2].1);
+    let (ok, out) = &res[3];
+    assert!(!ok && out.contains("Permission denied"), "{out}");
+    assert!(
+        out.contains("[sandbox:") && out.contains("landlock"),
+        "{out}"
+    );
+    assert!(!Path::new("/etc/botcoder-sandbox-test").exists());
+    assert!(res[4].0 && res[4].1.contains("t\n"), "{}", res[4].1);
+    assert!(!res[5].0 && !res[5].1.contains("CONNECTED"), "{}", res[5].1);
+    assert!(res[6].0, "{}", res[6].1);
+    assert_sleepers_gone(&w).await;
+    w.assert_journals_clean();
+    let status = w.env.run_cli(&["status"], None).await;
+    assert!(
+        status.stdout.contains("sandbox   landlock only") && status.stdout.contains("reads"),
+        "{}",
+        status.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn off_runs_unconfined_only_when_explicit_and_still_reaps_and_scrubs() {
+    let Some(w) = start(&[("BOTCODER_SANDBOX", "off")]).await else {
+        return;
+    };
+    assert_eq!(w.mode, SandboxMode::Off);
+    let outside = w.env.root().join("outside.txt");
+    let write = format!("echo out > {}", outside.display());
+    let res = w
+        .run(&[&write, "env; echo ENV_DONE", SETSID_SLEEPERS])
+        .await;
+    assert!(res[0].0, "{}", res[0].1);
+    assert!(outside.exists());
+    assert!(res[1].0 && !res[1].1.contains("KEY=") && !res[1].1.contains("TOKEN="));
+    assert_no_secret(&res[1].1);
+    assert_sleepers_gone(&w).await;
+    let status = w.env.run_cli(&["status", "--json"], None).await;
+    let v: serde_json::Value = serde_json::from_str(status.stdout.trim()).unwrap();
+    assert_eq!(v["sandbox"]["mode"], "off", "{v}");
+    assert!(
+        v["sandbox"]["note"]
+            .as_str()
+            .unwrap()
+            .contains("BOTCODER_SANDBOX=off")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_picks_the_strongest_and_status_and_doctor_say_which() {
+    let Some(w) = start(&[]).await else {
+        return;
+    };
+    let status = w.env.run_cli(&["status"], None).await;
+    let doctor = w.env.run_cli(&["doctor"], None).await;
+    let expect = match w.mode {
+        SandboxMode::Bwrap => "bwrap (network off)",
+        _ => "landlock only (network off)",
+    };
+    assert!(status.stdout.contains(expect), "{}", status.stdout);
+    assert!(doctor.stdout.contains("sandbox"), "{}", doctor.stdout);
+    assert!(doctor.stdout.contains(expect), "{}", doctor.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_sandbox_setting_is_named() {
+    let Some(w) = start(&[("BOTCODER_SANDBOX", "sometimes")]).await else {
+        return;
+    };
+    // The sandbox stays at its default; the session's requests report the bad variable.
+    let status = w.env.run_cli(&["status", "--json"], None).await;
+    let v: serde_json::Value = serde_json::from_str(status.stdout.trim()).unwrap();
+    assert!(
+        v["provider_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("BOTCODER_SANDBOX"),
+        "{v}"
+    );
+}
+
+/// CI runs as root; the helper must confine an unprivileged user the same way.
+#[test]
+fn the_landlock_helper_confines_an_unprivileged_user() {
+    let setpriv = Path::new("/usr/bin/setpriv");
+    if !rustix::process::geteuid().is_root() || !setpriv.exists() {
+        eprintln!("SKIPPED: needs root and setpriv to switch to nobody");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("p");
+    std::fs::create_dir(&project).unwrap();
+    std::process::Command::new("chown")
+        .args(["-R", "nobody:nogroup"])
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    let mut perm = std::fs::metadata(dir.path()).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
+    std::fs::set_permissions(dir.path(), perm).unwrap();
+    // The test binary's directory must be reachable for nobody to exec botcoderd.
+    let helper = bin("botcoderd");
+    let script = "echo ok > p/in.txt && cat p/in.txt; echo x > /var/tmp/botcoder-nobody-test; \
+                  echo done";
+    let mut out = std::process::Command::new(setpriv)
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"])
+        .arg(&helper)
+        .args(["--sandbox-exec", "--landlock", "--no-net", "--rw"])
+        .arg(&project)
+        .args(["--", "sh", "-c", script])
+        .current_dir(dir.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Held open: the helper treats the end of its stdin as "stop now".
+    let _control = out.stdin.take();
+    let out = out.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if text.contains("Permission denied") && !text.contains("ok") {
+        eprintln!("SKIPPED: nobody cannot run {}: {text}", helper.display());
+        return;
+    }
+    assert!(text.contains("ok\n") && text.contains("done"), "{text}");
+    assert!(text.contains("Permission denied"), "{text}");
+    assert!(
+        !Path::new("/var/tmp/botcoder-nobody-test").exists(),
+        "{text}"
+    );
+}
