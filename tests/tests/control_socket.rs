@@ -123,6 +123,9 @@ async fn setup() -> (TestEnv, MockLlm, botcoder_tests::harness::DaemonProcess) {
     mock.set_default(MockResponse::text("done"));
     let mut env = TestEnv::new();
     env.use_mock(&mock);
+    // The sandbox already hides the socket from tools (tests/tests/sandbox.rs); with it off,
+    // these tests show the second line of defence: the daemon refuses tool processes itself.
+    env.set("BOTCODER_SANDBOX", "off");
     let daemon = env.start_daemon();
     (env, mock, daemon)
 }
@@ -172,11 +175,13 @@ async fn a_process_started_by_a_tool_cannot_drive_the_daemon() {
     let client_py = write_client(&env);
     let botcoder = bin("botcoder");
     // The model runs a command that starts helpers in their own sessions (setsid), which
-    // connect to the socket named in the environment it inherited.
+    // connect to the daemon's socket. Children do not inherit BOTCODER_SOCKET, but a hostile
+    // model can guess or find the path, so the command names it.
     let command = format!(
-        "python3 {py} {victim} all; echo \"python exit $?\"; \
+        "export BOTCODER_SOCKET={sock}; python3 {py} {victim} all; echo \"python exit $?\"; \
          setsid -w {cli} sessions rm {victim}; echo \"rm exit $?\"; \
          setsid -w {cli} daemon stop; echo \"stop exit $?\"",
+        sock = env.socket.display(),
         py = client_py.display(),
         victim = victim.0,
         cli = botcoder.display(),

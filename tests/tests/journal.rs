@@ -294,18 +294,19 @@ async fn watch_until_completed(env: &TestEnv, id: &str) -> Vec<Value> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_twenty_megabyte_reply_is_cut_to_fit_so_show_and_watch_keep_working() {
+async fn a_six_megabyte_reply_is_cut_to_fit_so_show_and_watch_keep_working() {
     let (env, mock) = env_with_mock().await;
     let _daemon = env.start_daemon();
     let chunk = format!("{}\n", "x".repeat(64 * 1024 - 1));
-    let pieces: Vec<&str> = std::iter::repeat_n(chunk.as_str(), 320).collect();
+    // 6.5 MB: past what one event may hold (4 MiB), within the reply cap (8 MiB).
+    let pieces: Vec<&str> = std::iter::repeat_n(chunk.as_str(), 100).collect();
     mock.push(MockResponse::text_chunks(&pieces));
     let out = env
         .run_cli_timeout(&["ask", "flood me"], None, Duration::from_secs(120))
         .await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     // The live answer was whole: every streamed piece arrived.
-    assert!(out.stdout.len() >= 20 * 1024 * 1024, "{}", out.stdout.len());
+    assert!(out.stdout.len() >= 100 * 64 * 1024, "{}", out.stdout.len());
     let id = out.session_id();
 
     let show = env
@@ -372,9 +373,13 @@ async fn escape_sequences_from_titles_and_replies_are_printed_escaped() {
     let list = env.run_cli(&["sessions", "list"], None).await;
     assert_eq!(list.code, 0, "{}", list.stderr);
     assert!(!list.stdout.contains('\x1b'), "{:?}", list.stdout);
+    // The daemon already turned the title's control characters into spaces when it was
+    // created; either way nothing raw reaches the terminal.
+    assert!(!list.stdout.contains('\x07'), "{:?}", list.stdout);
     assert!(
         list.stdout
-            .contains("notes\\e]52;c;cm0gLXJmIH4=\\x07\\nsecond line"),
+            .lines()
+            .any(|l| l.contains("notes") && l.contains("second line")),
         "{:?}",
         list.stdout
     );
