@@ -41,6 +41,10 @@ fn proc_kib(pid: u32, key: &str) -> u64 {
         .unwrap_or(0)
 }
 
+fn fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
+
 fn mb(kib: u64) -> String {
     format!("{:.1} MB", kib as f64 / 1024.0)
 }
@@ -137,6 +141,7 @@ fn main() {
         tokio::time::sleep(Duration::from_secs(idle_s) + Duration::from_secs(6)).await;
         let settled = status(&c).await;
         let rss_idle = proc_kib(pid, "VmRSS:");
+        let (threads, open_fds) = (proc_kib(pid, "Threads:"), fds(pid));
 
         // 100 turns on one session, which stays loaded throughout.
         let id = create(&c, &env).await;
@@ -162,6 +167,7 @@ fn main() {
             settled.loaded_sessions,
             settled.sessions
         );
+        println!("  then: {threads} threads, {open_fds} open files");
         println!("  after 100 turns on one session   {}", mb(rss_100));
         assert_eq!(
             settled.loaded_sessions, 0,
