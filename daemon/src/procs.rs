@@ -74,7 +74,10 @@ mod tests {
 
     #[test]
     fn a_child_of_a_registered_process_is_a_tool_descendant() {
-        let mut child = std::process::Command::new("sleep").arg("5").spawn().unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
         let me = std::process::id();
         assert!(!is_tool_descendant(child.id()));
         let guard = register(me);
