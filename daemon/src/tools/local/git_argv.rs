@@ -495,8 +495,7 @@ fn parse(op: &str, args: &[String], tables: &[&[Spec]], digits: bool) -> Result<
             note(&mut p, "max-count".to_owned(), R);
             continue;
         }
-        let mut chars = cluster.char_indices();
-        while let Some((i, c)) = chars.next() {
+        for (i, c) in cluster.char_indices() {
             let spec =
                 find(tables, |s| s.1 == Some(c)).ok_or_else(|| refusal(op, &format!("-{c}")))?;
             let rest = &cluster[i + c.len_utf8()..];
