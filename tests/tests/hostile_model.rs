@@ -69,7 +69,10 @@ async fn session(c: &DaemonClient, env: &TestEnv, approval: ApprovalPolicy) -> S
         title: None,
         approval: Some(approval),
     };
-    c.call::<SessionCreate>(&p).await.expect("create").session_id
+    c.call::<SessionCreate>(&p)
+        .await
+        .expect("create")
+        .session_id
 }
 
 async fn turn(c: &DaemonClient, id: &SessionId, text: &str) -> Vec<Event> {
@@ -99,7 +102,10 @@ fn results(events: &[Event]) -> Vec<(String, bool, String)> {
                 names.insert(call_id.clone(), name.clone());
             }
             EventBody::ToolResult {
-                call_id, ok, output, ..
+                call_id,
+                ok,
+                output,
+                ..
             } => out.push((
                 names.get(call_id).cloned().unwrap_or_default(),
                 *ok,
@@ -155,7 +161,11 @@ async fn read_only_git_calls_cannot_write_read_outside_or_delete() {
     let id = session(&c, &env, ApprovalPolicy::ReadOnly).await;
     let res = results(&turn(&c, &id, "look around").await);
     assert_eq!(res.len(), 7, "{res:?}");
-    assert!(!bashrc.exists(), "git log --output wrote {}", bashrc.display());
+    assert!(
+        !bashrc.exists(),
+        "git log --output wrote {}",
+        bashrc.display()
+    );
     for (i, why) in [(0, "--output"), (1, "--no-index"), (2, "absolute path")] {
         assert!(!res[i].1 && res[i].2.contains(why), "{:?}", res[i]);
     }
@@ -170,7 +180,10 @@ async fn read_only_git_calls_cannot_write_read_outside_or_delete() {
         .current_dir(&env.project)
         .output()
         .unwrap();
-    assert!(String::from_utf8_lossy(&branches.stdout).contains("keep"), "the branch was deleted");
+    assert!(
+        String::from_utf8_lossy(&branches.stdout).contains("keep"),
+        "the branch was deleted"
+    );
     assert!(res[5].1 && res[5].2.contains("first"), "{:?}", res[5]);
     assert!(res[6].1 && res[6].2.contains("keep"), "{:?}", res[6]);
 }
@@ -192,7 +205,11 @@ async fn a_poisoned_git_config_does_not_run_on_status_or_diff() {
     mock.push(MockResponse::openai_tool_calls(
         &[
             ("w1", "write_file", &write.to_string()),
-            ("w2", "write_file", r#"{"path":".gitattributes","content":"* filter=x\n"}"#),
+            (
+                "w2",
+                "write_file",
+                r#"{"path":".gitattributes","content":"* filter=x\n"}"#,
+            ),
         ],
         0,
     ));
@@ -272,21 +289,30 @@ async fn huge_call_like_replies_do_not_freeze_the_daemon() {
         c.call::<SessionSend>(&p).await.unwrap();
         // The whole reply has arrived: parsing starts now.
         collect_until(&mut sub, T, |e| {
-            matches!(e.body, EventBody::AssistantMessage { .. } | EventBody::TurnCompleted { .. })
+            matches!(
+                e.body,
+                EventBody::AssistantMessage { .. } | EventBody::TurnCompleted { .. }
+            )
         })
         .await;
         let mut worst = Duration::ZERO;
         let until = Instant::now() + Duration::from_secs(3);
         while Instant::now() < until {
             let started = Instant::now();
-            tokio::time::timeout(Duration::from_secs(5), other.call::<DaemonStatus>(&Empty {}))
-                .await
-                .expect("daemon.status did not answer within 5 s")
-                .unwrap();
+            tokio::time::timeout(
+                Duration::from_secs(5),
+                other.call::<DaemonStatus>(&Empty {}),
+            )
+            .await
+            .expect("daemon.status did not answer within 5 s")
+            .unwrap();
             worst = worst.max(started.elapsed());
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        assert!(worst < Duration::from_secs(1), "daemon.status took {worst:?}");
+        assert!(
+            worst < Duration::from_secs(1),
+            "daemon.status took {worst:?}"
+        );
         let _ = c
             .call::<TurnCancel>(&TurnCancelParams {
                 session_id: id,
