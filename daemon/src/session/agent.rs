@@ -171,7 +171,24 @@ pub async fn run(
                 ToolOrigin::Native,
             ));
         }
-        if !delta::parse_blocks(&reply.text).is_empty() {
+        // Parsing a long reply is CPU work: off the async workers (I10).
+        let want_text_calls = !native || reply.calls.is_empty();
+        let (has_delta, text_calls) = {
+            let text = reply.text.clone();
+            let names: Vec<String> = tool_names.iter().map(|s| (*s).to_owned()).collect();
+            tokio::task::spawn_blocking(move || {
+                let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                let calls = if want_text_calls {
+                    text_calls::parse_calls(&text, &names)
+                } else {
+                    Vec::new()
+                };
+                (!delta::parse_blocks(&text).is_empty(), calls)
+            })
+            .await
+            .unwrap_or_default()
+        };
+        if has_delta {
             let call = ToolCall {
                 id: call_id("delta"),
                 name: "apply_delta".into(),
@@ -179,21 +196,20 @@ pub async fn run(
             };
             calls.push((call, ToolOrigin::Delta));
         }
-        if !native || reply.calls.is_empty() {
-            for tc in text_calls::parse_calls(&reply.text, &tool_names) {
-                if tc.name == "apply_delta" || (native && !tc.standalone) {
-                    continue;
-                }
-                let args = tc.to_json_args(positional_params(&tc.name));
-                calls.push((
-                    ToolCall {
-                        id: call_id("text"),
-                        name: tc.name.clone(),
-                        args,
-                    },
-                    ToolOrigin::Text,
-                ));
+        // Only calls standing as lines of their own come back (see text_calls).
+        for tc in text_calls {
+            if tc.name == "apply_delta" {
+                continue;
             }
+            let args = tc.to_json_args(positional_params(&tc.name));
+            calls.push((
+                ToolCall {
+                    id: call_id("text"),
+                    name: tc.name.clone(),
+                    args,
+                },
+                ToolOrigin::Text,
+            ));
         }
         if calls.is_empty() {
             return Outcome::Completed;

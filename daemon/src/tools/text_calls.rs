@@ -2,7 +2,9 @@
 //! `read_file("src/main.rs")`, `list_files()`, `search("fn main", "src")`,
 //! `execute_command("cargo test", timeout_s=60)`, `write_file("a.txt", """multi
 //! line""")`. Only literal arguments count: prose such as "use read_file(path)" is not a
-//! call. Nothing here panics on any input.
+//! call, and neither is a call quoted in prose, in backticks or in a code fence. Nothing
+//! here panics on any input, and the work is linear in its size (replies of 80k lines
+//! once froze the daemon).
 
 use serde_json::{Map, Value};
 
@@ -38,8 +40,6 @@ pub struct TextCall {
     pub kwargs: Vec<(String, TextArg)>,
     /// 1-based line of the call's start.
     pub line: usize,
-    /// The call is alone on its line(s) (bullets, backticks and a trailing `;` aside).
-    pub standalone: bool,
 }
 
 impl TextCall {
@@ -62,12 +62,40 @@ impl TextCall {
 /// Positional and keyword arguments of one call.
 type Args = (Vec<TextArg>, Vec<(String, TextArg)>);
 
-struct Lexer<'a> {
-    s: &'a str,
-    pos: usize,
+/// Where a search for a closing triple quote already failed: from there on it fails again,
+/// so an unterminated `"""` is searched past once, not once per line that opens one.
+#[derive(Debug)]
+struct NoClose {
+    double: usize,
+    single: usize,
 }
 
-impl<'a> Lexer<'a> {
+impl Default for NoClose {
+    fn default() -> Self {
+        NoClose {
+            double: usize::MAX,
+            single: usize::MAX,
+        }
+    }
+}
+
+impl NoClose {
+    fn slot(&mut self, quote: char) -> &mut usize {
+        if quote == '"' {
+            &mut self.double
+        } else {
+            &mut self.single
+        }
+    }
+}
+
+struct Lexer<'a, 'm> {
+    s: &'a str,
+    pos: usize,
+    no_close: &'m mut NoClose,
+}
+
+impl<'a> Lexer<'a, '_> {
     fn peek(&self) -> Option<char> {
         self.s.get(self.pos..)?.chars().next()
     }
@@ -94,7 +122,13 @@ impl<'a> Lexer<'a> {
             // Triple-quoted: raw up to the closing triple quote.
             self.pos += 2 * quote.len_utf8();
             let close = format!("{quote}{quote}{quote}");
-            let end = self.rest().find(&close)?;
+            if self.pos >= *self.no_close.slot(quote) {
+                return None;
+            }
+            let Some(end) = self.rest().find(&close) else {
+                *self.no_close.slot(quote) = self.pos;
+                return None;
+            };
             let body = self.rest()[..end].to_owned();
             self.pos += end + close.len();
             return Some(body.strip_prefix('\n').map(str::to_owned).unwrap_or(body));
@@ -182,53 +216,103 @@ impl<'a> Lexer<'a> {
     }
 }
 
-fn decoration_only(s: &str) -> bool {
-    s.trim()
-        .trim_start_matches(['-', '*', '>'])
-        .chars()
-        .all(|c| c.is_whitespace() || c == '`' || c == ';')
+/// A code fence opener: its character and length.
+fn fence_open(line: &str) -> Option<(char, usize)> {
+    let t = line.trim_start();
+    let c = t.chars().next().filter(|c| *c == '`' || *c == '~')?;
+    let n = t.chars().take_while(|x| *x == c).count();
+    // "```x```" on one line is inline code, not a fence (CommonMark: a backtick fence's
+    // info string has no backtick).
+    let inline = c == '`' && t[n..].contains('`');
+    (n >= 3 && !inline).then_some((c, n))
 }
 
-/// Every call of a `known_tools` name with literal arguments, in order.
+/// Whether `line` closes a fence opened with `n` times `c`.
+fn fence_closes(line: &str, (c, n): (char, usize)) -> bool {
+    let t = line.trim();
+    t.chars().take_while(|x| *x == c).count() >= n && t.chars().all(|x| x == c)
+}
+
+/// Where a call may start on `line`: after indentation and an optional list bullet.
+/// Anything else before it (prose, a backtick, a quote, `>`) means it is not a call.
+fn call_start(line: &str) -> usize {
+    let t = line.trim_start();
+    let mut at = line.len() - t.len();
+    if let Some(after) = t.strip_prefix(['-', '*', '+'])
+        && after.starts_with([' ', '\t'])
+    {
+        at += 1 + (after.len() - after.trim_start().len());
+    }
+    at
+}
+
+/// Every call of a `known_tools` name with literal arguments that stands as a line of its
+/// own, in order. A call inside a code fence (``` or ~~~), in backticks, in quotes or in
+/// the middle of prose is text about a call, not a call: a model quoting an example (or a
+/// file it read) must not run it.
+///
+/// Linear in the size of `text`: each line is looked at once, a call's arguments are
+/// scanned up to the next line that could start a call (or to its closing triple quote;
+/// see [`Lexer::string`]), and line numbers are counted as the scan goes.
 pub fn parse_calls(text: &str, known_tools: &[&str]) -> Vec<TextCall> {
     let mut calls = Vec::new();
-    let mut at = 0;
-    while at < text.len() {
-        // The earliest `name(` of any known tool from `at`.
-        let next = known_tools
-            .iter()
-            .filter(|t| !t.is_empty())
-            .filter_map(|t| text.get(at..)?.find(&format!("{t}(")).map(|i| (at + i, *t)))
-            .min_by_key(|(i, _)| *i);
-        let Some((start, name)) = next else { break };
-        let before = text[..start].chars().next_back();
-        let open = start + name.len() + 1;
-        if before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.') {
-            at = open;
-            continue;
-        }
-        let mut lx = Lexer { s: text, pos: open };
-        match lx.arguments() {
-            Some((args, kwargs)) => {
-                let end = lx.pos;
-                let line_start = text[..start].rfind('\n').map_or(0, |i| i + 1);
-                let line_end = text[end..].find('\n').map_or(text.len(), |i| end + i);
-                let standalone = decoration_only(&text[line_start..start])
-                    && decoration_only(&text[end..line_end]);
-                let line = text[..start].matches('\n').count() + 1;
-                calls.push(TextCall {
-                    name: name.to_owned(),
-                    args,
-                    kwargs,
-                    line,
-                    standalone,
-                });
-                at = end;
+    let mut fence: Option<(char, usize)> = None;
+    let mut no_close = NoClose::default();
+    let (mut pos, mut line_no) = (0usize, 1usize);
+    while pos < text.len() {
+        let line_end = text[pos..].find('\n').map_or(text.len(), |i| pos + i);
+        let line = &text[pos..line_end];
+        let mut next = line_end + 1;
+        if let Some(open) = fence {
+            if fence_closes(line, open) {
+                fence = None;
             }
-            None => at = open,
+        } else if let Some(open) = fence_open(line) {
+            fence = Some(open);
+        } else if let Some((call, end)) =
+            call_at(text, pos + call_start(line), known_tools, &mut no_close)
+        {
+            let call_line_end = text[end..].find('\n').map_or(text.len(), |i| end + i);
+            let trailing = &text[end..call_line_end];
+            if trailing.chars().all(|c| c.is_whitespace() || c == ';') {
+                calls.push(TextCall {
+                    line: line_no,
+                    ..call
+                });
+                line_no += text[line_end..call_line_end].matches('\n').count();
+                next = call_line_end + 1;
+            }
         }
+        line_no += 1;
+        pos = next;
     }
     calls
+}
+
+/// The call starting exactly at `start`, and the byte after its `)`.
+fn call_at(
+    text: &str,
+    start: usize,
+    known_tools: &[&str],
+    no_close: &mut NoClose,
+) -> Option<(TextCall, usize)> {
+    let rest = text.get(start..)?;
+    let name = known_tools
+        .iter()
+        .find(|t| !t.is_empty() && rest.starts_with(**t) && rest[t.len()..].starts_with('('))?;
+    let mut lx = Lexer {
+        s: text,
+        pos: start + name.len() + 1,
+        no_close,
+    };
+    let (args, kwargs) = lx.arguments()?;
+    let call = TextCall {
+        name: (*name).to_owned(),
+        args,
+        kwargs,
+        line: 0,
+    };
+    Some((call, lx.pos))
 }
 
 #[cfg(test)]

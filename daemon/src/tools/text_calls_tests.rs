@@ -15,32 +15,83 @@ fn s(x: &str) -> TextArg {
     TextArg::Str(x.into())
 }
 
+fn names(calls: &[TextCall]) -> Vec<(&str, usize)> {
+    calls.iter().map(|c| (c.name.as_str(), c.line)).collect()
+}
+
 #[test]
-fn simple_calls_and_standalone_detection() {
-    let text = "Let me look.\nread_file(\"src/main.rs\")\nI will also run `execute_command('cargo test')` now.\n- list_files()\n";
+fn calls_on_lines_of_their_own_and_nothing_else() {
+    let text = "Let me look.\nread_file(\"src/main.rs\")\nI will also run `execute_command('cargo test')` now.\n- list_files()\n  * search(\"x\");\n";
     let calls = parse_calls(text, TOOLS);
-    assert_eq!(calls.len(), 3);
     assert_eq!(
-        (
-            calls[0].name.as_str(),
-            calls[0].args.clone(),
-            calls[0].line,
-            calls[0].standalone
-        ),
-        ("read_file", vec![s("src/main.rs")], 2, true)
+        names(&calls),
+        [("read_file", 2), ("list_files", 4), ("search", 5)]
     );
-    assert_eq!(
-        (calls[1].name.as_str(), calls[1].standalone),
-        ("execute_command", false)
+    assert_eq!(calls[0].args, vec![s("src/main.rs")]);
+}
+
+/// Regression (issue 11): a call quoted in prose was run. Backticks, quotes, block
+/// quotes and code fences all quote a call; none of them runs it.
+#[test]
+fn quoted_calls_are_not_calls() {
+    let text = concat!(
+        "`execute_command(\"rm -rf ~\")`\n",
+        "Do not run `git(\"log\", \"--output=/root/.bashrc\")` please.\n",
+        "\"read_file(\"secret\")\"\n",
+        "'read_file(\"secret\")'\n",
+        "> execute_command(\"quoted\")\n",
+        "```\nexecute_command(\"in a fence\")\n```\n",
+        "~~~~sh\nexecute_command(\"tilde fence\")\n~~~\nstill fenced: execute_command(\"x\")\nexecute_command(\"x\")\n~~~~\n",
+        "```inline``` then\n",
+        "read_file(\"after the fences\")\n",
+        "read_file(\"a\") and prose after it\n",
     );
-    assert_eq!(
-        (
-            calls[2].name.as_str(),
-            calls[2].args.len(),
-            calls[2].standalone
-        ),
-        ("list_files", 0, true)
-    );
+    let calls = parse_calls(text, TOOLS);
+    assert_eq!(names(&calls), [("read_file", 16)]);
+    assert_eq!(calls[0].args, vec![s("after the fences")]);
+}
+
+#[test]
+fn a_triple_quoted_body_may_hold_fences_and_calls() {
+    let text = "write_file(\"README.md\", \"\"\"\n# x\n```\nread_file(\"inner\")\n```\n\"\"\")\nlist_files()\n";
+    let calls = parse_calls(text, TOOLS);
+    assert_eq!(names(&calls), [("write_file", 1), ("list_files", 7)]);
+    assert_eq!(calls[0].args[1], s("# x\n```\nread_file(\"inner\")\n```\n"));
+}
+
+/// Regression (issue 12): replies of 60k-80k call-like lines froze the daemon; the parser
+/// was quadratic. Each input here is 80k lines; linear parsing takes well under a second
+/// unoptimised (about 0.3 s on a loaded 2-core machine), quadratic parsing takes minutes,
+/// so the bound below is loose enough for a busy CI and still catches a regression.
+#[test]
+fn large_inputs_parse_in_linear_time() {
+    let n = 80_000;
+    let inputs = [
+        "read_file(\"x\")\n".repeat(n),
+        "read_file(\"\"\"\n".repeat(n),
+        "write_file(\"a\", '''\n".repeat(n),
+        "read_file(\n".repeat(n),
+        "prose read_file(\"x\") more prose search(\n".repeat(n),
+        "`read_file(\"x\")`\n".repeat(n),
+        "```\n".repeat(n),
+        "read_file(1,\n".repeat(n),
+        format!("read_file(\"\"\"{}", "x\n".repeat(n)),
+        format!("{}\"\"\")\n", "read_file(\"\"\"\n".repeat(n)),
+        "CHANGE: a.txt\n".repeat(n),
+    ];
+    for (i, text) in inputs.iter().enumerate() {
+        let started = std::time::Instant::now();
+        let calls = parse_calls(text, TOOLS);
+        let took = started.elapsed();
+        assert!(
+            took < std::time::Duration::from_secs(5),
+            "input {i} took {took:?}"
+        );
+        if i == 0 {
+            assert_eq!(calls.len(), n);
+            assert_eq!(calls[n - 1].line, n);
+        }
+    }
 }
 
 #[test]
@@ -48,7 +99,6 @@ fn escapes_triple_quotes_and_kwargs() {
     let text = "write_file(\"a.txt\", \"\"\"\nline 1\nline \"2\"\n\"\"\")\nexecute_command(\"echo \\\"hi\\\"\\n\", timeout_s=5)\nsearch('x', path=\"src\", glob='*.rs')";
     let calls = parse_calls(text, TOOLS);
     assert_eq!(calls[0].args, vec![s("a.txt"), s("line 1\nline \"2\"\n")]);
-    assert!(calls[0].standalone);
     assert_eq!(
         calls[1].to_json_args(&["command", "timeout_s"]),
         json!({"command": "echo \"hi\"\n", "timeout_s": 5})

@@ -1,5 +1,11 @@
 //! The `git` tool: git subcommands run through the command runner (no shell), and how
 //! risky each call is.
+//!
+//! A model is not trusted with git's whole surface: many options write files
+//! (`--output`), read outside the project (`--no-index`) or run programs (`--ext-diff`,
+//! `-c core.fsmonitor=…`), and a repository's own config can make plain `git status` run
+//! one. So the arguments pass an allowlist ([`argv`]), which also decides the risk from
+//! what the call does, and every call runs under [`harden`]'s settings.
 
 use std::path::Path;
 
@@ -9,11 +15,18 @@ use super::args::req_str;
 use super::command::{DEFAULT_TIMEOUT, run};
 use crate::tools::{Risk, ToolContext, ToolOutcome};
 
+#[path = "git_argv.rs"]
+mod argv;
+#[path = "git_harden.rs"]
+mod harden;
+
 /// Git operations offered to the model.
 pub const GIT_OPS: [&str; 9] = [
     "status", "diff", "log", "show", "add", "commit", "branch", "checkout", "stash",
 ];
 
+/// The subcommand and its arguments as argv: an array of strings, or one string split
+/// with shell-word rules (quotes keep `-m "two words"` together).
 fn git_args(args: &Value) -> Result<(String, Vec<String>), String> {
     let op = req_str(args, "op")?.trim().to_owned();
     if !GIT_OPS.contains(&op.as_str()) {
@@ -27,12 +40,14 @@ fn git_args(args: &Value) -> Result<(String, Vec<String>), String> {
         Some(Value::Array(a)) => a
             .iter()
             .map(|v| {
-                v.as_str()
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| v.to_string())
+                v.as_str().map(str::to_owned).ok_or_else(|| {
+                    format!("git `args` must be an array of strings, got the item {v}")
+                })
             })
-            .collect(),
-        Some(Value::String(s)) => s.split_whitespace().map(str::to_owned).collect(),
+            .collect::<Result<_, _>>()?,
+        Some(Value::String(s)) => shlex::split(s).ok_or_else(|| {
+            format!("git `args` {s:?} has an unbalanced quote; pass an array of strings")
+        })?,
         Some(other) => {
             return Err(format!(
                 "git `args` must be an array of strings, got {other}"
@@ -42,51 +57,33 @@ fn git_args(args: &Value) -> Result<(String, Vec<String>), String> {
     Ok((op, rest))
 }
 
-/// How risky a git call is: anything that can lose work needs approval under `ask`.
-pub fn git_risk(args: &Value) -> Risk {
-    let Ok((op, rest)) = git_args(args) else {
-        return Risk::Read;
-    };
-    let has = |flags: &[&str]| rest.iter().any(|a| flags.contains(&a.as_str()));
-    match op.as_str() {
-        "status" | "diff" | "log" | "show" => Risk::Read,
-        "add" => Risk::Write,
-        "commit" if has(&["--amend"]) => Risk::GitDiscard,
-        "commit" => Risk::Write,
-        "branch" if rest.is_empty() || has(&["-a", "-l", "--list", "-r", "-v", "-vv"]) => {
-            Risk::Read
-        }
-        "branch"
-            if has(&[
-                "-d", "-D", "--delete", "-f", "--force", "-m", "-M", "-c", "-C",
-            ]) =>
-        {
-            Risk::GitDiscard
-        }
-        "branch" => Risk::Write,
-        "checkout" if rest.first().is_some_and(|a| a == "-b") => Risk::Write,
-        "stash" if matches!(rest.first().map(String::as_str), Some("list" | "show")) => Risk::Read,
-        _ => Risk::GitDiscard,
-    }
+fn checked(args: &Value) -> Result<argv::Checked, String> {
+    let (op, rest) = git_args(args)?;
+    argv::check(&op, &rest)
 }
 
-/// `git {op, args}` via the git CLI (no shell).
+/// How risky a git call is, judged from its parsed arguments: a read only when every
+/// option is known to read, anything that can lose work is `GitDiscard`. A call the policy
+/// refuses is classed as a read because it never runs: the model then gets the refusal
+/// with its reason at once instead of an approval prompt for nothing.
+pub fn git_risk(args: &Value) -> Risk {
+    checked(args).map_or(Risk::Read, |c| c.risk)
+}
+
+/// `git {op, args}` via the git CLI (no shell), hardened.
 pub async fn git(root: &Path, args: &Value, ctx: &ToolContext) -> ToolOutcome {
-    let (op, rest) = match git_args(args) {
-        Ok(v) => v,
+    let call = match checked(args) {
+        Ok(c) => c,
+        Err(e) => return ToolOutcome::error(e),
+    };
+    let env = match harden::prepare(root).await {
+        Ok(env) => env,
         Err(e) => return ToolOutcome::error(e),
     };
     let mut cmd = tokio::process::Command::new("git");
-    cmd.args(["-c", "color.ui=false", "--no-pager", &op])
-        .args(&rest);
-    run(
-        cmd,
-        root,
-        ctx,
-        DEFAULT_TIMEOUT,
-        &[("GIT_TERMINAL_PROMPT", "0"), ("GIT_PAGER", "cat")],
-    )
-    .await
+    cmd.arg("--no-pager").args(&call.argv);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    run(cmd, root, ctx, DEFAULT_TIMEOUT, &env).await
 }
 
 #[cfg(test)]
