@@ -131,9 +131,12 @@ fn native(calls: &[(String, String, String)]) -> MockResponse {
 
 /// Regression (issue 11): `git log --output=<path>` was a read, so it ran without approval
 /// in a read-only session and wrote any file; `git diff --no-index` returned a file
-/// outside the project; `git branch -v -D x` deleted a branch as a "read".
+/// outside the project; `git branch -v -D x` deleted a branch as a "read". Read-only
+/// sessions no longer offer `git` at all (tests/tests/approvals.rs), so this runs under
+/// `ask`, where reads run without asking: the hostile "reads" are refused or need approval
+/// (denied, headless), the honest reads still run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn read_only_git_calls_cannot_write_read_outside_or_delete() {
+async fn git_reads_cannot_write_read_outside_or_delete() {
     let (env, mock, _d) = setup(&[]).await;
     let home = home(&env);
     std::fs::create_dir_all(home.join(".ssh")).unwrap();
@@ -158,7 +161,7 @@ async fn read_only_git_calls_cannot_write_read_outside_or_delete() {
     ]));
     mock.push(MockResponse::text("ok"));
     let c = env.client("t").await;
-    let id = session(&c, &env, ApprovalPolicy::ReadOnly).await;
+    let id = session(&c, &env, ApprovalPolicy::Ask).await;
     let res = results(&turn(&c, &id, "look around").await);
     assert_eq!(res.len(), 7, "{res:?}");
     assert!(
@@ -173,7 +176,7 @@ async fn read_only_git_calls_cannot_write_read_outside_or_delete() {
         assert!(!r.2.contains("PRIVATE KEY"), "leaked: {r:?}");
     }
     for r in &res[3..5] {
-        assert!(!r.1 && r.2.contains("read-only"), "{r:?}");
+        assert!(!r.1 && r.2.contains("needs approval"), "{r:?}");
     }
     let branches = std::process::Command::new("git")
         .args(["branch", "--list", "keep"])

@@ -151,35 +151,29 @@ fn mkfifo(path: &Path) {
 }
 
 /// The reproduction from issue 12: `read_file` on a FIFO blocked in `open(2)`; `turn.cancel`
-/// said "cancelled" but the turn ran on, and every RPC hung behind the session lock.
+/// said "cancelled" but the turn ran on, and every RPC hung behind the session lock. Now the
+/// FIFO is refused at once, every RPC answers meanwhile, and the session stays usable (a tool
+/// that really ignores its cancel is the next test).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_turn_wedged_on_a_fifo_stalls_no_rpc_and_its_cancel_really_ends_it() {
+async fn a_fifo_in_the_project_stalls_no_rpc_and_the_turn_ends() {
     let (env, mock, _d) = setup(&[]).await;
     mkfifo(&env.project.join("pipe"));
     let c = env.client("t").await;
     let other = create(&c, &env).await;
     let id = create(&c, &env).await;
-    let mut sub = start_wedged_turn(&c, &mock, &id, "read_file", r#"{"path":"pipe"}"#).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    everything_answers(&c, &env, &id, &other).await;
-    let cancel = TurnCancelParams {
-        session_id: id.clone(),
-        turn_id: None,
-    };
-    let answered = within("turn.cancel", c.call::<TurnCancel>(&cancel)).await;
-    assert!(answered.expect("cancel").cancelled);
-    // Really over: the turn closes as cancelled within the tool grace (2 s) and a margin.
     let started = Instant::now();
+    let mut sub = start_wedged_turn(&c, &mock, &id, "read_file", r#"{"path":"pipe"}"#).await;
+    everything_answers(&c, &env, &id, &other).await;
     let rest = until_turns_completed(&mut sub, 1, Duration::from_secs(6)).await;
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "{:?}",
         started.elapsed()
     );
-    match &rest.last().expect("events").body {
-        EventBody::TurnCompleted { status, .. } => assert_eq!(*status, TurnStatus::Cancelled),
-        other => panic!("{other:?}"),
-    }
+    let refused = rest.iter().any(|e| {
+        matches!(&e.body, EventBody::ToolResult { ok: false, output, .. } if output.contains("FIFO") || output.contains("not a regular file"))
+    });
+    assert!(refused, "{rest:?}");
     // The session is usable again.
     send(&c, &id, "again").await;
     until_turns_completed(&mut sub, 1, T).await;

@@ -66,7 +66,15 @@ async fn wedge(call: &ToolCall) -> ToolOutcome {
 
 impl ToolExecutor for Graceful {
     fn specs(&self, read_only: bool) -> Vec<ToolSpec> {
-        self.inner.specs(read_only)
+        let mut specs = self.inner.specs(read_only);
+        if self.test_wedge {
+            specs.push(ToolSpec {
+                name: WEDGE_TOOL.to_owned(),
+                description: "Test only: blocks, ignoring cancellation.".to_owned(),
+                parameters: serde_json::json!({"type": "object", "properties": {"seconds": {"type": "integer"}}}),
+            });
+        }
+        specs
     }
 
     fn supports(&self, name: &str) -> bool {
