@@ -132,6 +132,10 @@ mod tests {
         assert!(is_tool_descendant(grandchild));
         assert!(is_tool_descendant(sh));
         drop(guard);
+        // The grandchild first, so nothing outlives the test holding its output pipes.
+        if let Some(pid) = rustix::process::Pid::from_raw(grandchild as i32) {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+        }
         let _ = child.kill();
         let _ = child.wait();
         assert_eq!(lineage(sh), Lineage::Gone, "a reaped pid is gone");

@@ -11,11 +11,12 @@
 use std::path::Path;
 use std::time::Duration;
 
+use botcoder_protocol::client::{ConnectOptions, DaemonClient};
 use botcoder_protocol::methods::{
-    DaemonStatus, Empty, SandboxMode, SessionCreate, SessionCreateParams, SessionSend,
-    SessionSendParams, SubscribeParams,
+    ApprovalRespond, ApprovalRespondParams, DaemonStatus, Empty, SandboxMode, SessionCreate,
+    SessionCreateParams, SessionSend, SessionSendParams, SubscribeParams,
 };
-use botcoder_protocol::{ApprovalPolicy, EventBody};
+use botcoder_protocol::{ApprovalDecision, ApprovalPolicy, EventBody};
 use botcoder_tests::events::until_turns_completed;
 use botcoder_tests::harness::{DaemonProcess, TestEnv, bin};
 use botcoder_tests::mock_llm::{MockLlm, MockResponse};
@@ -259,6 +260,137 @@ async fn the_network_is_off_unless_allowed() {
     let (_l, connect) = listener();
     let res = w.run(&[&connect]).await;
     assert!(res[0].0 && res[0].1.contains("CONNECTED"), "{}", res[0].1);
+}
+
+/// Network access for one command (`execute_command {network: true}`) is granted only by a
+/// person answering that very request: under `auto` with nobody to ask it is denied, a
+/// person's "allow for this session" covers that call only, and a "deny" holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_person_grants_the_network_and_only_for_one_call() {
+    let Some(w) = start(&[("BOTCODER_SANDBOX", "bwrap")]).await else {
+        return;
+    };
+    let (l, connect) = listener();
+    l.set_nonblocking(true).unwrap();
+    let connected = |l: &std::net::TcpListener| l.accept().is_ok();
+    let call = serde_json::json!({"command": connect, "network": true}).to_string();
+    let calls = [("n1", "execute_command", call.as_str())];
+
+    // `auto`, headless: nobody can say yes, so the hostile model gets no network.
+    w.mock.push(MockResponse::openai_tool_calls(&calls, 0));
+    let c = w.env.client("t").await;
+    let auto = create(&c, &w.env, ApprovalPolicy::Auto).await;
+    let res = turn_results(&c, &auto).await;
+    assert!(
+        !res[0].0 && res[0].1.contains("person's approval"),
+        "{res:?}"
+    );
+    assert!(!connected(&l), "a connection got through under auto");
+
+    // `ask` with a person attached: allowed (even "for the session") runs with the network...
+    let ask = create(&c, &w.env, ApprovalPolicy::Ask).await;
+    let opts = ConnectOptions {
+        socket_path: w.env.socket.clone(),
+        client_name: "person".into(),
+        capabilities: vec![botcoder_protocol::CAPABILITY_APPROVALS.into()],
+        autostart: false,
+    };
+    let person = DaemonClient::connect(&opts).await.expect("approver");
+    let mut watch = person
+        .subscribe(&SubscribeParams {
+            session_id: botcoder_protocol::SessionId(ask.clone()),
+            after_seq: None,
+        })
+        .await
+        .expect("sub");
+    let answers = tokio::spawn(async move {
+        let mut summaries = Vec::new();
+        for decision in [ApprovalDecision::AllowSession, ApprovalDecision::Deny] {
+            loop {
+                let e = tokio::time::timeout(T, futures::StreamExt::next(&mut watch))
+                    .await
+                    .expect("an approval request")
+                    .expect("stream")
+                    .expect("event");
+                if let EventBody::ApprovalRequested {
+                    call_id, summary, ..
+                } = e.body
+                {
+                    summaries.push(summary);
+                    let p = ApprovalRespondParams {
+                        session_id: e.session_id.clone(),
+                        call_id,
+                        decision,
+                        message: None,
+                    };
+                    person.call::<ApprovalRespond>(&p).await.expect("respond");
+                    break;
+                }
+            }
+        }
+        summaries
+    });
+    w.mock.push(MockResponse::openai_tool_calls(&calls, 0));
+    let res = turn_results(&c, &ask).await;
+    assert!(res[0].0 && res[0].1.contains("CONNECTED"), "{res:?}");
+    assert!(connected(&l));
+    // ...for that call only: the same call asks again, and the person's "deny" holds.
+    w.mock.push(MockResponse::openai_tool_calls(&calls, 0));
+    let res = turn_results(&c, &ask).await;
+    assert!(!res[0].0 && !res[0].1.contains("CONNECTED"), "{res:?}");
+    assert!(!connected(&l), "a denied call reached the network");
+    let summaries = answers.await.unwrap();
+    assert!(
+        summaries.iter().all(|s| s.contains("WITH NETWORK ACCESS")),
+        "{summaries:?}"
+    );
+}
+
+async fn create(c: &DaemonClient, env: &TestEnv, approval: ApprovalPolicy) -> String {
+    c.call::<SessionCreate>(&SessionCreateParams {
+        project_path: env.project.display().to_string(),
+        title: None,
+        approval: Some(approval),
+    })
+    .await
+    .expect("create")
+    .session_id
+    .to_string()
+}
+
+/// Sends one message and returns the (ok, output) of each tool result of its turn.
+async fn turn_results(c: &DaemonClient, id: &str) -> Vec<(bool, String)> {
+    let id = botcoder_protocol::SessionId(id.to_owned());
+    let mut sub = c
+        .subscribe(&SubscribeParams {
+            session_id: id.clone(),
+            after_seq: c
+                .call::<botcoder_protocol::methods::SessionGet>(
+                    &botcoder_protocol::methods::SessionRef {
+                        session_id: id.clone(),
+                    },
+                )
+                .await
+                .ok()
+                .map(|s| s.last_seq),
+        })
+        .await
+        .expect("sub");
+    c.call::<SessionSend>(&SessionSendParams {
+        session_id: id,
+        text: "go".into(),
+        approval: None,
+    })
+    .await
+    .expect("send");
+    until_turns_completed(&mut sub, 1, T)
+        .await
+        .iter()
+        .filter_map(|e| match &e.body {
+            EventBody::ToolResult { ok, output, .. } => Some((*ok, output.clone())),
+            _ => None,
+        })
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

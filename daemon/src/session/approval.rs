@@ -12,6 +12,7 @@ use botcoder_protocol::{ApprovalDecision, ApprovalPolicy, EventBody, TurnId};
 use self::rules::{Action, Scope};
 use super::core::SessionCore;
 use super::turn::{TurnControl, TurnDeps};
+use crate::tools::local::command;
 use crate::tools::{Risk, ToolCall, ToolContext};
 
 pub use self::rules::{Grants, Rule, Rules};
@@ -75,7 +76,13 @@ pub async fn approve(
             rule.text
         ));
     }
+    // Network access for one command is granted only by a person, call by call: no policy,
+    // session grant or allow rule covers it (I7).
+    let network = call.name == "execute_command" && command::wants_network(&call.args);
     match policy {
+        ApprovalPolicy::Auto | ApprovalPolicy::Ask if network => {
+            return request.ask(deps, ctl, ctx).await;
+        }
         ApprovalPolicy::Auto => return None,
         ApprovalPolicy::ReadOnly if judged.risk == Risk::Read => return None,
         ApprovalPolicy::ReadOnly => {
@@ -150,6 +157,14 @@ impl Request<'_> {
         if core.hub.approver_count() == 0 {
             self.decided_automatically(deps, ctx, ApprovalDecision::Deny, "policy")
                 .await;
+            if call.name == "execute_command" && command::wants_network(&call.args) {
+                return Some(
+                    "denied: network access for a command needs a person's approval and no client that can approve \
+                     is attached; run it without `network` if it can work offline, or tell the user it needs the \
+                     network (they can allow it in the TUI, or set `[sandbox] network = true`)"
+                        .to_owned(),
+                );
+            }
             return Some(format!(
                 "denied: {} needs approval and no client that can approve is attached (this request runs headless); \
                  do not retry it — tell the user what you would do, or ask them to rerun with --approval auto",
@@ -184,6 +199,8 @@ impl Request<'_> {
         emit(core, self.resolved(answer.decision, &answer.client)).await;
         match answer.decision {
             ApprovalDecision::Allow => None,
+            // Network access is never granted for the session (see `approve`).
+            ApprovalDecision::AllowSession if command::wants_network(&call.args) => None,
             ApprovalDecision::AllowSession => {
                 let j = self.judged;
                 if !core.allow_for_session(j.scope.clone(), j.risk) {

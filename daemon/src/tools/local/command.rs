@@ -406,7 +406,20 @@ pub async fn execute_command(root: &Path, args: &Value, ctx: &ToolContext) -> To
     };
     let mut cmd = tokio::process::Command::new("sh");
     cmd.arg("-c").arg(command);
+    if wants_network(args) {
+        // Reached only after a person approved this very call (`session::approval` asks for
+        // every call that wants the network, whatever the policy, grants or allow rules).
+        let mut policy = sandbox::current().clone();
+        policy.network = true;
+        return run_in(&policy, cmd, root, ctx, timeout, &[]).await;
+    }
     run(cmd, root, ctx, timeout, &[]).await
+}
+
+/// Whether an `execute_command` call asks for network access that the sandbox does not
+/// already give every command.
+pub fn wants_network(args: &Value) -> bool {
+    args.get("network").and_then(Value::as_bool) == Some(true) && !sandbox::current().network
 }
 
 #[cfg(test)]

@@ -107,6 +107,7 @@ fn all_specs() -> Vec<ToolSpec> {
             json!({
                 "command": s("The command line."),
                 "timeout_s": n("Seconds before it is killed (default 120)."),
+                "network": {"type": "boolean", "description": "Set to true only when the command needs the network (commands have none otherwise): the user is asked to allow it for this one call."},
             }),
             &["command"],
         ),
@@ -197,6 +198,9 @@ impl ToolExecutor for LocalToolExecutor {
                     .to_owned()
             };
             let summary = match name.as_str() {
+                "execute_command" if command::wants_network(&args) => {
+                    format!("run `{}` WITH NETWORK ACCESS", str_arg("command"))
+                }
                 "execute_command" => format!("run `{}`", str_arg("command")),
                 "git" => format!(
                     "git {} {}",
