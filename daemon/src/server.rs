@@ -287,6 +287,7 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
         health: health.clone(),
         fallbacks: fallbacks.clone(),
         approvals: opts.config.approvals.clone(),
+        max_tool_calls: opts.config.provider_limits.tool_calls,
     });
     let sessions = Sessions::new(opts.data_dir.join("sessions"), deps)
         .map_err(|e| StartError::Other(e.message))?;

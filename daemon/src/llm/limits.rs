@@ -55,11 +55,19 @@ pub fn too_many_calls(provider: &str, limit: usize) -> ProviderError {
     ProviderError::fatal(
         ErrorKind::LimitExceeded,
         format!(
-            "{provider}: the model asked for more than {limit} tool calls in one reply; none of them ran \
+            "{provider}: the model asked for more than {limit} tool calls in one reply \
              (BOTCODER_MAX_TOOL_CALLS raises the limit)"
         ),
     )
 }
+
+/// Whether `e` is the too-many-tool-calls cap (which the agent loop turns into a note to the
+/// model rather than a failed turn).
+pub fn is_too_many_calls(e: &ProviderError) -> bool {
+    e.kind == ErrorKind::LimitExceeded && e.message.contains(TOO_MANY_CALLS)
+}
+
+const TOO_MANY_CALLS: &str = "tool calls in one reply";
 
 /// Counts one reply against the caps, event by event.
 #[derive(Debug)]

@@ -45,6 +45,9 @@ fn positional_params(tool: &str) -> &'static [&'static str] {
 struct Reply {
     text: String,
     calls: Vec<ToolCallRequest>,
+    /// Set when the reply asked for more tool calls than the cap: the stream was stopped
+    /// there, the first `cap` calls run and the model is told that the rest did not.
+    over_call_cap: Option<usize>,
 }
 
 /// Runs the loop for `turn_id`. `text` receives the text of the reply being streamed so the
@@ -233,8 +236,20 @@ pub async fn run(
             return Outcome::Failed(e);
         }
         let mut all_ok = true;
-        for (call, _) in calls {
-            let outcome = run_tool(core, deps, policy, turn_id, ctl, &call, &tool_names).await;
+        let last = calls.len().saturating_sub(1);
+        let over_cap = reply.over_call_cap.map(|cap| {
+            format!(
+                "\n[botcoder: the reply asked for more than {cap} tool calls; only the first {cap} ran, \
+                 the rest were not run. Ask for at most {cap} tool calls per reply (BOTCODER_MAX_TOOL_CALLS).]"
+            )
+        });
+        for (i, (call, _)) in calls.into_iter().enumerate() {
+            let note = over_cap.as_deref().filter(|_| i == last);
+            let run = CallRun {
+                offered: &tool_names,
+                note,
+            };
+            let outcome = run_tool(core, deps, policy, turn_id, ctl, &call, run).await;
             all_ok &= outcome.ok;
             if ctl.is_stopped() {
                 return Outcome::Stopped;
@@ -343,6 +358,7 @@ async fn stream_reply(
                 return Ok(Reply {
                     text: text.clone(),
                     calls,
+                    over_call_cap: None,
                 });
             }
             Some(Ok(ProviderEvent::TextDelta(piece))) => {
@@ -412,6 +428,20 @@ async fn stream_reply(
                 };
                 emit(core, retry).await;
             }
+            // Too many tool calls: the calls up to the cap run, and the model hears of the
+            // rest (never silently dropped).
+            Some(Err(e)) if crate::llm::limits::is_too_many_calls(&e) => {
+                let cap = deps.max_tool_calls;
+                calls.retain(|c| !c.name.is_empty());
+                calls.truncate(cap);
+                deps.health.record(Ok(()));
+                tracing::warn!(session = %core.id, provider = %name, cap, "reply asked for too many tool calls");
+                return Ok(Reply {
+                    text: text.clone(),
+                    calls,
+                    over_call_cap: Some(cap),
+                });
+            }
             Some(Err(e)) => {
                 let message = crate::redact::scrub(&e.message);
                 deps.health.record(Err(message.clone()));
@@ -425,6 +455,13 @@ async fn stream_reply(
     }
 }
 
+/// How one call of a reply runs: the tools offered this turn, and a note for the model to
+/// append to its result (the reply asked for more calls than the cap).
+struct CallRun<'a> {
+    offered: &'a [&'a str],
+    note: Option<&'a str>,
+}
+
 /// Runs one announced tool call with its events: approval, live `tool.output`,
 /// `file.changed` for each change, `tool.result`. Only a tool among `offered` (the specs
 /// offered this turn) can run: a read-only session offers only reads, and a model that calls
@@ -436,8 +473,9 @@ async fn run_tool(
     turn_id: &TurnId,
     ctl: &TurnControl,
     call: &ToolCall,
-    offered: &[&str],
+    run: CallRun<'_>,
 ) -> ToolOutcome {
+    let CallRun { offered, note } = run;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let ctx = ToolContext {
         project_root: core.project_path().into(),
@@ -476,6 +514,10 @@ async fn run_tool(
             diff: change.diff.clone(),
         };
         emit(core, body).await;
+    }
+    let mut outcome = outcome;
+    if let Some(note) = note {
+        outcome.output.push_str(note);
     }
     let result = EventBody::ToolResult {
         turn_id: turn_id.clone(),

@@ -33,6 +33,8 @@ pub struct TurnDeps {
     pub fallbacks: Vec<Arc<dyn LlmProvider>>,
     /// The `[approvals]` allow and deny rules.
     pub approvals: super::approval::Rules,
+    /// Tool calls one reply may ask for (`BOTCODER_MAX_TOOL_CALLS`).
+    pub max_tool_calls: usize,
 }
 
 /// Lets the session actor stop a running turn and say why.
