@@ -6,4 +6,5 @@ pub mod harness;
 pub mod mock_botserver;
 pub mod mock_llm;
 pub mod raw_ws;
+pub mod session;
 pub mod stamp_server;

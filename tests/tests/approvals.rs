@@ -9,14 +9,11 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use botcoder_protocol::client::{ConnectOptions, DaemonClient};
-use botcoder_protocol::methods::{
-    ApprovalRespond, ApprovalRespondParams, SessionCreate, SessionCreateParams, SessionSend,
-    SessionSendParams, SubscribeParams,
-};
+use botcoder_protocol::methods::{ApprovalRespond, ApprovalRespondParams, SubscribeParams};
 use botcoder_protocol::{ApprovalDecision, ApprovalPolicy, Event, EventBody, SessionId};
-use botcoder_tests::events::until_turns_completed;
 use botcoder_tests::harness::{DaemonProcess, TestEnv};
 use botcoder_tests::mock_llm::{MockLlm, MockResponse};
+use botcoder_tests::session::{self, tool_results};
 use pretty_assertions::assert_eq;
 use tokio::task::JoinHandle;
 
@@ -42,18 +39,6 @@ async fn setup(
     std::fs::write(env.project.join("a.txt"), "alpha\nbeta\n").expect("fixture");
     let daemon = env.start_daemon();
     (env, mock, daemon)
-}
-
-async fn session(c: &DaemonClient, env: &TestEnv, approval: ApprovalPolicy) -> SessionId {
-    let p = SessionCreateParams {
-        project_path: env.project.display().to_string(),
-        title: None,
-        approval: Some(approval),
-    };
-    c.call::<SessionCreate>(&p)
-        .await
-        .expect("create")
-        .session_id
 }
 
 /// Scripts one model reply per call, each a single `execute_command`, then a final text.
@@ -132,33 +117,6 @@ async fn approver(
     })
 }
 
-async fn send(c: &DaemonClient, id: &SessionId, text: &str) -> Vec<Event> {
-    let mut sub = c
-        .subscribe(&SubscribeParams {
-            session_id: id.clone(),
-            after_seq: None,
-        })
-        .await
-        .expect("sub");
-    let p = SessionSendParams {
-        session_id: id.clone(),
-        text: text.into(),
-        approval: None,
-    };
-    c.call::<SessionSend>(&p).await.expect("send");
-    until_turns_completed(&mut sub, 1, T).await
-}
-
-fn results(events: &[Event]) -> Vec<(bool, String)> {
-    events
-        .iter()
-        .filter_map(|e| match &e.body {
-            EventBody::ToolResult { ok, output, .. } => Some((*ok, output.clone())),
-            _ => None,
-        })
-        .collect()
-}
-
 fn decided_by(events: &[Event]) -> Vec<(ApprovalDecision, String)> {
     events
         .iter()
@@ -192,7 +150,7 @@ async fn allow_for_session_covers_the_approved_command_and_nothing_the_model_add
         ],
     );
     let c = env.client("script").await;
-    let id = session(&c, &env, ApprovalPolicy::Ask).await;
+    let id = session::create(&c, &env.project, ApprovalPolicy::Ask).await;
     let person = approver(
         &env,
         &id,
@@ -203,7 +161,7 @@ async fn allow_for_session_covers_the_approved_command_and_nothing_the_model_add
         ],
     )
     .await;
-    let events = send(&c, &id, "say hi").await;
+    let events = session::turn(&c, &id, "say hi", T).await;
     let seen = person.await.expect("approver");
     assert_eq!(
         scopes(&seen),
@@ -213,7 +171,7 @@ async fn allow_for_session_covers_the_approved_command_and_nothing_the_model_add
             Some("echo bye (exactly)".to_owned()),
         ]
     );
-    let r = results(&events);
+    let r = tool_results(&events);
     assert_eq!(r.len(), 4, "{r:?}");
     assert!(r[0].0 && r[0].1.contains("hi"), "{r:?}");
     assert!(
@@ -238,7 +196,7 @@ async fn a_subcommand_grant_covers_its_options_but_not_another_subcommand_or_fil
     let (env, mock, _d) = setup(&[], None).await;
     script_commands(&mock, &["git status", "git status --short", "git log -1"]);
     let c = env.client("script").await;
-    let id = session(&c, &env, ApprovalPolicy::Ask).await;
+    let id = session::create(&c, &env.project, ApprovalPolicy::Ask).await;
     let person = approver(
         &env,
         &id,
@@ -248,7 +206,7 @@ async fn a_subcommand_grant_covers_its_options_but_not_another_subcommand_or_fil
         ],
     )
     .await;
-    let events = send(&c, &id, "look at git").await;
+    let events = session::turn(&c, &id, "look at git", T).await;
     let seen = person.await.expect("approver");
     assert_eq!(
         scopes(&seen),
@@ -274,7 +232,7 @@ async fn a_subcommand_grant_covers_its_options_but_not_another_subcommand_or_fil
         ],
     )
     .await;
-    let events = send(&c, &id, "write").await;
+    let events = session::turn(&c, &id, "write", T).await;
     let seen = person.await.expect("approver");
     assert_eq!(
         scopes(&seen),
@@ -285,7 +243,10 @@ async fn a_subcommand_grant_covers_its_options_but_not_another_subcommand_or_fil
         "v1\n"
     );
     assert!(!env.project.join("src/c.rs").exists());
-    assert_eq!(results(&events).iter().filter(|(ok, _)| *ok).count(), 2);
+    assert_eq!(
+        tool_results(&events).iter().filter(|(ok, _)| *ok).count(),
+        2
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -297,9 +258,9 @@ async fn an_allow_rule_skips_the_prompt_but_never_for_a_compound_command() {
         &["echo hi there", "echo hi; touch pwned", "echo hix"],
     );
     let c = env.client("script").await;
-    let id = session(&c, &env, ApprovalPolicy::Ask).await;
+    let id = session::create(&c, &env.project, ApprovalPolicy::Ask).await;
     let person = approver(&env, &id, vec![(ApprovalDecision::Deny, None); 2]).await;
-    let events = send(&c, &id, "greet").await;
+    let events = session::turn(&c, &id, "greet", T).await;
     person.await.expect("approver");
     assert_eq!(
         decided_by(&events),
@@ -309,7 +270,7 @@ async fn an_allow_rule_skips_the_prompt_but_never_for_a_compound_command() {
             (ApprovalDecision::Deny, APPROVER.to_owned()),
         ]
     );
-    let r = results(&events);
+    let r = tool_results(&events);
     assert!(r[0].0 && r[0].1.contains("hi there"), "{r:?}");
     assert!(!r[1].0 && !r[2].0, "{r:?}");
     assert!(!env.project.join("pwned").exists());
@@ -334,9 +295,9 @@ async fn a_deny_rule_refuses_under_auto_and_wins_over_allow() {
         ],
     );
     let c = env.client("script").await;
-    let id = session(&c, &env, ApprovalPolicy::Auto).await;
-    let events = send(&c, &id, "touch things").await;
-    let r = results(&events);
+    let id = session::create(&c, &env.project, ApprovalPolicy::Auto).await;
+    let events = session::turn(&c, &id, "touch things", T).await;
+    let r = tool_results(&events);
     assert!(!r[0].0 && r[0].1.contains("\"touch\""), "{r:?}");
     assert!(!r[1].0, "{r:?}");
     assert!(r[2].0 && r[2].1.contains("still-works"), "{r:?}");
@@ -356,8 +317,8 @@ async fn a_deny_rule_refuses_under_auto_and_wins_over_allow() {
 
     // Under `ask` the allow rule for the same program does not beat the deny rule.
     script_commands(&mock, &["touch x.txt"]);
-    let id = session(&c, &env, ApprovalPolicy::Ask).await;
-    let events = send(&c, &id, "touch").await;
+    let id = session::create(&c, &env.project, ApprovalPolicy::Ask).await;
+    let events = session::turn(&c, &id, "touch", T).await;
     assert_eq!(
         decided_by(&events),
         [(ApprovalDecision::Deny, "rule:touch".to_owned())]
@@ -370,16 +331,16 @@ async fn a_denial_message_reaches_the_model_as_the_tool_result() {
     let (env, mock, _d) = setup(&[], None).await;
     script_commands(&mock, &["touch build.log"]);
     let c = env.client("script").await;
-    let id = session(&c, &env, ApprovalPolicy::Ask).await;
+    let id = session::create(&c, &env.project, ApprovalPolicy::Ask).await;
     let why = "do not create files, run make check instead";
     let person = approver(&env, &id, vec![(ApprovalDecision::Deny, Some(why))]).await;
-    let events = send(&c, &id, "log it").await;
+    let events = session::turn(&c, &id, "log it", T).await;
     person.await.expect("approver");
     assert_eq!(
         decided_by(&events),
         [(ApprovalDecision::Deny, APPROVER.to_owned())]
     );
-    let r = results(&events);
+    let r = tool_results(&events);
     assert!(!r[0].0 && r[0].1.contains(why), "{r:?}");
     let next = mock.requests()[1].body.to_string();
     assert!(
@@ -405,9 +366,9 @@ async fn read_only_runs_only_the_offered_reads() {
     ));
     mock.push(MockResponse::text("Read it."));
     let c = env.client("script").await;
-    let id = session(&c, &env, ApprovalPolicy::ReadOnly).await;
-    let events = send(&c, &id, "read").await;
-    let r = results(&events);
+    let id = session::create(&c, &env.project, ApprovalPolicy::ReadOnly).await;
+    let events = session::turn(&c, &id, "read", T).await;
+    let r = tool_results(&events);
     assert_eq!(r.len(), 6, "{r:?}");
     for (ok, output) in &r[..5] {
         assert!(

@@ -10,15 +10,15 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use botcoder_protocol::client::DaemonClient;
 use botcoder_protocol::methods::{
-    DaemonStatus, Empty, SessionCreate, SessionCreateParams, SessionSend, SessionSendParams,
-    SubscribeParams, TurnCancel, TurnCancelParams,
+    DaemonStatus, Empty, SessionSend, SessionSendParams, SubscribeParams, TurnCancel,
+    TurnCancelParams,
 };
-use botcoder_protocol::{ApprovalPolicy, Event, EventBody, SessionId};
-use botcoder_tests::events::{collect_until, until_turns_completed};
+use botcoder_protocol::{ApprovalPolicy, Event, EventBody};
+use botcoder_tests::events::collect_until;
 use botcoder_tests::harness::{DaemonProcess, TestEnv};
 use botcoder_tests::mock_llm::{MockLlm, MockResponse};
+use botcoder_tests::session;
 use pretty_assertions::assert_eq;
 use serde_json::json;
 
@@ -61,35 +61,6 @@ async fn setup(vars: &[(&str, &str)]) -> (TestEnv, MockLlm, DaemonProcess) {
     );
     let daemon = env.start_daemon();
     (env, mock, daemon)
-}
-
-async fn session(c: &DaemonClient, env: &TestEnv, approval: ApprovalPolicy) -> SessionId {
-    let p = SessionCreateParams {
-        project_path: env.project.display().to_string(),
-        title: None,
-        approval: Some(approval),
-    };
-    c.call::<SessionCreate>(&p)
-        .await
-        .expect("create")
-        .session_id
-}
-
-async fn turn(c: &DaemonClient, id: &SessionId, text: &str) -> Vec<Event> {
-    let mut sub = c
-        .subscribe(&SubscribeParams {
-            session_id: id.clone(),
-            after_seq: None,
-        })
-        .await
-        .expect("sub");
-    let p = SessionSendParams {
-        session_id: id.clone(),
-        text: text.into(),
-        approval: None,
-    };
-    c.call::<SessionSend>(&p).await.expect("send");
-    until_turns_completed(&mut sub, 1, T).await
 }
 
 /// `(tool, ok, output)` of every tool result of the turn, with the call's name.
@@ -161,8 +132,8 @@ async fn git_reads_cannot_write_read_outside_or_delete() {
     ]));
     mock.push(MockResponse::text("ok"));
     let c = env.client("t").await;
-    let id = session(&c, &env, ApprovalPolicy::Ask).await;
-    let res = results(&turn(&c, &id, "look around").await);
+    let id = session::create(&c, &env.project, ApprovalPolicy::Ask).await;
+    let res = results(&session::turn(&c, &id, "look around", T).await);
     assert_eq!(res.len(), 7, "{res:?}");
     assert!(
         !bashrc.exists(),
@@ -218,8 +189,8 @@ async fn a_poisoned_git_config_does_not_run_on_status_or_diff() {
     ));
     mock.push(MockResponse::text("configured"));
     let c = env.client("t").await;
-    let id = session(&c, &env, ApprovalPolicy::Auto).await;
-    turn(&c, &id, "set up the repo").await;
+    let id = session::create(&c, &env.project, ApprovalPolicy::Auto).await;
+    session::turn(&c, &id, "set up the repo", T).await;
     // If the file tools refuse to write inside .git (a separate defence), play the hostile
     // project instead: the config is there either way when git runs.
     let written = std::fs::read_to_string(env.project.join(".git/config")).unwrap();
@@ -232,7 +203,7 @@ async fn a_poisoned_git_config_does_not_run_on_status_or_diff() {
         git_call("s2", json!({"op": "diff"})),
     ]));
     mock.push(MockResponse::text("looked"));
-    let res = results(&turn(&c, &id, "what changed?").await);
+    let res = results(&session::turn(&c, &id, "what changed?", T).await);
     assert!(!marker.exists(), "a payload ran: {res:?}");
     assert_eq!(res.len(), 2, "{res:?}");
     assert!(res[0].1 && res[0].2.contains("a.txt"), "{:?}", res[0]);
@@ -253,8 +224,8 @@ async fn quoted_text_calls_do_not_run() {
     )));
     mock.push(MockResponse::text("It says alpha."));
     let c = env.client("t").await;
-    let id = session(&c, &env, ApprovalPolicy::Auto).await;
-    let res = results(&turn(&c, &id, "read a.txt").await);
+    let id = session::create(&c, &env.project, ApprovalPolicy::Auto).await;
+    let res = results(&session::turn(&c, &id, "read a.txt", T).await);
     assert!(!marker.exists());
     assert_eq!(res.len(), 1, "{res:?}");
     assert_eq!((res[0].0.as_str(), res[0].1), ("read_file", true));
@@ -276,7 +247,7 @@ async fn huge_call_like_replies_do_not_freeze_the_daemon() {
         mock.push(MockResponse::text("done"));
         let c = env.client("t").await;
         let other = env.client("other").await;
-        let id = session(&c, &env, ApprovalPolicy::Auto).await;
+        let id = session::create(&c, &env.project, ApprovalPolicy::Auto).await;
         let mut sub = c
             .subscribe(&SubscribeParams {
                 session_id: id.clone(),

@@ -13,13 +13,12 @@ use std::time::Duration;
 
 use botcoder_protocol::client::{ConnectOptions, DaemonClient};
 use botcoder_protocol::methods::{
-    ApprovalRespond, ApprovalRespondParams, DaemonStatus, Empty, SandboxMode, SessionCreate,
-    SessionCreateParams, SessionSend, SessionSendParams, SubscribeParams,
+    ApprovalRespond, ApprovalRespondParams, DaemonStatus, Empty, SandboxMode, SubscribeParams,
 };
 use botcoder_protocol::{ApprovalDecision, ApprovalPolicy, EventBody};
-use botcoder_tests::events::until_turns_completed;
 use botcoder_tests::harness::{DaemonProcess, TestEnv, bin};
 use botcoder_tests::mock_llm::{MockLlm, MockResponse};
+use botcoder_tests::session::{self, tool_results};
 
 const T: Duration = Duration::from_secs(60);
 const SECRET: &str = "sk-test-secret";
@@ -83,37 +82,8 @@ impl World {
             .collect();
         self.mock.push(MockResponse::openai_tool_calls(&calls, 0));
         let c = self.env.client("t").await;
-        let id = c
-            .call::<SessionCreate>(&SessionCreateParams {
-                project_path: self.env.project.display().to_string(),
-                title: None,
-                approval: Some(ApprovalPolicy::Auto),
-            })
-            .await
-            .expect("create")
-            .session_id;
-        let mut sub = c
-            .subscribe(&SubscribeParams {
-                session_id: id.clone(),
-                after_seq: None,
-            })
-            .await
-            .expect("sub");
-        c.call::<SessionSend>(&SessionSendParams {
-            session_id: id,
-            text: "go".into(),
-            approval: None,
-        })
-        .await
-        .expect("send");
-        until_turns_completed(&mut sub, 1, T)
-            .await
-            .iter()
-            .filter_map(|e| match &e.body {
-                EventBody::ToolResult { ok, output, .. } => Some((*ok, output.clone())),
-                _ => None,
-            })
-            .collect()
+        let id = session::create(&c, &self.env.project, ApprovalPolicy::Auto).await;
+        tool_results(&session::turn(&c, &id, "go", T).await)
     }
 
     /// No journal of the daemon holds the key or the token.
@@ -279,8 +249,8 @@ async fn only_a_person_grants_the_network_and_only_for_one_call() {
     // `auto`, headless: nobody can say yes, so the hostile model gets no network.
     w.mock.push(MockResponse::openai_tool_calls(&calls, 0));
     let c = w.env.client("t").await;
-    let auto = create(&c, &w.env, ApprovalPolicy::Auto).await;
-    let res = turn_results(&c, &auto).await;
+    let auto = session::create(&c, &w.env.project, ApprovalPolicy::Auto).await;
+    let res = tool_results(&session::turn(&c, &auto, "go", T).await);
     assert!(
         !res[0].0 && res[0].1.contains("person's approval"),
         "{res:?}"
@@ -288,7 +258,7 @@ async fn only_a_person_grants_the_network_and_only_for_one_call() {
     assert!(!connected(&l), "a connection got through under auto");
 
     // `ask` with a person attached: allowed (even "for the session") runs with the network...
-    let ask = create(&c, &w.env, ApprovalPolicy::Ask).await;
+    let ask = session::create(&c, &w.env.project, ApprovalPolicy::Ask).await;
     let opts = ConnectOptions {
         socket_path: w.env.socket.clone(),
         client_name: "person".into(),
@@ -298,7 +268,7 @@ async fn only_a_person_grants_the_network_and_only_for_one_call() {
     let person = DaemonClient::connect(&opts).await.expect("approver");
     let mut watch = person
         .subscribe(&SubscribeParams {
-            session_id: botcoder_protocol::SessionId(ask.clone()),
+            session_id: ask.clone(),
             after_seq: None,
         })
         .await
@@ -331,12 +301,12 @@ async fn only_a_person_grants_the_network_and_only_for_one_call() {
         summaries
     });
     w.mock.push(MockResponse::openai_tool_calls(&calls, 0));
-    let res = turn_results(&c, &ask).await;
+    let res = tool_results(&session::turn(&c, &ask, "go", T).await);
     assert!(res[0].0 && res[0].1.contains("CONNECTED"), "{res:?}");
     assert!(connected(&l));
     // ...for that call only: the same call asks again, and the person's "deny" holds.
     w.mock.push(MockResponse::openai_tool_calls(&calls, 0));
-    let res = turn_results(&c, &ask).await;
+    let res = tool_results(&session::turn(&c, &ask, "go", T).await);
     assert!(!res[0].0 && !res[0].1.contains("CONNECTED"), "{res:?}");
     assert!(!connected(&l), "a denied call reached the network");
     let summaries = answers.await.unwrap();
@@ -344,53 +314,6 @@ async fn only_a_person_grants_the_network_and_only_for_one_call() {
         summaries.iter().all(|s| s.contains("WITH NETWORK ACCESS")),
         "{summaries:?}"
     );
-}
-
-async fn create(c: &DaemonClient, env: &TestEnv, approval: ApprovalPolicy) -> String {
-    c.call::<SessionCreate>(&SessionCreateParams {
-        project_path: env.project.display().to_string(),
-        title: None,
-        approval: Some(approval),
-    })
-    .await
-    .expect("create")
-    .session_id
-    .to_string()
-}
-
-/// Sends one message and returns the (ok, output) of each tool result of its turn.
-async fn turn_results(c: &DaemonClient, id: &str) -> Vec<(bool, String)> {
-    let id = botcoder_protocol::SessionId(id.to_owned());
-    let mut sub = c
-        .subscribe(&SubscribeParams {
-            session_id: id.clone(),
-            after_seq: c
-                .call::<botcoder_protocol::methods::SessionGet>(
-                    &botcoder_protocol::methods::SessionRef {
-                        session_id: id.clone(),
-                    },
-                )
-                .await
-                .ok()
-                .map(|s| s.last_seq),
-        })
-        .await
-        .expect("sub");
-    c.call::<SessionSend>(&SessionSendParams {
-        session_id: id,
-        text: "go".into(),
-        approval: None,
-    })
-    .await
-    .expect("send");
-    until_turns_completed(&mut sub, 1, T)
-        .await
-        .iter()
-        .filter_map(|e| match &e.body {
-            EventBody::ToolResult { ok, output, .. } => Some((*ok, output.clone())),
-            _ => None,
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

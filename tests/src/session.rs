@@ -1,0 +1,69 @@
+//! Driving one session from a test: create it, send a message and read back exactly that
+//! turn's events.
+
+use std::time::Duration;
+
+use botcoder_protocol::client::DaemonClient;
+use botcoder_protocol::methods::{
+    SessionCreate, SessionCreateParams, SessionGet, SessionRef, SessionSend, SessionSendParams,
+    SubscribeParams,
+};
+use botcoder_protocol::{ApprovalPolicy, Event, EventBody, SessionId};
+
+use crate::events::until_turns_completed;
+
+/// A new session on `project` with `approval`.
+pub async fn create(
+    c: &DaemonClient,
+    project: &std::path::Path,
+    approval: ApprovalPolicy,
+) -> SessionId {
+    let p = SessionCreateParams {
+        project_path: project.display().to_string(),
+        title: None,
+        approval: Some(approval),
+    };
+    c.call::<SessionCreate>(&p)
+        .await
+        .unwrap_or_else(|e| panic!("session.create: {e}"))
+        .session_id
+}
+
+/// Sends `text` and returns the events of that turn only (subscribed after the session's
+/// last seq, so an earlier turn's `turn.completed` is never mistaken for this one's).
+pub async fn turn(c: &DaemonClient, id: &SessionId, text: &str, timeout: Duration) -> Vec<Event> {
+    let after = c
+        .call::<SessionGet>(&SessionRef {
+            session_id: id.clone(),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("session.get: {e}"))
+        .last_seq;
+    let mut sub = c
+        .subscribe(&SubscribeParams {
+            session_id: id.clone(),
+            after_seq: Some(after),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("session.subscribe: {e}"));
+    let p = SessionSendParams {
+        session_id: id.clone(),
+        text: text.into(),
+        approval: None,
+    };
+    c.call::<SessionSend>(&p)
+        .await
+        .unwrap_or_else(|e| panic!("session.send: {e}"));
+    until_turns_completed(&mut sub, 1, timeout).await
+}
+
+/// `(ok, output)` of every tool result among `events`.
+pub fn tool_results(events: &[Event]) -> Vec<(bool, String)> {
+    events
+        .iter()
+        .filter_map(|e| match &e.body {
+            EventBody::ToolResult { ok, output, .. } => Some((*ok, output.clone())),
+            _ => None,
+        })
+        .collect()
+}
