@@ -94,6 +94,7 @@ pub async fn run(opts: TuiOptions) -> Result<(), TuiError> {
                             project_path: project.display().to_string(),
                             title: None,
                             approval: None,
+                            ..Default::default()
                         };
                         client
                             .call::<SessionCreate>(&p)

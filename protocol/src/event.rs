@@ -107,6 +107,16 @@ pub enum EventBody {
         input_tokens: u64,
         /// Completion tokens.
         output_tokens: u64,
+        /// Of `input_tokens`, how many the provider served from its prompt cache.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cached_input_tokens: Option<u64>,
+        /// Of `output_tokens`, how many were reasoning (hidden thinking) tokens.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reasoning_tokens: Option<u64>,
+        /// What this request cost in US dollars, from the price table; absent when the
+        /// model's price is unknown.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cost_usd: Option<f64>,
     },
     /// The provider failed in a retryable way and the daemon waits before trying again.
     #[serde(rename = "provider.retry")]
@@ -244,6 +254,82 @@ pub enum EventBody {
         /// `rule:<rule>` when a config rule decided.
         decided_by: String,
     },
+    /// A piece of the model's reasoning as it streams (ephemeral); `offset` works as in
+    /// `assistant.delta` and restarts at 0 after each `assistant.reasoning`.
+    #[serde(rename = "assistant.reasoning_delta")]
+    AssistantReasoningDelta {
+        /// The running turn.
+        turn_id: TurnId,
+        /// Byte offset of `text` within the current reasoning text.
+        offset: u64,
+        /// The new text.
+        text: String,
+    },
+    /// The whole reasoning (summary or thinking text) of one model reply, journaled before
+    /// the reply's `assistant.message`.
+    #[serde(rename = "assistant.reasoning")]
+    AssistantReasoning {
+        /// The turn.
+        turn_id: TurnId,
+        /// Reasoning text for people (may be empty when the provider only returns an
+        /// encrypted form).
+        text: String,
+        /// Provider-specific data that must be sent back verbatim in later requests
+        /// (Responses API reasoning items with `encrypted_content`, Anthropic thinking
+        /// blocks with their `signature`). Opaque to clients.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        replay: Option<serde_json::Value>,
+    },
+    /// The session's settings changed (`session.configure`, or the daemon applied a
+    /// reloaded config). Applies from the next turn on.
+    #[serde(rename = "session.configured")]
+    SessionConfigured {
+        /// Provider name now used.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        provider: Option<String>,
+        /// Model now used.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        model: Option<String>,
+        /// Base URL of the provider (never a key).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        base_url: Option<String>,
+        /// Approval policy now in force.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        approval: Option<ApprovalPolicy>,
+        /// Who changed it: a client's label, or `config` for a reload.
+        by: String,
+    },
+    /// The files one turn changed (by tools and by commands), from the snapshots taken
+    /// before its first change and after it ended. Journaled before `turn.completed`.
+    #[serde(rename = "turn.changes")]
+    TurnChanges {
+        /// The turn.
+        turn_id: TurnId,
+        /// Changed files, sorted by path.
+        files: Vec<FileChange>,
+    },
+    /// A turn's file changes were taken back (`session.revert`); the turn also leaves the
+    /// model's context.
+    #[serde(rename = "turn.reverted")]
+    TurnReverted {
+        /// The reverted turn.
+        turn_id: TurnId,
+        /// The files restored or removed.
+        files: Vec<FileChange>,
+        /// Label of the client that asked.
+        by: String,
+    },
+    /// A revert was undone (`session.unrevert`): the turn's changes are back in place and
+    /// the turn is back in the model's context.
+    #[serde(rename = "turn.unreverted")]
+    TurnUnreverted {
+        /// The turn.
+        turn_id: TurnId,
+        /// The files put back.
+        files: Vec<FileChange>,
+        /// Label of the client that asked.
+        by: String,
+    },
     /// Older context was shortened to fit the model's window.
     #[serde(rename = "context.compacted")]
     ContextCompacted {
@@ -329,6 +415,12 @@ impl EventBody {
             EventBody::PipelineProgress { .. } => "pipeline.progress",
             EventBody::TurnCompleted { .. } => "turn.completed",
             EventBody::Lagged { .. } => "lagged",
+            EventBody::AssistantReasoningDelta { .. } => "assistant.reasoning_delta",
+            EventBody::AssistantReasoning { .. } => "assistant.reasoning",
+            EventBody::SessionConfigured { .. } => "session.configured",
+            EventBody::TurnChanges { .. } => "turn.changes",
+            EventBody::TurnReverted { .. } => "turn.reverted",
+            EventBody::TurnUnreverted { .. } => "turn.unreverted",
             EventBody::Unknown => "unknown",
         }
     }
@@ -339,6 +431,7 @@ impl EventBody {
         !matches!(
             self,
             EventBody::AssistantDelta { .. }
+                | EventBody::AssistantReasoningDelta { .. }
                 | EventBody::ToolOutput { .. }
                 | EventBody::Lagged { .. }
                 | EventBody::ModeChanged { .. }
@@ -362,13 +455,19 @@ impl EventBody {
             | EventBody::ApprovalResolved { turn_id, .. }
             | EventBody::ContextCompacted { turn_id, .. }
             | EventBody::PipelineProgress { turn_id, .. }
-            | EventBody::TurnCompleted { turn_id, .. } => Some(turn_id),
+            | EventBody::TurnCompleted { turn_id, .. }
+            | EventBody::AssistantReasoningDelta { turn_id, .. }
+            | EventBody::AssistantReasoning { turn_id, .. }
+            | EventBody::TurnChanges { turn_id, .. }
+            | EventBody::TurnReverted { turn_id, .. }
+            | EventBody::TurnUnreverted { turn_id, .. } => Some(turn_id),
             EventBody::ProviderRetry { turn_id, .. } => turn_id.as_ref(),
             EventBody::SessionCreated { .. }
             | EventBody::SessionRenamed { .. }
             | EventBody::RateLimitWait { .. }
             | EventBody::ModeChanged { .. }
             | EventBody::ProviderSwitched { .. }
+            | EventBody::SessionConfigured { .. }
             | EventBody::Lagged { .. }
             | EventBody::Unknown => None,
         }
@@ -377,6 +476,31 @@ impl EventBody {
 
 fn is_false(b: &bool) -> bool {
     !*b
+}
+
+/// One file a turn changed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct FileChange {
+    /// Path relative to the project root, `/`-separated.
+    pub path: String,
+    /// What happened to it.
+    pub status: FileChangeStatus,
+    /// Lines added (0 for binary files).
+    pub added: u64,
+    /// Lines removed (0 for binary files).
+    pub removed: u64,
+}
+
+/// What happened to a changed file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FileChangeStatus {
+    /// The file did not exist before.
+    Added,
+    /// The file's content (or mode) changed.
+    Modified,
+    /// The file was removed.
+    Deleted,
 }
 
 /// How a turn ended.

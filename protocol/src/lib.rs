@@ -19,7 +19,8 @@ pub mod client;
 
 pub use error::{ErrorData, ErrorKind};
 pub use event::{
-    ApprovalDecision, ApprovalPolicy, Event, EventBody, Mode, ToolOrigin, TurnError, TurnStatus,
+    ApprovalDecision, ApprovalPolicy, Event, EventBody, FileChange, FileChangeStatus, Mode,
+    ToolOrigin, TurnError, TurnStatus,
 };
 pub use ids::{SessionId, TurnId};
 pub use methods::Method;

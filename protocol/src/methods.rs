@@ -7,7 +7,9 @@ use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::event::{ApprovalDecision, ApprovalPolicy, Event, Mode};
+use std::collections::BTreeMap;
+
+use crate::event::{ApprovalDecision, ApprovalPolicy, Event, FileChange, Mode};
 use crate::ids::{SessionId, TurnId};
 
 /// A JSON-RPC method: its wire name and the types of its params and result.
@@ -90,6 +92,39 @@ method!(
     /// Makes a cheap request to the active provider (listing its models) to check that it
     /// is reachable and accepts the credentials. Used by `botcoder doctor`.
     ProviderCheck, "provider.check", Empty, ProviderCheckResult
+);
+method!(
+    /// Re-reads config.toml now (as SIGHUP and a file change do); the next turn of every
+    /// session uses the result. An invalid file keeps the last good settings.
+    DaemonReload, "daemon.reload", Empty, DaemonReloadResult
+);
+method!(
+    /// Changes a session's provider, model or approval policy from its next turn on;
+    /// journals `session.configured`.
+    SessionConfigure, "session.configure", SessionConfigureParams, SessionInfo
+);
+method!(
+    /// Takes back the file changes of one turn (default: the latest turn that changed files
+    /// and is not reverted yet); journals `turn.reverted`.
+    SessionRevert, "session.revert", SessionRevertParams, SessionRevertResult
+);
+method!(
+    /// Puts a reverted turn's changes back (default: the latest reverted turn); journals
+    /// `turn.unreverted`.
+    SessionUnrevert, "session.unrevert", SessionRevertParams, SessionRevertResult
+);
+method!(
+    /// A unified diff of what the session, or one turn, changed in the project.
+    SessionDiff, "session.diff", SessionDiffParams, SessionDiffResult
+);
+method!(
+    /// Summarises the older part of the conversation now (as the daemon does by itself
+    /// near the context limit); journals `context.compacted`.
+    SessionCompact, "session.compact", SessionRef, SessionCompactResult
+);
+method!(
+    /// Configured MCP servers: state, tools, last error.
+    McpList, "mcp.list", Empty, McpListResult
 );
 
 /// The subscription method: replay of durable events after `after_seq`, then live events.
@@ -307,7 +342,7 @@ pub struct ProviderCheckResult {
 }
 
 /// `session.create` params.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct SessionCreateParams {
     /// Project root; must be an existing directory. Relative paths are refused.
     pub project_path: String,
@@ -318,6 +353,17 @@ pub struct SessionCreateParams {
     /// unless `BOTCODER_APPROVAL` says otherwise).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval: Option<ApprovalPolicy>,
+    /// Provider to use (a name from `provider.list`); absent: resolved from the settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// Model to use; absent: the provider's configured model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Provider-related variables of the creating client's environment (keys included),
+    /// which take precedence over every other source for this session. Kept in daemon
+    /// memory only, never journaled or logged.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
 }
 
 /// `session.list` params.
@@ -374,6 +420,15 @@ pub struct SessionInfo {
     pub queued_turns: u64,
     /// The session's approval policy.
     pub approval: ApprovalPolicy,
+    /// Provider the session's next turn uses, when one is configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// Model the session's next turn uses, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// What the session has cost so far in US dollars, where prices are known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
 }
 
 /// `session.history` params.
@@ -464,4 +519,107 @@ pub struct SubscribeParams {
     /// Replay durable events with a greater seq first (0 = everything). Absent: live only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after_seq: Option<u64>,
+}
+
+/// `daemon.reload` result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct DaemonReloadResult {
+    /// Whether the file was valid and is now in force.
+    pub ok: bool,
+    /// What changed, or `path:line: message` when the file is invalid (the last good
+    /// settings stay in force).
+    pub message: String,
+}
+
+/// `session.configure` params. Absent fields stay as they are.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SessionConfigureParams {
+    /// The session.
+    pub session_id: SessionId,
+    /// Provider name from `provider.list`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// Model name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Approval policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<ApprovalPolicy>,
+}
+
+/// `session.revert` and `session.unrevert` params.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SessionRevertParams {
+    /// The session.
+    pub session_id: SessionId,
+    /// The turn; absent: the latest one that applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn_id: Option<TurnId>,
+    /// Go ahead even when a file changed since the turn (that change is lost).
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// `session.revert` and `session.unrevert` result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SessionRevertResult {
+    /// The turn reverted or restored.
+    pub turn_id: TurnId,
+    /// The files restored or removed.
+    pub files: Vec<FileChange>,
+}
+
+/// `session.diff` params.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SessionDiffParams {
+    /// The session.
+    pub session_id: SessionId,
+    /// One turn; absent: everything the session changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turn_id: Option<TurnId>,
+}
+
+/// `session.diff` result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SessionDiffResult {
+    /// Unified diff (`git diff` format, paths relative to the project); empty when nothing
+    /// changed.
+    pub diff: String,
+    /// The changed files.
+    pub files: Vec<FileChange>,
+}
+
+/// `session.compact` result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SessionCompactResult {
+    /// Estimated prompt tokens before.
+    pub before_tokens: u64,
+    /// Estimated prompt tokens after.
+    pub after_tokens: u64,
+}
+
+/// `mcp.list` result.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct McpListResult {
+    /// Configured servers, by name.
+    pub servers: Vec<McpServerInfo>,
+}
+
+/// One MCP server as the daemon sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct McpServerInfo {
+    /// Name from `[mcp_servers.NAME]`.
+    pub name: String,
+    /// `stdio` or `http`.
+    pub transport: String,
+    /// `starting`, `ready`, `failed`, `restarting`, `disabled` or `stopped`.
+    pub state: String,
+    /// Protocol revision the server negotiated, once ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol_version: Option<String>,
+    /// Tool names as offered to the model (`mcp__<server>__<tool>`).
+    pub tools: Vec<String>,
+    /// The last error, with what to do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
 }

@@ -55,6 +55,7 @@ async fn new_session(c: &DaemonClient, env: &TestEnv) -> SessionId {
         project_path: env.project.display().to_string(),
         title: None,
         approval: None,
+        ..Default::default()
     };
     c.call::<SessionCreate>(&p)
         .await
@@ -308,6 +309,9 @@ async fn async_main() {
                     turn_id: "t".into(),
                     input_tokens: seq,
                     output_tokens: seq,
+                    cached_input_tokens: None,
+                    reasoning_tokens: None,
+                    cost_usd: None,
                 },
             };
             buf.push_str(&serde_json::to_string(&ev).expect("json"));

@@ -60,6 +60,7 @@ fn main() {
                 project_path: env.project.display().to_string(),
                 title: None,
                 approval: None,
+                ..Default::default()
             };
             ids.push(sender.call::<SessionCreate>(&p).await.unwrap().session_id);
         }

@@ -76,6 +76,7 @@ async fn create(c: &DaemonClient, env: &TestEnv) -> SessionId {
         project_path: env.project.display().to_string(),
         title: None,
         approval: Some(ApprovalPolicy::Auto),
+        ..Default::default()
     };
     c.call::<SessionCreate>(&p)
         .await
@@ -119,6 +120,7 @@ fn main() {
                         project_path: project.clone(),
                         title: None,
                         approval: Some(ApprovalPolicy::Auto),
+                        ..Default::default()
                     };
                     let id = client
                         .call::<SessionCreate>(&p)

@@ -22,6 +22,7 @@ pub async fn create(
         project_path: project.display().to_string(),
         title: None,
         approval: Some(approval),
+        ..Default::default()
     };
     c.call::<SessionCreate>(&p)
         .await

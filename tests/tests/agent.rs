@@ -42,6 +42,7 @@ async fn session(c: &DaemonClient, env: &TestEnv, approval: ApprovalPolicy) -> S
         project_path: env.project.display().to_string(),
         title: None,
         approval: Some(approval),
+        ..Default::default()
     };
     c.call::<SessionCreate>(&p)
         .await

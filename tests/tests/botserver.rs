@@ -224,6 +224,7 @@ async fn a_server_killed_mid_task_falls_back_within_5s_for_every_client_and_reco
         project_path: env.project.display().to_string(),
         title: None,
         approval: None,
+        ..Default::default()
     };
     let id = a.call::<SessionCreate>(&p).await.unwrap().session_id;
     let mut sa = a
@@ -393,6 +394,7 @@ async fn cancelling_a_facade_turn_cancels_the_remote_task() {
         project_path: env.project.display().to_string(),
         title: None,
         approval: None,
+        ..Default::default()
     };
     let id = c.call::<SessionCreate>(&p).await.unwrap().session_id;
     let mut sub = c
@@ -484,6 +486,7 @@ async fn failure_cases_under_two_attached_clients() {
             project_path: env.project.display().to_string(),
             title: None,
             approval: None,
+            ..Default::default()
         };
         let id = a.call::<SessionCreate>(&p).await.unwrap().session_id;
         let mut sa = a

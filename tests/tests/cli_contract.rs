@@ -455,6 +455,7 @@ async fn sigterm_mid_turn_exits_0_within_2s_and_closes_the_turn() {
         project_path: project(&env),
         title: None,
         approval: None,
+        ..Default::default()
     };
     let id = c
         .call::<botcoder_protocol::methods::SessionCreate>(&p)

@@ -140,6 +140,7 @@ async fn create(
         project_path: env.project.display().to_string(),
         title: Some(title.into()),
         approval: Some(approval),
+        ..Default::default()
     };
     c.call::<SessionCreate>(&p)
         .await

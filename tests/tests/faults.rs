@@ -39,6 +39,7 @@ async fn failing_journal_write_refuses_the_message_and_the_daemon_stays_up() {
         project_path: env.project.display().to_string(),
         title: None,
         approval: None,
+        ..Default::default()
     };
     let id = client
         .call::<SessionCreate>(&params)

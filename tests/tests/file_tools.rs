@@ -35,6 +35,7 @@ async fn session(c: &DaemonClient, env: &TestEnv) -> SessionId {
         project_path: env.project.display().to_string(),
         title: None,
         approval: Some(ApprovalPolicy::Auto),
+        ..Default::default()
     };
     c.call::<SessionCreate>(&p)
         .await

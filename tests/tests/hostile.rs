@@ -247,6 +247,7 @@ async fn oversized_client_strings_are_refused_with_the_cap() {
         project_path: project.clone(),
         title,
         approval: None,
+        ..Default::default()
     };
     let err = c
         .call::<SessionCreate>(&create(Some(huge.clone())))
@@ -281,6 +282,7 @@ async fn oversized_client_strings_are_refused_with_the_cap() {
         project_path: format!("/{}", "p/".repeat(3000)),
         title: None,
         approval: None,
+        ..Default::default()
     };
     let err = c.call::<SessionCreate>(&long_path).await.unwrap_err();
     assert_eq!(err.kind(), Some(ErrorKind::LimitExceeded), "{err}");

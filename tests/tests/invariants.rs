@@ -31,6 +31,7 @@ async fn create(client: &botcoder_protocol::client::DaemonClient, env: &TestEnv)
         project_path: env.project.display().to_string(),
         title: None,
         approval: None,
+        ..Default::default()
     };
     client
         .call::<SessionCreate>(&params)

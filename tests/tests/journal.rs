@@ -366,6 +366,7 @@ async fn escape_sequences_from_titles_and_replies_are_printed_escaped() {
             project_path: env.project.display().to_string(),
             title: Some(evil_title.into()),
             approval: Some(ApprovalPolicy::Ask),
+            ..Default::default()
         })
         .await
         .unwrap();

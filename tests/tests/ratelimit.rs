@@ -41,6 +41,7 @@ async fn a_second_session_waits_for_the_shared_budget_and_can_cancel() {
         project_path: env.project.display().to_string(),
         title: None,
         approval: None,
+        ..Default::default()
     };
     let id = c.call::<SessionCreate>(&p).await.unwrap().session_id;
     let mut sub = c

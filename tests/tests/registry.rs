@@ -42,6 +42,7 @@ async fn create(c: &DaemonClient, env: &TestEnv) -> SessionId {
         project_path: env.project.display().to_string(),
         title: None,
         approval: Some(ApprovalPolicy::Auto),
+        ..Default::default()
     };
     c.call::<SessionCreate>(&p)
         .await

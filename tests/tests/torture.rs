@@ -77,6 +77,7 @@ async fn kill_9_at_random_points_loses_nothing_acknowledged() {
         project_path: env.project.display().to_string(),
         title: None,
         approval: None,
+        ..Default::default()
     };
     let id = c.call::<SessionCreate>(&p).await.unwrap().session_id;
     drop(c);

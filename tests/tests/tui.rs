@@ -95,6 +95,7 @@ async fn two_terminals_share_one_live_session() {
         project_path: env.project.display().to_string(),
         title: Some("pair".into()),
         approval: None,
+        ..Default::default()
     };
     let id = c.call::<SessionCreate>(&p).await.unwrap().session_id;
     let tmux = Tmux {

@@ -61,6 +61,7 @@ pub async fn run(args: AskArgs, prompt: String) -> Result<u8, Failure> {
                 project_path: project.display().to_string(),
                 title: None,
                 approval: args.approval.map(Into::into),
+                ..Default::default()
             };
             client.call::<SessionCreate>(&params).await?
         }

@@ -332,6 +332,12 @@ impl State {
             // Unknown: an event of a newer daemon, nothing this build can show.
             EventBody::ContextCompacted { .. }
             | EventBody::ProviderSwitched { .. }
+            | EventBody::AssistantReasoningDelta { .. }
+            | EventBody::AssistantReasoning { .. }
+            | EventBody::SessionConfigured { .. }
+            | EventBody::TurnChanges { .. }
+            | EventBody::TurnReverted { .. }
+            | EventBody::TurnUnreverted { .. }
             | EventBody::Unknown => {}
         }
     }

@@ -406,6 +406,9 @@ async fn stream_reply(
                         turn_id: turn_id.clone(),
                         input_tokens,
                         output_tokens,
+                        cached_input_tokens: None,
+                        reasoning_tokens: None,
+                        cost_usd: None,
                     },
                 )
                 .await;

@@ -505,6 +505,9 @@ impl SessionCore {
             running_turn: run.running.clone(),
             queued_turns: run.queued,
             approval: meta.approval,
+            provider: None,
+            model: None,
+            cost_usd: None,
         }
     }
 

@@ -675,6 +675,9 @@ fn list_on_disk(root: &Path, mut live: HashMap<SessionId, SessionInfo>) -> Vec<S
             running_turn: None,
             queued_turns: 0,
             approval: meta.approval,
+            provider: None,
+            model: None,
+            cost_usd: None,
         });
     }
     out
