@@ -46,9 +46,9 @@ impl fmt::Display for Failure {
 }
 
 /// The exit code for a failed turn's error kind.
-pub fn for_turn_error(kind: &str) -> u8 {
+pub fn for_turn_error(kind: ErrorKind) -> u8 {
     match kind {
-        "rate_limited" | "provider_unavailable" => TEMPFAIL,
+        ErrorKind::RateLimited | ErrorKind::ProviderUnavailable => TEMPFAIL,
         _ => FAILED,
     }
 }

@@ -84,7 +84,7 @@ impl Daemon {
                 let snap = b.monitor.snapshot();
                 BotserverInfo {
                     url: crate::redact::scrub(&b.settings.url),
-                    state: snap.state.as_str().to_owned(),
+                    state: snap.state,
                     facade: b.settings.facade,
                     fallback_to_local: b.settings.fallback_to_local,
                     last_probe: snap.last_probe,
@@ -124,7 +124,7 @@ impl Daemon {
             model: p.model().to_owned(),
             base_url: crate::redact::scrub(p.base_url()),
             capabilities: p.capabilities(),
-            health: health.to_owned(),
+            health,
             last_error: last_error.map(|e| crate::redact::scrub(&e)),
         })
     }
@@ -136,7 +136,7 @@ impl Daemon {
             model: p.model().to_owned(),
             base_url: crate::redact::scrub(p.base_url()),
             capabilities: p.capabilities(),
-            health: "unknown".to_owned(),
+            health: botcoder_protocol::ProviderHealth::Unknown,
             last_error: None,
         });
         self.provider_info().into_iter().chain(rest).collect()

@@ -45,6 +45,10 @@ pub enum ErrorKind {
     LimitExceeded,
     /// A bug or an unexpected condition; the message says more.
     Internal,
+    /// A kind this build does not know (sent by a newer daemon). Reading one never fails, so
+    /// an old client still shows the message; the daemon never sends it.
+    #[serde(other)]
+    Unknown,
 }
 
 impl ErrorKind {
@@ -69,6 +73,7 @@ impl ErrorKind {
             ErrorKind::Interrupted => -32031,
             ErrorKind::PermissionDenied => -32040,
             ErrorKind::LimitExceeded => -32041,
+            ErrorKind::Unknown => -32099,
         }
     }
 
@@ -92,6 +97,7 @@ impl ErrorKind {
             ErrorKind::PermissionDenied => "permission_denied",
             ErrorKind::LimitExceeded => "limit_exceeded",
             ErrorKind::Internal => "internal",
+            ErrorKind::Unknown => "unknown",
         }
     }
 }

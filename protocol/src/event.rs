@@ -4,13 +4,15 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::ErrorKind;
 use crate::ids::{SessionId, TurnId};
 
 /// One thing that happened in a session.
 ///
 /// Durable events carry a `seq` (1, 2, 3, ... per session) and are written to the session
-/// journal before anyone sees them; ephemeral events (`assistant.delta`, `tool.output`,
-/// `lagged`, `mode.changed`) have no `seq` and are only delivered live.
+/// journal before anyone sees them; ephemeral events (`assistant.delta`,
+/// `assistant.reasoning_delta`, `tool.output`, `lagged`) have no `seq` and are only
+/// delivered live.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Event {
     /// Position in the session journal; absent on ephemeral events.
@@ -147,6 +149,7 @@ pub enum EventBody {
         reason: String,
     },
     /// The daemon switched between local and multi-agent mode (announced to every session).
+    /// Durable, so a client attaching later learns the mode its session is in.
     #[serde(rename = "mode.changed")]
     ModeChanged {
         /// The new mode.
@@ -188,8 +191,8 @@ pub enum EventBody {
         turn_id: TurnId,
         /// The call producing the output.
         call_id: String,
-        /// `stdout` or `stderr`.
-        stream: String,
+        /// Which of the tool's output streams.
+        stream: OutputStream,
         /// The output piece.
         text: String,
     },
@@ -434,7 +437,6 @@ impl EventBody {
                 | EventBody::AssistantReasoningDelta { .. }
                 | EventBody::ToolOutput { .. }
                 | EventBody::Lagged { .. }
-                | EventBody::ModeChanged { .. }
                 | EventBody::Unknown
         )
     }
@@ -520,8 +522,8 @@ pub enum TurnStatus {
 /// Why a turn did not complete.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TurnError {
-    /// Stable machine-readable kind (see [`crate::ErrorKind`]), e.g. `rate_limited`.
-    pub kind: String,
+    /// Stable machine-readable kind, e.g. `rate_limited`.
+    pub kind: ErrorKind,
     /// What failed and what to do, for people.
     pub message: String,
 }
@@ -534,6 +536,26 @@ pub enum Mode {
     Local,
     /// A healthy botserver takes pipeline work and agent tools.
     MultiAgent,
+}
+
+/// Which output stream of a tool's process a `tool.output` piece came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputStream {
+    /// Standard output.
+    Stdout,
+    /// Standard error.
+    Stderr,
+}
+
+impl OutputStream {
+    /// The wire string.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            OutputStream::Stdout => "stdout",
+            OutputStream::Stderr => "stderr",
+        }
+    }
 }
 
 /// How a tool call reached the daemon.

@@ -10,6 +10,7 @@
 
 mod error;
 mod event;
+mod health;
 mod ids;
 pub mod methods;
 pub mod schema;
@@ -20,8 +21,9 @@ pub mod client;
 pub use error::{ErrorData, ErrorKind};
 pub use event::{
     ApprovalDecision, ApprovalPolicy, Event, EventBody, FileChange, FileChangeStatus, Mode,
-    ToolOrigin, TurnError, TurnStatus,
+    OutputStream, ToolOrigin, TurnError, TurnStatus,
 };
+pub use health::{BotserverState, ProviderHealth};
 pub use ids::{SessionId, TurnId};
 pub use methods::Method;
 

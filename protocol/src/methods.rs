@@ -264,8 +264,8 @@ pub enum SandboxMode {
 pub struct BotserverInfo {
     /// Its URL.
     pub url: String,
-    /// `unknown`, `healthy`, `degraded` or `down`.
-    pub state: String,
+    /// What the health monitor found.
+    pub state: crate::BotserverState,
     /// Whether facade turns are on.
     pub facade: bool,
     /// Whether work falls back to local when it is down.
@@ -307,7 +307,7 @@ pub struct ProviderInfo {
     /// What it can do.
     pub capabilities: ProviderCapabilities,
     /// `unknown` until a request was made, then `ok` or `failing`.
-    pub health: String,
+    pub health: crate::ProviderHealth,
     /// Last error, if the last request failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,

@@ -18,7 +18,7 @@ fn method<M: Method>(generator: &mut SchemaGenerator, doc: &str) -> (String, Val
 }
 
 /// Every `ErrorKind`, in declaration order (the schema lists each with its code).
-pub const ERROR_KINDS: [ErrorKind; 17] = [
+pub const ERROR_KINDS: [ErrorKind; 18] = [
     ErrorKind::InvalidParams,
     ErrorKind::SessionNotFound,
     ErrorKind::TurnNotFound,
@@ -36,6 +36,7 @@ pub const ERROR_KINDS: [ErrorKind; 17] = [
     ErrorKind::PermissionDenied,
     ErrorKind::LimitExceeded,
     ErrorKind::Internal,
+    ErrorKind::Unknown,
 ];
 
 fn generator_with<T: JsonSchema>(generator: &mut SchemaGenerator) -> Value {

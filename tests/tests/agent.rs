@@ -81,7 +81,7 @@ fn results(events: &[Event]) -> Vec<(bool, String)> {
 fn status(events: &[Event]) -> (TurnStatus, Option<String>) {
     match &events.last().expect("events").body {
         EventBody::TurnCompleted { status, error, .. } => {
-            (*status, error.as_ref().map(|e| e.kind.clone()))
+            (*status, error.as_ref().map(|e| e.kind.as_str().to_owned()))
         }
         other => panic!("last event is not turn.completed: {other:?}"),
     }

@@ -158,7 +158,7 @@ pub async fn run(args: AskArgs, prompt: String) -> Result<u8, Failure> {
                 TurnStatus::Cancelled if cancel_deadline.is_some() => exit::INTERRUPTED,
                 _ => error
                     .as_ref()
-                    .map_or(exit::FAILED, |e| exit::for_turn_error(&e.kind)),
+                    .map_or(exit::FAILED, |e| exit::for_turn_error(e.kind)),
             };
             // Also with --json: stderr is for people, stdout for the script.
             if let Some(e) = error {

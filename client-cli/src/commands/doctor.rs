@@ -133,7 +133,7 @@ pub async fn run(json: bool) -> Result<u8, Failure> {
             });
             checks.push(match &st.botserver {
                 None => skipped("botserver", "not configured"),
-                Some(b) if b.state == "healthy" => {
+                Some(b) if b.state == botcoder_protocol::BotserverState::Healthy => {
                     check("botserver", Ok(format!("{} is healthy", b.url)))
                 }
                 Some(b) => check(

@@ -95,7 +95,7 @@ fn tool_lifecycle_and_queued_messages() {
         EventBody::ToolOutput {
             turn_id: "t".into(),
             call_id: "c".into(),
-            stream: "stdout".into(),
+            stream: botcoder_protocol::OutputStream::Stdout,
             text: "a\n".into(),
         },
     ));
@@ -119,7 +119,7 @@ fn tool_lifecycle_and_queued_messages() {
             turn_id: "t".into(),
             status: TurnStatus::Failed,
             error: Some(TurnError {
-                kind: "x".into(),
+                kind: botcoder_protocol::ErrorKind::Internal,
                 message: "boom".into(),
             }),
         },

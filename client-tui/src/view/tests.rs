@@ -112,7 +112,7 @@ fn running_tool_diff_and_approval_modal() {
         body: EventBody::ToolOutput {
             turn_id: "t".into(),
             call_id: "c".into(),
-            stream: "stdout".into(),
+            stream: botcoder_protocol::OutputStream::Stdout,
             text: "running 3 tests\n".into(),
         },
     });

@@ -47,7 +47,7 @@ pub enum FacadeOutcome {
 
 fn failed(kind: ErrorKind, message: String) -> FacadeOutcome {
     FacadeOutcome::Done(Outcome::Failed(TurnError {
-        kind: kind.as_str().to_owned(),
+        kind,
         message,
     }))
 }

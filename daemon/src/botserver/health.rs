@@ -11,30 +11,9 @@ use tokio::sync::watch;
 use super::client::BotClient;
 use crate::clock::now_rfc3339;
 
-/// What the last probe (or request) found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HealthState {
-    /// Not probed yet.
-    Unknown,
-    /// `/api/health` answered 200.
-    Healthy,
-    /// 503: counts as down for routing.
-    Degraded,
-    /// Unreachable or failing.
-    Down,
-}
-
-impl HealthState {
-    /// Lowercase name for status output.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HealthState::Unknown => "unknown",
-            HealthState::Healthy => "healthy",
-            HealthState::Degraded => "degraded",
-            HealthState::Down => "down",
-        }
-    }
-}
+/// What the last probe (or request) found: the protocol's type, so `daemon.status` sends
+/// it as it is.
+pub use botcoder_protocol::BotserverState as HealthState;
 
 #[derive(Debug)]
 struct Inner {

@@ -246,11 +246,12 @@ impl ProviderHealth {
     }
 
     /// `unknown` / `ok` / `failing`, and the last error.
-    pub fn snapshot(&self) -> (&'static str, Option<String>) {
+    pub fn snapshot(&self) -> (botcoder_protocol::ProviderHealth, Option<String>) {
+        use botcoder_protocol::ProviderHealth as H;
         match &*self.last.lock().unwrap_or_else(|p| p.into_inner()) {
-            None => ("unknown", None),
-            Some(Ok(())) => ("ok", None),
-            Some(Err(e)) => ("failing", Some(e.clone())),
+            None => (H::Unknown, None),
+            Some(Ok(())) => (H::Ok, None),
+            Some(Err(e)) => (H::Failing, Some(e.clone())),
         }
     }
 }

@@ -178,7 +178,7 @@ async fn abandon(core: &SessionCore, r: Running) {
         _ => ErrorKind::Cancelled,
     };
     let error = Some(TurnError {
-        kind: kind.as_str().to_owned(),
+        kind,
         message: format!(
             "the turn did not stop within {}s; botcoderd stopped waiting for it",
             STOP_WAIT.as_secs()
@@ -284,7 +284,7 @@ async fn close_queued(core: &SessionCore, turn_id: TurnId, status: TurnStatus) {
         ),
     };
     let error = Some(TurnError {
-        kind: kind.as_str().to_owned(),
+        kind,
         message: message.to_owned(),
     });
     if let Err(e) = core

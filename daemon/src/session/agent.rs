@@ -97,7 +97,7 @@ pub async fn run(
             }
             Err(o) => {
                 return Outcome::Failed(TurnError {
-                    kind: ErrorKind::InvalidParams.as_str().to_owned(),
+                    kind: ErrorKind::InvalidParams,
                     message: format!(
                         "the request needs about {} tokens but the model's context window leaves {} for the prompt; \
                          shorten the request or raise the window (LOCAL_LLM_CONTEXT for local servers)",
@@ -129,8 +129,8 @@ pub async fn run(
                 // Unavailable after retries, before any output: continue on the next fallback.
                 Err(Outcome::Failed(e))
                     if text.is_empty()
-                        && (e.kind == ErrorKind::ProviderUnavailable.as_str()
-                            || e.kind == ErrorKind::RateLimited.as_str())
+                        && (e.kind == ErrorKind::ProviderUnavailable
+                            || e.kind == ErrorKind::RateLimited)
                         && next_fallback < deps.fallbacks.len() =>
                 {
                     let next = deps.fallbacks[next_fallback].clone();
@@ -261,7 +261,7 @@ pub async fn run(
         }
     }
     Outcome::Failed(TurnError {
-        kind: ErrorKind::IterationLimit.as_str().to_owned(),
+        kind: ErrorKind::IterationLimit,
         message: format!(
             "the agent made {} model requests without finishing (BOTCODER_MAX_ITERATIONS raises the limit)",
             deps.agent.max_iterations
@@ -450,7 +450,7 @@ async fn stream_reply(
                 deps.health.record(Err(message.clone()));
                 tracing::warn!(session = %core.id, provider = %name, error = %message, "turn failed");
                 return Err(Outcome::Failed(TurnError {
-                    kind: e.kind.as_str().to_owned(),
+                    kind: e.kind,
                     message,
                 }));
             }
@@ -497,7 +497,7 @@ async fn run_tool(
                 core.emit_ephemeral(EventBody::ToolOutput {
                     turn_id: turn_id.clone(),
                     call_id: call.id.clone(),
-                    stream: chunk.stream.to_owned(),
+                    stream: chunk.stream,
                     text: chunk.text,
                 });
             }

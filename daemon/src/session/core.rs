@@ -225,7 +225,7 @@ impl SessionCore {
             if let Some(message) = &failed_before {
                 *status = TurnStatus::Failed;
                 *error = Some(TurnError {
-                    kind: ErrorKind::StorageFailed.as_str().to_owned(),
+                    kind: ErrorKind::StorageFailed,
                     message: message.clone(),
                 });
             }
@@ -305,7 +305,7 @@ impl SessionCore {
                 turn_id: turn.clone(),
                 status: TurnStatus::Failed,
                 error: Some(TurnError {
-                    kind: ErrorKind::StorageFailed.as_str().to_owned(),
+                    kind: ErrorKind::StorageFailed,
                     message: first,
                 }),
             };
@@ -320,7 +320,7 @@ impl SessionCore {
         lock(&self.storage_failed)
             .get(turn)
             .map(|message| TurnError {
-                kind: ErrorKind::StorageFailed.as_str().to_owned(),
+                kind: ErrorKind::StorageFailed,
                 message: message.clone(),
             })
     }

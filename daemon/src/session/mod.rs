@@ -616,7 +616,7 @@ async fn load(dir: PathBuf, id: &SessionId) -> Result<SessionCore, DaemonError> 
                 "botcoderd stopped before this turn ran; send the message again to run it"
             };
             let error = Some(TurnError {
-                kind: ErrorKind::Interrupted.as_str().to_owned(),
+                kind: ErrorKind::Interrupted,
                 message: message.to_owned(),
             });
             core.emit(EventBody::TurnCompleted {

@@ -114,7 +114,7 @@ async fn route(
         .await;
     let refuse = |why: String| {
         Route::Done(Outcome::Failed(TurnError {
-            kind: ErrorKind::ProviderUnavailable.as_str().to_owned(),
+            kind: ErrorKind::ProviderUnavailable,
             message: format!("{why}; FALLBACK_TO_LOCAL=false, so this request cannot run locally"),
         }))
     };
@@ -188,7 +188,7 @@ pub async fn run_turn(
         Route::Done(outcome) => outcome,
         Route::Local => match &deps.provider {
             Err(msg) => Outcome::Failed(TurnError {
-                kind: ErrorKind::ProviderNotConfigured.as_str().to_owned(),
+                kind: ErrorKind::ProviderNotConfigured,
                 message: msg.clone(),
             }),
             Ok(provider) => {
@@ -211,13 +211,13 @@ pub async fn run_turn(
             let status = ctl.status();
             let error = match status {
                 TurnStatus::Interrupted => TurnError {
-                    kind: ErrorKind::Interrupted.as_str().to_owned(),
+                    kind: ErrorKind::Interrupted,
                     message:
                         "botcoderd stopped while this turn ran; send the message again to retry"
                             .to_owned(),
                 },
                 _ => TurnError {
-                    kind: ErrorKind::Cancelled.as_str().to_owned(),
+                    kind: ErrorKind::Cancelled,
                     message: "the turn was cancelled".to_owned(),
                 },
             };

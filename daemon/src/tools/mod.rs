@@ -44,8 +44,8 @@ pub struct ToolContext {
 /// A piece of live command output.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutputChunk {
-    /// `stdout` or `stderr`.
-    pub stream: &'static str,
+    /// Which stream it came from.
+    pub stream: botcoder_protocol::OutputStream,
     /// The text.
     pub text: String,
 }

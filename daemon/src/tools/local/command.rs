@@ -312,7 +312,7 @@ async fn supervise(
     let mut drain_until: Option<tokio::time::Instant> = None;
     let mut hard_kill_at: Option<tokio::time::Instant> = None;
     let far = deadline + Duration::from_secs(3600);
-    let emit = |stream: &'static str, text: String, capture: &mut Capture| {
+    let emit = |stream: botcoder_protocol::OutputStream, text: String, capture: &mut Capture| {
         if text.is_empty() {
             return;
         }
@@ -332,11 +332,11 @@ async fn supervise(
         tokio::select! {
             n = out.read(&mut buf_out), if out_open => match n {
                 Ok(0) | Err(_) => out_open = false,
-                Ok(n) => { let t = dec_out.push(&buf_out[..n]); emit("stdout", t, &mut capture); }
+                Ok(n) => { let t = dec_out.push(&buf_out[..n]); emit(botcoder_protocol::OutputStream::Stdout, t, &mut capture); }
             },
             n = err.read(&mut buf_err), if err_open => match n {
                 Ok(0) | Err(_) => err_open = false,
-                Ok(n) => { let t = dec_err.push(&buf_err[..n]); emit("stderr", t, &mut capture); }
+                Ok(n) => { let t = dec_err.push(&buf_err[..n]); emit(botcoder_protocol::OutputStream::Stderr, t, &mut capture); }
             },
             s = child.wait(), if status.is_none() => {
                 status = Some(s.ok());

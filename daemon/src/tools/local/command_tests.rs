@@ -124,7 +124,8 @@ async fn runs_in_the_root_streams_output_and_reports_the_exit_code() {
         streams.push(chunk.stream);
     }
     assert!(
-        streams.contains(&"stdout") && streams.contains(&"stderr"),
+        streams.contains(&botcoder_protocol::OutputStream::Stdout)
+            && streams.contains(&botcoder_protocol::OutputStream::Stderr),
         "{streams:?}"
     );
 }
