@@ -1,5 +1,6 @@
 //! The daemon's error as clients see it: a stable kind plus a message a person can act on.
-//! [`crate::rpc::error::to_rpc_error`] is the one place that turns it into a JSON-RPC error.
+//! `rpc::error::to_rpc_error` is the one place that turns it into a JSON-RPC error. This
+//! module depends on nothing else in the daemon: each module converts its own errors.
 
 use botcoder_protocol::ErrorKind;
 
@@ -38,14 +39,5 @@ impl DaemonError {
     /// Something unexpected.
     pub fn internal(message: impl Into<String>) -> Self {
         DaemonError::new(ErrorKind::Internal, message)
-    }
-}
-
-impl From<crate::session::store::StoreError> for DaemonError {
-    fn from(e: crate::session::store::StoreError) -> Self {
-        DaemonError::new(
-            ErrorKind::StorageFailed,
-            format!("{e}; nothing was accepted (check disk space and permissions)"),
-        )
     }
 }

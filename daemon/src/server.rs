@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
-use botcoder_protocol::EventBody;
 use botcoder_protocol::methods::{BotserverInfo, BudgetInfo, DaemonStatusResult, ProviderInfo};
 use botcoder_protocol::{Mode, PROTOCOL_VERSION};
 use tokio_util::sync::CancellationToken;
@@ -76,10 +75,7 @@ impl Daemon {
             loaded_sessions: self.sessions.loaded(),
             running_turns: self.sessions.running_turns().await,
             connections: self.connections.load(std::sync::atomic::Ordering::Relaxed),
-            mode: match &self.botserver {
-                Some(b) if b.settings.facade && b.monitor.is_healthy() => Mode::MultiAgent,
-                _ => Mode::Local,
-            },
+            mode: self.botserver.as_ref().map_or(Mode::Local, |b| b.mode()),
             botserver: self.botserver.as_ref().map(|b| {
                 let snap = b.monitor.snapshot();
                 BotserverInfo {
@@ -316,12 +312,7 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
             while changes.changed().await.is_ok() {
                 let change = changes.borrow_and_update().clone();
                 if let Some(c) = change {
-                    d.sessions
-                        .broadcast(EventBody::ModeChanged {
-                            mode: c.mode,
-                            reason: c.reason,
-                        })
-                        .await;
+                    d.sessions.announce_mode(c.mode, c.reason).await;
                 }
             }
         });

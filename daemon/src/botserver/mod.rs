@@ -121,6 +121,16 @@ impl Botserver {
             monitor,
         })
     }
+
+    /// The mode this botserver puts the daemon in now: multi-agent while facade turns are
+    /// on and it is healthy.
+    pub fn mode(&self) -> botcoder_protocol::Mode {
+        if self.settings.facade && self.monitor.is_healthy() {
+            botcoder_protocol::Mode::MultiAgent
+        } else {
+            botcoder_protocol::Mode::Local
+        }
+    }
 }
 
 #[cfg(test)]

@@ -16,8 +16,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use botcoder_protocol::methods::SessionInfo;
 use botcoder_protocol::{
-    ApprovalDecision, ApprovalPolicy, ErrorKind, Event, EventBody, SessionId, TurnError, TurnId,
-    TurnStatus,
+    ApprovalDecision, ApprovalPolicy, ErrorKind, Event, EventBody, Mode, SessionId, TurnError,
+    TurnId, TurnStatus,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -148,6 +148,8 @@ pub struct SessionCore {
     grants: Mutex<Grants>,
     /// Turns with an event that could not be journaled, and why (see the module doc).
     storage_failed: Mutex<HashMap<TurnId, String>>,
+    /// The mode the journal last announced (`local` until a `mode.changed` says otherwise).
+    mode: Mutex<Mode>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -171,6 +173,14 @@ impl SessionCore {
             conversation.apply(e);
         }
         let last_seq = events.iter().filter_map(|e| e.seq).fold(last_seq, u64::max);
+        let mode = events
+            .iter()
+            .rev()
+            .find_map(|e| match e.body {
+                EventBody::ModeChanged { mode, .. } => Some(mode),
+                _ => None,
+            })
+            .unwrap_or(Mode::Local);
         let updated_at = events
             .last()
             .map(|e| e.time.clone())
@@ -189,6 +199,18 @@ impl SessionCore {
             approvals: Mutex::default(),
             grants: Mutex::default(),
             storage_failed: Mutex::default(),
+            mode: Mutex::new(mode),
+        }
+    }
+
+    /// Journals a `mode.changed` when `mode` is not the mode the session last announced,
+    /// so that a client attaching later (or replaying the journal) shows the right mode.
+    pub async fn announce_mode(&self, mode: Mode, reason: String) {
+        if *lock(&self.mode) == mode {
+            return;
+        }
+        if let Err(e) = self.emit(EventBody::ModeChanged { mode, reason }).await {
+            tracing::warn!(session = %self.id, error = %e.message, "could not record the mode change");
         }
     }
 
@@ -269,6 +291,9 @@ impl SessionCore {
             lock(&self.storage_failed).remove(turn_id);
         }
         lock(&self.conversation).apply(&event);
+        if let EventBody::ModeChanged { mode, .. } = &event.body {
+            *lock(&self.mode) = *mode;
+        }
         *lock(&self.updated_at) = event.time.clone();
         match RawValue::from_string(line) {
             Ok(json) => self.hub.publish_serialized(event.clone(), json),
@@ -334,11 +359,41 @@ impl SessionCore {
         limit: usize,
         max_bytes: usize,
     ) -> Result<Vec<Event>, DaemonError> {
-        let dir = self.dir.clone();
-        tokio::task::spawn_blocking(move || store::history(&dir, after_seq, limit, max_bytes))
-            .await
+        let (dir, journal) = (self.dir.clone(), self.journal.clone());
+        tokio::task::spawn_blocking(move || {
+            // Inside the blocking task: the journal lock may wait behind an fsync.
+            let start = lock(&journal).replay_start(after_seq);
+            store::history(&dir, start, after_seq, limit, max_bytes)
+        })
+        .await
             .map_err(|e| DaemonError::internal(e.to_string()))?
             .map_err(|e| storage_error(&e))
+    }
+
+    /// Raw journal lines with `after < seq <= upto`, at most `limit`, read from where the
+    /// seq index says they start (or from `offset`, where the previous batch ended).
+    /// Returns the lines and the offset the next batch starts at.
+    pub async fn replay_batch(
+        &self,
+        after: u64,
+        upto: u64,
+        offset: Option<u64>,
+        limit: usize,
+    ) -> Result<(Vec<(u64, String)>, u64), DaemonError> {
+        let (dir, journal) = (self.dir.clone(), self.journal.clone());
+        tokio::task::spawn_blocking(move || {
+            let start = offset.unwrap_or_else(|| lock(&journal).replay_start(after));
+            let mut lines = Vec::new();
+            let next = store::replay_lines(&dir, start, after, limit, |seq, line| {
+                if seq <= upto {
+                    lines.push((seq, line.to_owned()));
+                }
+            })?;
+            Ok((lines, next))
+        })
+        .await
+        .map_err(|e| DaemonError::internal(e.to_string()))?
+        .map_err(|e: StoreError| storage_error(&e))
     }
 
     /// Publishes an ephemeral event (never journaled), cut to fit a client.

@@ -17,6 +17,7 @@ pub mod core;
 pub mod grace;
 pub mod hub;
 pub mod idle;
+pub mod index;
 pub mod limits;
 pub mod prompt;
 pub mod store;
@@ -184,6 +185,22 @@ impl Inner {
         Ok(handle)
     }
 
+    /// Journals the daemon's mode in a session just created or loaded when its journal says
+    /// otherwise, so an attach shows the mode the session's turns will run in.
+    async fn sync_mode(&self, core: &SessionCore) {
+        let (mode, reason) = match &self.deps.botserver {
+            Some(b) if b.mode() == botcoder_protocol::Mode::MultiAgent => (
+                botcoder_protocol::Mode::MultiAgent,
+                "the botserver is healthy: pipeline work and agent tools go to it",
+            ),
+            _ => (
+                botcoder_protocol::Mode::Local,
+                "botcoderd works locally: no healthy botserver takes facade work",
+            ),
+        };
+        core.announce_mode(mode, reason.to_owned()).await;
+    }
+
     /// Removes `id`'s slot if it is still in the state `is` says.
     fn settle(&self, id: &SessionId, is: fn(&Slot) -> bool) {
         let mut slots = self.slots();
@@ -322,6 +339,7 @@ impl Sessions {
             title,
         })
         .await?;
+        self.inner.sync_mode(&core).await;
         Ok(self.inner.install(id, core)?.core.info())
     }
 
@@ -360,7 +378,10 @@ impl Sessions {
                     let task = tokio::spawn(async move {
                         let dir = inner.root.join(id.as_str());
                         let loaded = match load(dir, &id).await {
-                            Ok(core) => inner.install(id, core),
+                            Ok(core) => {
+                                inner.sync_mode(&core).await;
+                                inner.install(id, core)
+                            }
                             Err(e) => {
                                 inner.settle(&id, |s| matches!(s, Slot::Loading(_)));
                                 Err(e)
@@ -491,11 +512,11 @@ impl Sessions {
             .collect()
     }
 
-    /// Publishes an ephemeral event to every live session (e.g. `mode.changed`). Unloaded
-    /// sessions have nobody attached, so nobody misses it.
-    pub async fn broadcast(&self, body: EventBody) {
+    /// Journals a switch between local and multi-agent mode in every live session. A
+    /// session loaded later catches up when it loads (see [`Inner::sync_mode`]).
+    pub async fn announce_mode(&self, mode: botcoder_protocol::Mode, reason: String) {
         for core in self.live_cores() {
-            core.emit_ephemeral(body.clone());
+            core.announce_mode(mode, reason.clone()).await;
         }
     }
 

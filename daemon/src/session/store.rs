@@ -21,6 +21,9 @@ use std::path::{Path, PathBuf};
 use botcoder_protocol::{Event, EventBody, TurnId};
 use serde::{Deserialize, Serialize};
 
+use super::index::SeqIndex;
+use crate::error::DaemonError;
+
 const EVENTS_FILE: &str = "events.jsonl";
 const PARTIAL_FILE: &str = "partial.json";
 
@@ -62,6 +65,17 @@ pub enum StoreError {
     },
 }
 
+/// A storage failure as clients see it. Here rather than in `crate::error`, so that the
+/// error module does not depend on the session module.
+impl From<StoreError> for DaemonError {
+    fn from(e: StoreError) -> Self {
+        DaemonError::new(
+            botcoder_protocol::ErrorKind::StorageFailed,
+            format!("{e}; nothing was accepted (check disk space and permissions)"),
+        )
+    }
+}
+
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
     move |source| StoreError::Io {
         path: path.to_owned(),
@@ -91,6 +105,8 @@ pub struct Loaded {
     pub unknown: usize,
     /// Lines whose seq repeated or went backwards, or that had none (skipped).
     pub misordered: usize,
+    /// Where the events are in the file.
+    index: SeqIndex,
 }
 
 /// Device and inode of a file or directory: what it *is*, as opposed to its path.
@@ -135,6 +151,8 @@ pub struct Journal {
     path: PathBuf,
     file: File,
     id: FileId,
+    /// Seq → offset of the lines in the file, for replays that start late.
+    index: SeqIndex,
 }
 
 impl Journal {
@@ -153,6 +171,7 @@ impl Journal {
             path,
             file,
             id,
+            index: SeqIndex::default(),
         })
     }
 
@@ -190,6 +209,7 @@ impl Journal {
             path,
             file,
             id,
+            index: std::mem::take(&mut loaded.index),
         };
         Ok((journal, loaded))
     }
@@ -225,7 +245,16 @@ impl Journal {
             let _ = self.file.set_len(before);
             return Err(io_err(&self.path)(e));
         }
+        if let Some(seq) = line_seq(line) {
+            self.index.note(seq, before);
+        }
         Ok(())
+    }
+
+    /// The offset a reader of the events after `after_seq` starts at (see [`SeqIndex`]);
+    /// pass it to [`replay_lines`] or [`history`].
+    pub fn replay_start(&self, after_seq: u64) -> u64 {
+        self.index.start_for(after_seq)
     }
 
     /// Flushes the journal to stable storage.
@@ -283,7 +312,7 @@ fn parse_events(path: &Path, bytes: &[u8]) -> Result<(Loaded, u64), StoreError> 
         let next = start + nl + 1;
         if !line.iter().all(u8::is_ascii_whitespace) {
             match serde_json::from_slice::<Event>(line) {
-                Ok(ev) => loaded.take(ev),
+                Ok(ev) => loaded.take(ev, start as u64),
                 Err(e) if next >= bytes.len() => {
                     tracing::warn!(path = %path.display(), error = %e, "torn last journal line");
                     break;
@@ -304,7 +333,7 @@ fn parse_events(path: &Path, bytes: &[u8]) -> Result<(Loaded, u64), StoreError> 
 }
 
 impl Loaded {
-    fn take(&mut self, ev: Event) {
+    fn take(&mut self, ev: Event, offset: u64) {
         let Some(seq) = ev.seq.filter(|&s| s > self.last_seq) else {
             // Its seq (if any) is already taken: the first event to claim a seq wins, and
             // `last_seq` stays the highest, so no later event reuses it.
@@ -312,6 +341,7 @@ impl Loaded {
             return;
         };
         self.last_seq = seq;
+        self.index.note(seq, offset);
         if ev.body == EventBody::Unknown {
             self.unknown += 1;
         } else {
@@ -321,27 +351,36 @@ impl Loaded {
 }
 
 /// Calls `f` with each raw journal line whose event has `seq > after_seq`, in order, up to
-/// `limit` lines. Reads the file as it is now; lines appended later are not seen. A line
+/// `limit` lines, reading from byte `start` (0, or [`Journal::replay_start`] for
+/// `after_seq`). Returns the offset of the first line it did not consume, where the next
+/// batch starts. Reads the file as it is now; lines appended later are not seen. A line
 /// whose seq is not above the last one passed on is skipped, so a reader never gets an
 /// event twice (I1) even from a journal with a repeated seq.
 pub fn replay_lines(
     dir: &Path,
+    start: u64,
     after_seq: u64,
     limit: usize,
     mut f: impl FnMut(u64, &str),
-) -> Result<(), StoreError> {
+) -> Result<u64, StoreError> {
     let path = dir.join(EVENTS_FILE);
-    let file = File::open(&path).map_err(io_err(&path))?;
+    let mut file = File::open(&path).map_err(io_err(&path))?;
+    file.seek(SeekFrom::Start(start)).map_err(io_err(&path))?;
     let mut reader = BufReader::with_capacity(64 * 1024, file);
     let mut line = String::new();
     let mut sent = 0usize;
     let mut last = after_seq;
+    let mut pos = start;
     loop {
         line.clear();
-        let n = reader.read_line(&mut line).map_err(io_err(&path))?;
-        if n == 0 || !line.ends_with('\n') || sent >= limit {
-            return Ok(());
+        if sent >= limit {
+            return Ok(pos);
         }
+        let n = reader.read_line(&mut line).map_err(io_err(&path))?;
+        if n == 0 || !line.ends_with('\n') {
+            return Ok(pos);
+        }
+        pos += n as u64;
         let trimmed = line.trim_end();
         if trimmed.is_empty() {
             continue;
@@ -358,9 +397,11 @@ pub fn replay_lines(
 
 /// One page of `session.history`: up to `limit` events with `seq > after_seq` whose JSON
 /// adds up to at most `max_bytes` (at least one event, which [`crate::session::limits`]
-/// keeps under the message cap). Unknown types are skipped; they never count.
+/// keeps under the message cap), reading from byte `start` as [`replay_lines`] does.
+/// Unknown types are skipped; they never count.
 pub fn history(
     dir: &Path,
+    start: u64,
     after_seq: u64,
     limit: usize,
     max_bytes: usize,
@@ -369,10 +410,11 @@ pub fn history(
     let mut bytes = 0usize;
     let mut full = false;
     let mut from = after_seq;
+    let mut offset = start;
     // Batches, so that a long run of skipped lines still fills the page.
     while !full {
         let mut scanned = 0usize;
-        replay_lines(dir, from, HISTORY_BATCH, |seq, line| {
+        offset = replay_lines(dir, offset, from, HISTORY_BATCH, |seq, line| {
             scanned += 1;
             from = seq;
             if full {

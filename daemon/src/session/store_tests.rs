@@ -77,7 +77,7 @@ fn replay_filters_by_seq_and_limit_and_tail_reads_last() {
             .unwrap();
     }
     let mut seen = Vec::new();
-    replay_lines(dir.path(), 2, 2, |seq, _| seen.push(seq)).unwrap();
+    replay_lines(dir.path(), 0, 2, 2, |seq, _| seen.push(seq)).unwrap();
     assert_eq!(seen, vec![3, 4]);
     assert_eq!(tail(dir.path()).map(|t| t.0), Some(5));
 }
@@ -140,9 +140,9 @@ fn unknown_types_and_repeated_seqs_are_skipped_and_new_seqs_never_reuse_one() {
 
     // Replay never passes a seq twice or backwards; history also drops unknown types.
     let mut seen = Vec::new();
-    replay_lines(dir.path(), 0, 100, |seq, _| seen.push(seq)).unwrap();
+    replay_lines(dir.path(), 0, 0, 100, |seq, _| seen.push(seq)).unwrap();
     assert_eq!(seen, vec![1, 2, 3, 4, 9]);
-    let page = history(dir.path(), 0, 100, usize::MAX).unwrap();
+    let page = history(dir.path(), 0, 0, 100, usize::MAX).unwrap();
     assert_eq!(page, vec![ev(1, "a"), ev(2, "b"), ev(4, "d")]);
 }
 
@@ -157,16 +157,16 @@ fn history_pages_stop_at_the_byte_budget_but_always_hold_one_event() {
     }
     let seqs = |p: Vec<Event>| p.iter().filter_map(|e| e.seq).collect::<Vec<_>>();
     assert_eq!(
-        seqs(history(dir.path(), 0, 100, 3500).unwrap()),
+        seqs(history(dir.path(), 0, 0, 100, 3500).unwrap()),
         vec![1, 2, 3]
     );
     assert_eq!(
-        seqs(history(dir.path(), 3, 2, 1_000_000).unwrap()),
+        seqs(history(dir.path(), 0, 3, 2, 1_000_000).unwrap()),
         vec![4, 5]
     );
-    assert_eq!(seqs(history(dir.path(), 9, 100, 10).unwrap()), vec![10]);
+    assert_eq!(seqs(history(dir.path(), 0, 9, 100, 10).unwrap()), vec![10]);
     assert_eq!(
-        seqs(history(dir.path(), 10, 100, 10).unwrap()),
+        seqs(history(dir.path(), 0, 10, 100, 10).unwrap()),
         Vec::<u64>::new()
     );
 }
@@ -184,7 +184,7 @@ fn history_fills_a_page_past_a_long_run_of_unknown_lines() {
     text.push_str(&line(&serde_json::to_string(&ev(last, "known")).unwrap()));
     fs::write(dir.path().join(EVENTS_FILE), text).unwrap();
     assert_eq!(
-        history(dir.path(), 0, 10, usize::MAX).unwrap(),
+        history(dir.path(), 0, 0, 10, usize::MAX).unwrap(),
         vec![ev(last, "known")]
     );
 }
@@ -239,4 +239,77 @@ fn head_reads_only_complete_lines_within_the_budget() {
     assert_eq!(head(dir.path(), one + one / 2), vec![ev(1, "x")]);
     assert_eq!(head(dir.path(), 1 << 20).len(), 3);
     assert!(exists(dir.path()));
+}
+
+#[test]
+fn a_replay_after_seq_n_of_a_100k_event_journal_reads_only_the_tail() {
+    use super::super::index::STRIDE;
+    const N: u64 = 100_000;
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::new();
+    let mut longest = 0u64;
+    for i in 1..=N {
+        let line = serde_json::to_string(&ev(i, "hello")).unwrap();
+        longest = longest.max(line.len() as u64 + 1);
+        text.push_str(&line);
+        text.push('\n');
+    }
+    fs::write(dir.path().join(EVENTS_FILE), &text).unwrap();
+    let len = text.len() as u64;
+    let (mut j, loaded) = Journal::open(dir.path()).unwrap();
+    assert_eq!(loaded.last_seq, N);
+
+    let after = N - 10;
+    let start = j.replay_start(after);
+    assert!(
+        len - start <= STRIDE * longest,
+        "a replay after seq {after} starts {} bytes before the end of a {len}-byte journal",
+        len - start
+    );
+    let timed = std::time::Instant::now();
+    let mut seen = Vec::new();
+    let end = replay_lines(dir.path(), start, after, usize::MAX, |s, _| seen.push(s)).unwrap();
+    let indexed = timed.elapsed();
+    assert_eq!(seen, (after + 1..=N).collect::<Vec<_>>());
+    assert_eq!(end, len, "the returned offset is where the next batch starts");
+
+    // The same events as a scan from the first line, which reads the whole file.
+    let timed = std::time::Instant::now();
+    let mut full = Vec::new();
+    replay_lines(dir.path(), 0, after, usize::MAX, |s, _| full.push(s)).unwrap();
+    let scanned = timed.elapsed();
+    assert_eq!(full, seen);
+    eprintln!("replay of the last 10 of {N} events: {indexed:?} from the index, {scanned:?} from line 1");
+
+    // A history page starts late too.
+    let page = history(dir.path(), j.replay_start(N - 5), N - 5, 3, usize::MAX).unwrap();
+    assert_eq!(
+        page.iter().filter_map(|e| e.seq).collect::<Vec<_>>(),
+        vec![N - 4, N - 3, N - 2]
+    );
+
+    // Appends keep the index current.
+    for i in N + 1..=N + STRIDE + 1 {
+        j.append(&serde_json::to_string(&ev(i, "hello")).unwrap(), false)
+            .unwrap();
+    }
+    let start = j.replay_start(N + STRIDE);
+    assert!(start > len, "appended lines are indexed");
+    let mut tail = Vec::new();
+    replay_lines(dir.path(), start, N + STRIDE, usize::MAX, |s, _| tail.push(s)).unwrap();
+    assert_eq!(tail, vec![N + STRIDE + 1]);
+}
+
+#[test]
+fn batches_continue_where_the_previous_one_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut j = Journal::create(dir.path()).unwrap();
+    for i in 1..=5 {
+        j.append(&serde_json::to_string(&ev(i, "x")).unwrap(), false)
+            .unwrap();
+    }
+    let mut seen = Vec::new();
+    let next = replay_lines(dir.path(), 0, 0, 2, |s, _| seen.push(s)).unwrap();
+    replay_lines(dir.path(), next, 2, 2, |s, _| seen.push(s)).unwrap();
+    assert_eq!(seen, vec![1, 2, 3, 4]);
 }

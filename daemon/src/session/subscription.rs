@@ -8,7 +8,6 @@ use jsonrpsee::SubscriptionSink;
 use serde_json::value::RawValue;
 
 use super::core::SessionCore;
-use super::store;
 use crate::clock::now_rfc3339;
 
 /// Lines replayed per blocking read.
@@ -79,26 +78,17 @@ pub async fn serve(
 /// `None` when the client is gone or the journal cannot be read.
 async fn replay(core: &SessionCore, sink: &SubscriptionSink, after: u64, upto: u64) -> Option<u64> {
     let mut last = after;
+    let mut offset = None;
     while last < upto {
-        let dir = core.dir.clone();
-        let from = last;
-        let batch = tokio::task::spawn_blocking(move || {
-            let mut lines = Vec::new();
-            store::replay_lines(&dir, from, REPLAY_BATCH, |seq, line| {
-                if seq <= upto {
-                    lines.push((seq, line.to_owned()));
-                }
-            })
-            .map(|()| lines)
-        })
-        .await;
-        let lines = match batch {
-            Ok(Ok(lines)) => lines,
-            Ok(Err(e)) => {
-                tracing::error!(session = %core.id, error = %e, "replay failed");
+        let lines = match core.replay_batch(last, upto, offset, REPLAY_BATCH).await {
+            Ok((lines, next)) => {
+                offset = Some(next);
+                lines
+            }
+            Err(e) => {
+                tracing::error!(session = %core.id, error = %e.message, "replay failed");
                 return None;
             }
-            Err(_) => return None,
         };
         if lines.is_empty() {
             break;

@@ -118,11 +118,17 @@ async fn route(
             message: format!("{why}; FALLBACK_TO_LOCAL=false, so this request cannot run locally"),
         }))
     };
+    // Journaled (durable), so a client attaching later sees why the turn ran locally.
     let fallback_notice = |reason: &str| {
-        core.emit_ephemeral(EventBody::ModeChanged {
+        let body = EventBody::ModeChanged {
             mode: botcoder_protocol::Mode::Local,
             reason: format!("{reason}; continuing with the local provider"),
-        });
+        };
+        async move {
+            if let Err(e) = core.emit(body).await {
+                tracing::warn!(error = %e.message, "could not record the fallback to local");
+            }
+        }
     };
     if !bot.monitor.is_healthy() {
         let snap = bot.monitor.snapshot();
@@ -135,7 +141,7 @@ async fn route(
         if !bot.settings.fallback_to_local {
             return refuse(why);
         }
-        fallback_notice(&why);
+        fallback_notice(&why).await;
         return Route::Local;
     }
     match crate::botserver::facade::run(core, bot, user_text, turn_id, ctl, text).await {
@@ -156,7 +162,7 @@ async fn route(
                     tracing::error!(session = %core.id, error = %e, "could not journal assistant.message");
                 }
             }
-            fallback_notice(&reason);
+            fallback_notice(&reason).await;
             Route::Local
         }
     }
