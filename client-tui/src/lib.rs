@@ -42,7 +42,7 @@ fn err(code: u8, message: impl Into<String>) -> TuiError {
 
 /// Opens the TUI; returns when the user detaches (the session keeps running).
 pub async fn run(opts: TuiOptions) -> Result<(), TuiError> {
-    let mut connect = ConnectOptions::new("botcoder-tui");
+    let mut connect = ConnectOptions::new("botcoder-tui", botcoder_config::paths::socket_path());
     connect.capabilities = vec![CAPABILITY_APPROVALS.to_owned()];
     let client = DaemonClient::connect(&connect)
         .await

@@ -4,6 +4,7 @@
 //! daemon and the CLI read settings through this crate, so they agree.
 
 mod file;
+pub mod paths;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -43,12 +44,7 @@ pub struct Layers {
 
 /// `$XDG_CONFIG_HOME/botcoder/config.toml` (else `~/.config/botcoder/config.toml`).
 pub fn config_path() -> PathBuf {
-    let base = std::env::var_os("XDG_CONFIG_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
-        .unwrap_or_else(|| PathBuf::from(".config"));
-    base.join("botcoder").join("config.toml")
+    paths::config_file()
 }
 
 /// Whether a variable holds a secret: shown redacted, never given to child processes.

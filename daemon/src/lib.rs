@@ -12,7 +12,6 @@ pub mod error;
 pub mod hardening;
 pub mod llm;
 pub mod logging;
-pub mod paths;
 pub mod procs;
 pub mod ratelimit;
 pub mod redact;

@@ -13,7 +13,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
 /// Name of the log file in the state directory.
-pub const LOG_FILE: &str = "botcoderd.log";
+pub const LOG_FILE: &str = botcoder_config::paths::LOG_FILE;
 
 /// Size at which the log is rotated (`botcoderd.log` -> `.1` -> `.2`, two kept).
 pub const ROTATE_BYTES: u64 = 10 * 1024 * 1024;

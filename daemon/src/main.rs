@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use anyhow::Context;
 use botcoder_daemon::config::{Config, Env};
 use botcoder_daemon::hardening::{self, HardeningError};
-use botcoder_daemon::{logging, paths, server};
+use botcoder_config::paths;
+use botcoder_daemon::{logging, server};
 use clap::Parser;
 
 /// The botcoder agent daemon: holds LLM provider connections and every session, and serves
@@ -63,7 +64,7 @@ fn run(
         tracing::warn!("{failure}");
     }
     let opts = server::RunOptions {
-        socket_path: hardening::absolute(&cwd, botcoder_protocol::client::socket_path()),
+        socket_path: hardening::absolute(&cwd, paths::socket_path()),
         data_dir: hardening::absolute(&cwd, paths::data_dir()),
         log_file,
         config: Config::from_env(&env),

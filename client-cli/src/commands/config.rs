@@ -98,27 +98,13 @@ pub fn run(cmd: ConfigCommand) -> Result<u8, Failure> {
             Ok(exit::OK)
         }
         ConfigCommand::Path => {
-            let state = std::env::var_os("XDG_STATE_HOME")
-                .map(std::path::PathBuf::from)
-                .or_else(|| {
-                    std::env::var_os("HOME")
-                        .map(|h| std::path::PathBuf::from(h).join(".local/state"))
-                })
-                .unwrap_or_default();
-            let data = std::env::var_os("XDG_DATA_HOME")
-                .map(std::path::PathBuf::from)
-                .or_else(|| {
-                    std::env::var_os("HOME")
-                        .map(|h| std::path::PathBuf::from(h).join(".local/share"))
-                })
-                .unwrap_or_default();
             let _ = out.text(&format!(
                 "config  {}\n.env    {}\nsocket  {}\ndata    {}\nlog     {}\n",
                 config_path().display(),
                 cwd().join(".env").display(),
-                botcoder_protocol::client::socket_path().display(),
-                data.join("botcoder/sessions").display(),
-                state.join("botcoder/botcoderd.log").display()
+                botcoder_config::paths::socket_path().display(),
+                botcoder_config::paths::sessions_dir().display(),
+                botcoder_config::paths::log_file().display()
             ));
             Ok(exit::OK)
         }

@@ -11,7 +11,7 @@ use crate::output::status;
 
 /// Runs a `daemon` subcommand.
 pub async fn run(cmd: DaemonCommand) -> Result<u8, Failure> {
-    let mut opts = ConnectOptions::new("botcoder-cli");
+    let mut opts = ConnectOptions::new("botcoder-cli", botcoder_config::paths::socket_path());
     match cmd {
         DaemonCommand::Start => {
             opts.autostart = false;

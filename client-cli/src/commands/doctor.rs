@@ -82,7 +82,7 @@ pub async fn run(json: bool) -> Result<u8, Failure> {
             .map(|s| format!("botcoderd {} (pid {}) answers on {}", s.daemon_version, s.pid, s.socket_path))
             .map_err(|e| (e.clone(), "see `botcoder daemon logs`; start it in a terminal with `botcoderd` to see errors".into())),
     ));
-    let socket = botcoder_protocol::client::socket_path();
+    let socket = botcoder_config::paths::socket_path();
     let mode = |p: &std::path::Path| {
         std::fs::metadata(p)
             .map(|m| m.permissions().mode() & 0o777)

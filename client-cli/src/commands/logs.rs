@@ -7,14 +7,9 @@ use std::time::Duration;
 use crate::exit::{self, Failure};
 use crate::output::Out;
 
-/// The log file: `$XDG_STATE_HOME/botcoder/botcoderd.log` (as the daemon computes it).
+/// The log file, by the rule the daemon uses (`botcoder_config::paths`).
 fn log_path() -> PathBuf {
-    let state = std::env::var_os("XDG_STATE_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
-        .unwrap_or_else(std::env::temp_dir);
-    state.join("botcoder").join("botcoderd.log")
+    botcoder_config::paths::log_file()
 }
 
 /// The last `n` lines of `text`.

@@ -19,7 +19,7 @@ use crate::exit::{Failure, NO_SESSION};
 
 /// Connects as `botcoder-cli`, starting the daemon when allowed.
 pub async fn connect(autostart: bool) -> Result<DaemonClient, Failure> {
-    let mut opts = ConnectOptions::new("botcoder-cli");
+    let mut opts = ConnectOptions::new("botcoder-cli", botcoder_config::paths::socket_path());
     opts.autostart &= autostart;
     Ok(DaemonClient::connect(&opts).await?)
 }

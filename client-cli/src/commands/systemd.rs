@@ -11,12 +11,9 @@ const SOCKET_UNIT: &str = include_str!("../../../systemd/botcoderd.socket");
 const SERVICE_UNIT: &str = include_str!("../../../systemd/botcoderd.service");
 
 fn user_unit_dir() -> PathBuf {
-    let config = std::env::var_os("XDG_CONFIG_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
-        .unwrap_or_else(|| PathBuf::from(".config"));
-    config.join("systemd").join("user")
+    botcoder_config::paths::config_home()
+        .join("systemd")
+        .join("user")
 }
 
 /// The service unit with `ExecStart` pointing at `exe`.

@@ -90,7 +90,7 @@ fn transient(e: &ClientError) -> bool {
 
 /// Waits for a daemon to answer again (never starts one: it may have been stopped on purpose).
 async fn reconnect() -> DaemonClient {
-    let mut opts = ConnectOptions::new("botcoder-cli");
+    let mut opts = ConnectOptions::new("botcoder-cli", botcoder_config::paths::socket_path());
     opts.autostart = false;
     loop {
         if let Ok(c) = DaemonClient::connect_once(&opts).await {

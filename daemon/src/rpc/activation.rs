@@ -2,13 +2,12 @@
 //!
 //! Under `botcoderd.socket`, systemd opens the listening socket and passes it as fd 3 with
 //! `LISTEN_FDS`/`LISTEN_PID`. [`inherited_listener`] must run before the async runtime (and
-//! any other thread) starts, so the fd is taken over exactly once.
+//! any other thread) starts, so the fd is taken over exactly once. `listenfd` does the fd
+//! handling (it checks the fd is a Unix stream socket, marks it close-on-exec and removes
+//! the variables, so no child inherits them); we add the check that `LISTEN_PID` names us,
+//! which `listenfd` treats as optional.
 
-use std::os::fd::{FromRawFd, RawFd};
 use std::os::unix::net::UnixListener;
-
-/// The first fd systemd passes (`SD_LISTEN_FDS_START`).
-const LISTEN_FDS_START: RawFd = 3;
 
 /// Whether the environment says this process was socket-activated.
 fn activated_here(listen_pid: Option<&str>, listen_fds: Option<&str>, pid: u32) -> bool {
@@ -26,24 +25,16 @@ pub fn inherited_listener() -> Option<UnixListener> {
     if !activated_here(pid.as_deref(), fds.as_deref(), std::process::id()) {
         return None;
     }
-    // Refuse anything that is not a socket rather than wrapping an unrelated fd.
-    let is_socket = {
-        // SAFETY: fd 3 is only borrowed for the duration of fstat.
-        #[allow(unsafe_code)]
-        let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(LISTEN_FDS_START) };
-        rustix::fs::fstat(fd).map(|st| {
-            rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Socket
-        })
-    };
-    if !matches!(is_socket, Ok(true)) {
-        tracing::warn!("LISTEN_FDS is set but fd 3 is not a socket; ignoring socket activation");
-        return None;
+    match listenfd::ListenFd::from_env().take_unix_listener(0) {
+        Ok(Some(listener)) => Some(listener),
+        Ok(None) => None,
+        Err(e) => {
+            // Refuse anything that is not a listening Unix socket rather than wrapping an
+            // unrelated fd.
+            tracing::warn!(error = %e, "LISTEN_FDS is set but fd 3 is not a Unix stream socket; ignoring socket activation");
+            None
+        }
     }
-    // SAFETY: systemd passed fd 3 to this process (LISTEN_PID is our pid) and nothing else in
-    // the process owns it: this runs once, before any other thread starts.
-    #[allow(unsafe_code)]
-    let listener = unsafe { UnixListener::from_raw_fd(LISTEN_FDS_START) };
-    Some(listener)
 }
 
 /// Tells systemd the daemon serves (`READY=1`); a no-op outside systemd.

@@ -2,7 +2,6 @@
 //! and starting the daemon when nothing answers.
 
 mod autostart;
-mod socket;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -16,7 +15,6 @@ use serde_json::value::RawValue;
 
 pub use autostart::{AutostartError, daemon_executable};
 pub use jsonrpsee::core::client::Subscription;
-pub use socket::socket_path;
 
 use crate::methods::{
     DaemonHello, HelloParams, HelloResult, Method, SESSION_SUBSCRIBE, SESSION_UNSUBSCRIBE,
@@ -110,7 +108,8 @@ impl<T: Serialize> ToRpcParams for Named<'_, T> {
 /// How to connect.
 #[derive(Debug, Clone)]
 pub struct ConnectOptions {
-    /// Socket to use; usually [`socket_path()`].
+    /// Socket to use; usually `botcoder_config::paths::socket_path()`, the one rule the
+    /// daemon uses too.
     pub socket_path: PathBuf,
     /// Client name sent in `daemon.hello`.
     pub client_name: String,
@@ -121,12 +120,12 @@ pub struct ConnectOptions {
 }
 
 impl ConnectOptions {
-    /// Options for `client_name` on the default socket, with autostart unless
+    /// Options for `client_name` on `socket_path`, with autostart unless
     /// `BOTCODER_NO_AUTOSTART=1`.
-    pub fn new(client_name: &str) -> Self {
+    pub fn new(client_name: &str, socket_path: PathBuf) -> Self {
         let no_autostart = std::env::var("BOTCODER_NO_AUTOSTART").is_ok_and(|v| v == "1");
         ConnectOptions {
-            socket_path: socket_path(),
+            socket_path,
             client_name: client_name.to_owned(),
             capabilities: Vec::new(),
             autostart: !no_autostart,

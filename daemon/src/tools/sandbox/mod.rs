@@ -183,8 +183,8 @@ pub fn current() -> &'static Policy {
 pub fn hidden_paths(socket: &Path, data_dir: &Path) -> (Vec<PathBuf>, Vec<PathBuf>) {
     let mut dirs: Vec<PathBuf> = vec![
         data_dir.to_path_buf(),
-        crate::paths::data_dir(),
-        crate::paths::state_dir(),
+        botcoder_config::paths::data_dir(),
+        botcoder_config::paths::state_dir(),
     ];
     if let Some(d) = botcoder_config::config_path().parent() {
         dirs.push(d.to_path_buf());
@@ -192,8 +192,8 @@ pub fn hidden_paths(socket: &Path, data_dir: &Path) -> (Vec<PathBuf>, Vec<PathBu
     if let Some(d) = socket.parent() {
         dirs.push(d.to_path_buf());
     }
-    if let Some(run) = std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
-        dirs.push(PathBuf::from(run));
+    if let Some(run) = botcoder_config::paths::runtime_dir() {
+        dirs.push(run);
     }
     let mut files = Vec::new();
     if let Some(home) = std::env::var_os("HOME").filter(|v| !v.is_empty()) {
