@@ -5,9 +5,9 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
+use botcoder_config::paths;
 use botcoder_daemon::config::{Config, Env};
 use botcoder_daemon::hardening::{self, HardeningError};
-use botcoder_config::paths;
 use botcoder_daemon::{logging, server};
 use clap::Parser;
 

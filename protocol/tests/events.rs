@@ -67,7 +67,9 @@ fn samples() -> Vec<EventBody> {
             project_path: "/p".into(),
             title: Some("title".into()),
         },
-        EventBody::SessionRenamed { title: "new".into() },
+        EventBody::SessionRenamed {
+            title: "new".into(),
+        },
         EventBody::UserMessage {
             turn_id: t(),
             text: "hi".into(),
@@ -258,7 +260,11 @@ fn typed_fields_keep_their_wire_strings() {
     for kind in botcoder_protocol::schema::ERROR_KINDS {
         assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
     }
-    for h in [ProviderHealth::Ok, ProviderHealth::Failing, ProviderHealth::Unknown] {
+    for h in [
+        ProviderHealth::Ok,
+        ProviderHealth::Failing,
+        ProviderHealth::Unknown,
+    ] {
         assert_eq!(serde_json::to_value(h).unwrap(), h.as_str());
     }
     for s in [

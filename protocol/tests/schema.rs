@@ -58,8 +58,16 @@ fn the_error_kind_table_lists_every_kind_the_schema_knows() {
 fn fixed_value_strings_are_enums_in_the_schema() {
     let schema = protocol_schema();
     let defs = &schema["$defs"];
-    for name in ["ErrorKind", "ProviderHealth", "BotserverState", "OutputStream"] {
+    for name in [
+        "ErrorKind",
+        "ProviderHealth",
+        "BotserverState",
+        "OutputStream",
+    ] {
         assert!(defs.get(name).is_some(), "{name} missing from the schema");
     }
-    assert_eq!(defs["TurnError"]["properties"]["kind"]["$ref"], "#/$defs/ErrorKind");
+    assert_eq!(
+        defs["TurnError"]["properties"]["kind"]["$ref"],
+        "#/$defs/ErrorKind"
+    );
 }

@@ -338,3 +338,52 @@ impl Drop for DaemonProcess {
         self.kill9();
     }
 }
+
+/// Whether a test that needs `what` (something `.ci/run` installs or CI has, such as root,
+/// setpriv or tmux) can run. Missing locally, the test is skipped with a message (the
+/// caller returns); missing in CI (`CI` set), the test fails, so a suite CI must run never
+/// passes by skipping itself.
+pub fn require(what: &str, available: bool) -> bool {
+    if available {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI must run this test but it needs {what}: install it in .ci/run"
+    );
+    eprintln!("skipped: needs {what} (.ci/run provides it)");
+    false
+}
+
+/// Whether the tests run as root with `setpriv`, to switch a child to `nobody`.
+pub fn can_become_nobody() -> bool {
+    rustix::process::geteuid().is_root() && Path::new("/usr/bin/setpriv").exists()
+}
+
+/// Whether `tmux` runs.
+pub fn has_tmux() -> bool {
+    Command::new("tmux").arg("-V").output().is_ok()
+}
+
+/// The setup most suites share: a mock OpenAI-compatible provider answering `done` by
+/// default, a [`TestEnv`] pointed at it with `vars` set, and the daemon started.
+pub async fn daemon_with_mock(vars: &[(&str, &str)]) -> (TestEnv, MockLlm, DaemonProcess) {
+    let (env, mock) = env_with_mock(vars).await;
+    let daemon = env.start_daemon();
+    (env, mock, daemon)
+}
+
+/// [`daemon_with_mock`] without starting the daemon (for tests that write files first or
+/// start it their own way).
+pub async fn env_with_mock(vars: &[(&str, &str)]) -> (TestEnv, MockLlm) {
+    let mock = MockLlm::start()
+        .await
+        .unwrap_or_else(|e| panic!("mock provider: {e}"));
+    mock.set_default(crate::mock_llm::MockResponse::text("done"));
+    let mut env = TestEnv::new();
+    env.use_mock(&mock);
+    for (k, v) in vars {
+        env.set(k, v);
+    }
+    (env, mock)
+}

@@ -46,10 +46,7 @@ pub enum FacadeOutcome {
 }
 
 fn failed(kind: ErrorKind, message: String) -> FacadeOutcome {
-    FacadeOutcome::Done(Outcome::Failed(TurnError {
-        kind,
-        message,
-    }))
+    FacadeOutcome::Done(Outcome::Failed(TurnError { kind, message }))
 }
 
 async fn emit(core: &SessionCore, body: EventBody) {

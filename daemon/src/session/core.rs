@@ -366,8 +366,8 @@ impl SessionCore {
             store::history(&dir, start, after_seq, limit, max_bytes)
         })
         .await
-            .map_err(|e| DaemonError::internal(e.to_string()))?
-            .map_err(|e| storage_error(&e))
+        .map_err(|e| DaemonError::internal(e.to_string()))?
+        .map_err(|e| storage_error(&e))
     }
 
     /// Raw journal lines with `after < seq <= upto`, at most `limit`, read from where the

@@ -271,7 +271,10 @@ fn a_replay_after_seq_n_of_a_100k_event_journal_reads_only_the_tail() {
     let end = replay_lines(dir.path(), start, after, usize::MAX, |s, _| seen.push(s)).unwrap();
     let indexed = timed.elapsed();
     assert_eq!(seen, (after + 1..=N).collect::<Vec<_>>());
-    assert_eq!(end, len, "the returned offset is where the next batch starts");
+    assert_eq!(
+        end, len,
+        "the returned offset is where the next batch starts"
+    );
 
     // The same events as a scan from the first line, which reads the whole file.
     let timed = std::time::Instant::now();
@@ -279,7 +282,9 @@ fn a_replay_after_seq_n_of_a_100k_event_journal_reads_only_the_tail() {
     replay_lines(dir.path(), 0, after, usize::MAX, |s, _| full.push(s)).unwrap();
     let scanned = timed.elapsed();
     assert_eq!(full, seen);
-    eprintln!("replay of the last 10 of {N} events: {indexed:?} from the index, {scanned:?} from line 1");
+    eprintln!(
+        "replay of the last 10 of {N} events: {indexed:?} from the index, {scanned:?} from line 1"
+    );
 
     // A history page starts late too.
     let page = history(dir.path(), j.replay_start(N - 5), N - 5, 3, usize::MAX).unwrap();
@@ -296,7 +301,10 @@ fn a_replay_after_seq_n_of_a_100k_event_journal_reads_only_the_tail() {
     let start = j.replay_start(N + STRIDE);
     assert!(start > len, "appended lines are indexed");
     let mut tail = Vec::new();
-    replay_lines(dir.path(), start, N + STRIDE, usize::MAX, |s, _| tail.push(s)).unwrap();
+    replay_lines(dir.path(), start, N + STRIDE, usize::MAX, |s, _| {
+        tail.push(s)
+    })
+    .unwrap();
     assert_eq!(tail, vec![N + STRIDE + 1]);
 }
 

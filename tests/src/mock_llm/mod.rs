@@ -16,6 +16,7 @@
 //! connection task: nothing outlives the test.
 
 mod bodies;
+pub mod checks;
 mod http;
 mod script;
 #[cfg(test)]
@@ -62,6 +63,8 @@ struct Inner {
     queue: VecDeque<MockResponse>,
     default: MockResponse,
     requests: Vec<RecordedRequest>,
+    checks: Vec<checks::RequestCheck>,
+    violations: Vec<String>,
 }
 
 /// State shared by the handle and the connection tasks.
@@ -85,11 +88,20 @@ impl Shared {
     /// `requests()` matches the order in which scripts were handed out.
     fn record(&self, request: RecordedRequest) -> MockResponse {
         let mut inner = self.lock();
+        let refused = inner.checks.iter().find_map(|c| (c.0)(&request).err());
+        let line = format!("{} {}", request.method, request.path);
         inner.requests.push(request);
         let seen = inner.requests.len();
-        let response = match inner.queue.pop_front() {
-            Some(r) => r,
-            None => inner.default.clone(),
+        // A malformed request still takes its script, so later ones stay in step.
+        let scripted = inner.queue.pop_front();
+        let response = match refused {
+            Some(why) => {
+                let body =
+                    serde_json::json!({"error": {"message": why, "type": "invalid_request_error"}});
+                inner.violations.push(format!("{line}: {why}"));
+                MockResponse::status(400, &body.to_string())
+            }
+            None => scripted.unwrap_or_else(|| inner.default.clone()),
         };
         drop(inner);
         self.seen.send_replace(seen);
@@ -126,6 +138,10 @@ impl MockLlm {
                 queue: VecDeque::new(),
                 default: MockResponse::text("ok"),
                 requests: Vec::new(),
+                checks: vec![checks::RequestCheck(std::sync::Arc::new(
+                    checks::openai_chat,
+                ))],
+                violations: Vec::new(),
             }),
             seen: watch::Sender::new(0),
             endless_sent: AtomicU64::new(0),
@@ -157,6 +173,24 @@ impl MockLlm {
     /// closing the connection).
     pub fn endless_bytes_sent(&self) -> u64 {
         self.shared.endless_sent.load(Ordering::Relaxed)
+    }
+
+    /// Adds a check every later request must pass (the OpenAI chat-completions shape is
+    /// checked from the start): one that fails is answered 400 and kept in
+    /// [`MockLlm::violations`].
+    pub fn check_requests(
+        &self,
+        check: impl Fn(&RecordedRequest) -> Result<(), String> + Send + Sync + 'static,
+    ) {
+        self.shared
+            .lock()
+            .checks
+            .push(checks::RequestCheck(Arc::new(check)));
+    }
+
+    /// The requests that failed a check, as `METHOD /path: why`.
+    pub fn violations(&self) -> Vec<String> {
+        self.shared.lock().violations.clone()
     }
 
     /// Every request received so far, in order.

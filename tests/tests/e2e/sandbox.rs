@@ -422,8 +422,11 @@ async fn a_bad_sandbox_setting_is_named() {
 #[test]
 fn the_landlock_helper_confines_an_unprivileged_user() {
     let setpriv = Path::new("/usr/bin/setpriv");
-    if !rustix::process::geteuid().is_root() || !setpriv.exists() {
-        eprintln!("SKIPPED: needs root and setpriv to switch to nobody");
+    use botcoder_tests::harness::{can_become_nobody, require};
+    if !require(
+        "root and setpriv (to switch to nobody)",
+        can_become_nobody(),
+    ) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -47,13 +47,7 @@ fn home(env: &TestEnv) -> PathBuf {
 
 /// A daemon whose project is a git repository with one commit and a branch `keep`.
 async fn setup(vars: &[(&str, &str)]) -> (TestEnv, MockLlm, DaemonProcess) {
-    let mock = MockLlm::start().await.expect("mock");
-    mock.set_default(MockResponse::text("done"));
-    let mut env = TestEnv::new();
-    env.use_mock(&mock);
-    for (k, v) in vars {
-        env.set(k, v);
-    }
+    let (env, mock) = botcoder_tests::harness::env_with_mock(vars).await;
     std::fs::write(env.project.join("a.txt"), "alpha\n").unwrap();
     sh(
         &env.project,
@@ -103,7 +97,7 @@ fn native(calls: &[(String, String, String)]) -> MockResponse {
 /// Regression (issue 11): `git log --output=<path>` was a read, so it ran without approval
 /// in a read-only session and wrote any file; `git diff --no-index` returned a file
 /// outside the project; `git branch -v -D x` deleted a branch as a "read". Read-only
-/// sessions no longer offer `git` at all (tests/tests/approvals.rs), so this runs under
+/// sessions no longer offer `git` at all (tests/tests/e2e/approvals.rs), so this runs under
 /// `ask`, where reads run without asking: the hostile "reads" are refused or need approval
 /// (denied, headless), the honest reads still run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

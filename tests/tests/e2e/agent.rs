@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use botcoder_protocol::client::{ConnectOptions, DaemonClient};
 use botcoder_protocol::methods::{
-    ApprovalRespond, ApprovalRespondParams, SessionCreate, SessionCreateParams, SessionSend,
-    SessionSendParams, SubscribeParams, TurnCancel, TurnCancelParams,
+    ApprovalRespond, ApprovalRespondParams, SessionSend, SessionSendParams, SubscribeParams,
+    TurnCancel, TurnCancelParams,
 };
 use botcoder_protocol::{
     ApprovalDecision, ApprovalPolicy, Event, EventBody, SessionId, TurnStatus,
@@ -25,29 +25,14 @@ const T: Duration = Duration::from_secs(30);
 async fn setup(
     vars: &[(&str, &str)],
 ) -> (TestEnv, MockLlm, botcoder_tests::harness::DaemonProcess) {
-    let mock = MockLlm::start().await.expect("mock");
-    mock.set_default(MockResponse::text("done"));
-    let mut env = TestEnv::new();
-    env.use_mock(&mock);
-    for (k, v) in vars {
-        env.set(k, v);
-    }
+    let (env, mock) = botcoder_tests::harness::env_with_mock(vars).await;
     std::fs::write(env.project.join("a.txt"), "alpha\nbeta\ngamma\n").expect("fixture");
     let daemon = env.start_daemon();
     (env, mock, daemon)
 }
 
 async fn session(c: &DaemonClient, env: &TestEnv, approval: ApprovalPolicy) -> SessionId {
-    let p = SessionCreateParams {
-        project_path: env.project.display().to_string(),
-        title: None,
-        approval: Some(approval),
-        ..Default::default()
-    };
-    c.call::<SessionCreate>(&p)
-        .await
-        .expect("create")
-        .session_id
+    botcoder_tests::session::create(c, &env.project, approval).await
 }
 
 /// Sends `text` and returns every event of the session until that turn completes.

@@ -72,12 +72,7 @@ impl Drop for Tmux<'_> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_terminals_share_one_live_session() {
-    if std::process::Command::new("tmux")
-        .arg("-V")
-        .output()
-        .is_err()
-    {
-        eprintln!("skipped: tmux is not installed (.ci/run installs it)");
+    if !botcoder_tests::harness::require("tmux", botcoder_tests::harness::has_tmux()) {
         return;
     }
     let mock = MockLlm::start().await.unwrap();
@@ -127,12 +122,7 @@ async fn two_terminals_share_one_live_session() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_tui_reconnects_after_a_daemon_restart_and_resumes() {
-    if std::process::Command::new("tmux")
-        .arg("-V")
-        .output()
-        .is_err()
-    {
-        eprintln!("skipped: tmux is not installed (.ci/run installs it)");
+    if !botcoder_tests::harness::require("tmux", botcoder_tests::harness::has_tmux()) {
         return;
     }
     let mock = MockLlm::start().await.unwrap();

@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use botcoder_protocol::client::DaemonClient;
 use botcoder_protocol::methods::{
-    DaemonStatus, DaemonStatusResult, Empty, SessionCreate, SessionCreateParams, SessionDelete,
-    SessionGet, SessionHistory, SessionHistoryParams, SessionList, SessionListParams, SessionRef,
-    SessionSend, SessionSendParams, SubscribeParams, TurnCancel, TurnCancelParams,
+    DaemonStatus, DaemonStatusResult, Empty, SessionDelete, SessionGet, SessionHistory,
+    SessionHistoryParams, SessionList, SessionListParams, SessionRef, SessionSend,
+    SessionSendParams, SubscribeParams, TurnCancel, TurnCancelParams,
 };
 use botcoder_protocol::{ApprovalPolicy, ErrorKind, Event, EventBody, SessionId, TurnStatus};
 use botcoder_tests::events::{collect_until, until_turns_completed};
@@ -26,28 +26,11 @@ const T: Duration = Duration::from_secs(30);
 const PROMPT: Duration = Duration::from_secs(1);
 
 async fn setup(vars: &[(&str, &str)]) -> (TestEnv, MockLlm, DaemonProcess) {
-    let mock = MockLlm::start().await.expect("mock");
-    mock.set_default(MockResponse::text("done"));
-    let mut env = TestEnv::new();
-    env.use_mock(&mock);
-    for (k, v) in vars {
-        env.set(k, v);
-    }
-    let daemon = env.start_daemon();
-    (env, mock, daemon)
+    botcoder_tests::harness::daemon_with_mock(vars).await
 }
 
 async fn create(c: &DaemonClient, env: &TestEnv) -> SessionId {
-    let p = SessionCreateParams {
-        project_path: env.project.display().to_string(),
-        title: None,
-        approval: Some(ApprovalPolicy::Auto),
-        ..Default::default()
-    };
-    c.call::<SessionCreate>(&p)
-        .await
-        .expect("create")
-        .session_id
+    botcoder_tests::session::create(c, &env.project, ApprovalPolicy::Auto).await
 }
 
 async fn send(c: &DaemonClient, id: &SessionId, text: &str) -> u64 {

@@ -10,8 +10,7 @@ use std::time::{Duration, Instant};
 
 use botcoder_protocol::client::DaemonClient;
 use botcoder_protocol::methods::{
-    SessionCreate, SessionCreateParams, SessionSend, SessionSendParams, SubscribeParams,
-    TurnCancel, TurnCancelParams,
+    SessionSend, SessionSendParams, SubscribeParams, TurnCancel, TurnCancelParams,
 };
 use botcoder_protocol::{ApprovalPolicy, Event, EventBody, SessionId, TurnStatus};
 use botcoder_tests::events::{collect_until, until_turns_completed};
@@ -21,26 +20,14 @@ use botcoder_tests::mock_llm::{MockLlm, MockResponse};
 const T: Duration = Duration::from_secs(30);
 
 async fn setup() -> (TestEnv, MockLlm, DaemonProcess) {
-    let mock = MockLlm::start().await.expect("mock");
-    mock.set_default(MockResponse::text("done"));
-    let mut env = TestEnv::new();
-    env.use_mock(&mock);
+    let (env, mock) = botcoder_tests::harness::env_with_mock(&[]).await;
     std::fs::write(env.project.join("a.txt"), "alpha\nbeta\ngamma\n").expect("fixture");
     let daemon = env.start_daemon();
     (env, mock, daemon)
 }
 
 async fn session(c: &DaemonClient, env: &TestEnv) -> SessionId {
-    let p = SessionCreateParams {
-        project_path: env.project.display().to_string(),
-        title: None,
-        approval: Some(ApprovalPolicy::Auto),
-        ..Default::default()
-    };
-    c.call::<SessionCreate>(&p)
-        .await
-        .expect("create")
-        .session_id
+    botcoder_tests::session::create(c, &env.project, ApprovalPolicy::Auto).await
 }
 
 async fn send(c: &DaemonClient, id: &SessionId, text: &str) {

@@ -119,15 +119,10 @@ for i, (method, params) in enumerate(calls, 1):
 "#;
 
 async fn setup() -> (TestEnv, MockLlm, botcoder_tests::harness::DaemonProcess) {
-    let mock = MockLlm::start().await.expect("mock");
-    mock.set_default(MockResponse::text("done"));
-    let mut env = TestEnv::new();
-    env.use_mock(&mock);
-    // The sandbox already hides the socket from tools (tests/tests/sandbox.rs); with it off,
-    // these tests show the second line of defence: the daemon refuses tool processes itself.
-    env.set("BOTCODER_SANDBOX", "off");
-    let daemon = env.start_daemon();
-    (env, mock, daemon)
+    // The sandbox already hides the socket from tools (tests/tests/e2e/sandbox.rs); with it
+    // off, these tests show the second line of defence: the daemon refuses tool processes
+    // itself.
+    botcoder_tests::harness::daemon_with_mock(&[("BOTCODER_SANDBOX", "off")]).await
 }
 
 async fn create(
@@ -400,8 +395,8 @@ fn as_nobody(env: &TestEnv, program: &Path) -> std::process::Command {
 /// ordinary process of its own uid, and the daemon still serves a turn.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_same_uid_process_cannot_read_the_daemons_secrets_through_proc() {
-    if !rustix::process::getuid().is_root() || !Path::new("/usr/bin/setpriv").exists() {
-        eprintln!("skipped: needs root (to become nobody) and setpriv");
+    use botcoder_tests::harness::{can_become_nobody, require};
+    if !require("root and setpriv (to become nobody)", can_become_nobody()) {
         return;
     }
     let mock = MockLlm::start().await.expect("mock");

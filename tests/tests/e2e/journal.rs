@@ -74,10 +74,10 @@ fn start_daemon_with_fsize(env: &TestEnv, bytes: u64) -> Option<DaemonProcess> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reply_that_cannot_be_journaled_fails_the_turn_instead_of_completing_it() {
     let (env, mock) = env_with_mock().await;
-    let Some(_daemon) = start_daemon_with_fsize(&env, 64 * 1024) else {
-        eprintln!("skipped: no prlimit");
+    let daemon = start_daemon_with_fsize(&env, 64 * 1024);
+    if !botcoder_tests::harness::require("prlimit (util-linux)", daemon.is_some()) {
         return;
-    };
+    }
     // Honest path: a short reply fits and completes.
     mock.push(MockResponse::text("short and fine"));
     let ok = env.run_cli(&["ask", "hello"], None).await;

@@ -24,13 +24,7 @@ async fn setup(
     vars: &[(&str, &str)],
     config_toml: Option<&str>,
 ) -> (TestEnv, MockLlm, DaemonProcess) {
-    let mock = MockLlm::start().await.expect("mock");
-    mock.set_default(MockResponse::text("done"));
-    let mut env = TestEnv::new();
-    env.use_mock(&mock);
-    for (k, v) in vars {
-        env.set(k, v);
-    }
+    let (env, mock) = botcoder_tests::harness::env_with_mock(vars).await;
     if let Some(text) = config_toml {
         let dir = env.root().join("config").join("botcoder");
         std::fs::create_dir_all(&dir).expect("config dir");

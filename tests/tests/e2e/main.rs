@@ -1,0 +1,34 @@
+//! Every end-to-end suite in one test binary: one link instead of one per suite, one set of
+//! harness helpers (`botcoder_tests::{harness, session, events, mock_llm, ...}`). Each module
+//! is a suite; run one with `cargo nextest run -p botcoder-tests --test e2e <module>::`.
+//!
+//! Tests that need something CI installs (root, setpriv, tmux, prlimit) call
+//! [`botcoder_tests::harness::require`]: missing locally they are skipped with a message, in
+//! CI they fail. Opt-in tests that need something CI does not have are `#[ignore = "why"]`.
+
+// Test code: a failed expectation is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod agent;
+mod approvals;
+mod botserver;
+mod cli_contract;
+mod config_doctor;
+mod control_socket;
+mod credentials;
+mod faults;
+mod file_tools;
+mod hostile;
+mod hostile_model;
+mod internals;
+mod invariants;
+mod journal;
+mod provider_limits;
+mod providers_e2e;
+mod ratelimit;
+mod registry;
+mod sandbox;
+mod service;
+mod torture;
+mod tui;
+mod watch_and_interrupt;
