@@ -148,6 +148,8 @@ pub struct SessionCore {
     grants: Mutex<Grants>,
     /// Turns with an event that could not be journaled, and why (see the module doc).
     storage_failed: Mutex<HashMap<TurnId, String>>,
+    /// Cost so far and the token-estimate correction (see `compact`).
+    ledger: Mutex<super::compact::Ledger>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -167,8 +169,10 @@ impl SessionCore {
         last_seq: u64,
     ) -> SessionCore {
         let mut conversation = Conversation::default();
+        let mut ledger = super::compact::Ledger::default();
         for e in events {
             conversation.apply(e);
+            ledger.apply(&e.body);
         }
         let last_seq = events.iter().filter_map(|e| e.seq).fold(last_seq, u64::max);
         let updated_at = events
@@ -189,6 +193,7 @@ impl SessionCore {
             approvals: Mutex::default(),
             grants: Mutex::default(),
             storage_failed: Mutex::default(),
+            ledger: Mutex::new(ledger),
         }
     }
 
@@ -269,6 +274,7 @@ impl SessionCore {
             lock(&self.storage_failed).remove(turn_id);
         }
         lock(&self.conversation).apply(&event);
+        lock(&self.ledger).apply(&event.body);
         *lock(&self.updated_at) = event.time.clone();
         match RawValue::from_string(line) {
             Ok(json) => self.hub.publish_serialized(event.clone(), json),
@@ -395,6 +401,11 @@ impl SessionCore {
         lock(&self.conversation).messages().to_vec()
     }
 
+    /// Runs `f` on the session's cost and estimate correction (never across an await).
+    pub fn with_ledger<R>(&self, f: impl FnOnce(&mut super::compact::Ledger) -> R) -> R {
+        f(&mut lock(&self.ledger))
+    }
+
     /// Project root.
     pub fn project_path(&self) -> String {
         lock(&self.meta).project_path.clone()
@@ -507,7 +518,7 @@ impl SessionCore {
             approval: meta.approval,
             provider: None,
             model: None,
-            cost_usd: None,
+            cost_usd: lock(&self.ledger).cost_usd(),
         }
     }
 
