@@ -94,7 +94,7 @@ pub async fn run(
         };
         compact::before_request(&scope, &budget, &mut summary_failed).await;
         let mut messages = core.conversation();
-        let available = budget.fit_available(core.with_ledger(|l| l.ratio()));
+        let available = budget.fit_available(core.with_ledger(|l| l.ratio()), summary_failed);
         match context::fit(&mut messages, budget.fixed, available) {
             Ok(None) => {}
             Ok(Some(c)) => {

@@ -188,9 +188,23 @@ impl Budget {
     }
 
     /// Prompt tokens (in estimate units) the hard fit may use: the available tokens,
-    /// lowered when the provider counts more tokens than estimated.
-    pub fn fit_available(&self, ratio: f64) -> u64 {
-        (self.available as f64 / ratio.max(1.0)) as u64
+    /// lowered when the provider counts more tokens than estimated; after a failed summary
+    /// the threshold, so the fallback brings the prompt where the summary would have.
+    pub fn fit_available(&self, ratio: f64, summary_failed: bool) -> u64 {
+        let available = (self.available as f64 / ratio.max(1.0)) as u64;
+        if summary_failed {
+            available.min((self.threshold() / ratio) as u64)
+        } else {
+            available
+        }
+    }
+
+    /// Prompt tokens (as the provider counts them) past which a summary is made: the
+    /// configured share of the window, but never above what the reply budget leaves (a
+    /// small window keeps a quarter for the reply), so the summary comes before the hard
+    /// fit would drop anything.
+    fn threshold(&self) -> f64 {
+        (self.compact_at * self.window as f64).min(self.available as f64)
     }
 
     /// The reply budget of a summary request.
@@ -223,7 +237,7 @@ pub async fn before_request(scope: &Scope<'_>, budget: &Budget, failed: &mut boo
     let ratio = scope.core.with_ledger(|l| l.ratio());
     let messages = scope.core.conversation();
     let raw = budget.fixed + messages_tokens(&messages);
-    let threshold = budget.compact_at * budget.window as f64;
+    let threshold = budget.threshold();
     if (raw as f64) * ratio <= threshold {
         return;
     }
