@@ -70,7 +70,7 @@ impl CompactSettings {
         let mut s = CompactSettings::default();
         match env.parse::<f64>("BOTCODER_COMPACT_AT") {
             Ok(Some(v)) if v > 1.0 && v <= 100.0 => s.compact_at = v / 100.0,
-            Ok(Some(v)) if v >= 0.05 && v <= 1.0 => s.compact_at = v,
+            Ok(Some(v)) if (0.05..=1.0).contains(&v) => s.compact_at = v,
             Ok(Some(v)) => problems.push(format!(
                 "BOTCODER_COMPACT_AT={v} must be a share of the context window between 0.05 and 1 (or a percentage up to 100), e.g. 0.85"
             )),
