@@ -36,6 +36,35 @@ pub struct FileConfig {
     pub limits: Option<LimitsEntry>,
     /// The OS sandbox commands run in.
     pub sandbox: Option<SandboxEntry>,
+    /// When the conversation is summarised.
+    pub context: Option<ContextEntry>,
+    /// Prices per model, dollars per million tokens (over the built-in table).
+    #[serde(default)]
+    pub pricing: BTreeMap<String, PriceEntry>,
+}
+
+/// `[context]`: compaction by summary.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContextEntry {
+    /// Share of the context window past which the oldest part is summarised
+    /// (`BOTCODER_COMPACT_AT`, default 0.85).
+    pub compact_at: Option<f64>,
+    /// The model's context window in tokens, for any provider (`BOTCODER_CONTEXT_WINDOW`).
+    pub window: Option<u64>,
+}
+
+/// `[pricing."model"]`: dollars per million tokens (`BOTCODER_PRICING`, as JSON).
+#[derive(Debug, Default, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriceEntry {
+    /// Input tokens not served from the cache.
+    pub input: f64,
+    /// Output tokens.
+    pub output: f64,
+    /// Input tokens served from the prompt cache; absent: priced as input.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_input: Option<f64>,
 }
 
 /// `[approvals]`: argv prefixes (`"cargo test"`, `"git push"`), matched against a call's
@@ -217,6 +246,16 @@ impl FileConfig {
             set("BOTCODER_SANDBOX", s.mode.clone());
             set("BOTCODER_SANDBOX_NETWORK", s.network.map(|v| v.to_string()));
         }
+        if let Some(c) = &self.context {
+            set("BOTCODER_COMPACT_AT", c.compact_at.map(|v| v.to_string()));
+            set("BOTCODER_CONTEXT_WINDOW", c.window.map(|v| v.to_string()));
+        }
+        if !self.pricing.is_empty() {
+            set(
+                "BOTCODER_PRICING",
+                serde_json::to_string(&self.pricing).ok(),
+            );
+        }
         if let Some(b) = &self.botserver {
             set("BOTSERVER_URL", b.url.clone());
             set("ENABLE_BOTSERVER_FACADE", b.facade.map(|v| v.to_string()));
@@ -250,5 +289,29 @@ mod tests {
             ]
         );
         assert!(toml::from_str::<FileConfig>("[limits]\nreply_byte = 1\n").is_err());
+    }
+
+    #[test]
+    fn context_and_pricing_sections_set_their_variables() {
+        let f: FileConfig = toml::from_str(
+            "[context]\ncompact_at = 0.7\nwindow = 9000\n[pricing.\"my-model\"]\ninput = 1.5\noutput = 6\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let vars = f.to_vars(&|_| None).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            vars,
+            vec![
+                ("BOTCODER_COMPACT_AT".to_owned(), "0.7".to_owned()),
+                ("BOTCODER_CONTEXT_WINDOW".to_owned(), "9000".to_owned()),
+                (
+                    "BOTCODER_PRICING".to_owned(),
+                    r#"{"my-model":{"input":1.5,"output":6.0}}"#.to_owned()
+                ),
+            ]
+        );
+        assert!(
+            toml::from_str::<FileConfig>("[pricing.m]\ninput = 1\noutput = 1\ncache = 1\n")
+                .is_err()
+        );
     }
 }

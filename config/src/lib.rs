@@ -57,7 +57,7 @@ pub fn is_secret_var(name: &str) -> bool {
 }
 
 /// Every variable botcoder reads, with what it does (for `config show`).
-pub const KNOWN: [(&str, &str); 39] = [
+pub const KNOWN: [(&str, &str); 42] = [
     (
         "LLM_PROVIDER",
         "openai | azure | anthropic | local | botserver",
@@ -111,6 +111,18 @@ pub const KNOWN: [(&str, &str); 39] = [
         "cap on one tool call's arguments",
     ),
     ("BOTCODER_MAX_TOOL_CALLS", "cap on tool calls in one reply"),
+    (
+        "BOTCODER_COMPACT_AT",
+        "share of the context window past which older context is summarised",
+    ),
+    (
+        "BOTCODER_CONTEXT_WINDOW",
+        "context window in tokens (any provider)",
+    ),
+    (
+        "BOTCODER_PRICING",
+        "prices per model (JSON; [pricing] in config.toml)",
+    ),
     ("BOTCODER_LOG", "log filter"),
     ("BOTCODER_SOCKET", "daemon socket"),
     (

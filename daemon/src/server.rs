@@ -107,6 +107,7 @@ impl Daemon {
                 .collect(),
             storage_error: self.storage_error(),
             sandbox: Some(crate::tools::sandbox::current().info()),
+            cost_usd: self.sessions.cost_usd(),
         }
     }
 
@@ -284,6 +285,8 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
         fallbacks: fallbacks.clone(),
         approvals: opts.config.approvals.clone(),
         max_tool_calls: opts.config.provider_limits.tool_calls,
+        compact: opts.config.compact,
+        pricing: Arc::new(opts.config.pricing.clone()),
     });
     let sessions = Sessions::new(opts.data_dir.join("sessions"), deps)
         .map_err(|e| StartError::Other(e.message))?;

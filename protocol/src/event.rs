@@ -342,8 +342,19 @@ pub enum EventBody {
         before_tokens: u64,
         /// Estimated tokens after.
         after_tokens: u64,
-        /// How: `tool_outputs_shortened`, `summarised`, `dropped`.
+        /// How: `summarized` (a summary the model wrote replaced the oldest messages),
+        /// `tool_outputs_shortened`, `dropped`; `..._summary_failed` when a summary was
+        /// asked for and the request failed, so the older method was used instead.
         method: String,
+        /// With `summarized`: the text that stands in for the replaced messages in the
+        /// model's context from here on (the handoff summary and the user's own earlier
+        /// words), kept so a reload rebuilds the same context.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        summary: Option<String>,
+        /// With `summarized`: how many of the oldest messages of the model's context the
+        /// summary replaces.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        summarized_messages: Option<u64>,
     },
     /// Progress of a botserver pipeline task.
     #[serde(rename = "pipeline.progress")]

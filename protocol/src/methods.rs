@@ -231,6 +231,10 @@ pub struct DaemonStatusResult {
     /// The OS sandbox commands run in; absent from daemons that predate it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sandbox: Option<SandboxInfo>,
+    /// What the sessions held in memory now have cost in US dollars, where prices are
+    /// known; absent when none has a known cost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
 }
 
 /// The sandbox in force for commands, so a person can see how confined tools are.

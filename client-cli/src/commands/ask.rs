@@ -89,6 +89,8 @@ pub async fn run(args: AskArgs, prompt: String) -> Result<u8, Failure> {
     let mut out = Out;
     let mut transcript = Transcript::default();
     let mut ours = false;
+    // The turn's cost: the sum of its `usage` costs, added to the `turn.completed` line.
+    let mut turn_cost: Option<f64> = None;
     let mut cancel_deadline: Option<tokio::time::Instant> = None;
     let mut spinner = if args.json { None } else { Spinner::start() };
     let ctrl_c = tokio::signal::ctrl_c();
@@ -141,8 +143,14 @@ pub async fn run(args: AskArgs, prompt: String) -> Result<u8, Failure> {
             s.stop();
         }
 
+        if let EventBody::Usage {
+            cost_usd: Some(c), ..
+        } = &event.body
+        {
+            turn_cost = Some(turn_cost.unwrap_or(0.0) + c);
+        }
         let written = if args.json {
-            out.json_line(&event)
+            json_line(&mut out, &event, turn_cost)
         } else {
             print_human(&mut out, &mut transcript, &event)
         };
@@ -167,6 +175,23 @@ pub async fn run(args: AskArgs, prompt: String) -> Result<u8, Failure> {
             return Ok(code);
         }
     }
+}
+
+/// An event as a JSON line; `turn.completed` also carries the turn's `cost_usd` (absent
+/// when no price is known), so a script reads the cost from the last line.
+fn json_line(
+    out: &mut Out,
+    event: &botcoder_protocol::Event,
+    cost: Option<f64>,
+) -> Result<(), PipeClosed> {
+    let EventBody::TurnCompleted { .. } = &event.body else {
+        return out.json_line(event);
+    };
+    let mut value = serde_json::to_value(event).map_err(|_| PipeClosed)?;
+    if let (Some(c), Some(map)) = (cost, value.as_object_mut()) {
+        map.insert("cost_usd".to_owned(), serde_json::json!(c));
+    }
+    out.json_value(&value)
 }
 
 fn print_human(

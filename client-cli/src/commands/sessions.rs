@@ -11,6 +11,15 @@ use crate::exit::{self, Failure};
 use crate::output::{Out, one_line};
 use crate::render::{Piece, Transcript};
 
+/// A cost for people: `$1.23`, `$0.0042` under a dollar, `-` when no price is known.
+pub fn cost(usd: Option<f64>) -> String {
+    match usd {
+        None => "-".to_owned(),
+        Some(c) if c < 1.0 => format!("${c:.4}"),
+        Some(c) => format!("${c:.2}"),
+    }
+}
+
 /// Runs a `sessions` subcommand.
 pub async fn run(cmd: SessionsCommand) -> Result<u8, Failure> {
     let client = connect(true).await?;
@@ -39,8 +48,8 @@ pub async fn run(cmd: SessionsCommand) -> Result<u8, Failure> {
                 let _ = out.text("no sessions yet; start one with `botcoder ask \"…\"`\n");
             } else {
                 let mut table = format!(
-                    "{:<18} {:<20} {:>6}  {}\n",
-                    "ID", "UPDATED", "EVENTS", "TITLE / PROJECT"
+                    "{:<18} {:<20} {:>6} {:>9}  {}\n",
+                    "ID", "UPDATED", "EVENTS", "COST", "TITLE / PROJECT"
                 );
                 for s in &list.sessions {
                     // One row per session: a title cannot break the table or the terminal.
@@ -56,10 +65,11 @@ pub async fn run(cmd: SessionsCommand) -> Result<u8, Failure> {
                         .unwrap_or(&s.updated_at)
                         .replace('T', " ");
                     table.push_str(&format!(
-                        "{:<18} {:<20} {:>6}  {what}{running}\n",
+                        "{:<18} {:<20} {:>6} {:>9}  {what}{running}\n",
                         one_line(s.session_id.as_str()),
                         one_line(&updated),
-                        s.last_seq
+                        s.last_seq,
+                        cost(s.cost_usd)
                     ));
                 }
                 let _ = out.text(&table);

@@ -67,6 +67,10 @@ pub fn print(st: &DaemonStatusResult, json: bool) {
                 .unwrap_or_default()
         ));
     }
+    if let Some(c) = st.cost_usd {
+        let cost = super::sessions::cost(Some(c));
+        let _ = out.text(&format!("cost      {cost} (sessions in memory)\n"));
+    }
     if let Some(s) = &st.sandbox {
         let _ = out.text(&format!("sandbox   {}\n", sandbox_line(s)));
     }

@@ -154,6 +154,10 @@ pub struct Config {
     pub redactor: crate::redact::Redactor,
     /// The command sandbox (`BOTCODER_SANDBOX`, `BOTCODER_SANDBOX_NETWORK`).
     pub sandbox: crate::tools::sandbox::Settings,
+    /// Compaction (`BOTCODER_COMPACT_AT`, `BOTCODER_CONTEXT_WINDOW`).
+    pub compact: crate::session::compact::CompactSettings,
+    /// Prices per model (`BOTCODER_PRICING` over the built-in table).
+    pub pricing: crate::llm::pricing::PriceTable,
 }
 
 /// A rule list: a JSON array of strings (what `config.toml` becomes), or one rule a line.
@@ -286,6 +290,12 @@ impl Config {
         let approvals = approval_rules(env, &mut problems);
         let provider_limits = provider_limits(env, &mut problems);
         let sandbox = sandbox_settings(env, &mut problems);
+        let compact = crate::session::compact::CompactSettings::from_env(env, &mut problems);
+        let pricing = crate::llm::pricing::PriceTable::from_json(env.get("BOTCODER_PRICING"))
+            .unwrap_or_else(|e| {
+                problems.push(e.to_string());
+                Default::default()
+            });
         let mut limit = |var: &str| match env.parse::<u64>(var) {
             Ok(v) => v.filter(|n| *n > 0),
             Err(e) => {
@@ -321,6 +331,8 @@ impl Config {
             provider_limits,
             redactor: crate::redact::Redactor::from_env(env),
             sandbox,
+            compact,
+            pricing,
         }
     }
 }

@@ -7,6 +7,7 @@
 pub mod anthropic;
 pub mod limits;
 pub mod openai;
+pub mod pricing;
 pub mod retry;
 pub mod sse;
 

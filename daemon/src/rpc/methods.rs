@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 
 use botcoder_protocol::methods::{
     self as m, ApprovalRespond, DaemonHello, DaemonShutdown, DaemonStatus, Empty, HelloResult,
-    Method, ProviderCheck, ProviderCheckResult, ProviderList, ProviderListResult, SessionCreate,
-    SessionDelete, SessionGet, SessionHistory, SessionHistoryResult, SessionList,
+    Method, ProviderCheck, ProviderCheckResult, ProviderList, ProviderListResult, SessionCompact,
+    SessionCreate, SessionDelete, SessionGet, SessionHistory, SessionHistoryResult, SessionList,
     SessionListResult, SessionRename, SessionSend, SubscribeParams, TurnCancel, TurnCancelResult,
 };
 use botcoder_protocol::{CAPABILITY_APPROVALS, ErrorKind, PROTOCOL_VERSION};
@@ -249,6 +249,10 @@ pub fn module(daemon: Arc<Daemon>, peer: Peer, greeted: Arc<AtomicBool>) -> RpcM
             events,
             last_seq,
         })
+    });
+    register::<SessionCompact, _, _>(&mut module, |p, conn| async move {
+        let session = conn.daemon.sessions.get(&p.session_id).await?;
+        crate::session::compact::on_demand(&session.core, &conn.daemon.sessions.deps()).await
     });
     register::<SessionSend, _, _>(&mut module, |p, conn| async move {
         limits::message_text(&p.text)?;

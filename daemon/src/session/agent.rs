@@ -13,6 +13,7 @@ use botcoder_protocol::{ApprovalPolicy, ErrorKind, EventBody, ToolOrigin, TurnEr
 use futures::StreamExt;
 use serde_json::json;
 
+use super::compact;
 use super::context::{self, estimate_tokens};
 use super::core::SessionCore;
 use super::store::PartialReply;
@@ -23,8 +24,6 @@ use crate::tools::{ToolCall, ToolContext, ToolOutcome, delta, text_calls};
 
 /// How often the running reply's text is saved for crash recovery (I4).
 const PARTIAL_SAVE_EVERY: Duration = Duration::from_secs(1);
-/// Reply budget kept free in the context window.
-const REPLY_BUDGET: u64 = 4096;
 
 /// Positional parameter order of each tool, for calls written as text.
 fn positional_params(tool: &str) -> &'static [&'static str] {
@@ -73,25 +72,39 @@ pub async fn run(
     let project = core.project_path();
     let agents_md = read_agents_md(&project).await;
     let system = super::prompt::system_prompt(&project, agents_md.as_deref(), native, &specs);
-    let window = caps
-        .context_window
-        .unwrap_or(if provider.name() == "local" {
-            8192
-        } else {
-            128_000
-        });
-    let available = window.saturating_sub(REPLY_BUDGET.min(window / 4));
+    let tools_tokens = if native {
+        context::tools_tokens(&specs)
+    } else {
+        0
+    };
+    let budget = compact::Budget::new(
+        &*provider,
+        &deps.compact,
+        estimate_tokens(&system) + tools_tokens,
+    );
+    let mut summary_failed = false;
 
     for _iteration in 0..deps.agent.max_iterations {
+        let scope = compact::Scope {
+            core,
+            deps,
+            provider: &provider,
+            turn_id,
+            ctl,
+        };
+        compact::before_request(&scope, &budget, &mut summary_failed).await;
         let mut messages = core.conversation();
-        match context::fit(&mut messages, estimate_tokens(&system), available) {
+        let available = budget.fit_available(core.with_ledger(|l| l.ratio()), summary_failed);
+        match context::fit(&mut messages, budget.fixed, available) {
             Ok(None) => {}
             Ok(Some(c)) => {
                 let body = EventBody::ContextCompacted {
                     turn_id: turn_id.clone(),
                     before_tokens: c.before,
                     after_tokens: c.after,
-                    method: c.method.to_owned(),
+                    method: compact::fallback_method(c.method, summary_failed),
+                    summary: None,
+                    summarized_messages: None,
                 };
                 emit(core, body).await;
             }
@@ -328,6 +341,10 @@ async fn stream_reply(
     // The daemon-wide budget first: waiting is visible to every client and cancellable.
     let key = crate::llm::endpoint_key(provider.name(), provider.base_url());
     let estimate = estimate_request(&request);
+    let (model, prompt_estimate) = (
+        provider.model().to_owned(),
+        context::request_tokens(&request),
+    );
     let acquire = deps.limiter.acquire(&key, estimate, |w| {
         let body = EventBody::RateLimitWait {
             provider: name.clone(),
@@ -400,6 +417,10 @@ async fn stream_reply(
                 output_tokens,
             })) => {
                 permit.reconcile(input_tokens + output_tokens);
+                core.with_ledger(|l| l.calibrate(prompt_estimate, input_tokens));
+                let cost_usd = deps
+                    .pricing
+                    .cost_usd(&model, input_tokens, None, output_tokens);
                 emit(
                     core,
                     EventBody::Usage {
@@ -408,7 +429,7 @@ async fn stream_reply(
                         output_tokens,
                         cached_input_tokens: None,
                         reasoning_tokens: None,
-                        cost_usd: None,
+                        cost_usd,
                     },
                 )
                 .await;

@@ -3,15 +3,19 @@
 //! (with AGENTS.md) and the latest user message with what follows it are always kept. When
 //! even that does not fit, the request is refused with a message rather than being silently
 //! truncated by the server.
+//!
+//! Before that, near the limit, the oldest part is summarised instead (see `compact`):
+//! [`summary_cut`] picks where, never between a tool call and its result.
 
-use crate::llm::ChatMessage;
+use crate::llm::{ChatMessage, ChatRequest};
 
 /// Rough token count: about four bytes per token, plus a little per message.
 pub fn estimate_tokens(text: &str) -> u64 {
     (text.len() as u64).div_ceil(4) + 4
 }
 
-fn message_tokens(m: &ChatMessage) -> u64 {
+/// Estimated tokens of one message.
+pub fn message_tokens(m: &ChatMessage) -> u64 {
     match m {
         ChatMessage::User(t) => estimate_tokens(t),
         ChatMessage::Assistant { text, tool_calls } => {
@@ -23,6 +27,66 @@ fn message_tokens(m: &ChatMessage) -> u64 {
         }
         ChatMessage::ToolResult { output, .. } => estimate_tokens(output) + 8,
     }
+}
+
+/// Estimated tokens of messages.
+pub fn messages_tokens(messages: &[ChatMessage]) -> u64 {
+    messages.iter().map(message_tokens).sum()
+}
+
+/// Estimated tokens of the tool definitions a request offers (their JSON).
+pub fn tools_tokens(tools: &[crate::llm::ToolSpec]) -> u64 {
+    if tools.is_empty() {
+        return 0;
+    }
+    tools
+        .iter()
+        .map(|t| {
+            estimate_tokens(&t.name)
+                + estimate_tokens(&t.description)
+                + estimate_tokens(&t.parameters.to_string())
+        })
+        .sum()
+}
+
+/// Estimated prompt tokens of a whole request: system prompt, tools and messages. The
+/// provider's reported `input_tokens` is compared with this to correct later estimates.
+pub fn request_tokens(request: &ChatRequest) -> u64 {
+    request.system.as_deref().map_or(0, estimate_tokens)
+        + tools_tokens(&request.tools)
+        + messages_tokens(&request.messages)
+}
+
+/// Whether the kept part of a conversation may start at `m`: never at a tool result (its
+/// call would be summarised away and every wire format rejects an answer without its call),
+/// nor at the results of text-written calls (they answer the reply before them).
+fn may_start_at(m: &ChatMessage) -> bool {
+    match m {
+        ChatMessage::ToolResult { .. } => false,
+        ChatMessage::User(t) => !t.starts_with(super::conversation::TEXT_RESULTS_HEADER),
+        _ => true,
+    }
+}
+
+/// Where to cut `messages` for a summary: `messages[..cut]` are summarised and
+/// `messages[cut..]` kept verbatim. The kept tail is as long as fits `keep_tokens`, but
+/// always holds at least the last message with the call it answers, so a turn of many tool
+/// calls is cut inside itself, between one reply's results and the next reply. `None` when
+/// nothing would be left to summarise.
+pub fn summary_cut(messages: &[ChatMessage], keep_tokens: u64) -> Option<usize> {
+    let mut cut = messages.len();
+    let mut tail = 0u64;
+    for i in (0..messages.len()).rev() {
+        tail += message_tokens(&messages[i]);
+        if !may_start_at(&messages[i]) {
+            continue;
+        }
+        if tail > keep_tokens && cut < messages.len() {
+            break;
+        }
+        cut = i;
+    }
+    (cut > 0 && cut < messages.len()).then_some(cut)
 }
 
 /// How a request was made to fit.
@@ -162,6 +226,53 @@ mod tests {
         assert_eq!(m.last(), Some(&ChatMessage::User("latest".into())));
         assert!(matches!(m.first(), Some(ChatMessage::User(_))));
         assert!(c.after <= 600);
+    }
+
+    fn user(t: &str) -> ChatMessage {
+        ChatMessage::User(t.into())
+    }
+
+    #[test]
+    fn the_summary_cut_never_separates_a_call_from_its_result() {
+        // One long turn: a question, then many replies of a call and its result.
+        let mut m = vec![user("do the thing")];
+        for _ in 0..20 {
+            m.push(call());
+            m.push(tr(&"o".repeat(400)));
+        }
+        let cut = summary_cut(&m, 600).unwrap();
+        assert!(cut > 1 && cut < m.len());
+        assert!(
+            matches!(m[cut], ChatMessage::Assistant { .. }),
+            "{:?}",
+            m[cut]
+        );
+        assert!(messages_tokens(&m[cut..]) <= 600);
+        // The kept tail is never empty even when its first unit alone is over the budget.
+        let cut = summary_cut(&m, 1).unwrap();
+        assert_eq!(cut, m.len() - 2);
+    }
+
+    #[test]
+    fn the_summary_cut_skips_results_of_text_calls_and_needs_something_to_summarise() {
+        let results = format!(
+            "{}### x -> ok\n",
+            super::super::conversation::TEXT_RESULTS_HEADER
+        );
+        let m = vec![
+            user("a"),
+            ChatMessage::assistant("read_file(\"a\")"),
+            user(&results),
+            ChatMessage::assistant("done"),
+        ];
+        let cut = summary_cut(&m, 10_000);
+        assert_eq!(
+            cut, None,
+            "everything fits the kept tail: nothing to summarise"
+        );
+        let cut = summary_cut(&m, 12).unwrap();
+        assert_ne!(cut, 2);
+        assert_eq!(summary_cut(&[user("only")], 0), None);
     }
 
     #[test]

@@ -122,6 +122,19 @@ impl Conversation {
                     }
                 }
             }
+            // A summary replaces the oldest messages (see `compact`); the same count on
+            // reload, since this fold is a function of the journal.
+            EventBody::ContextCompacted {
+                summary: Some(summary),
+                summarized_messages: Some(n),
+                ..
+            } => {
+                let n = usize::try_from(*n)
+                    .unwrap_or(usize::MAX)
+                    .min(self.messages.len());
+                self.messages
+                    .splice(..n, [ChatMessage::User(summary.clone())]);
+            }
             EventBody::TurnCompleted { turn_id, .. } => {
                 // A queued turn cancelled before it started never reaches the model.
                 self.pending.remove(turn_id);

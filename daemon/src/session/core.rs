@@ -150,6 +150,8 @@ pub struct SessionCore {
     storage_failed: Mutex<HashMap<TurnId, String>>,
     /// The mode the journal last announced (`local` until a `mode.changed` says otherwise).
     mode: Mutex<Mode>,
+    /// Cost so far and the token-estimate correction (see `compact`).
+    ledger: Mutex<super::compact::Ledger>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -169,8 +171,10 @@ impl SessionCore {
         last_seq: u64,
     ) -> SessionCore {
         let mut conversation = Conversation::default();
+        let mut ledger = super::compact::Ledger::default();
         for e in events {
             conversation.apply(e);
+            ledger.apply(&e.body);
         }
         let last_seq = events.iter().filter_map(|e| e.seq).fold(last_seq, u64::max);
         let mode = events
@@ -200,6 +204,7 @@ impl SessionCore {
             grants: Mutex::default(),
             storage_failed: Mutex::default(),
             mode: Mutex::new(mode),
+            ledger: Mutex::new(ledger),
         }
     }
 
@@ -294,6 +299,7 @@ impl SessionCore {
         if let EventBody::ModeChanged { mode, .. } = &event.body {
             *lock(&self.mode) = *mode;
         }
+        lock(&self.ledger).apply(&event.body);
         *lock(&self.updated_at) = event.time.clone();
         match RawValue::from_string(line) {
             Ok(json) => self.hub.publish_serialized(event.clone(), json),
@@ -450,6 +456,11 @@ impl SessionCore {
         lock(&self.conversation).messages().to_vec()
     }
 
+    /// Runs `f` on the session's cost and estimate correction (never across an await).
+    pub fn with_ledger<R>(&self, f: impl FnOnce(&mut super::compact::Ledger) -> R) -> R {
+        f(&mut lock(&self.ledger))
+    }
+
     /// Project root.
     pub fn project_path(&self) -> String {
         lock(&self.meta).project_path.clone()
@@ -562,7 +573,7 @@ impl SessionCore {
             approval: meta.approval,
             provider: None,
             model: None,
-            cost_usd: None,
+            cost_usd: lock(&self.ledger).cost_usd(),
         }
     }
 

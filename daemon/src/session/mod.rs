@@ -11,6 +11,7 @@
 pub mod actor;
 pub mod agent;
 pub mod approval;
+pub mod compact;
 pub mod context;
 pub mod conversation;
 pub mod core;
@@ -394,6 +395,21 @@ impl Sessions {
                 }
             }
         }
+    }
+
+    /// What the sessions in memory have cost, where prices are known (`daemon.status`).
+    pub fn cost_usd(&self) -> Option<f64> {
+        let costs: Vec<f64> = self
+            .live_cores()
+            .iter()
+            .filter_map(|c| c.with_ledger(|l| l.cost_usd()))
+            .collect();
+        (!costs.is_empty()).then(|| costs.iter().sum())
+    }
+
+    /// The dependencies every turn of every session shares (`session.compact` uses them).
+    pub fn deps(&self) -> Arc<TurnDeps> {
+        self.inner.deps.clone()
     }
 
     /// Every session, most recently updated first, optionally only one project's.

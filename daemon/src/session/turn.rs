@@ -35,6 +35,10 @@ pub struct TurnDeps {
     pub approvals: super::approval::Rules,
     /// Tool calls one reply may ask for (`BOTCODER_MAX_TOOL_CALLS`).
     pub max_tool_calls: usize,
+    /// When and how the context is summarised (`[context]`).
+    pub compact: super::compact::CompactSettings,
+    /// Prices per model, for the cost of each `usage` (`[pricing]`).
+    pub pricing: Arc<crate::llm::pricing::PriceTable>,
 }
 
 /// Lets the session actor stop a running turn and say why.
