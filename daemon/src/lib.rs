@@ -18,4 +18,5 @@ pub mod redact;
 pub mod rpc;
 pub mod server;
 pub mod session;
+pub mod state;
 pub mod tools;

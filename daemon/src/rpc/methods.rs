@@ -24,8 +24,8 @@ use super::error::to_rpc_error;
 use super::gate::Slot;
 use super::limits;
 use crate::error::DaemonError;
-use crate::server::Daemon;
 use crate::session::subscription;
+use crate::state::Daemon;
 
 /// Largest page `session.history` returns.
 const HISTORY_MAX: u64 = 10_000;

@@ -24,7 +24,7 @@ use tokio::net::UnixListener;
 
 use crate::hardening::{FdLimits, connection_cap};
 use crate::logging::Throttle;
-use crate::server::Daemon;
+use crate::state::Daemon;
 
 /// Messages queued per connection before the daemon stops reading from that client
 /// (backpressure for a client that does not read its notifications).

@@ -41,7 +41,7 @@ impl SeqIndex {
     }
 
     /// Number of entries (for tests and the memory budget).
-    pub fn len(&self) -> usize {
+    pub fn entries(&self) -> usize {
         self.entries.len()
     }
 }
@@ -56,7 +56,7 @@ mod tests {
         for seq in 1..=1000 {
             index.note(seq, seq * 10);
         }
-        assert_eq!(index.len(), 4); // 1, 257, 513, 769
+        assert_eq!(index.entries(), 4); // 1, 257, 513, 769
         assert_eq!(index.start_for(0), 0);
         assert_eq!(index.start_for(1), 10);
         assert_eq!(index.start_for(256), 10);

@@ -8,9 +8,12 @@ use std::sync::Arc;
 
 use super::RecordedRequest;
 
-/// A check of one request: `Err(why)` when it is malformed.
+/// The signature of a check: `Err(why)` when the request is malformed.
+pub type CheckFn = dyn Fn(&RecordedRequest) -> Result<(), String> + Send + Sync;
+
+/// A check of every request.
 #[derive(Clone)]
-pub struct RequestCheck(pub Arc<dyn Fn(&RecordedRequest) -> Result<(), String> + Send + Sync>);
+pub struct RequestCheck(pub Arc<CheckFn>);
 
 impl std::fmt::Debug for RequestCheck {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
