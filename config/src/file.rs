@@ -36,6 +36,9 @@ pub struct FileConfig {
     pub limits: Option<LimitsEntry>,
     /// The OS sandbox commands run in.
     pub sandbox: Option<SandboxEntry>,
+    /// MCP servers (read by the daemon through [`crate::mcp`]).
+    #[serde(default)]
+    pub mcp_servers: BTreeMap<String, crate::mcp::McpServerEntry>,
 }
 
 /// `[approvals]`: argv prefixes (`"cargo test"`, `"git push"`), matched against a call's

@@ -4,6 +4,7 @@
 //! daemon and the CLI read settings through this crate, so they agree.
 
 mod file;
+pub mod mcp;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -35,6 +35,8 @@ pub struct Daemon {
     pub limiter: Arc<RateLimiter>,
     /// The botserver, when configured.
     pub botserver: Option<Arc<Botserver>>,
+    /// The MCP servers.
+    pub mcp: Arc<crate::mcp::Mcp>,
     health: Arc<crate::llm::ProviderHealth>,
     fallbacks: Vec<Arc<dyn LlmProvider>>,
     provider: Result<Arc<dyn LlmProvider>, String>,
@@ -111,6 +113,7 @@ impl Daemon {
                 .collect(),
             storage_error: self.storage_error(),
             sandbox: Some(crate::tools::sandbox::current().info()),
+            mcp: Some(self.mcp.list().servers).filter(|s| !s.is_empty()),
         }
     }
 
@@ -275,12 +278,19 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
         ),
         Err(e) => tracing::warn!("{e}"),
     }
+    // MCP servers start in the background: the daemon is ready before they are.
+    let mcp = crate::mcp::Mcp::start(botcoder_config::mcp::load(
+        &botcoder_config::config_path(),
+    ));
     let deps = Arc::new(TurnDeps {
         provider: provider.clone(),
         retry: opts.config.retry,
         agent: opts.config.agent,
-        tools: crate::session::grace::Graceful::wrap(Arc::new(
-            crate::tools::agent::AgentToolExecutor::new(botserver.clone()),
+        tools: crate::session::grace::Graceful::wrap(crate::mcp::McpTools::wrap(
+            Arc::new(crate::tools::agent::AgentToolExecutor::new(
+                botserver.clone(),
+            )),
+            mcp.clone(),
         )),
         limiter: limiter.clone(),
         botserver: botserver.clone(),
@@ -299,6 +309,7 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
         agent: opts.config.agent,
         limiter,
         botserver,
+        mcp,
         health,
         fallbacks,
         provider,
@@ -345,6 +356,8 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
     if tokio::time::timeout(STOP_BUDGET, graceful).await.is_err() {
         tracing::warn!("graceful stop took too long; exiting anyway");
     }
+    // Every MCP server's process group goes with the daemon (no orphans).
+    daemon.mcp.shutdown().await;
     if owns_socket && let Err(e) = std::fs::remove_file(&socket_path) {
         tracing::warn!(error = %e, "could not remove the socket");
     }

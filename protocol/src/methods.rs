@@ -231,6 +231,10 @@ pub struct DaemonStatusResult {
     /// The OS sandbox commands run in; absent from daemons that predate it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sandbox: Option<SandboxInfo>,
+    /// The configured MCP servers (as `mcp.list` shows them); absent when none are
+    /// configured, and from daemons that predate MCP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcp: Option<Vec<McpServerInfo>>,
 }
 
 /// The sandbox in force for commands, so a person can see how confined tools are.

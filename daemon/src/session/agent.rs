@@ -68,11 +68,16 @@ pub async fn run(
         ToolMode::Text => false,
         ToolMode::Auto => caps.native_tools,
     };
-    let specs = deps.tools.specs(policy == ApprovalPolicy::ReadOnly);
-    let tool_names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+    // Tools still being prepared (MCP servers starting) get their startup timeout, once.
+    tokio::select! {
+        () = ctl.cancelled() => return Outcome::Stopped,
+        () = deps.tools.ready() => {}
+    }
+    let read_only = policy == ApprovalPolicy::ReadOnly;
+    let mut specs = deps.tools.specs(read_only);
     let project = core.project_path();
     let agents_md = read_agents_md(&project).await;
-    let system = super::prompt::system_prompt(&project, agents_md.as_deref(), native, &specs);
+    let mut system = super::prompt::system_prompt(&project, agents_md.as_deref(), native, &specs);
     let window = caps
         .context_window
         .unwrap_or(if provider.name() == "local" {
@@ -83,6 +88,13 @@ pub async fn run(
     let available = window.saturating_sub(REPLY_BUDGET.min(window / 4));
 
     for _iteration in 0..deps.agent.max_iterations {
+        // A tool list that changed (an MCP server's list_changed) shows in the next request.
+        let now = deps.tools.specs(read_only);
+        if now != specs {
+            system = super::prompt::system_prompt(&project, agents_md.as_deref(), native, &now);
+            specs = now;
+        }
+        let tool_names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
         let mut messages = core.conversation();
         match context::fit(&mut messages, estimate_tokens(&system), available) {
             Ok(None) => {}
