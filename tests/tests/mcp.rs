@@ -362,7 +362,7 @@ async fn no_server_process_is_left_after_daemon_stop() {
     assert!(!pgrep(&m).is_empty(), "the server is not running");
     drop(c);
     let out = env.run_cli(&["daemon", "stop"], None).await;
-    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(out.code, 0, "{out:?}");
     d.wait_exit(Duration::from_secs(10)).expect("daemon exit");
     let deadline = Instant::now() + Duration::from_secs(5);
     while !pgrep(&m).is_empty() {
@@ -420,4 +420,38 @@ async fn approvals_hold_for_mcp_tools() {
     assert!(names.contains(&"mcp__trusted__echo".to_owned()), "{names:?}");
     assert!(!names.iter().any(|n| n.starts_with("mcp__plain__")), "{names:?}");
     assert!(!results[0].0, "{results:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_server_is_restarted_and_its_tools_come_back() {
+    let Some(bin) = everything() else { return };
+    let m = marker();
+    let (env, mock, _d) = start(&stdio_server("everything", &bin, &m, "")).await;
+    let c = env.client("test").await;
+    wait_state(&c, "everything", "ready").await;
+    let before = pgrep(&m);
+    assert!(!before.is_empty());
+    // The crash: every process of this server (the test's own grandchildren) killed by pid.
+    for pid in &before {
+        let _ = std::process::Command::new("kill")
+            .args(["-9", pid])
+            .status();
+    }
+    let deadline = Instant::now() + T;
+    loop {
+        let now = pgrep(&m);
+        let l = list(&c).await;
+        if l.servers[0].state == "ready" && !now.is_empty() && now.iter().all(|p| !before.contains(p)) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never restarted: {l:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    mock.push(MockResponse::openai_tool_calls(
+        &[("c1", "mcp__everything__echo", r#"{"message":"back"}"#)],
+        1,
+    ));
+    let id = create(&c, &env.project, ApprovalPolicy::Auto).await;
+    let events = turn(&c, &id, "echo", T).await;
+    assert_eq!(tool_results(&events), vec![(true, "Echo: back".to_owned())]);
 }

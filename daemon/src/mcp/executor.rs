@@ -113,3 +113,47 @@ impl ToolExecutor for McpTools {
         Box::pin(self.mcp.call(&call.name, &call.args, ctx))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use serde_json::json;
+
+    use crate::session::approval::rules::{self, Rules};
+    use crate::tools::ToolCall;
+
+    fn call(name: &str) -> ToolCall {
+        ToolCall {
+            id: "c1".into(),
+            name: name.into(),
+            args: json!({"message": "cargo test; rm -rf /"}),
+        }
+    }
+
+    /// A rule names one MCP tool whole: not another tool of the server, and never by what
+    /// the arguments say (a hostile model cannot phrase its way into an allow rule).
+    #[test]
+    fn rules_name_mcp_tools_whole() {
+        let r = Rules::new(
+            &["mcp__everything__echo".into(), "cargo test".into()],
+            &["mcp__everything__get-env".into()],
+        )
+        .unwrap();
+        assert!(
+            r.allowing(&rules::action(&call("mcp__everything__echo")))
+                .is_some()
+        );
+        assert!(
+            r.allowing(&rules::action(&call("mcp__everything__echo2")))
+                .is_none()
+        );
+        assert!(
+            r.allowing(&rules::action(&call("mcp__other__echo")))
+                .is_none()
+        );
+        assert!(
+            r.denying(&rules::action(&call("mcp__everything__get-env")))
+                .is_some()
+        );
+    }
+}

@@ -87,6 +87,11 @@ impl Mcp {
         }
     }
 
+    /// Reads `[mcp_servers]` from the config file again and applies it (for `daemon.reload`).
+    pub fn reload(&self) {
+        self.apply(botcoder_config::mcp::load(&botcoder_config::config_path()));
+    }
+
     fn set_config_error(&self, e: Option<String>) {
         if let Ok(mut c) = self.config_error.lock() {
             *c = e;

@@ -216,7 +216,10 @@ impl Server {
     /// startup timeout, once.
     pub async fn settle(&self, deadline: Instant) {
         loop {
+            // Registered before the state is read, so a change in between is not missed.
             let notified = self.settled.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
             if self.state() != State::Starting {
                 return;
             }
@@ -271,6 +274,7 @@ impl ClientHandler for Handler {
 /// Connects, serves, and reconnects with backoff until stopped.
 async fn supervise(server: Arc<Server>) {
     let mut backoff = FIRST_BACKOFF;
+    let mut ever_ready = false;
     loop {
         let started = Instant::now();
         let result = tokio::select! {
@@ -285,11 +289,13 @@ async fn supervise(server: Arc<Server>) {
             backoff = FIRST_BACKOFF;
         }
         tracing::warn!(server = %server.name, error = %crate::redact::scrub(&error), retry_in = ?backoff, "mcp server down");
+        ever_ready |= server.state() == State::Ready;
         server.update(|s| {
-            s.state = if s.state == State::Starting {
-                State::Failed
-            } else {
+            // `failed` until it has worked once; `restarting` for one that died.
+            s.state = if ever_ready {
                 State::Restarting
+            } else {
+                State::Failed
             };
             s.last_error = Some(format!("{error} (retrying in {}s)", backoff.as_secs()));
             s.peer = None;
@@ -380,9 +386,7 @@ async fn list_tools(server: &Server, peer: &Peer<RoleClient>) -> Result<Vec<McpT
         .map_err(|e| format!("tools/list failed: {e}"))?;
     let mut out = Vec::new();
     for tool in listed {
-        let value = serde_json::to_value(&tool).unwrap_or_default();
-        // A tool that must run as a task cannot be called with a plain `tools/call`.
-        if value["execution"]["taskSupport"] == "required" || !server.entry.offers(&tool.name) {
+        if !server.entry.offers(&tool.name) {
             continue;
         }
         let Some(name) = adapt::tool_name(&server.name, &tool.name) else {
