@@ -303,7 +303,10 @@ async fn list_changed_refreshes_the_tools_of_the_next_request() {
     let (env, mock, _d) = start(&config).await;
     let c = env.client("test").await;
     let l = wait_state(&c, "fx", "ready").await;
-    assert_eq!(l.servers[0].tools, vec!["mcp__fx__add-tool".to_owned()]);
+    assert_eq!(
+        l.servers[0].tools,
+        vec!["mcp__fx__add-tool".to_owned(), "mcp__fx__wait".to_owned()]
+    );
     mock.push(MockResponse::openai_tool_calls(
         &[("c1", "mcp__fx__add-tool", "{}")],
         1,
@@ -454,4 +457,87 @@ async fn a_crashed_server_is_restarted_and_its_tools_come_back() {
     let id = create(&c, &env.project, ApprovalPolicy::Auto).await;
     let events = turn(&c, &id, "echo", T).await;
     assert_eq!(tool_results(&events), vec![(true, "Echo: back".to_owned())]);
+}
+
+/// `notifications/cancelled` reaches the server: the fixture's `wait` tool sees its abort
+/// signal and leaves a file in its working directory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_turn_sends_notifications_cancelled_to_the_server() {
+    let Some(bin) = everything() else { return };
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/mcp/list_changed.mjs");
+    let cwd = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[mcp_servers.fx]\ncommand = \"node\"\nargs = [{:?}]\ncwd = {:?}\nenv = {{ MCP_SDK_DIR = {:?} }}\n",
+        fixture.display().to_string(),
+        cwd.path().display().to_string(),
+        sdk_dir(&bin).display().to_string()
+    );
+    let (env, mock, _d) = start(&config).await;
+    let c = env.client("test").await;
+    wait_state(&c, "fx", "ready").await;
+    mock.push(MockResponse::openai_tool_calls(&[("c1", "mcp__fx__wait", "{}")], 1));
+    let id = create(&c, &env.project, ApprovalPolicy::Auto).await;
+    let mut sub = c
+        .subscribe(&SubscribeParams {
+            session_id: id.clone(),
+            after_seq: None,
+        })
+        .await
+        .unwrap();
+    c.call::<SessionSend>(&SessionSendParams {
+        session_id: id.clone(),
+        text: "wait".into(),
+        approval: None,
+    })
+    .await
+    .unwrap();
+    collect_until(&mut sub, T, |e| matches!(e.body, EventBody::ToolCall { .. })).await;
+    // Give the call a moment to reach the server before cancelling it.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    c.call::<TurnCancel>(&TurnCancelParams {
+        session_id: id.clone(),
+        turn_id: None,
+    })
+    .await
+    .unwrap();
+    until_turns_completed(&mut sub, 1, T).await;
+    let proof = cwd.path().join("cancelled.txt");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !proof.exists() {
+        assert!(Instant::now() < deadline, "the server never saw notifications/cancelled");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A server that never answers costs a turn at most its startup timeout, once, and is
+/// killed when it times out (here outside the sandbox, where no PID namespace would).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_server_delays_a_turn_at_most_its_startup_timeout() {
+    if everything().is_none() {
+        return;
+    }
+    let m = marker();
+    let config = format!(
+        "[mcp_servers.mute]\ncommand = \"node\"\nargs = [\"-e\", \"setTimeout(() => {{}}, 30000)\", \"--\", {m:?}]\nstartup_timeout_sec = 2\nsandbox = false\n"
+    );
+    let (env, mock, _d) = start(&config).await;
+    let c = env.client("test").await;
+    mock.push(MockResponse::text("no tools needed"));
+    let id = create(&c, &env.project, ApprovalPolicy::Auto).await;
+    let started = Instant::now();
+    turn(&c, &id, "hi", T).await;
+    assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
+    let l = wait_state(&c, "mute", "failed").await;
+    let err = l.servers[0].last_error.clone().unwrap_or_default();
+    assert!(err.contains("startup timeout"), "{err}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !pgrep(&m).is_empty() {
+        assert!(Instant::now() < deadline, "the timed-out server was left running");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Once failed, later turns do not wait for it at all.
+    mock.push(MockResponse::text("still fine"));
+    let started = Instant::now();
+    turn(&c, &id, "again", T).await;
+    assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
 }

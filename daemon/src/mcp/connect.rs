@@ -67,16 +67,19 @@ impl StderrTail {
     }
 }
 
-/// Connects to `name` as `entry` describes and runs the handshake with `handler`.
+/// Connects to `name` as `entry` describes and runs the handshake with `handler`. The
+/// process group of a stdio server goes into `pgid` as soon as it exists, so that a caller
+/// that gives up (startup timeout) can still kill it.
 pub async fn connect<H: ClientHandler>(
     name: &str,
     entry: &McpServerEntry,
     handler: H,
     stderr: &StderrTail,
+    pgid: &Mutex<Option<u32>>,
 ) -> Result<Connected<H>, String> {
     match entry.transport(name)? {
         Transport::Stdio { command, args } => {
-            stdio(name, entry, &command, &args, handler, stderr).await
+            stdio(name, entry, (&command, &args), handler, stderr, pgid).await
         }
         Transport::Http { url } => http(name, entry, &url, handler).await,
     }
@@ -127,10 +130,10 @@ async fn http<H: ClientHandler>(
 async fn stdio<H: ClientHandler>(
     name: &str,
     entry: &McpServerEntry,
-    command: &str,
-    args: &[String],
+    (command, args): (&str, &[String]),
     handler: H,
     stderr: &StderrTail,
+    pgid_slot: &Mutex<Option<u32>>,
 ) -> Result<Connected<H>, String> {
     let program = find_program(command.to_owned()).await.ok_or_else(|| {
         format!(
@@ -183,6 +186,9 @@ async fn stdio<H: ClientHandler>(
         .spawn()
         .map_err(|e| format!("[mcp_servers.{name}] cannot start {command:?}: {e}"))?;
     let pgid = process.id();
+    if let Ok(mut slot) = pgid_slot.lock() {
+        *slot = pgid;
+    }
     if let Some(err) = err {
         let (tail, server) = (stderr.clone(), name.to_owned());
         tokio::spawn(async move {

@@ -319,13 +319,19 @@ async fn run_once(server: &Arc<Server>) -> Result<(), String> {
     let stderr = StderrTail::default();
     let timeout = server.entry.startup_timeout();
     let connecting = async {
-        let c = connect::connect(&server.name, &server.entry, handler, &stderr).await?;
+        let c = connect::connect(&server.name, &server.entry, handler, &stderr, &server.pgid)
+            .await?;
         let tools = list_tools(server, c.service.peer()).await?;
         Ok::<_, String>((c, tools))
     };
     let (connected, tools) = match tokio::time::timeout(timeout, connecting).await {
-        Ok(r) => r?,
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => {
+            connect::kill_group(server.pgid.lock().ok().and_then(|mut p| p.take()));
+            return Err(e);
+        }
         Err(_) => {
+            connect::kill_group(server.pgid.lock().ok().and_then(|mut p| p.take()));
             return Err(format!(
                 "did not answer within its startup timeout of {}s (startup_timeout_sec)",
                 timeout.as_secs_f64()
@@ -345,9 +351,6 @@ async fn run_once(server: &Arc<Server>) -> Result<(), String> {
         s.peer = Some(peer.clone());
     });
     let pgid = connected.pgid;
-    if let Ok(mut p) = server.pgid.lock() {
-        *p = pgid;
-    }
     let ct = connected.service.cancellation_token();
     let mut waiting = Box::pin(connected.service.waiting());
     let ended = loop {
