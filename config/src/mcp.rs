@@ -233,7 +233,10 @@ enabled = false
             e.transport("everything").unwrap(),
             Transport::Stdio {
                 command: "npx".into(),
-                args: vec!["-y".into(), "@modelcontextprotocol/server-everything".into()]
+                args: vec![
+                    "-y".into(),
+                    "@modelcontextprotocol/server-everything".into()
+                ]
             }
         );
         assert_eq!(e.startup_timeout(), Duration::from_secs(20));
@@ -266,7 +269,10 @@ enabled = false
                 .unwrap_err()
                 .contains("needs `command`")
         );
-        let err = parse("[mcp_servers.\"a__b\"]\ncommand = \"x\"\n", Path::new("c.toml"));
+        let err = parse(
+            "[mcp_servers.\"a__b\"]\ncommand = \"x\"\n",
+            Path::new("c.toml"),
+        );
         assert!(err.unwrap_err().contains("without `__`"));
         let err = parse("[mcp_servers.a]\ncomand = \"x\"\n", Path::new("c.toml"));
         assert!(err.unwrap_err().contains("comand"));

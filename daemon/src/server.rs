@@ -279,9 +279,7 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
         Err(e) => tracing::warn!("{e}"),
     }
     // MCP servers start in the background: the daemon is ready before they are.
-    let mcp = crate::mcp::Mcp::start(botcoder_config::mcp::load(
-        &botcoder_config::config_path(),
-    ));
+    let mcp = crate::mcp::Mcp::start(botcoder_config::mcp::load(&botcoder_config::config_path()));
     let deps = Arc::new(TurnDeps {
         provider: provider.clone(),
         retry: opts.config.retry,

@@ -97,7 +97,10 @@ async fn wait_state(c: &DaemonClient, server: &str, state: &str) -> McpListResul
     let deadline = Instant::now() + T;
     loop {
         let l = list(c).await;
-        if l.servers.iter().any(|s| s.name == server && s.state == state) {
+        if l.servers
+            .iter()
+            .any(|s| s.name == server && s.state == state)
+        {
             return l;
         }
         assert!(Instant::now() < deadline, "{server} never {state}: {l:?}");
@@ -108,7 +111,10 @@ async fn wait_state(c: &DaemonClient, server: &str, state: &str) -> McpListResul
 /// Tool names of the `n`th request the model received.
 fn offered(mock: &MockLlm, n: usize) -> Vec<String> {
     let reqs = mock.requests();
-    let tools = reqs[n].body["tools"].as_array().cloned().unwrap_or_default();
+    let tools = reqs[n].body["tools"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     tools
         .iter()
         .filter_map(|t| t["function"]["name"].as_str().map(str::to_owned))
@@ -144,7 +150,10 @@ async fn stdio_tools_are_offered_called_and_their_results_fed_back() {
     let c = env.client("test").await;
     let l = wait_state(&c, "everything", "ready").await;
     let s = &l.servers[0];
-    assert!(s.tools.contains(&"mcp__everything__echo".to_owned()), "{s:?}");
+    assert!(
+        s.tools.contains(&"mcp__everything__echo".to_owned()),
+        "{s:?}"
+    );
     assert!(s.protocol_version.is_some(), "{s:?}");
 
     mock.push(MockResponse::openai_tool_calls(
@@ -160,7 +169,11 @@ async fn stdio_tools_are_offered_called_and_their_results_fed_back() {
     let events = turn(&c, &id, "use the tools", T).await;
 
     let names = offered(&mock, 0);
-    for t in ["mcp__everything__echo", "mcp__everything__get-sum", "read_file"] {
+    for t in [
+        "mcp__everything__echo",
+        "mcp__everything__get-sum",
+        "read_file",
+    ] {
         assert!(names.contains(&t.to_owned()), "{t} not offered: {names:?}");
     }
     let tools = mock.requests()[0].body["tools"].clone();
@@ -260,9 +273,11 @@ async fn a_long_running_tool_reports_progress_and_is_cancelled_with_the_turn() {
     .await
     .unwrap();
     // Progress notifications arrive as tool.output.
-    let seen = collect_until(&mut sub, T, |e| {
-        matches!(&e.body, EventBody::ToolOutput { text, .. } if text.starts_with("progress "))
-    })
+    let seen = collect_until(
+        &mut sub,
+        T,
+        |e| matches!(&e.body, EventBody::ToolOutput { text, .. } if text.starts_with("progress ")),
+    )
     .await;
     let started = Instant::now();
     c.call::<TurnCancel>(&TurnCancelParams {
@@ -273,7 +288,11 @@ async fn a_long_running_tool_reports_progress_and_is_cancelled_with_the_turn() {
     .unwrap();
     let mut events = until_turns_completed(&mut sub, 1, T).await;
     events.splice(0..0, seen);
-    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
     let status = events.iter().find_map(|e| match &e.body {
         EventBody::TurnCompleted { status, .. } => Some(*status),
         _ => None,
@@ -319,7 +338,10 @@ async fn list_changed_refreshes_the_tools_of_the_next_request() {
         .tools
         .contains(&"mcp__fx__added".to_owned())
     {
-        assert!(Instant::now() < deadline, "list_changed never refreshed the tools");
+        assert!(
+            Instant::now() < deadline,
+            "list_changed never refreshed the tools"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     mock.push(MockResponse::openai_tool_calls(
@@ -407,7 +429,10 @@ async fn approvals_hold_for_mcp_tools() {
     ));
     let id = create(&c, &env.project, ApprovalPolicy::Ask).await;
     let results = tool_results(&turn(&c, &id, "go", T).await);
-    assert!(!results[0].0 && results[0].1.contains("needs approval"), "{results:?}");
+    assert!(
+        !results[0].0 && results[0].1.contains("needs approval"),
+        "{results:?}"
+    );
     assert!(results[1].0, "{results:?}");
     assert_eq!(results[2], (true, "Echo: y".to_owned()));
 
@@ -420,8 +445,14 @@ async fn approvals_hold_for_mcp_tools() {
     let id = create(&c, &env.project, ApprovalPolicy::ReadOnly).await;
     let results = tool_results(&turn(&c, &id, "go", T).await);
     let names = offered(&mock, before);
-    assert!(names.contains(&"mcp__trusted__echo".to_owned()), "{names:?}");
-    assert!(!names.iter().any(|n| n.starts_with("mcp__plain__")), "{names:?}");
+    assert!(
+        names.contains(&"mcp__trusted__echo".to_owned()),
+        "{names:?}"
+    );
+    assert!(
+        !names.iter().any(|n| n.starts_with("mcp__plain__")),
+        "{names:?}"
+    );
     assert!(!results[0].0, "{results:?}");
 }
 
@@ -444,7 +475,10 @@ async fn a_crashed_server_is_restarted_and_its_tools_come_back() {
     loop {
         let now = pgrep(&m);
         let l = list(&c).await;
-        if l.servers[0].state == "ready" && !now.is_empty() && now.iter().all(|p| !before.contains(p)) {
+        if l.servers[0].state == "ready"
+            && !now.is_empty()
+            && now.iter().all(|p| !before.contains(p))
+        {
             break;
         }
         assert!(Instant::now() < deadline, "never restarted: {l:?}");
@@ -475,7 +509,10 @@ async fn cancelling_a_turn_sends_notifications_cancelled_to_the_server() {
     let (env, mock, _d) = start(&config).await;
     let c = env.client("test").await;
     wait_state(&c, "fx", "ready").await;
-    mock.push(MockResponse::openai_tool_calls(&[("c1", "mcp__fx__wait", "{}")], 1));
+    mock.push(MockResponse::openai_tool_calls(
+        &[("c1", "mcp__fx__wait", "{}")],
+        1,
+    ));
     let id = create(&c, &env.project, ApprovalPolicy::Auto).await;
     let mut sub = c
         .subscribe(&SubscribeParams {
@@ -491,7 +528,10 @@ async fn cancelling_a_turn_sends_notifications_cancelled_to_the_server() {
     })
     .await
     .unwrap();
-    collect_until(&mut sub, T, |e| matches!(e.body, EventBody::ToolCall { .. })).await;
+    collect_until(&mut sub, T, |e| {
+        matches!(e.body, EventBody::ToolCall { .. })
+    })
+    .await;
     // Give the call a moment to reach the server before cancelling it.
     tokio::time::sleep(Duration::from_millis(500)).await;
     c.call::<TurnCancel>(&TurnCancelParams {
@@ -504,7 +544,10 @@ async fn cancelling_a_turn_sends_notifications_cancelled_to_the_server() {
     let proof = cwd.path().join("cancelled.txt");
     let deadline = Instant::now() + Duration::from_secs(10);
     while !proof.exists() {
-        assert!(Instant::now() < deadline, "the server never saw notifications/cancelled");
+        assert!(
+            Instant::now() < deadline,
+            "the server never saw notifications/cancelled"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -526,18 +569,29 @@ async fn a_silent_server_delays_a_turn_at_most_its_startup_timeout() {
     let id = create(&c, &env.project, ApprovalPolicy::Auto).await;
     let started = Instant::now();
     turn(&c, &id, "hi", T).await;
-    assert!(started.elapsed() < Duration::from_secs(4), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
     let l = wait_state(&c, "mute", "failed").await;
     let err = l.servers[0].last_error.clone().unwrap_or_default();
     assert!(err.contains("startup timeout"), "{err}");
     let deadline = Instant::now() + Duration::from_secs(5);
     while !pgrep(&m).is_empty() {
-        assert!(Instant::now() < deadline, "the timed-out server was left running");
+        assert!(
+            Instant::now() < deadline,
+            "the timed-out server was left running"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // Once failed, later turns do not wait for it at all.
     mock.push(MockResponse::text("still fine"));
     let started = Instant::now();
     turn(&c, &id, "again", T).await;
-    assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
 }

@@ -45,7 +45,10 @@ async fn list(json: bool) -> Result<u8, Failure> {
     let client = connect(false).await.map_err(|f| {
         Failure::new(
             f.code,
-            format!("{}\n(`botcoder daemon start` starts it; the servers run in the daemon)", f.message),
+            format!(
+                "{}\n(`botcoder daemon start` starts it; the servers run in the daemon)",
+                f.message
+            ),
         )
     })?;
     let result = client.call::<McpList>(&Empty {}).await?;
@@ -99,14 +102,17 @@ async fn reload() {
     match client.call::<DaemonReload>(&Empty {}).await {
         Ok(r) if r.ok => println!("botcoderd reloaded its configuration"),
         Ok(r) => eprintln!("botcoderd did not apply the file: {}", r.message),
-        Err(ClientError::Rpc { kind: None, message })
-            if message.to_ascii_lowercase().contains("method not found") =>
-        {
+        Err(ClientError::Rpc {
+            kind: None,
+            message,
+        }) if message.to_ascii_lowercase().contains("method not found") => {
             println!(
                 "this botcoderd cannot reload its configuration; `botcoder daemon restart` applies the change"
             );
         }
-        Err(e) => eprintln!("could not ask botcoderd to reload ({e}); `botcoder daemon restart` applies the change"),
+        Err(e) => eprintln!(
+            "could not ask botcoderd to reload ({e}); `botcoder daemon restart` applies the change"
+        ),
     }
 }
 
@@ -124,7 +130,10 @@ fn read(path: &Path) -> Result<DocumentMut, Failure> {
     text.parse::<DocumentMut>().map_err(|e| {
         Failure::new(
             exit::FAILED,
-            format!("{} is not valid TOML, so it was left alone: {e}", path.display()),
+            format!(
+                "{} is not valid TOML, so it was left alone: {e}",
+                path.display()
+            ),
         )
     })
 }
@@ -260,7 +269,8 @@ mod tests {
     fn add_and_remove_keep_the_rest_of_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.toml");
-        let original = "# my settings\nprovider = \"openai\" # the default\n\n[sandbox]\nnetwork = false\n";
+        let original =
+            "# my settings\nprovider = \"openai\" # the default\n\n[sandbox]\nnetwork = false\n";
         std::fs::write(&path, original).unwrap();
         let cmd = ["npx".to_owned(), "-y".to_owned(), "server".to_owned()];
         add(&path, "everything", None, None, &["A=1".to_owned()], &cmd).unwrap();

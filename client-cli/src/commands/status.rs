@@ -71,7 +71,11 @@ pub fn print(st: &DaemonStatusResult, json: bool) {
         let _ = out.text(&format!("sandbox   {}\n", sandbox_line(s)));
     }
     for s in st.mcp.iter().flatten() {
-        let error = s.last_error.as_deref().map(|e| format!(" — {e}")).unwrap_or_default();
+        let error = s
+            .last_error
+            .as_deref()
+            .map(|e| format!(" — {e}"))
+            .unwrap_or_default();
         let _ = out.human(&format!(
             "mcp       {} ({}) {}, {} tool(s){error}\n",
             s.name,

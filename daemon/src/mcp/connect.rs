@@ -116,10 +116,12 @@ async fn http<H: ClientHandler>(
     let config = config.custom_headers(headers);
     let client = crate::llm::http_client()?;
     let transport = StreamableHttpClientTransport::with_client(client, config);
-    let service = handler
-        .serve(transport)
-        .await
-        .map_err(|e| format!("the MCP handshake with {} failed: {e}", crate::redact::scrub(url)))?;
+    let service = handler.serve(transport).await.map_err(|e| {
+        format!(
+            "the MCP handshake with {} failed: {e}",
+            crate::redact::scrub(url)
+        )
+    })?;
     Ok(Connected {
         service,
         pgid: None,
@@ -141,14 +143,11 @@ async fn stdio<H: ClientHandler>(
              install it, or give its full path"
         )
     })?;
-    let tmp = tokio::task::spawn_blocking(|| {
-        tempfile::Builder::new()
-            .prefix("botcoder-mcp-")
-            .tempdir()
-    })
-    .await
-    .map_err(|e| e.to_string())?
-    .map_err(|e| format!("cannot make the server's temp dir: {e}"))?;
+    let tmp =
+        tokio::task::spawn_blocking(|| tempfile::Builder::new().prefix("botcoder-mcp-").tempdir())
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("cannot make the server's temp dir: {e}"))?;
     let cwd = match &entry.cwd {
         Some(c) => PathBuf::from(c),
         None => tmp.path().to_path_buf(),
@@ -211,7 +210,9 @@ async fn stdio<H: ClientHandler>(
             } else {
                 format!("; it wrote: {said}")
             };
-            return Err(format!("the MCP handshake with {command:?} failed: {e}{said}"));
+            return Err(format!(
+                "the MCP handshake with {command:?} failed: {e}{said}"
+            ));
         }
     };
     Ok(Connected {

@@ -189,7 +189,8 @@ impl Mcp {
                 "the MCP server {} is {} ({}); tell the user",
                 server.name,
                 info.state,
-                info.last_error.unwrap_or_else(|| "no error recorded".into())
+                info.last_error
+                    .unwrap_or_else(|| "no error recorded".into())
             ));
         };
         let arguments = match args {

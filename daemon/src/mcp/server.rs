@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 
 use botcoder_config::mcp::McpServerEntry;
 use botcoder_protocol::methods::McpServerInfo;
+use rmcp::ClientHandler;
 use rmcp::model::{
     ClientCapabilities, ClientConfig, Implementation, ProgressNotificationParam, ProgressToken,
 };
 use rmcp::service::{NotificationContext, Peer, RoleClient};
-use rmcp::ClientHandler;
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
@@ -319,8 +319,8 @@ async fn run_once(server: &Arc<Server>) -> Result<(), String> {
     let stderr = StderrTail::default();
     let timeout = server.entry.startup_timeout();
     let connecting = async {
-        let c = connect::connect(&server.name, &server.entry, handler, &stderr, &server.pgid)
-            .await?;
+        let c =
+            connect::connect(&server.name, &server.entry, handler, &stderr, &server.pgid).await?;
         let tools = list_tools(server, c.service.peer()).await?;
         Ok::<_, String>((c, tools))
     };
@@ -339,9 +339,7 @@ async fn run_once(server: &Arc<Server>) -> Result<(), String> {
         }
     };
     let peer = connected.service.peer().clone();
-    let version = peer
-        .peer_info()
-        .map(|i| i.protocol_version.to_string());
+    let version = peer.peer_info().map(|i| i.protocol_version.to_string());
     tracing::info!(server = %server.name, protocol = ?version, tools = tools.len(), "mcp server ready");
     server.update(|s| {
         s.state = State::Ready;
