@@ -63,6 +63,14 @@ pub enum Command {
     /// directory, clock. Prints a fix for each failure; exits 1 when something configured
     /// is broken.
     Doctor(JsonFlag),
+    /// MCP servers: list them (state, tools, last error), add or remove one in config.toml.
+    ///
+    /// Examples:
+    ///   botcoder mcp add everything -- npx -y @modelcontextprotocol/server-everything
+    ///   botcoder mcp add docs --url https://example.com/mcp --bearer-token-env-var DOCS_TOKEN
+    ///   botcoder mcp list --json
+    #[command(subcommand)]
+    Mcp(McpCommand),
     /// Print a shell completion script: `botcoder completions bash > /etc/bash_completion.d/botcoder`.
     Completions {
         /// The shell.
@@ -180,6 +188,40 @@ pub enum SessionsCommand {
         /// Print the result as JSON.
         #[arg(long)]
         json: bool,
+    },
+}
+
+/// `mcp` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum McpCommand {
+    /// The configured servers as the daemon sees them: state, tools, last error.
+    #[command(alias = "ls")]
+    List(JsonFlag),
+    /// Add `[mcp_servers.NAME]` to config.toml: `NAME -- COMMAND [ARGS...]` for a local
+    /// stdio server, `NAME --url URL` for Streamable HTTP.
+    Add {
+        /// The server's name (tools reach the model as `mcp__NAME__TOOL`).
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// Endpoint of a Streamable HTTP server.
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+        /// Variable holding the bearer token for --url (the token never goes in the file).
+        #[arg(long, value_name = "VAR")]
+        bearer_token_env_var: Option<String>,
+        /// A variable for a stdio server (repeatable).
+        #[arg(long = "env", value_name = "KEY=VALUE")]
+        env: Vec<String>,
+        /// The command of a stdio server and its arguments, after `--`.
+        #[arg(last = true, value_name = "COMMAND")]
+        command: Vec<String>,
+    },
+    /// Remove `[mcp_servers.NAME]` from config.toml.
+    #[command(alias = "rm")]
+    Remove {
+        /// The server's name.
+        #[arg(value_name = "NAME")]
+        name: String,
     },
 }
 

@@ -59,6 +59,7 @@ fn main() -> ExitCode {
             Command::Completions { shell } => commands::docs::completions(shell),
             Command::Config(cmd) => commands::config::run(cmd),
             Command::Doctor(flag) => commands::doctor::run(flag.json).await,
+            Command::Mcp(cmd) => commands::mcp::run(cmd).await,
             Command::Man { out } => commands::docs::man(&out),
         }
     });

@@ -36,6 +36,9 @@ pub struct FileConfig {
     pub limits: Option<LimitsEntry>,
     /// The OS sandbox commands run in.
     pub sandbox: Option<SandboxEntry>,
+    /// MCP servers (read by the daemon through [`crate::mcp`]).
+    #[serde(default)]
+    pub mcp_servers: BTreeMap<String, crate::mcp::McpServerEntry>,
     /// When the conversation is summarised.
     pub context: Option<ContextEntry>,
     /// Prices per model, dollars per million tokens (over the built-in table).

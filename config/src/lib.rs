@@ -5,6 +5,7 @@
 
 mod file;
 pub mod paths;
+pub mod mcp;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

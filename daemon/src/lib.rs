@@ -12,6 +12,7 @@ pub mod error;
 pub mod hardening;
 pub mod llm;
 pub mod logging;
+pub mod mcp;
 pub mod procs;
 pub mod ratelimit;
 pub mod redact;

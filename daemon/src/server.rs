@@ -142,12 +142,17 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
         ),
         Err(e) => tracing::warn!("{e}"),
     }
+    // MCP servers start in the background: the daemon is ready before they are.
+    let mcp = crate::mcp::Mcp::start(botcoder_config::mcp::load(&botcoder_config::config_path()));
     let deps = Arc::new(TurnDeps {
         provider: provider.clone(),
         retry: opts.config.retry,
         agent: opts.config.agent,
-        tools: crate::session::grace::Graceful::wrap(Arc::new(
-            crate::tools::agent::AgentToolExecutor::new(botserver.clone()),
+        tools: crate::session::grace::Graceful::wrap(crate::mcp::McpTools::wrap(
+            Arc::new(crate::tools::agent::AgentToolExecutor::new(
+                botserver.clone(),
+            )),
+            mcp.clone(),
         )),
         limiter: limiter.clone(),
         botserver: botserver.clone(),
@@ -168,6 +173,7 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
         agent: opts.config.agent,
         limiter,
         botserver,
+        mcp,
         health,
         fallbacks,
         provider,
@@ -209,6 +215,8 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
     if tokio::time::timeout(STOP_BUDGET, graceful).await.is_err() {
         tracing::warn!("graceful stop took too long; exiting anyway");
     }
+    // Every MCP server's process group goes with the daemon (no orphans).
+    daemon.mcp.shutdown().await;
     if owns_socket && let Err(e) = std::fs::remove_file(&socket_path) {
         tracing::warn!(error = %e, "could not remove the socket");
     }

@@ -31,6 +31,8 @@ pub struct Daemon {
     pub limiter: Arc<RateLimiter>,
     /// The botserver, when configured.
     pub botserver: Option<Arc<Botserver>>,
+    /// The MCP servers.
+    pub mcp: Arc<crate::mcp::Mcp>,
     pub(crate) health: Arc<crate::llm::ProviderHealth>,
     pub(crate) fallbacks: Vec<Arc<dyn LlmProvider>>,
     pub(crate) provider: Result<Arc<dyn LlmProvider>, String>,
@@ -105,6 +107,7 @@ impl Daemon {
             storage_error: self.storage_error(),
             sandbox: Some(crate::tools::sandbox::current().info()),
             cost_usd: self.sessions.cost_usd(),
+            mcp: Some(self.mcp.list().servers).filter(|s| !s.is_empty()),
         }
     }
 

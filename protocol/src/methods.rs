@@ -235,6 +235,10 @@ pub struct DaemonStatusResult {
     /// known; absent when none has a known cost.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost_usd: Option<f64>,
+    /// The configured MCP servers (as `mcp.list` shows them); absent when none are
+    /// configured, and from daemons that predate MCP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcp: Option<Vec<McpServerInfo>>,
 }
 
 /// The sandbox in force for commands, so a person can see how confined tools are.

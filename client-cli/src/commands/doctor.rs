@@ -167,6 +167,27 @@ pub async fn run(json: bool) -> Result<u8, Failure> {
                     )),
                 ),
             });
+            if let Some(servers) = &st.mcp {
+                let broken: Vec<String> = servers
+                    .iter()
+                    .filter(|s| s.state == "failed" || s.state == "restarting")
+                    .map(|s| format!("{}: {}", s.name, s.last_error.clone().unwrap_or_default()))
+                    .collect();
+                let ready = servers.iter().filter(|s| s.state == "ready").count();
+                checks.push(check(
+                    "mcp servers",
+                    if broken.is_empty() {
+                        Ok(format!("{ready} of {} ready", servers.len()))
+                    } else {
+                        Err((
+                            broken.join("; "),
+                            "fix [mcp_servers.NAME] in config.toml (`botcoder mcp list` shows each server's error), \
+                             or set `enabled = false` on it"
+                                .into(),
+                        ))
+                    },
+                ));
+            }
             let probe =
                 std::path::Path::new(&st.data_dir).join(format!(".doctor-{}", std::process::id()));
             let written = match &st.storage_error {

@@ -6,6 +6,7 @@ pub mod daemon;
 pub mod docs;
 pub mod doctor;
 pub mod logs;
+pub mod mcp;
 pub mod sessions;
 pub mod status;
 pub mod systemd;

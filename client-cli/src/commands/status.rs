@@ -74,6 +74,20 @@ pub fn print(st: &DaemonStatusResult, json: bool) {
     if let Some(s) = &st.sandbox {
         let _ = out.text(&format!("sandbox   {}\n", sandbox_line(s)));
     }
+    for s in st.mcp.iter().flatten() {
+        let error = s
+            .last_error
+            .as_deref()
+            .map(|e| format!(" — {e}"))
+            .unwrap_or_default();
+        let _ = out.human(&format!(
+            "mcp       {} ({}) {}, {} tool(s){error}\n",
+            s.name,
+            s.transport,
+            s.state,
+            s.tools.len()
+        ));
+    }
     for b in &st.budgets {
         let limit = |v: Option<u64>| v.map_or("unlimited".to_owned(), |n| n.to_string());
         let _ = out.human(&format!(

@@ -170,6 +170,9 @@ pub fn module(daemon: Arc<Daemon>, peer: Peer, greeted: Arc<AtomicBool>) -> RpcM
         conn.daemon.request_shutdown();
         Ok(Empty {})
     });
+    register::<m::McpList, _, _>(&mut module, |_: Empty, conn| async move {
+        Ok(conn.daemon.mcp.list())
+    });
     register::<ProviderList, _, _>(&mut module, |_: Empty, conn| async move {
         Ok(ProviderListResult {
             providers: conn.daemon.providers_info(),

@@ -67,24 +67,31 @@ pub async fn run(
         ToolMode::Text => false,
         ToolMode::Auto => caps.native_tools,
     };
-    let specs = deps.tools.specs(policy == ApprovalPolicy::ReadOnly);
-    let tool_names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+    // Tools still being prepared (MCP servers starting) get their startup timeout, once.
+    tokio::select! {
+        () = ctl.cancelled() => return Outcome::Stopped,
+        () = deps.tools.ready() => {}
+    }
+    let read_only = policy == ApprovalPolicy::ReadOnly;
+    let mut specs = deps.tools.specs(read_only);
     let project = core.project_path();
     let agents_md = read_agents_md(&project).await;
-    let system = super::prompt::system_prompt(&project, agents_md.as_deref(), native, &specs);
-    let tools_tokens = if native {
-        context::tools_tokens(&specs)
-    } else {
-        0
+    let mut system = super::prompt::system_prompt(&project, agents_md.as_deref(), native, &specs);
+    let fixed = |system: &str, specs: &[crate::tools::ToolSpec]| {
+        estimate_tokens(system) + if native { context::tools_tokens(specs) } else { 0 }
     };
-    let budget = compact::Budget::new(
-        &*provider,
-        &deps.compact,
-        estimate_tokens(&system) + tools_tokens,
-    );
+    let mut budget = compact::Budget::new(&*provider, &deps.compact, fixed(&system, &specs));
     let mut summary_failed = false;
 
     for _iteration in 0..deps.agent.max_iterations {
+        // A tool list that changed (an MCP server's list_changed) shows in the next request.
+        let now = deps.tools.specs(read_only);
+        if now != specs {
+            system = super::prompt::system_prompt(&project, agents_md.as_deref(), native, &now);
+            specs = now;
+            budget = compact::Budget::new(&*provider, &deps.compact, fixed(&system, &specs));
+        }
+        let tool_names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
         let scope = compact::Scope {
             core,
             deps,

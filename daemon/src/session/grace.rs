@@ -81,6 +81,10 @@ impl ToolExecutor for Graceful {
         self.is_wedge(name) || self.inner.supports(name)
     }
 
+    fn ready(&self) -> BoxFuture<'_, ()> {
+        self.inner.ready()
+    }
+
     fn risk(&self, call: &ToolCall) -> Risk {
         if self.is_wedge(&call.name) {
             return Risk::Read;

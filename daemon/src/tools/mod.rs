@@ -124,6 +124,11 @@ pub struct Preview {
 pub trait ToolExecutor: Send + Sync + std::fmt::Debug {
     /// Tool definitions offered to the model; `read_only` offers only the read tools.
     fn specs(&self, read_only: bool) -> Vec<ToolSpec>;
+    /// Waits (bounded) until tools that are still being prepared can be offered: MCP
+    /// servers still starting, at most their startup timeout.
+    fn ready(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
     /// Whether `name` is one of its tools.
     fn supports(&self, name: &str) -> bool;
     /// How risky `call` is.

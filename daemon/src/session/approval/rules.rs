@@ -112,6 +112,9 @@ pub fn action(call: &ToolCall) -> Action {
                 _ => exact(),
             }
         }
+        // An MCP tool is one program to rules: an allow or deny rule names it whole
+        // (`mcp__everything__echo`), and a session grant covers that tool.
+        name if name.starts_with(crate::mcp::adapt::PREFIX) => Action::Argv(vec![name.to_owned()]),
         _ => exact(),
     }
 }

@@ -25,7 +25,7 @@ use rustix::process::{Pid, Signal, WaitOptions};
 /// The reaper's own flag.
 pub const EXEC_FLAG: &str = "--sandbox-exec";
 /// The second stage that applies Landlock and execs the program.
-const LANDLOCK_FLAG: &str = "--sandbox-landlock";
+pub const LANDLOCK_FLAG: &str = "--sandbox-landlock";
 /// Exit code for the helper's own failures (as `env`, `nice` and friends use).
 const HELPER_FAILED: u8 = 125;
 
