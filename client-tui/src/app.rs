@@ -106,8 +106,19 @@ pub async fn run_session(
     if let Ok(st) = client.call::<DaemonStatus>(&Empty {}).await {
         state.set_daemon_status(&st);
     }
+    let mut project = project;
     if let Ok(info) = client.call::<SessionGet>(&SessionRef { session_id: session.clone() }).await {
         state.set_session_info(&info);
+        // @file completion and attachments are the session's project, wherever the TUI runs.
+        project = PathBuf::from(&info.project_path);
+    }
+    let hist = crate::history::path(&project);
+    if let Some(h) = hist.clone()
+        && let Ok(entries) = tokio::task::spawn_blocking(move || crate::history::load(&h)).await
+    {
+        for e in entries {
+            state.input.remember(&e);
+        }
     }
     let root = project.clone();
     let files = tokio::task::spawn_blocking(move || mention::list_files(&root, 20_000));
@@ -172,6 +183,11 @@ pub async fn run_session(
                     _ => None,
                 };
                 let Some(action) = action else { continue };
+                if let (Action::Send { text, .. }, Some(h)) = (&action, hist.clone()) {
+                    let text = text.clone();
+                    // Best effort: a read-only state dir only loses the history.
+                    tokio::task::spawn_blocking(move || crate::history::append(&h, &text));
+                }
                 let c = shared.read().await.clone();
                 match act(&c, &session, &project, &mut state, action).await {
                     Some(o) => break o,

@@ -3,6 +3,7 @@
 //! the loop. Any number of terminals can attach to the same session.
 
 mod app;
+mod history;
 mod picker;
 pub mod state;
 pub mod view;

@@ -6,7 +6,7 @@
 //! streams never cuts that reply in two, and a live terminal, another terminal and a later
 //! attach replaying the journal all show question, whole reply, next question.
 
-mod input;
+pub mod input;
 mod keys;
 pub mod mention;
 pub mod slash;
