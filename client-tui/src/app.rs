@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 use botcoder_protocol::client::{ClientError, ConnectOptions, DaemonClient};
 use botcoder_protocol::methods::{
     ApprovalRespond, ApprovalRespondParams, DaemonStatus, Empty, SessionCompact, SessionConfigure,
-    SessionConfigureParams, SessionDiff, SessionDiffParams, SessionGet, SessionRef,
-    SessionRename, SessionRenameParams, SessionRevert, SessionRevertParams, SessionSend,
-    SessionSendParams, SessionUnrevert, SubscribeParams, TurnCancel, TurnCancelParams,
+    SessionConfigureParams, SessionDiff, SessionDiffParams, SessionGet, SessionRef, SessionRename,
+    SessionRenameParams, SessionRevert, SessionRevertParams, SessionSend, SessionSendParams,
+    SessionUnrevert, SubscribeParams, TurnCancel, TurnCancelParams,
 };
 use botcoder_protocol::{Event, SessionId};
 use crossterm::event::{Event as TermEvent, EventStream, MouseEventKind};
@@ -98,7 +98,13 @@ pub async fn run_session(
     let shared: Shared = Arc::new(RwLock::new(client.clone()));
     let last_seq = Arc::new(AtomicU64::new(0));
     let (tx, mut rx) = mpsc::channel(4096);
-    let follower = tokio::spawn(follow(shared.clone(), opts.clone(), session.clone(), last_seq, tx));
+    let follower = tokio::spawn(follow(
+        shared.clone(),
+        opts.clone(),
+        session.clone(),
+        last_seq,
+        tx,
+    ));
     let mut state = State::new(session.as_str());
     state.me = opts.client_name.clone();
     // Header facts right after attach (mode, sandbox, provider, model, cost), not only
@@ -107,7 +113,12 @@ pub async fn run_session(
         state.set_daemon_status(&st);
     }
     let mut project = project;
-    if let Ok(info) = client.call::<SessionGet>(&SessionRef { session_id: session.clone() }).await {
+    if let Ok(info) = client
+        .call::<SessionGet>(&SessionRef {
+            session_id: session.clone(),
+        })
+        .await
+    {
         state.set_session_info(&info);
         // @file completion and attachments are the session's project, wherever the TUI runs.
         project = PathBuf::from(&info.project_path);
@@ -218,7 +229,10 @@ fn summary(state: &State) -> String {
         state.session_id,
         title.map(|t| format!(" ({t})")).unwrap_or_default()
     );
-    let mut facts = vec![format!("{} messages", state.user_messages()), format!("{} tokens", state.tokens)];
+    let mut facts = vec![
+        format!("{} messages", state.user_messages()),
+        format!("{} tokens", state.tokens),
+    ];
     if let Some(c) = state.cost_usd {
         facts.push(format!("${c:.4}"));
     }
@@ -226,7 +240,10 @@ fn summary(state: &State) -> String {
         facts.push("a turn is still running".into());
     }
     s.push_str(&format!("  {}\n", facts.join(" · ")));
-    s.push_str(&format!("  Come back with: botcoder attach {}\n", state.session_id));
+    s.push_str(&format!(
+        "  Come back with: botcoder attach {}\n",
+        state.session_id
+    ));
     s
 }
 
@@ -260,25 +277,42 @@ async fn act(
             })
             .await
             .unwrap_or_default();
-            let first = state.title.is_none() && state.user_messages() == 0 && state.queued.is_empty();
+            let first =
+                state.title.is_none() && state.user_messages() == 0 && state.queued.is_empty();
             let full = mention::attach(&text, &files);
             let r = c
-                .call::<SessionSend>(&SessionSendParams { session_id: sid(), text: full, approval: None })
+                .call::<SessionSend>(&SessionSendParams {
+                    session_id: sid(),
+                    text: full,
+                    approval: None,
+                })
                 .await
                 .map(|_| ())
                 .map_err(|e| format!("not sent: {e}"));
             if r.is_ok() && first {
                 // A title from the first prompt, no model call.
-                let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+                let line = text
+                    .lines()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or("")
+                    .trim();
                 let title: String = line.chars().take(60).collect();
                 if !title.is_empty() {
-                    let _ = c.call::<SessionRename>(&SessionRenameParams { session_id: sid(), title }).await;
+                    let _ = c
+                        .call::<SessionRename>(&SessionRenameParams {
+                            session_id: sid(),
+                            title,
+                        })
+                        .await;
                 }
             }
             r
         }
         Action::Cancel => c
-            .call::<TurnCancel>(&TurnCancelParams { session_id: sid(), turn_id: None })
+            .call::<TurnCancel>(&TurnCancelParams {
+                session_id: sid(),
+                turn_id: None,
+            })
             .await
             .map(|r| {
                 if !r.cancelled {
@@ -287,7 +321,12 @@ async fn act(
             })
             .map_err(|e| format!("cancel: {e}")),
         Action::Approve(call_id, decision, message) => c
-            .call::<ApprovalRespond>(&ApprovalRespondParams { session_id: sid(), call_id, decision, message })
+            .call::<ApprovalRespond>(&ApprovalRespondParams {
+                session_id: sid(),
+                call_id,
+                decision,
+                message,
+            })
             .await
             .map(|_| ())
             .map_err(|e| format!("approval: {e}")),
@@ -299,7 +338,12 @@ async fn act(
     None
 }
 
-async fn command(c: &DaemonClient, session: &SessionId, state: &mut State, cmd: Command) -> Option<Outcome> {
+async fn command(
+    c: &DaemonClient,
+    session: &SessionId,
+    state: &mut State,
+    cmd: Command,
+) -> Option<Outcome> {
     let sid = || session.clone();
     let configure = |model: Option<String>, approval| SessionConfigureParams {
         session_id: sid(),
@@ -323,12 +367,18 @@ async fn command(c: &DaemonClient, session: &SessionId, state: &mut State, cmd: 
             .map(|_| ())
             .map_err(|e| command_error("/approval", "session.configure", &e)),
         Command::Rename(title) => c
-            .call::<SessionRename>(&SessionRenameParams { session_id: sid(), title })
+            .call::<SessionRename>(&SessionRenameParams {
+                session_id: sid(),
+                title,
+            })
             .await
             .map(|_| ())
             .map_err(|e| command_error("/rename", "session.rename", &e)),
         Command::Cancel => c
-            .call::<TurnCancel>(&TurnCancelParams { session_id: sid(), turn_id: None })
+            .call::<TurnCancel>(&TurnCancelParams {
+                session_id: sid(),
+                turn_id: None,
+            })
             .await
             .map(|r| {
                 if !r.cancelled {
@@ -339,24 +389,48 @@ async fn command(c: &DaemonClient, session: &SessionId, state: &mut State, cmd: 
         Command::Compact => c
             .call::<SessionCompact>(&SessionRef { session_id: sid() })
             .await
-            .map(|r| state.hint(format!("compacted: {} → {} tokens", r.before_tokens, r.after_tokens)))
+            .map(|r| {
+                state.hint(format!(
+                    "compacted: {} → {} tokens",
+                    r.before_tokens, r.after_tokens
+                ))
+            })
             .map_err(|e| command_error("/compact", "session.compact", &e)),
         Command::Diff => c
-            .call::<SessionDiff>(&SessionDiffParams { session_id: sid(), turn_id: None })
+            .call::<SessionDiff>(&SessionDiffParams {
+                session_id: sid(),
+                turn_id: None,
+            })
             .await
             .map(|r| {
-                let text = if r.diff.trim().is_empty() { "no changes in this session".to_owned() } else { r.diff };
-                state.overlay = Some(Overlay { title: "diff".into(), text, scroll: 0 });
+                let text = if r.diff.trim().is_empty() {
+                    "no changes in this session".to_owned()
+                } else {
+                    r.diff
+                };
+                state.overlay = Some(Overlay {
+                    title: "diff".into(),
+                    text,
+                    scroll: 0,
+                });
             })
             .map_err(|e| command_error("/diff", "session.diff", &e)),
         Command::Undo | Command::Redo => {
-            let p = SessionRevertParams { session_id: sid(), turn_id: None, force: false };
+            let p = SessionRevertParams {
+                session_id: sid(),
+                turn_id: None,
+                force: false,
+            };
             let (name, r) = if cmd == Command::Undo {
                 ("/undo", c.call::<SessionRevert>(&p).await)
             } else {
                 ("/redo", c.call::<SessionUnrevert>(&p).await)
             };
-            let method = if cmd == Command::Undo { "session.revert" } else { "session.unrevert" };
+            let method = if cmd == Command::Undo {
+                "session.revert"
+            } else {
+                "session.unrevert"
+            };
             r.map(|_| ()).map_err(|e| command_error(name, method, &e))
         }
     };

@@ -19,7 +19,11 @@ pub fn path(project: &Path) -> Option<PathBuf> {
     for b in project.as_os_str().as_encoded_bytes() {
         h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
     }
-    Some(base.join("botcoder").join("tui-history").join(format!("{h:016x}.jsonl")))
+    Some(
+        base.join("botcoder")
+            .join("tui-history")
+            .join(format!("{h:016x}.jsonl")),
+    )
 }
 
 /// The last [`HISTORY_CAP`] entries (blocking: call it off the runtime). A missing or
@@ -42,7 +46,10 @@ pub fn append(file: &Path, entry: &str) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
     }
     let line = serde_json::to_string(entry).map_err(std::io::Error::other)?;
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(file)?;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(file)?;
     writeln!(f, "{line}")?;
     if f.metadata()?.len() > 4 * 1024 * 1024 || load_count(file) > 2 * HISTORY_CAP {
         let keep = load(file);

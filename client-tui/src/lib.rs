@@ -10,7 +10,6 @@ pub mod view;
 
 use std::path::PathBuf;
 
-
 use botcoder_protocol::client::{ConnectOptions, DaemonClient};
 use botcoder_protocol::methods::{
     SessionCreate, SessionCreateParams, SessionGet, SessionList, SessionListParams, SessionRef,

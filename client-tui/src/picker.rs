@@ -35,7 +35,10 @@ pub struct Picker {
 }
 
 fn title(s: &SessionInfo) -> String {
-    s.title.as_deref().map(one_line).unwrap_or_else(|| "(untitled)".into())
+    s.title
+        .as_deref()
+        .map(one_line)
+        .unwrap_or_else(|| "(untitled)".into())
 }
 
 impl Picker {
@@ -43,7 +46,10 @@ impl Picker {
     pub fn new(sessions: &[SessionInfo]) -> Picker {
         let mut sessions = sessions.to_vec();
         sessions.sort_by(|a, b| b.updated_at.cmp(&a.updated_at));
-        Picker { sessions, ..Picker::default() }
+        Picker {
+            sessions,
+            ..Picker::default()
+        }
     }
 
     /// Sessions matching the filter (title or id, case-insensitive).
@@ -51,7 +57,11 @@ impl Picker {
         let f = self.filter.to_lowercase();
         self.sessions
             .iter()
-            .filter(|s| f.is_empty() || title(s).to_lowercase().contains(&f) || s.session_id.as_str().contains(&f))
+            .filter(|s| {
+                f.is_empty()
+                    || title(s).to_lowercase().contains(&f)
+                    || s.session_id.as_str().contains(&f)
+            })
             .collect()
     }
 
@@ -59,7 +69,9 @@ impl Picker {
     pub fn key(&mut self, k: KeyEvent) -> Option<Choice> {
         let rows = self.visible().len() + 1;
         match k.code {
-            KeyCode::Char('c') if k.modifiers.contains(KeyModifiers::CONTROL) => return Some(Choice::Quit),
+            KeyCode::Char('c') if k.modifiers.contains(KeyModifiers::CONTROL) => {
+                return Some(Choice::Quit);
+            }
             KeyCode::Esc if self.filter.is_empty() => return Some(Choice::Quit),
             KeyCode::Esc => self.filter.clear(),
             KeyCode::Up => self.selected = self.selected.saturating_sub(1),
@@ -71,7 +83,10 @@ impl Picker {
             KeyCode::Enter => {
                 return Some(match self.selected {
                     0 => Choice::New,
-                    i => self.visible().get(i - 1).map_or(Choice::New, |s| Choice::Existing(s.session_id.clone())),
+                    i => self
+                        .visible()
+                        .get(i - 1)
+                        .map_or(Choice::New, |s| Choice::Existing(s.session_id.clone())),
                 });
             }
             KeyCode::Backspace => {
@@ -90,31 +105,50 @@ impl Picker {
 
     /// Draws the picker.
     pub fn draw(&self, f: &mut Frame<'_>) {
-        let [list, help] = Layout::vertical([Constraint::Min(3), Constraint::Length(1)]).areas(f.area());
+        let [list, help] =
+            Layout::vertical([Constraint::Min(3), Constraint::Length(1)]).areas(f.area());
         let visible = self.visible();
         let height = list.height.saturating_sub(2) as usize;
         let first = (self.selected + 1).saturating_sub(height);
         let mut lines = Vec::new();
         let rows = std::iter::once("+ new session".to_owned()).chain(visible.iter().map(|s| {
-            let when = s.updated_at.get(..16).unwrap_or(&s.updated_at).replace('T', " ");
+            let when = s
+                .updated_at
+                .get(..16)
+                .unwrap_or(&s.updated_at)
+                .replace('T', " ");
             let running = if s.running_turn.is_some() { " ●" } else { "" };
             format!("{when}  {}  {}{running}", s.session_id, title(s))
         }));
         for (i, row) in rows.enumerate().skip(first).take(height) {
-            let style = if i == self.selected { Style::default().add_modifier(Modifier::REVERSED) } else { Style::default() };
+            let style = if i == self.selected {
+                Style::default().add_modifier(Modifier::REVERSED)
+            } else {
+                Style::default()
+            };
             lines.push(Line::styled(row, style));
         }
-        let filter = if self.filter.is_empty() { String::new() } else { format!(" filter: {} ", one_line(&self.filter)) };
+        let filter = if self.filter.is_empty() {
+            String::new()
+        } else {
+            format!(" filter: {} ", one_line(&self.filter))
+        };
         let block = Block::default()
             .borders(Borders::ALL)
             .title(format!(" botcoder: {} sessions{filter}", visible.len()));
         f.render_widget(Paragraph::new(lines).block(block), list);
-        f.render_widget(Paragraph::new("↑↓ choose · type to filter · Enter open · Esc quit"), help);
+        f.render_widget(
+            Paragraph::new("↑↓ choose · type to filter · Enter open · Esc quit"),
+            help,
+        );
     }
 }
 
 /// Shows the picker (skipped when there is nothing to pick).
-pub async fn pick(terminal: &mut DefaultTerminal, sessions: &[SessionInfo]) -> Result<Choice, String> {
+pub async fn pick(
+    terminal: &mut DefaultTerminal,
+    sessions: &[SessionInfo],
+) -> Result<Choice, String> {
     if sessions.is_empty() {
         return Ok(Choice::New);
     }

@@ -56,9 +56,13 @@ fn tui_pid(env: &TestEnv, name: &str) -> u32 {
             .trim()
             .parse()
             .unwrap_or(0);
-        let children =
-            std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children")).unwrap_or_default();
-        if let Some(pid) = children.split_whitespace().next().and_then(|p| p.parse().ok()) {
+        let children = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children"))
+            .unwrap_or_default();
+        if let Some(pid) = children
+            .split_whitespace()
+            .next()
+            .and_then(|p| p.parse().ok())
+        {
             return pid;
         }
         assert!(Instant::now() < deadline, "no TUI process in pane {name}");
@@ -70,7 +74,9 @@ async fn idle(c: &DaemonClient, id: &SessionId, timeout: Duration) {
     let deadline = Instant::now() + timeout;
     loop {
         let info = c
-            .call::<SessionGet>(&SessionRef { session_id: id.clone() })
+            .call::<SessionGet>(&SessionRef {
+                session_id: id.clone(),
+            })
             .await
             .unwrap();
         if info.running_turn.is_none() && info.queued_turns == 0 {
@@ -92,7 +98,13 @@ async fn send(c: &DaemonClient, id: &SessionId, text: &str) {
 }
 
 /// CPU seconds the TUI spent while one streamed reply of `tokens` arrived.
-async fn measure(env: &TestEnv, mock: &MockLlm, c: &DaemonClient, id: &SessionId, name: &str) -> f64 {
+async fn measure(
+    env: &TestEnv,
+    mock: &MockLlm,
+    c: &DaemonClient,
+    id: &SessionId,
+    name: &str,
+) -> f64 {
     let tokens = knob("BENCH_TOKENS", 400) as usize;
     let pieces: Vec<String> = (0..tokens).map(|i| format!("tok{i} ")).collect();
     let pieces: Vec<&str> = pieces.iter().map(String::as_str).collect();
@@ -101,7 +113,20 @@ async fn measure(env: &TestEnv, mock: &MockLlm, c: &DaemonClient, id: &SessionId
             .with_delay(Duration::from_millis(knob("BENCH_TOKEN_MS", 10))),
     );
     let cmd = format!("{} {id}; sleep 30", bin("botcoder-tui").display());
-    tmux(env, &["new-session", "-d", "-s", name, "-x", "120", "-y", "40", &cmd]);
+    tmux(
+        env,
+        &[
+            "new-session",
+            "-d",
+            "-s",
+            name,
+            "-x",
+            "120",
+            "-y",
+            "40",
+            &cmd,
+        ],
+    );
     let pid = tui_pid(env, name);
     // Attached and the history drawn: let it settle.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -142,7 +167,11 @@ async fn main() {
         approval: Some(ApprovalPolicy::Auto),
         ..Default::default()
     };
-    let long = c.call::<SessionCreate>(&create("long")).await.unwrap().session_id;
+    let long = c
+        .call::<SessionCreate>(&create("long"))
+        .await
+        .unwrap()
+        .session_id;
     let t = Instant::now();
     for i in 0..turns {
         send(&c, &long, &format!("earlier question {i}")).await;
@@ -151,8 +180,15 @@ async fn main() {
         }
     }
     idle(&c, &long, Duration::from_secs(300)).await;
-    println!("{turns} earlier turns journaled in {:.1} s", t.elapsed().as_secs_f64());
-    let fresh = c.call::<SessionCreate>(&create("fresh")).await.unwrap().session_id;
+    println!(
+        "{turns} earlier turns journaled in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    let fresh = c
+        .call::<SessionCreate>(&create("fresh"))
+        .await
+        .unwrap()
+        .session_id;
     let f = measure(&env, &mock, &c, &fresh, "fresh").await;
     let l = measure(&env, &mock, &c, &long, "long").await;
     println!("ratio long/fresh: {:.2}x (goal ≤ 1.5x)", l / f.max(0.01));

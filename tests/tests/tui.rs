@@ -277,7 +277,11 @@ async fn the_editor_has_a_cursor_emacs_keys_and_a_paste_that_keeps_lines() {
     tmux.type_text("a", "abc");
     tmux.wait_for("a", "abc");
     let (x, _, visible) = cursor(&tmux, "a");
-    assert_eq!((x, visible.as_str()), (4, "1"), "a visible cursor after abc");
+    assert_eq!(
+        (x, visible.as_str()),
+        (4, "1"),
+        "a visible cursor after abc"
+    );
     tmux.keys("a", &["C-a"]);
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(cursor(&tmux, "a").0, 1, "C-a goes to the start of the line");
@@ -290,7 +294,12 @@ async fn the_editor_has_a_cursor_emacs_keys_and_a_paste_that_keeps_lines() {
     tmux.keys("a", &["Enter"]);
     tmux.wait_for("a", "say world");
     // A bracketed paste of two lines stays two lines (tmux sends them with CR).
-    tmux.run(&["set-buffer", "-b", "p", "first pasted line\nsecond pasted line"]);
+    tmux.run(&[
+        "set-buffer",
+        "-b",
+        "p",
+        "first pasted line\nsecond pasted line",
+    ]);
     tmux.run(&["paste-buffer", "-p", "-b", "p", "-t", "a"]);
     tmux.wait_for("a", "second pasted line");
     tmux.keys("a", &["Enter"]);
@@ -303,10 +312,7 @@ async fn the_editor_has_a_cursor_emacs_keys_and_a_paste_that_keeps_lines() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    assert_eq!(
-        msgs,
-        ["say world", "first pasted line\nsecond pasted line"]
-    );
+    assert_eq!(msgs, ["say world", "first pasted line\nsecond pasted line"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -380,7 +386,10 @@ async fn a_queued_message_keeps_its_place_in_both_terminals_and_after_attach() {
     tmux.wait_for("late", "Second answer.");
     for name in ["a", "b", "late"] {
         let s = tmux.screen(name);
-        let at = |n: &str| s.find(n).unwrap_or_else(|| panic!("{n:?} missing in {name}:\n{s}"));
+        let at = |n: &str| {
+            s.find(n)
+                .unwrap_or_else(|| panic!("{n:?} missing in {name}:\n{s}"))
+        };
         assert!(
             at("first question") < at("Alpha beta gamma delta done.")
                 && at("Alpha beta gamma delta done.") < at("second question")
@@ -415,7 +424,11 @@ async fn ctrl_c_cancels_the_turn_and_detaching_leaves_a_summary() {
     tmux.wait_for("a", "turn cancelled");
     // The hint goes away by itself.
     std::thread::sleep(Duration::from_millis(3500));
-    assert!(!tmux.screen("a").contains("cancelling"), "{}", tmux.screen("a"));
+    assert!(
+        !tmux.screen("a").contains("cancelling"),
+        "{}",
+        tmux.screen("a")
+    );
     tmux.keys("a", &["C-c", "C-c"]);
     let s = tmux.wait_for("a", "TUI-EXITED");
     assert!(s.contains(&format!("botcoder attach {id}")), "{s}");

@@ -117,7 +117,11 @@ impl State {
             }
             KeyCode::F(2) => {
                 self.mouse = !self.mouse;
-                let on = if self.mouse { "on (F2 turns it off to select text)" } else { "off: text can be selected" };
+                let on = if self.mouse {
+                    "on (F2 turns it off to select text)"
+                } else {
+                    "off: text can be selected"
+                };
                 self.hint(format!("mouse {on}"));
                 return Some(Action::Mouse);
             }

@@ -12,7 +12,10 @@ pub const OPEN: &str = "\n\n<attached-file path=\"";
 /// The `@word` the cursor is in: (start char index, the word without `@`).
 pub fn word_at(line: &str, col: usize) -> Option<(usize, String)> {
     let before: Vec<char> = line.chars().take(col).collect();
-    let start = before.iter().rposition(|c| c.is_whitespace()).map_or(0, |i| i + 1);
+    let start = before
+        .iter()
+        .rposition(|c| c.is_whitespace())
+        .map_or(0, |i| i + 1);
     let word: String = before[start..].iter().collect();
     let rest = word.strip_prefix('@')?;
     Some((start, rest.to_owned()))
@@ -153,10 +156,18 @@ mod tests {
 
     #[test]
     fn fuzzy_matches_prefer_file_names_and_word_starts() {
-        let files: Vec<String> = ["src/main.rs", "docs/maintenance.md", "src/lib.rs", "Makefile"]
-            .map(String::from)
-            .to_vec();
-        assert_eq!(matches("main", &files, 2), ["src/main.rs", "docs/maintenance.md"]);
+        let files: Vec<String> = [
+            "src/main.rs",
+            "docs/maintenance.md",
+            "src/lib.rs",
+            "Makefile",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            matches("main", &files, 2),
+            ["src/main.rs", "docs/maintenance.md"]
+        );
         assert_eq!(matches("slr", &files, 5), ["src/lib.rs"]);
         assert!(matches("zzz", &files, 5).is_empty());
     }
@@ -165,7 +176,10 @@ mod tests {
     fn attached_files_round_trip_into_chips() {
         let files = vec!["src/main.rs".to_owned()];
         assert_eq!(mentioned("look at @src/main.rs, and @nope", &files), files);
-        let sent = attach("look at @src/main.rs", &[("src/main.rs".into(), "fn main() {}".into())]);
+        let sent = attach(
+            "look at @src/main.rs",
+            &[("src/main.rs".into(), "fn main() {}".into())],
+        );
         assert!(sent.contains("fn main() {}"));
         assert_eq!(split(&sent), ("look at @src/main.rs", files));
         assert_eq!(word_at("see @sr", 7), Some((4, "sr".into())));

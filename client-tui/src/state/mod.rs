@@ -371,7 +371,9 @@ impl State {
             } => {
                 self.context_used = *after_tokens;
                 self.notice(
-                    format!("context compacted ({method}): {before_tokens} → {after_tokens} tokens"),
+                    format!(
+                        "context compacted ({method}): {before_tokens} → {after_tokens} tokens"
+                    ),
                     false,
                 );
             }
@@ -590,7 +592,13 @@ impl State {
 
     /// Whether block `i` shows its body (tool output, reasoning).
     pub fn is_expanded(&self, i: usize) -> bool {
-        let failed = matches!(self.items.get(i), Some(Item::Tool { ok: Some(false), .. }));
+        let failed = matches!(
+            self.items.get(i),
+            Some(Item::Tool {
+                ok: Some(false),
+                ..
+            })
+        );
         // Failures are open by default: their output is what you need to see.
         (self.expanded || failed) != self.toggled.contains(&i)
     }

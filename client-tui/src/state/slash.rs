@@ -45,7 +45,11 @@ pub const COMMANDS: [(&str, &str, &str); 14] = [
     ("/diff", "", "show this session's file changes"),
     ("/undo", "", "revert the last turn's file changes"),
     ("/redo", "", "re-apply what /undo reverted"),
-    ("/clear", "", "clear the screen (the session keeps its history)"),
+    (
+        "/clear",
+        "",
+        "clear the screen (the session keeps its history)",
+    ),
     ("/quit", "", "detach; the session keeps running"),
     ("/exit", "", "the same as /quit"),
 ];
@@ -164,7 +168,9 @@ mod tests {
             Parsed::Command(Command::Approval(ApprovalPolicy::ReadOnly))
         );
         assert!(matches!(parse("/approval never"), Parsed::Error(_)));
-        assert!(matches!(parse("/frobnicate"), Parsed::Error(e) if e.contains("unknown command /frobnicate")));
+        assert!(
+            matches!(parse("/frobnicate"), Parsed::Error(e) if e.contains("unknown command /frobnicate"))
+        );
         assert!(matches!(parse("/re"), Parsed::Error(e) if e.contains("/rename")));
         assert_eq!(parse("//etc/hosts"), Parsed::Message("/etc/hosts".into()));
         assert_eq!(parse("fix /tmp"), Parsed::Message("fix /tmp".into()));

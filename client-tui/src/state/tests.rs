@@ -101,9 +101,19 @@ fn streaming_with_a_mid_turn_partial_is_not_doubled() {
     s.apply(&delta("t", 0, "Hello wor")); // the partial a late attach gets
     s.apply(&delta("t", 6, "wor")); // a live delta it already has
     s.apply(&delta("t", 9, "ld"));
-    assert_eq!(s.items, vec![Item::Assistant { text: "Hello world".into() }]);
+    assert_eq!(
+        s.items,
+        vec![Item::Assistant {
+            text: "Hello world".into()
+        }]
+    );
     s.apply(&reply(1, "t", "Hello world!"));
-    assert_eq!(s.items, vec![Item::Assistant { text: "Hello world!".into() }]);
+    assert_eq!(
+        s.items,
+        vec![Item::Assistant {
+            text: "Hello world!".into()
+        }]
+    );
 }
 
 #[test]
@@ -143,7 +153,12 @@ fn a_message_sent_while_a_reply_streams_waits_and_never_splits_the_reply() {
         }
         shape(&s)
     };
-    let want = ["user first?", "assistant one two", "user second?", "assistant three"];
+    let want = [
+        "user first?",
+        "assistant one two",
+        "user second?",
+        "assistant three",
+    ];
     assert_eq!(live, want);
     assert_eq!(replayed, want);
 }
@@ -175,9 +190,21 @@ fn tool_lifecycle_errors_verbatim_and_replays_skipped() {
             truncated: false,
         },
     ));
-    assert!(matches!(&s.items[1], Item::Tool { ok: Some(false), exit_code: Some(2), .. }));
+    assert!(matches!(
+        &s.items[1],
+        Item::Tool {
+            ok: Some(false),
+            exit_code: Some(2),
+            ..
+        }
+    ));
     assert!(s.is_expanded(1), "failures are open by default");
-    s.apply(&done(5, "t", TurnStatus::Failed, Some("Set OPENAI_API_KEY in config.toml")));
+    s.apply(&done(
+        5,
+        "t",
+        TurnStatus::Failed,
+        Some("Set OPENAI_API_KEY in config.toml"),
+    ));
     assert!(!s.is_running());
     assert_eq!(
         s.items.last(),
@@ -211,7 +238,11 @@ fn approvals_answer_deny_with_a_message_and_name_the_terminal() {
     typed(&mut s, "use b");
     assert_eq!(
         s.key(k(KeyCode::Enter)),
-        Some(Action::Approve("c".into(), ApprovalDecision::Deny, Some("use b".into())))
+        Some(Action::Approve(
+            "c".into(),
+            ApprovalDecision::Deny,
+            Some("use b".into())
+        ))
     );
     s.apply(&ev(
         Some(2),
@@ -226,8 +257,9 @@ fn approvals_answer_deny_with_a_message_and_name_the_terminal() {
     assert_eq!(
         s.items.last(),
         Some(&Item::Notice {
-            text: "allowed writes to a for this session by botcoder-tui on /dev/pts/1 (this terminal)"
-                .into(),
+            text:
+                "allowed writes to a for this session by botcoder-tui on /dev/pts/1 (this terminal)"
+                    .into(),
             error: false
         })
     );
@@ -254,7 +286,9 @@ fn slash_commands_stay_local_and_messages_carry_mentions() {
     s.files = vec!["src/main.rs".into()];
     typed(&mut s, "/frob");
     assert_eq!(s.key(k(KeyCode::Enter)), None);
-    assert!(matches!(s.items.last(), Some(Item::Notice { error: true, text }) if text.contains("/frob")));
+    assert!(
+        matches!(s.items.last(), Some(Item::Notice { error: true, text }) if text.contains("/frob"))
+    );
     typed(&mut s, "/he");
     assert_eq!(s.completions().len(), 1);
     s.key(k(KeyCode::Enter));
@@ -263,7 +297,9 @@ fn slash_commands_stay_local_and_messages_carry_mentions() {
     typed(&mut s, "/approval auto");
     assert_eq!(
         s.key(k(KeyCode::Enter)),
-        Some(Action::Command(slash::Command::Approval(botcoder_protocol::ApprovalPolicy::Auto)))
+        Some(Action::Command(slash::Command::Approval(
+            botcoder_protocol::ApprovalPolicy::Auto
+        )))
     );
     typed(&mut s, "look @ma");
     assert_eq!(s.completions(), ["@src/main.rs"]);
@@ -293,7 +329,10 @@ fn new_events_update_the_header_and_transcript() {
             by: "cli".into(),
         },
     ));
-    assert_eq!((s.provider.as_deref(), s.model.as_deref()), (Some("anthropic"), Some("claude")));
+    assert_eq!(
+        (s.provider.as_deref(), s.model.as_deref()),
+        (Some("anthropic"), Some("claude"))
+    );
     for (seq, cost) in [(2, 0.5), (3, 0.25)] {
         s.apply(&ev(
             Some(seq),
@@ -324,5 +363,7 @@ fn new_events_update_the_header_and_transcript() {
             replay: None,
         },
     ));
-    assert!(s.items.contains(&Item::Reasoning { text: "hmm, yes".into() }));
+    assert!(s.items.contains(&Item::Reasoning {
+        text: "hmm, yes".into()
+    }));
 }

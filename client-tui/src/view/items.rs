@@ -25,13 +25,21 @@ pub fn lines(item: &Item, width: usize, expanded: bool, theme: Theme) -> Vec<Lin
                 format!("› {}", one_line(client)),
                 theme.fg(Color::Cyan).add_modifier(Modifier::BOLD),
             ));
-            out.extend(wrap_text(&terminal_safe(typed), width, Style::default(), "  "));
+            out.extend(wrap_text(
+                &terminal_safe(typed),
+                width,
+                Style::default(),
+                "  ",
+            ));
             if !files.is_empty() {
                 let chips: Vec<Span<'static>> = files
                     .iter()
                     .flat_map(|f| {
                         [
-                            Span::styled(format!("[@{}]", one_line(f)), theme.fg(Color::Blue).add_modifier(Modifier::REVERSED)),
+                            Span::styled(
+                                format!("[@{}]", one_line(f)),
+                                theme.fg(Color::Blue).add_modifier(Modifier::REVERSED),
+                            ),
                             Span::raw(" "),
                         ]
                     })
@@ -41,7 +49,9 @@ pub fn lines(item: &Item, width: usize, expanded: bool, theme: Theme) -> Vec<Lin
                 out.push(Line::from(l));
             }
         }
-        Item::Assistant { text } => out.extend(markdown::render(&terminal_safe(text), width, theme)),
+        Item::Assistant { text } => {
+            out.extend(markdown::render(&terminal_safe(text), width, theme))
+        }
         Item::Reasoning { text } => {
             let dim = theme.fg(Color::DarkGray).add_modifier(Modifier::ITALIC);
             let n = text.lines().count();
@@ -49,7 +59,10 @@ pub fn lines(item: &Item, width: usize, expanded: bool, theme: Theme) -> Vec<Lin
                 out.push(Line::styled("∴ thinking (Alt-O collapses)", dim));
                 out.extend(wrap_text(&terminal_safe(text), width, dim, "  "));
             } else {
-                out.push(Line::styled(format!("∴ thinking… ({n} lines, Alt-O shows)"), dim));
+                out.push(Line::styled(
+                    format!("∴ thinking… ({n} lines, Alt-O shows)"),
+                    dim,
+                ));
             }
         }
         Item::Tool {
@@ -60,17 +73,36 @@ pub fn lines(item: &Item, width: usize, expanded: bool, theme: Theme) -> Vec<Lin
             exit_code,
             diff,
             ..
-        } => tool(&mut out, name, args, output, *ok, *exit_code, diff.as_deref(), width, expanded, theme),
+        } => tool(
+            &mut out,
+            name,
+            args,
+            output,
+            *ok,
+            *exit_code,
+            diff.as_deref(),
+            width,
+            expanded,
+            theme,
+        ),
         Item::Diff { path, diff } => {
             let (a, r) = counts(diff);
-            out.push(Line::styled(format!("● Edit {} (+{a} −{r})", one_line(path)), theme.bold()));
+            out.push(Line::styled(
+                format!("● Edit {} (+{a} −{r})", one_line(path)),
+                theme.bold(),
+            ));
             diff_lines(&mut out, diff, width, theme, usize::MAX);
         }
         Item::Changes { what, files } => {
-            let (a, r) = files.iter().fold((0, 0), |(a, r), f| (a + f.added, r + f.removed));
+            let (a, r) = files
+                .iter()
+                .fold((0, 0), |(a, r), f| (a + f.added, r + f.removed));
             let n = files.len();
             let s = if n == 1 { "" } else { "s" };
-            out.push(Line::styled(format!("Δ {n} file{s} {what} +{a} −{r}"), theme.bold()));
+            out.push(Line::styled(
+                format!("Δ {n} file{s} {what} +{a} −{r}"),
+                theme.bold(),
+            ));
             for f in files {
                 let mark = match f.status {
                     FileChangeStatus::Added => "A",
@@ -83,7 +115,11 @@ pub fn lines(item: &Item, width: usize, expanded: bool, theme: Theme) -> Vec<Lin
                 ));
             }
         }
-        Item::Progress { step, message, progress } => {
+        Item::Progress {
+            step,
+            message,
+            progress,
+        } => {
             let filled = ((progress / 100.0) * 20.0).round().clamp(0.0, 20.0) as usize;
             let bar = format!(
                 "[{}{}] {:>3.0}% {step}: {message}",
@@ -91,7 +127,12 @@ pub fn lines(item: &Item, width: usize, expanded: bool, theme: Theme) -> Vec<Lin
                 "░".repeat(20 - filled),
                 progress
             );
-            out.extend(wrap_text(&terminal_safe(&bar), width, theme.fg(Color::Magenta), ""));
+            out.extend(wrap_text(
+                &terminal_safe(&bar),
+                width,
+                theme.fg(Color::Magenta),
+                "",
+            ));
         }
         Item::Notice { text, error } => {
             let style = if *error {
@@ -100,7 +141,12 @@ pub fn lines(item: &Item, width: usize, expanded: bool, theme: Theme) -> Vec<Lin
                 theme.fg(Color::DarkGray)
             };
             let mark = if *error { "✗ " } else { "── " };
-            out.extend(wrap_text(&format!("{mark}{}", terminal_safe(text)), width, style, ""));
+            out.extend(wrap_text(
+                &format!("{mark}{}", terminal_safe(text)),
+                width,
+                style,
+                "",
+            ));
         }
     }
     out.push(Line::raw(""));
@@ -123,10 +169,14 @@ pub fn summary(name: &str, args: &serde_json::Value) -> String {
             let p = arg(args, "path");
             format!("List {}", if p.is_empty() { "." } else { p })
         }
-        "search" => format!("Search {:?} in {}", arg(args, "pattern"), match arg(args, "path") {
-            "" => ".",
-            p => p,
-        }),
+        "search" => format!(
+            "Search {:?} in {}",
+            arg(args, "pattern"),
+            match arg(args, "path") {
+                "" => ".",
+                p => p,
+            }
+        ),
         "git" => format!("git {}", arg(args, "op")),
         _ => {
             let a = args.to_string();
@@ -150,7 +200,13 @@ fn counts(diff: &str) -> (usize, usize) {
 }
 
 /// The diff's hunks (headers skipped), coloured, at most `max` lines.
-pub fn diff_lines(out: &mut Vec<Line<'static>>, diff: &str, width: usize, theme: Theme, max: usize) {
+pub fn diff_lines(
+    out: &mut Vec<Line<'static>>,
+    diff: &str,
+    width: usize,
+    theme: Theme,
+    max: usize,
+) {
     let body: Vec<&str> = diff
         .lines()
         .filter(|l| !l.starts_with("+++") && !l.starts_with("---"))
@@ -202,14 +258,22 @@ fn tool(
     if let Some(c) = exit_code.filter(|c| *c != 0 || name == "execute_command") {
         head.push_str(&format!(" · exit {c}"));
     }
-    let mut spans = vec![Span::styled(format!("{mark} "), theme.fg(color)), Span::styled(head, theme.bold())];
+    let mut spans = vec![
+        Span::styled(format!("{mark} "), theme.fg(color)),
+        Span::styled(head, theme.bold()),
+    ];
     if !expanded && !output.is_empty() && diff.is_none() {
         spans.push(Span::styled(
             format!("  ({} lines, Alt-O shows)", output.lines().count()),
             theme.fg(Color::DarkGray),
         ));
     }
-    out.extend(super::wrap::wrap_spans(&spans, width, Span::raw(""), Span::raw("  ")));
+    out.extend(super::wrap::wrap_spans(
+        &spans,
+        width,
+        Span::raw(""),
+        Span::raw("  "),
+    ));
     if let Some(d) = diff {
         diff_lines(out, d, width, theme, if expanded { usize::MAX } else { 40 });
     }
@@ -225,7 +289,12 @@ fn tool(
         lines.iter().for_each(|l| show(out, l));
     } else {
         lines[..HEAD].iter().for_each(|l| show(out, l));
-        out.push(Line::styled(format!("  │ … {} lines …", lines.len() - HEAD - TAIL), dim));
-        lines[lines.len() - TAIL..].iter().for_each(|l| show(out, l));
+        out.push(Line::styled(
+            format!("  │ … {} lines …", lines.len() - HEAD - TAIL),
+            dim,
+        ));
+        lines[lines.len() - TAIL..]
+            .iter()
+            .for_each(|l| show(out, l));
     }
 }

@@ -155,12 +155,10 @@ impl Renderer {
 
     fn start(&mut self, tag: Tag<'_>) {
         match tag {
-            Tag::Paragraph => {
-                if !self.item_start {
-                    self.flush();
-                    if self.lists.is_empty() {
-                        self.blank();
-                    }
+            Tag::Paragraph if !self.item_start => {
+                self.flush();
+                if self.lists.is_empty() {
+                    self.blank();
                 }
             }
             Tag::Heading { level, .. } => {
@@ -206,7 +204,10 @@ impl Renderer {
             Tag::Link { dest_url, .. } => {
                 self.link = Some(dest_url.into_string());
                 let theme = self.theme;
-                self.push_style(|s| s.patch(theme.fg(Color::Blue)).add_modifier(Modifier::UNDERLINED));
+                self.push_style(|s| {
+                    s.patch(theme.fg(Color::Blue))
+                        .add_modifier(Modifier::UNDERLINED)
+                });
             }
             Tag::Table(_) => {
                 self.flush();
@@ -263,8 +264,10 @@ impl Renderer {
                 if let Some(url) = self.link.take() {
                     let shown: String = self.spans.iter().map(|s| s.content.as_ref()).collect();
                     if !shown.ends_with(url.as_str()) {
-                        self.spans
-                            .push(Span::styled(format!(" ({url})"), self.theme.fg(Color::DarkGray)));
+                        self.spans.push(Span::styled(
+                            format!(" ({url})"),
+                            self.theme.fg(Color::DarkGray),
+                        ));
                     }
                 }
             }
@@ -286,7 +289,8 @@ impl Renderer {
             }
         }
         // Too wide for the screen: shrink the widest columns (cells are then cut with …).
-        while widths.iter().sum::<usize>() + 3 * cols > self.width && widths.iter().any(|w| *w > 4) {
+        while widths.iter().sum::<usize>() + 3 * cols > self.width && widths.iter().any(|w| *w > 4)
+        {
             if let Some(w) = widths.iter_mut().max() {
                 *w -= 1;
             }
@@ -303,11 +307,18 @@ impl Renderer {
                     line.push_str(" │ ");
                 }
             }
-            let style = if ri == 0 { self.theme.bold() } else { Style::default() };
+            let style = if ri == 0 {
+                self.theme.bold()
+            } else {
+                Style::default()
+            };
             self.out.push(Line::styled(line, style));
             if ri == 0 {
                 let sep: Vec<String> = widths.iter().map(|w| "─".repeat(*w)).collect();
-                self.out.push(Line::styled(sep.join("─┼─"), self.theme.fg(Color::DarkGray)));
+                self.out.push(Line::styled(
+                    sep.join("─┼─"),
+                    self.theme.fg(Color::DarkGray),
+                ));
             }
         }
         self.blank();
@@ -337,18 +348,56 @@ fn keywords(lang: &str) -> &'static [&'static str] {
             "where", "self", "Self", "true", "false", "in", "as", "crate", "super", "dyn", "move",
         ],
         "python" | "py" => &[
-            "def", "class", "import", "from", "return", "if", "elif", "else", "for", "while",
-            "in", "not", "and", "or", "None", "True", "False", "with", "as", "try", "except",
-            "raise", "lambda", "yield", "self", "pass", "async", "await",
+            "def", "class", "import", "from", "return", "if", "elif", "else", "for", "while", "in",
+            "not", "and", "or", "None", "True", "False", "with", "as", "try", "except", "raise",
+            "lambda", "yield", "self", "pass", "async", "await",
         ],
         "go" => &[
-            "func", "package", "import", "var", "const", "type", "struct", "interface", "return",
-            "if", "else", "for", "range", "go", "defer", "chan", "map", "nil", "true", "false",
+            "func",
+            "package",
+            "import",
+            "var",
+            "const",
+            "type",
+            "struct",
+            "interface",
+            "return",
+            "if",
+            "else",
+            "for",
+            "range",
+            "go",
+            "defer",
+            "chan",
+            "map",
+            "nil",
+            "true",
+            "false",
         ],
         "js" | "javascript" | "ts" | "typescript" | "tsx" | "jsx" => &[
-            "function", "const", "let", "var", "return", "if", "else", "for", "while", "class",
-            "import", "export", "from", "new", "this", "async", "await", "true", "false", "null",
-            "undefined", "interface", "type",
+            "function",
+            "const",
+            "let",
+            "var",
+            "return",
+            "if",
+            "else",
+            "for",
+            "while",
+            "class",
+            "import",
+            "export",
+            "from",
+            "new",
+            "this",
+            "async",
+            "await",
+            "true",
+            "false",
+            "null",
+            "undefined",
+            "interface",
+            "type",
         ],
         "sh" | "bash" | "shell" | "zsh" | "console" => &[
             "if", "then", "else", "fi", "for", "do", "done", "while", "case", "esac", "export",

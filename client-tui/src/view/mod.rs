@@ -133,15 +133,22 @@ pub fn transcript_window(
 
 fn header(state: &State, theme: Theme, tick: usize) -> Line<'static> {
     let mode = match (state.mode, state.fallback) {
-        (_, true) => Span::styled(" Fallback ", theme.fg(Color::Red).add_modifier(Modifier::REVERSED)),
+        (_, true) => Span::styled(
+            " Fallback ",
+            theme.fg(Color::Red).add_modifier(Modifier::REVERSED),
+        ),
         (Some(Mode::MultiAgent), _) => Span::styled(
             " Multi-Agent (BotServer) ",
             theme.fg(Color::Magenta).add_modifier(Modifier::REVERSED),
         ),
-        (Some(Mode::Local), _) => {
-            Span::styled(" Local (BYOK) ", theme.fg(Color::Green).add_modifier(Modifier::REVERSED))
-        }
-        (None, _) => Span::styled(" … ", theme.fg(Color::DarkGray).add_modifier(Modifier::REVERSED)),
+        (Some(Mode::Local), _) => Span::styled(
+            " Local (BYOK) ",
+            theme.fg(Color::Green).add_modifier(Modifier::REVERSED),
+        ),
+        (None, _) => Span::styled(
+            " … ",
+            theme.fg(Color::DarkGray).add_modifier(Modifier::REVERSED),
+        ),
     };
     let mut spans = vec![mode, Span::raw(" ")];
     if state.is_running() {
@@ -167,9 +174,14 @@ fn header(state: &State, theme: Theme, tick: usize) -> Line<'static> {
         spans.push(Span::raw(format!(" · approval {}", policy_name(a))));
     }
     if let Some((until, why)) = &state.waiting_until {
-        let left = until.saturating_duration_since(Instant::now()).as_secs_f64();
+        let left = until
+            .saturating_duration_since(Instant::now())
+            .as_secs_f64();
         if left > 0.0 {
-            spans.push(Span::styled(format!("  ⏳ {left:.0}s {}", one_line(why)), theme.fg(Color::Yellow)));
+            spans.push(Span::styled(
+                format!("  ⏳ {left:.0}s {}", one_line(why)),
+                theme.fg(Color::Yellow),
+            ));
         }
     }
     Line::from(spans)
@@ -224,7 +236,13 @@ pub fn draw(f: &mut Frame<'_>, state: &State, theme: Theme, tick: usize, cache: 
     .areas(area);
     f.render_widget(Paragraph::new(header(state, theme, tick)), head);
 
-    let (visible, _) = transcript_window(state, cache, body.width as usize, body.height as usize, theme);
+    let (visible, _) = transcript_window(
+        state,
+        cache,
+        body.width as usize,
+        body.height as usize,
+        theme,
+    );
     f.render_widget(Paragraph::new(visible), body);
 
     let q: Vec<Line<'static>> = state
@@ -232,7 +250,12 @@ pub fn draw(f: &mut Frame<'_>, state: &State, theme: Theme, tick: usize, cache: 
         .iter()
         .take(3)
         .map(|m| {
-            let first = crate::state::mention::split(&m.text).0.lines().next().unwrap_or("").to_owned();
+            let first = crate::state::mention::split(&m.text)
+                .0
+                .lines()
+                .next()
+                .unwrap_or("")
+                .to_owned();
             Line::styled(
                 format!("⏸ queued ({}): {}", one_line(&m.client), one_line(&first)),
                 theme.fg(Color::Yellow),
@@ -241,7 +264,11 @@ pub fn draw(f: &mut Frame<'_>, state: &State, theme: Theme, tick: usize, cache: 
         .collect();
     f.render_widget(Paragraph::new(q), queue);
 
-    let title = if state.is_running() { " message (queued until the turn ends) " } else { " message " };
+    let title = if state.is_running() {
+        " message (queued until the turn ends) "
+    } else {
+        " message "
+    };
     let inner_h = input_height.saturating_sub(2) as usize;
     let (row, _) = state.input.cursor();
     let first = row.saturating_sub(inner_h.saturating_sub(1));
@@ -254,7 +281,8 @@ pub fn draw(f: &mut Frame<'_>, state: &State, theme: Theme, tick: usize, cache: 
         .collect();
     let block = Block::default().borders(Borders::ALL).title(title);
     f.render_widget(Paragraph::new(text).block(block), input);
-    if state.approval.is_none() && state.overlay.is_none()
+    if state.approval.is_none()
+        && state.overlay.is_none()
         && let Some(p) = input_cursor(state, input)
     {
         f.set_cursor_position(p);
@@ -280,13 +308,21 @@ pub fn draw(f: &mut Frame<'_>, state: &State, theme: Theme, tick: usize, cache: 
             .enumerate()
             .take(8)
             .map(|(i, r)| {
-                let style = if i == sel { Style::default().add_modifier(Modifier::REVERSED) } else { Style::default() };
+                let style = if i == sel {
+                    Style::default().add_modifier(Modifier::REVERSED)
+                } else {
+                    Style::default()
+                };
                 Line::styled(one_line(r), style)
             })
             .collect();
         f.render_widget(Clear, rect);
         f.render_widget(
-            Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(" Tab completes ")),
+            Paragraph::new(lines).block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .title(" Tab completes "),
+            ),
             rect,
         );
     }

@@ -38,7 +38,10 @@ pub fn approval(f: &mut Frame<'_>, a: &PendingApproval, theme: Theme) {
     let mut foot = vec![Line::raw("")];
     match &a.message {
         Some(m) => foot.push(Line::styled(
-            format!("deny with a message for the model: {}▏ (Enter sends, Esc back)", one_line(m)),
+            format!(
+                "deny with a message for the model: {}▏ (Enter sends, Esc back)",
+                one_line(m)
+            ),
             theme.fg(Color::Yellow),
         )),
         None => {
@@ -86,7 +89,11 @@ pub fn approval(f: &mut Frame<'_>, a: &PendingApproval, theme: Theme) {
 /// Draws a scrollable overlay.
 pub fn overlay(f: &mut Frame<'_>, o: &Overlay, theme: Theme) {
     let area = f.area();
-    let rect = centered(area, area.width.saturating_sub(4), area.height.saturating_sub(2));
+    let rect = centered(
+        area,
+        area.width.saturating_sub(4),
+        area.height.saturating_sub(2),
+    );
     let inner = rect.width.saturating_sub(2) as usize;
     let mut lines = Vec::new();
     if o.text.starts_with("diff ") || o.text.starts_with("--- ") || o.text.contains("\n@@ ") {

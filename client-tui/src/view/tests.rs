@@ -34,7 +34,6 @@ fn has(lines: &[String], needle: &str) -> bool {
     lines.iter().any(|l| l.contains(needle))
 }
 
-
 fn screen(state: &State, w: u16, h: u16) -> String {
     render(state, w, h).join("\n")
 }
@@ -122,20 +121,36 @@ fn tool_calls_snapshot() {
     s.mode = Some(botcoder_protocol::Mode::Local);
     s.apply(&user(1, "t", "fix it"));
     s.apply(&started(2, "t"));
-    s.apply(&tool(3, "a", "read_file", serde_json::json!({"path": "src/main.rs"})));
+    s.apply(&tool(
+        3,
+        "a",
+        "read_file",
+        serde_json::json!({"path": "src/main.rs"}),
+    ));
     s.apply(&result(4, "a", true, "fn main() {}\n", None));
-    s.apply(&tool(5, "b", "edit_file", serde_json::json!({"path": "calc.py", "old": "x", "new": "y"})));
+    s.apply(&tool(
+        5,
+        "b",
+        "edit_file",
+        serde_json::json!({"path": "calc.py", "old": "x", "new": "y"}),
+    ));
     s.apply(&ev(
         6,
         EventBody::FileChanged {
             turn_id: "t".into(),
             path: "calc.py".into(),
-            diff: "--- a/calc.py\n+++ b/calc.py\n@@ -1,2 +1,3 @@\n-x = 1\n+x = 2\n+y = 3\n z\n".into(),
+            diff: "--- a/calc.py\n+++ b/calc.py\n@@ -1,2 +1,3 @@\n-x = 1\n+x = 2\n+y = 3\n z\n"
+                .into(),
         },
     ));
     s.apply(&result(7, "b", true, "edited", None));
     let out: String = (1..=30).map(|i| format!("line {i}\n")).collect();
-    s.apply(&tool(8, "c", "execute_command", serde_json::json!({"command": "cargo test"})));
+    s.apply(&tool(
+        8,
+        "c",
+        "execute_command",
+        serde_json::json!({"command": "cargo test"}),
+    ));
     s.apply(&result(9, "c", false, &out, Some(101)));
     s.apply(&ev(
         10,
@@ -224,8 +239,13 @@ fn frames_cost_the_same_with_two_thousand_turns() {
     }
     let mut cache = Cache::default();
     let mut t = Terminal::new(TestBackend::new(80, 30)).unwrap();
-    t.draw(|f| draw(f, &s, Theme::plain(), 0, &mut cache)).unwrap();
-    assert!(cache.rendered < 30, "only what fits is laid out: {}", cache.rendered);
+    t.draw(|f| draw(f, &s, Theme::plain(), 0, &mut cache))
+        .unwrap();
+    assert!(
+        cache.rendered < 30,
+        "only what fits is laid out: {}",
+        cache.rendered
+    );
     s.apply(&ev(
         seq + 1,
         EventBody::AssistantDelta {
@@ -234,8 +254,12 @@ fn frames_cost_the_same_with_two_thousand_turns() {
             text: "more".into(),
         },
     ));
-    t.draw(|f| draw(f, &s, Theme::plain(), 0, &mut cache)).unwrap();
-    assert_eq!(cache.rendered, 1, "a streaming frame lays out the streaming item alone");
+    t.draw(|f| draw(f, &s, Theme::plain(), 0, &mut cache))
+        .unwrap();
+    assert_eq!(
+        cache.rendered, 1,
+        "a streaming frame lays out the streaming item alone"
+    );
 }
 
 #[test]
@@ -243,7 +267,8 @@ fn cursor_is_shown_in_the_input() {
     let mut s = State::new("s1");
     s.input.paste("ab\ncd");
     let mut t = Terminal::new(TestBackend::new(40, 12)).unwrap();
-    t.draw(|f| draw(f, &s, Theme::plain(), 0, &mut Cache::default())).unwrap();
+    t.draw(|f| draw(f, &s, Theme::plain(), 0, &mut Cache::default()))
+        .unwrap();
     let pos = t.get_cursor_position().unwrap();
     // Input box: rows 7..=10 (4 high: 2 lines + borders), text from x=1.
     assert_eq!((pos.x, pos.y), (3, 9));
@@ -293,8 +318,16 @@ fn markdown_emphasis_and_code_blocks() {
         },
     ));
     let mut t = Terminal::new(TestBackend::new(60, 20)).unwrap();
-    t.draw(|f| draw(f, &s, Theme::from_env_for_tests(true), 0, &mut Cache::default()))
-        .unwrap();
+    t.draw(|f| {
+        draw(
+            f,
+            &s,
+            Theme::from_env_for_tests(true),
+            0,
+            &mut Cache::default(),
+        )
+    })
+    .unwrap();
     let buf = t.backend().buffer().clone();
     let row = (0..20)
         .find(|y| {
