@@ -168,3 +168,90 @@ pub async fn pick(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use pretty_assertions::assert_eq;
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+
+    fn info(id: &str, title: Option<&str>, updated: &str) -> SessionInfo {
+        SessionInfo {
+            session_id: id.into(),
+            title: title.map(String::from),
+            project_path: "/p".into(),
+            created_at: updated.into(),
+            updated_at: updated.into(),
+            last_seq: 3,
+            running_turn: None,
+            queued_turns: 0,
+            approval: Default::default(),
+            provider: None,
+            model: None,
+            cost_usd: None,
+        }
+    }
+
+    fn key(c: KeyCode) -> KeyEvent {
+        KeyEvent::new(c, KeyModifiers::NONE)
+    }
+
+    #[test]
+    fn every_session_is_reachable_by_arrows_and_by_filter() {
+        let sessions: Vec<SessionInfo> = (0..30)
+            .map(|i| {
+                info(
+                    &format!("s{i:02}"),
+                    Some(&format!("task {i}")),
+                    &format!("2026-12-01T10:{i:02}:00Z"),
+                )
+            })
+            .collect();
+        let mut p = Picker::new(&sessions);
+        assert_eq!(p.visible().len(), 30);
+        for _ in 0..29 {
+            p.key(key(KeyCode::Down));
+        }
+        // Newest first: the 30th row down is the oldest session.
+        assert_eq!(p.key(key(KeyCode::Down)), None);
+        assert_eq!(
+            p.key(key(KeyCode::Enter)),
+            Some(Choice::Existing("s00".into()))
+        );
+        let mut p = Picker::new(&sessions);
+        for c in "task 17".chars() {
+            p.key(key(KeyCode::Char(c)));
+        }
+        assert_eq!(
+            p.key(key(KeyCode::Enter)),
+            Some(Choice::Existing("s17".into()))
+        );
+        assert_eq!(
+            Picker::new(&sessions).key(key(KeyCode::Enter)),
+            Some(Choice::New)
+        );
+    }
+
+    #[test]
+    fn picker_snapshot() {
+        let p = Picker::new(&[
+            info("abc", Some("fix the parser"), "2026-12-01T10:00:00Z"),
+            info("def", None, "2026-12-01T11:00:00Z"),
+        ]);
+        let mut t = Terminal::new(TestBackend::new(60, 7)).unwrap();
+        t.draw(|f| p.draw(f)).unwrap();
+        let buf = t.backend().buffer().clone();
+        let screen: Vec<String> = (0..7)
+            .map(|y| {
+                (0..60)
+                    .map(|x| buf[(x, y)].symbol().to_owned())
+                    .collect::<String>()
+                    .trim_end()
+                    .to_owned()
+            })
+            .collect();
+        insta::assert_snapshot!(screen.join("\n"));
+    }
+}
