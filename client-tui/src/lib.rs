@@ -45,7 +45,10 @@ fn err(code: u8, message: impl Into<String>) -> TuiError {
 /// decided here is named in words other terminals can tell apart.
 fn client_name() -> String {
     match std::fs::read_link("/proc/self/fd/0") {
-        Ok(tty) if tty.starts_with("/dev/") => format!("botcoder-tui on {}", tty.display()),
+        // The daemon takes names of up to 64 printable characters.
+        Ok(tty) if tty.starts_with("/dev/") && tty.as_os_str().len() < 40 => {
+            format!("botcoder-tui on {}", tty.display())
+        }
         _ => "botcoder-tui".to_owned(),
     }
 }

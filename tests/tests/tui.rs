@@ -434,3 +434,49 @@ async fn ctrl_c_cancels_the_turn_and_detaching_leaves_a_summary() {
     assert!(s.contains(&format!("botcoder attach {id}")), "{s}");
     assert!(s.contains("Detached from session"), "{s}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_shows_its_scope_and_can_be_denied_with_a_message() {
+    if tmux_missing() {
+        return;
+    }
+    let mock = MockLlm::start().await.unwrap();
+    mock.push(MockResponse::openai_tool_calls(
+        &[(
+            "call_1",
+            "write_file",
+            r#"{"path":"Makefile","content":"all:\n\tcc -o x x.c\n"}"#,
+        )],
+        3,
+    ));
+    mock.push(MockResponse::text("Understood, not writing it."));
+    let env = env_for(&mock);
+    let _d = env.start_daemon();
+    let id = session(&env, "approve").await;
+    let tmux = Tmux {
+        env: &env,
+        socket: env.root().join("tmux.sock"),
+    };
+    tmux.open("a", &id);
+    tmux.wait_for("a", "approve");
+    tmux.type_text("a", "write a makefile");
+    tmux.keys("a", &["Enter"]);
+    let modal = tmux.wait_for("a", "approve write_file?");
+    assert!(modal.contains("[m] deny with a message"), "{modal}");
+    // The tab of the recipe line is expanded, not dropped.
+    assert!(modal.contains("+    cc -o x x.c"), "{modal}");
+    tmux.keys("a", &["m"]);
+    tmux.type_text("a", "use CMake instead");
+    tmux.keys("a", &["Enter"]);
+    let s = tmux.wait_for("a", "Understood, not writing it.");
+    assert!(s.contains("denied by botcoder-tui"), "{s}");
+    assert!(s.contains("(this terminal)"), "{s}");
+    assert!(!env.project.join("Makefile").exists());
+    let asked = mock.requests().len();
+    assert!(asked >= 2, "the model was asked again after the denial");
+    let last = mock.requests().pop().unwrap().body.to_string();
+    assert!(
+        last.contains("use CMake instead"),
+        "the message reached the model: {last}"
+    );
+}
