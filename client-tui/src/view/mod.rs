@@ -210,21 +210,45 @@ fn status_line(state: &State) -> String {
     parts.join(" · ")
 }
 
-/// Where the input's cursor goes, for the terminal's own (visible, blinking) cursor.
-fn input_cursor(state: &State, area: Rect) -> Option<Position> {
-    let (row, col) = state.input.cursor();
-    let inner_h = area.height.saturating_sub(2) as usize;
-    let first = row.saturating_sub(inner_h.saturating_sub(1));
-    let x = area.x + 1 + (col as u16).min(area.width.saturating_sub(3));
-    let y = area.y + 1 + (row - first) as u16;
-    (y < area.y + area.height.saturating_sub(1)).then_some(Position { x, y })
+/// The input soft-wrapped to `width` columns (tabs expanded, control characters escaped),
+/// and the cursor's (row, column) in those rows.
+fn input_rows(state: &State, width: usize) -> (Vec<String>, usize, usize) {
+    use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+    let width = width.max(1);
+    let (crow, ccol) = state.input.cursor_chars();
+    let (mut rows, mut cy, mut cx) = (Vec::new(), 0, 0);
+    for (i, line) in state.input.lines().iter().enumerate() {
+        let start = rows.len();
+        let mut cur = String::new();
+        let mut used = 0;
+        for c in wrap::expand_tabs(&sanitize::terminal_safe(line), 0).chars() {
+            let cw = c.width().unwrap_or(0);
+            if used + cw > width {
+                rows.push(std::mem::take(&mut cur));
+                used = 0;
+            }
+            cur.push(c);
+            used += cw;
+        }
+        rows.push(cur);
+        if i == crow {
+            let prefix: String = line.chars().take(ccol).collect();
+            let w = wrap::expand_tabs(&sanitize::terminal_safe(&prefix), 0).width();
+            (cy, cx) = (start + w / width, w % width);
+            if cy >= rows.len() {
+                // The cursor just past a full row: a row of its own.
+                rows.push(String::new());
+            }
+        }
+    }
+    (rows, cy, cx)
 }
 
 /// Draws everything.
 pub fn draw(f: &mut Frame<'_>, state: &State, theme: Theme, tick: usize, cache: &mut Cache) {
     let area = f.area();
-    let input_lines = state.input.lines().len().max(1) as u16;
-    let input_height = (input_lines + 2).min(area.height / 3).max(3);
+    let (rows, cy, cx) = input_rows(state, area.width.saturating_sub(2) as usize);
+    let input_height = (rows.len() as u16 + 2).min(area.height / 3).max(3);
     let queued = state.queued.len().min(3) as u16;
     let [head, body, queue, input, status] = Layout::vertical([
         Constraint::Length(1),
@@ -270,22 +294,15 @@ pub fn draw(f: &mut Frame<'_>, state: &State, theme: Theme, tick: usize, cache: 
         " message "
     };
     let inner_h = input_height.saturating_sub(2) as usize;
-    let (row, _) = state.input.cursor();
-    let first = row.saturating_sub(inner_h.saturating_sub(1));
-    let text: Vec<Line<'static>> = state
-        .input
-        .lines()
-        .iter()
-        .skip(first)
-        .map(|l| Line::raw(wrap::expand_tabs(&sanitize::terminal_safe(l), 0)))
-        .collect();
+    let first = cy.saturating_sub(inner_h.saturating_sub(1));
+    let text: Vec<Line<'static>> = rows.into_iter().skip(first).map(Line::raw).collect();
     let block = Block::default().borders(Borders::ALL).title(title);
     f.render_widget(Paragraph::new(text).block(block), input);
-    if state.approval.is_none()
-        && state.overlay.is_none()
-        && let Some(p) = input_cursor(state, input)
-    {
-        f.set_cursor_position(p);
+    if state.approval.is_none() && state.overlay.is_none() {
+        f.set_cursor_position(Position {
+            x: input.x + 1 + cx as u16,
+            y: input.y + 1 + (cy - first) as u16,
+        });
     }
 
     f.render_widget(

@@ -379,3 +379,20 @@ fn hostile_titles_replies_and_tool_output_are_drawn_escaped() {
     // The header shows the title (if the state keeps renames) escaped, never raw.
     assert!(!all.contains("\x07"), "{all}");
 }
+
+#[test]
+fn a_long_input_line_wraps_and_the_cursor_follows() {
+    let mut s = State::new("s1");
+    s.input.paste(&"x".repeat(45));
+    let mut t = Terminal::new(TestBackend::new(22, 30)).unwrap();
+    t.draw(|f| draw(f, &s, Theme::plain(), 0, &mut Cache::default()))
+        .unwrap();
+    let lines = render(&s, 22, 30);
+    // 20 columns inside the box: rows of 20, 20 and 5.
+    assert!(
+        lines.iter().filter(|l| l.contains(&"x".repeat(20))).count() == 2,
+        "{lines:#?}"
+    );
+    let pos = t.get_cursor_position().unwrap();
+    assert_eq!(pos.x, 6);
+}
