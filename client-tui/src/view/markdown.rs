@@ -457,7 +457,11 @@ pub fn highlight(line: &str, lang: &str, theme: Theme) -> Vec<Span<'static>> {
             spans.push(Span::styled(rest.to_owned(), theme.fg(Color::DarkGray)));
             return spans;
         }
-        if c == '"' || c == '\'' || c == '`' {
+        // In Rust a lone quote is a lifetime (`'a`), not a string: only `'x'`, `'\n'` are.
+        let lifetime = c == '\''
+            && matches!(lang.as_str(), "rust" | "rs")
+            && !rest[1..].chars().take(3).any(|q| q == '\'');
+        if (c == '"' || c == '\'' || c == '`') && !lifetime {
             flush(&mut word, &mut spans);
             let end = rest[1..].find(c).map_or(rest.len(), |i| i + 2);
             spans.push(Span::styled(rest[..end].to_owned(), theme.fg(Color::Green)));

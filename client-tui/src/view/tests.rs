@@ -396,3 +396,17 @@ fn a_long_input_line_wraps_and_the_cursor_follows() {
     let pos = t.get_cursor_position().unwrap();
     assert_eq!(pos.x, 6);
 }
+
+#[test]
+fn code_with_lifetimes_and_wide_text_renders() {
+    let mut s = State::new("s1");
+    s.apply(&reply(
+        1,
+        "```rust\nfn f<'a>(x: &'a str) -> char { 'é' }\n```\n\n日本語の文章 'é",
+    ));
+    let lines = render(&s, 40, 12);
+    assert!(
+        has(&lines, "fn f<'a>(x: &'a str) -> char { 'é' }"),
+        "{lines:#?}"
+    );
+}
