@@ -3,6 +3,7 @@
 //! the loop. Any number of terminals can attach to the same session.
 
 mod app;
+mod history;
 mod picker;
 pub mod state;
 pub mod view;
@@ -40,16 +41,29 @@ fn err(code: u8, message: impl Into<String>) -> TuiError {
     }
 }
 
+/// The name this terminal gives the daemon: `botcoder-tui on /dev/pts/3`, so an approval
+/// decided here is named in words other terminals can tell apart.
+fn client_name() -> String {
+    match std::fs::read_link("/proc/self/fd/0") {
+        // The daemon takes names of up to 64 printable characters.
+        Ok(tty) if tty.starts_with("/dev/") && tty.as_os_str().len() < 40 => {
+            format!("botcoder-tui on {}", tty.display())
+        }
+        _ => "botcoder-tui".to_owned(),
+    }
+}
+
 /// Opens the TUI; returns when the user detaches (the session keeps running).
 pub async fn run(opts: TuiOptions) -> Result<(), TuiError> {
-    let mut connect = ConnectOptions::new("botcoder-tui", botcoder_config::paths::socket_path());
+    let mut connect = ConnectOptions::new(&client_name(), botcoder_config::paths::socket_path());
     connect.capabilities = vec![CAPABILITY_APPROVALS.to_owned()];
     let client = DaemonClient::connect(&connect)
         .await
         .map_err(|e| err(3, e.to_string()))?;
+    let client = std::sync::Arc::new(client);
     let project = std::fs::canonicalize(&opts.project)
         .map_err(|e| err(2, format!("{}: {e}", opts.project.display())))?;
-    let session = match opts.session {
+    let mut session = match opts.session {
         Some(id) => {
             let sid = SessionId(id.clone());
             client
@@ -69,46 +83,59 @@ pub async fn run(opts: TuiOptions) -> Result<(), TuiError> {
         None => None,
     };
     let mut terminal = ratatui::init();
-    let _ = crossterm::execute!(
-        std::io::stdout(),
-        crossterm::event::EnableBracketedPaste,
-        crossterm::event::EnableMouseCapture
-    );
+    // Mouse capture stays off (text can be selected with the mouse); F2 turns it on.
+    let _ = crossterm::execute!(std::io::stdout(), crossterm::event::EnableBracketedPaste);
+    let create = |client: std::sync::Arc<DaemonClient>, project: String| async move {
+        let p = SessionCreateParams {
+            project_path: project,
+            ..Default::default()
+        };
+        client
+            .call::<SessionCreate>(&p)
+            .await
+            .map(|i| i.session_id)
+            .map_err(|e| err(1, e.to_string()))
+    };
     let result = async {
-        let session = match session {
-            Some(s) => s,
-            None => {
-                let list = client
-                    .call::<SessionList>(&SessionListParams {
-                        project_path: Some(project.display().to_string()),
-                    })
-                    .await
-                    .map_err(|e| err(1, e.to_string()))?;
-                match picker::pick(&mut terminal, &list.sessions)
-                    .await
-                    .map_err(|e| err(1, e))?
-                {
-                    picker::Choice::Existing(id) => id,
-                    picker::Choice::New => {
-                        let p = SessionCreateParams {
-                            project_path: project.display().to_string(),
-                            title: None,
-                            approval: None,
-                            ..Default::default()
-                        };
-                        client
-                            .call::<SessionCreate>(&p)
-                            .await
-                            .map_err(|e| err(1, e.to_string()))?
-                            .session_id
+        loop {
+            let id = match session.take() {
+                Some(s) => s,
+                None => {
+                    let list = client
+                        .call::<SessionList>(&SessionListParams {
+                            project_path: Some(project.display().to_string()),
+                        })
+                        .await
+                        .map_err(|e| err(1, e.to_string()))?;
+                    match picker::pick(&mut terminal, &list.sessions)
+                        .await
+                        .map_err(|e| err(1, e))?
+                    {
+                        picker::Choice::Existing(id) => id,
+                        picker::Choice::New => {
+                            create(client.clone(), project.display().to_string()).await?
+                        }
+                        picker::Choice::Quit => return Ok(String::new()),
                     }
-                    picker::Choice::Quit => return Ok(()),
+                }
+            };
+            match app::run_session(
+                &mut terminal,
+                client.clone(),
+                connect.clone(),
+                id,
+                project.clone(),
+            )
+            .await
+            .map_err(|e| err(1, e))?
+            {
+                app::Outcome::Detach(summary) => return Ok(summary),
+                app::Outcome::Picker => {}
+                app::Outcome::New => {
+                    session = Some(create(client.clone(), project.display().to_string()).await?);
                 }
             }
-        };
-        app::run_session(&mut terminal, client, connect, session)
-            .await
-            .map_err(|e| err(1, e))
+        }
     }
     .await;
     let _ = crossterm::execute!(
@@ -117,5 +144,6 @@ pub async fn run(opts: TuiOptions) -> Result<(), TuiError> {
         crossterm::event::DisableMouseCapture
     );
     ratatui::restore();
-    result
+    // What stays in the terminal: which session, and how to come back.
+    result.map(|summary| print!("{summary}"))
 }

@@ -1,135 +1,481 @@
-//! Just enough markdown for a terminal: headings, bullets, **bold**, *emphasis*, `code`, and
-//! fenced code blocks with a small keyword highlighter (no heavyweight grammar engine).
+//! Markdown for a terminal through `pulldown-cmark` (CommonMark, so `snake_case` is never
+//! emphasis): headings, lists, emphasis, inline code, fenced code without its fences,
+//! tables, quotes, links. Code is coloured by a small keyword highlighter per language
+//! rather than syntect: syntect's grammars and themes would more than double this crate's
+//! build time on the 2-core machines this is built on, for colours a terminal mostly
+//! approximates anyway.
 
+use pulldown_cmark::{CodeBlockKind, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
+use unicode_width::UnicodeWidthStr;
 
 use super::Theme;
+use super::wrap::{expand_tabs, wrap_spans};
 
-const KEYWORDS: [&str; 40] = [
-    "fn",
-    "let",
-    "mut",
-    "pub",
-    "impl",
-    "struct",
-    "enum",
-    "match",
-    "if",
-    "else",
-    "for",
-    "while",
-    "loop",
-    "return",
-    "use",
-    "mod",
-    "async",
-    "await",
-    "const",
-    "static",
-    "trait",
-    "where",
-    "def",
-    "class",
-    "import",
-    "from",
-    "function",
-    "var",
-    "const",
-    "export",
-    "interface",
-    "type",
-    "func",
-    "package",
-    "go",
-    "true",
-    "false",
-    "None",
-    "null",
-    "self",
-];
-
-/// Inline spans of one prose line.
-pub fn inline(line: &str, theme: Theme, base: Style) -> Vec<Span<'static>> {
-    let mut spans = Vec::new();
-    let mut rest = line;
-    while !rest.is_empty() {
-        let next = ["**", "`", "*", "_"]
-            .iter()
-            .filter_map(|m| rest.find(m).map(|i| (i, *m)))
-            .min_by_key(|(i, _)| *i);
-        let Some((start, marker)) = next else {
-            spans.push(Span::styled(rest.to_owned(), base));
-            break;
-        };
-        let after = &rest[start + marker.len()..];
-        let Some(end) = after.find(marker).filter(|e| *e > 0) else {
-            spans.push(Span::styled(rest.to_owned(), base));
-            break;
-        };
-        if start > 0 {
-            spans.push(Span::styled(rest[..start].to_owned(), base));
-        }
-        let inner = after[..end].to_owned();
-        let style = match marker {
-            "**" => base.add_modifier(Modifier::BOLD),
-            "`" => theme.fg(Color::Yellow),
-            _ => base.add_modifier(Modifier::ITALIC),
-        };
-        spans.push(Span::styled(inner, style));
-        rest = &after[end + marker.len()..];
+/// Renders `text` (already terminal-safe) into lines of at most `width` columns.
+pub fn render(text: &str, width: usize, theme: Theme) -> Vec<Line<'static>> {
+    let mut r = Renderer {
+        theme,
+        width,
+        out: Vec::new(),
+        spans: Vec::new(),
+        styles: vec![Style::default()],
+        lists: Vec::new(),
+        quote: 0,
+        item_start: false,
+        code: None,
+        table: None,
+        link: None,
+    };
+    let opts = Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH;
+    for ev in Parser::new_ext(text, opts) {
+        r.event(ev);
     }
-    spans
+    r.flush();
+    while r.out.last().is_some_and(|l| l.width() == 0) {
+        r.out.pop();
+    }
+    r.out
 }
 
-/// A highlighted line of code.
-pub fn code(line: &str, theme: Theme) -> Line<'static> {
-    let trimmed = line.trim_start();
-    if trimmed.starts_with("//") || trimmed.starts_with('#') {
-        return Line::styled(line.to_owned(), theme.fg(Color::DarkGray));
+struct Renderer {
+    theme: Theme,
+    width: usize,
+    out: Vec<Line<'static>>,
+    spans: Vec<Span<'static>>,
+    styles: Vec<Style>,
+    /// Open lists: the next number, or `None` for bullets.
+    lists: Vec<Option<u64>>,
+    quote: usize,
+    item_start: bool,
+    code: Option<(String, String)>,
+    table: Option<Vec<Vec<String>>>,
+    link: Option<String>,
+}
+
+impl Renderer {
+    fn style(&self) -> Style {
+        self.styles.last().copied().unwrap_or_default()
     }
+
+    fn push_style(&mut self, f: impl FnOnce(Style) -> Style) {
+        let s = f(self.style());
+        self.styles.push(s);
+    }
+
+    fn indent(&self) -> String {
+        let mut s = "│ ".repeat(self.quote);
+        s.push_str(&"  ".repeat(self.lists.len().saturating_sub(1)));
+        s
+    }
+
+    fn blank(&mut self) {
+        if self.out.last().is_some_and(|l| l.width() > 0) {
+            self.out.push(Line::raw(""));
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.spans.is_empty() {
+            return;
+        }
+        let spans = std::mem::take(&mut self.spans);
+        let indent = self.indent();
+        let (first, rest) = if self.item_start {
+            self.item_start = false;
+            let marker = match self.lists.last_mut() {
+                Some(Some(n)) => {
+                    *n += 1;
+                    format!("{}. ", *n - 1)
+                }
+                _ => "• ".to_owned(),
+            };
+            let pad = " ".repeat(marker.width());
+            (format!("{indent}{marker}"), format!("{indent}{pad}"))
+        } else if self.lists.is_empty() {
+            (indent.clone(), indent)
+        } else {
+            (format!("{indent}  "), format!("{indent}  "))
+        };
+        let dim = self.theme.fg(Color::DarkGray);
+        self.out.extend(wrap_spans(
+            &spans,
+            self.width,
+            Span::styled(first, dim),
+            Span::styled(rest, dim),
+        ));
+    }
+
+    fn text(&mut self, t: &str) {
+        if let Some((_, code)) = &mut self.code {
+            code.push_str(t);
+            return;
+        }
+        if let Some(rows) = &mut self.table {
+            if let Some(cell) = rows.last_mut().and_then(|r| r.last_mut()) {
+                cell.push_str(t);
+            }
+            return;
+        }
+        let style = self.style();
+        self.spans.push(Span::styled(expand_tabs(t, 0), style));
+    }
+
+    fn event(&mut self, ev: Event<'_>) {
+        match ev {
+            Event::Start(tag) => self.start(tag),
+            Event::End(tag) => self.end(tag),
+            Event::Text(t) => self.text(&t),
+            Event::Code(t) => {
+                if let Some(rows) = &mut self.table {
+                    if let Some(cell) = rows.last_mut().and_then(|r| r.last_mut()) {
+                        cell.push_str(&t);
+                    }
+                    return;
+                }
+                self.spans
+                    .push(Span::styled(t.into_string(), self.theme.fg(Color::Yellow)));
+            }
+            Event::SoftBreak => self.text(" "),
+            Event::HardBreak => self.flush(),
+            Event::Rule => {
+                self.flush();
+                self.blank();
+                let w = self.width.min(40);
+                self.out
+                    .push(Line::styled("─".repeat(w), self.theme.fg(Color::DarkGray)));
+            }
+            Event::Html(t) | Event::InlineHtml(t) => self.text(&t),
+            Event::TaskListMarker(done) => self.text(if done { "[x] " } else { "[ ] " }),
+            Event::FootnoteReference(t) => self.text(&format!("[{t}]")),
+            Event::InlineMath(t) | Event::DisplayMath(t) => self.text(&t),
+        }
+    }
+
+    fn start(&mut self, tag: Tag<'_>) {
+        match tag {
+            Tag::Paragraph if !self.item_start => {
+                self.flush();
+                if self.lists.is_empty() {
+                    self.blank();
+                }
+            }
+            Tag::Heading { level, .. } => {
+                self.flush();
+                self.blank();
+                let color = match level {
+                    HeadingLevel::H1 => Color::Cyan,
+                    HeadingLevel::H2 => Color::Blue,
+                    _ => Color::Reset,
+                };
+                let theme = self.theme;
+                self.push_style(|s| s.patch(theme.fg(color)).add_modifier(Modifier::BOLD));
+            }
+            Tag::BlockQuote(_) => {
+                self.flush();
+                self.quote += 1;
+                let theme = self.theme;
+                self.push_style(|s| s.patch(theme.fg(Color::DarkGray)));
+            }
+            Tag::CodeBlock(kind) => {
+                self.flush();
+                self.blank();
+                let lang = match kind {
+                    CodeBlockKind::Fenced(l) => l.split([',', ' ']).next().unwrap_or("").to_owned(),
+                    CodeBlockKind::Indented => String::new(),
+                };
+                self.code = Some((lang, String::new()));
+            }
+            Tag::List(start) => {
+                self.flush();
+                if self.lists.is_empty() {
+                    self.blank();
+                }
+                self.lists.push(start);
+            }
+            Tag::Item => {
+                self.flush();
+                self.item_start = true;
+            }
+            Tag::Emphasis => self.push_style(|s| s.add_modifier(Modifier::ITALIC)),
+            Tag::Strong => self.push_style(|s| s.add_modifier(Modifier::BOLD)),
+            Tag::Strikethrough => self.push_style(|s| s.add_modifier(Modifier::CROSSED_OUT)),
+            Tag::Link { dest_url, .. } => {
+                self.link = Some(dest_url.into_string());
+                let theme = self.theme;
+                self.push_style(|s| {
+                    s.patch(theme.fg(Color::Blue))
+                        .add_modifier(Modifier::UNDERLINED)
+                });
+            }
+            Tag::Table(_) => {
+                self.flush();
+                self.blank();
+                self.table = Some(Vec::new());
+            }
+            Tag::TableHead | Tag::TableRow => {
+                if let Some(t) = &mut self.table {
+                    t.push(Vec::new());
+                }
+            }
+            Tag::TableCell => {
+                if let Some(r) = self.table.as_mut().and_then(|t| t.last_mut()) {
+                    r.push(String::new());
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn end(&mut self, tag: TagEnd) {
+        match tag {
+            TagEnd::Paragraph => self.flush(),
+            TagEnd::Heading(_) => {
+                self.flush();
+                self.styles.pop();
+            }
+            TagEnd::BlockQuote(_) => {
+                self.flush();
+                self.quote = self.quote.saturating_sub(1);
+                self.styles.pop();
+            }
+            TagEnd::CodeBlock => {
+                if let Some((lang, code)) = self.code.take() {
+                    let indent = self.indent();
+                    for l in code.trim_end_matches('\n').split('\n') {
+                        let mut spans = vec![Span::raw(format!("{indent}  "))];
+                        spans.extend(highlight(&expand_tabs(l, 0), &lang, self.theme));
+                        self.out.push(Line::from(spans));
+                    }
+                    self.blank();
+                }
+            }
+            TagEnd::List(_) => {
+                self.flush();
+                self.lists.pop();
+            }
+            TagEnd::Item => self.flush(),
+            TagEnd::Emphasis | TagEnd::Strong | TagEnd::Strikethrough => {
+                self.styles.pop();
+            }
+            TagEnd::Link => {
+                self.styles.pop();
+                if let Some(url) = self.link.take() {
+                    let shown: String = self.spans.iter().map(|s| s.content.as_ref()).collect();
+                    if !shown.ends_with(url.as_str()) {
+                        self.spans.push(Span::styled(
+                            format!(" ({url})"),
+                            self.theme.fg(Color::DarkGray),
+                        ));
+                    }
+                }
+            }
+            TagEnd::Table => {
+                if let Some(rows) = self.table.take() {
+                    self.table_lines(&rows);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn table_lines(&mut self, rows: &[Vec<String>]) {
+        let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+        let mut widths = vec![0usize; cols];
+        for r in rows {
+            for (i, c) in r.iter().enumerate() {
+                widths[i] = widths[i].max(c.width());
+            }
+        }
+        // Too wide for the screen: shrink the widest columns (cells are then cut with …).
+        while widths.iter().sum::<usize>() + 3 * cols > self.width && widths.iter().any(|w| *w > 4)
+        {
+            if let Some(w) = widths.iter_mut().max() {
+                *w -= 1;
+            }
+        }
+        for (ri, r) in rows.iter().enumerate() {
+            let mut line = String::new();
+            for (i, w) in widths.iter().enumerate() {
+                let cell = r.get(i).map_or("", String::as_str);
+                let cell = fit(cell, *w);
+                let pad = w.saturating_sub(cell.width());
+                line.push_str(&cell);
+                line.push_str(&" ".repeat(pad));
+                if i + 1 < cols {
+                    line.push_str(" │ ");
+                }
+            }
+            let style = if ri == 0 {
+                self.theme.bold()
+            } else {
+                Style::default()
+            };
+            self.out.push(Line::styled(line, style));
+            if ri == 0 {
+                let sep: Vec<String> = widths.iter().map(|w| "─".repeat(*w)).collect();
+                self.out.push(Line::styled(
+                    sep.join("─┼─"),
+                    self.theme.fg(Color::DarkGray),
+                ));
+            }
+        }
+        self.blank();
+    }
+}
+
+fn fit(s: &str, w: usize) -> String {
+    if s.width() <= w {
+        return s.to_owned();
+    }
+    let mut out = String::new();
+    for c in s.chars() {
+        if out.width() + 2 > w {
+            break;
+        }
+        out.push(c);
+    }
+    out.push('…');
+    out
+}
+
+fn keywords(lang: &str) -> &'static [&'static str] {
+    match lang {
+        "rust" | "rs" => &[
+            "fn", "let", "mut", "pub", "impl", "struct", "enum", "match", "if", "else", "for",
+            "while", "loop", "return", "use", "mod", "async", "await", "const", "static", "trait",
+            "where", "self", "Self", "true", "false", "in", "as", "crate", "super", "dyn", "move",
+        ],
+        "python" | "py" => &[
+            "def", "class", "import", "from", "return", "if", "elif", "else", "for", "while", "in",
+            "not", "and", "or", "None", "True", "False", "with", "as", "try", "except", "raise",
+            "lambda", "yield", "self", "pass", "async", "await",
+        ],
+        "go" => &[
+            "func",
+            "package",
+            "import",
+            "var",
+            "const",
+            "type",
+            "struct",
+            "interface",
+            "return",
+            "if",
+            "else",
+            "for",
+            "range",
+            "go",
+            "defer",
+            "chan",
+            "map",
+            "nil",
+            "true",
+            "false",
+        ],
+        "js" | "javascript" | "ts" | "typescript" | "tsx" | "jsx" => &[
+            "function",
+            "const",
+            "let",
+            "var",
+            "return",
+            "if",
+            "else",
+            "for",
+            "while",
+            "class",
+            "import",
+            "export",
+            "from",
+            "new",
+            "this",
+            "async",
+            "await",
+            "true",
+            "false",
+            "null",
+            "undefined",
+            "interface",
+            "type",
+        ],
+        "sh" | "bash" | "shell" | "zsh" | "console" => &[
+            "if", "then", "else", "fi", "for", "do", "done", "while", "case", "esac", "export",
+            "function", "local", "return", "echo", "cd",
+        ],
+        _ => &[
+            "fn", "let", "def", "class", "function", "return", "if", "else", "for", "while",
+            "import", "const", "true", "false", "null", "None",
+        ],
+    }
+}
+
+fn comment_start(lang: &str) -> &'static [&'static str] {
+    match lang {
+        "python" | "py" | "sh" | "bash" | "shell" | "zsh" | "toml" | "yaml" | "yml" | "make"
+        | "makefile" | "ruby" | "rb" => &["#"],
+        "sql" | "lua" | "haskell" => &["--"],
+        "" | "text" | "txt" | "diff" => &[],
+        _ => &["//"],
+    }
+}
+
+/// One line of code coloured by `lang`: keywords, strings, numbers, comments.
+pub fn highlight(line: &str, lang: &str, theme: Theme) -> Vec<Span<'static>> {
+    let lang = lang.to_ascii_lowercase();
+    if lang == "diff" || lang == "patch" {
+        let c = match line.chars().next() {
+            Some('+') => Color::Green,
+            Some('-') => Color::Red,
+            Some('@') => Color::Cyan,
+            _ => Color::Reset,
+        };
+        return vec![Span::styled(line.to_owned(), theme.fg(c))];
+    }
+    let kws = keywords(&lang);
+    let comments = comment_start(&lang);
     let mut spans = Vec::new();
     let mut word = String::new();
-    let mut in_string: Option<char> = None;
+    let mut rest = line;
     let flush = |word: &mut String, spans: &mut Vec<Span<'static>>| {
         if word.is_empty() {
             return;
         }
-        let style = if KEYWORDS.contains(&word.as_str()) {
+        let style = if kws.contains(&word.as_str()) {
             theme.fg(Color::Magenta)
+        } else if word.chars().next().is_some_and(|c| c.is_ascii_digit()) {
+            theme.fg(Color::Cyan)
         } else {
-            theme.fg(Color::Yellow)
+            Style::default()
         };
         spans.push(Span::styled(std::mem::take(word), style));
     };
-    for c in line.chars() {
-        match in_string {
-            Some(q) => {
-                word.push(c);
-                if c == q {
-                    spans.push(Span::styled(
-                        std::mem::take(&mut word),
-                        theme.fg(Color::Green),
-                    ));
-                    in_string = None;
-                }
-            }
-            None if c == '"' || c == '\'' => {
-                flush(&mut word, &mut spans);
-                word.push(c);
-                in_string = Some(c);
-            }
-            None if c.is_alphanumeric() || c == '_' => word.push(c),
-            None => {
-                flush(&mut word, &mut spans);
-                spans.push(Span::styled(c.to_string(), theme.fg(Color::Yellow)));
-            }
+    while let Some(c) = rest.chars().next() {
+        if let Some(m) = comments.iter().find(|m| rest.starts_with(**m)) {
+            let _ = m;
+            flush(&mut word, &mut spans);
+            spans.push(Span::styled(rest.to_owned(), theme.fg(Color::DarkGray)));
+            return spans;
         }
+        // In Rust a lone quote is a lifetime (`'a`), not a string: only `'x'`, `'\n'` are.
+        let lifetime = c == '\''
+            && matches!(lang.as_str(), "rust" | "rs")
+            && !rest[1..].chars().take(3).any(|q| q == '\'');
+        if (c == '"' || c == '\'' || c == '`') && !lifetime {
+            flush(&mut word, &mut spans);
+            let end = rest[1..].find(c).map_or(rest.len(), |i| i + 2);
+            spans.push(Span::styled(rest[..end].to_owned(), theme.fg(Color::Green)));
+            rest = &rest[end..];
+            continue;
+        }
+        if c.is_alphanumeric() || c == '_' {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut spans);
+            spans.push(Span::raw(c.to_string()));
+        }
+        rest = &rest[c.len_utf8()..];
     }
-    if in_string.is_some() {
-        spans.push(Span::styled(word, theme.fg(Color::Green)));
-    } else {
-        flush(&mut word, &mut spans);
-    }
-    Line::from(spans)
+    flush(&mut word, &mut spans);
+    spans
 }

@@ -1,26 +1,33 @@
-//! Drawing the state: a pure function of [`State`] (and the spinner frame), so views are
+//! Drawing the state: a function of [`State`] (and the spinner frame), so views are
 //! snapshot-tested on ratatui's `TestBackend`. `NO_COLOR` turns every colour off.
+//!
+//! Cost independent of history: each item's wrapped lines are cached ([`Cache`]) and the
+//! transcript is laid out from the bottom up, only as far as the screen (plus the scroll)
+//! reaches, so a frame while a reply streams re-renders the streaming item alone.
 
 use std::time::Instant;
 
 use botcoder_protocol::Mode;
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::layout::{Constraint, Layout, Position, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 
-use crate::state::{Item, State};
+use crate::state::{Item, State, policy_name};
 
+mod items;
 mod markdown;
+mod modal;
 pub mod sanitize;
+pub mod wrap;
 
-use sanitize::{one_line, terminal_safe};
+use sanitize::one_line;
 
 const SPINNER: [&str; 8] = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧"];
 
 /// Colours, or none (`NO_COLOR`).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Theme {
     color: bool,
 }
@@ -56,133 +63,72 @@ impl Theme {
     }
 }
 
-/// Splits `s` into lines of at most `width` chars, its control characters escaped.
-fn wrap(s: &str, width: usize) -> Vec<String> {
-    let width = width.max(1);
-    let mut out = Vec::new();
-    for line in terminal_safe(s).split('\n') {
-        let chars: Vec<char> = line.chars().collect();
-        if chars.is_empty() {
-            out.push(String::new());
-        }
-        for chunk in chars.chunks(width) {
-            out.push(chunk.iter().collect());
-        }
-    }
-    out
+/// Wrapped lines per transcript item, valid while the item, width and expansion are the same.
+#[derive(Debug, Default)]
+pub struct Cache {
+    entries: Vec<Option<Entry>>,
+    /// Items laid out afresh in the last frame (tests and the benchmark read it).
+    pub rendered: usize,
 }
 
-fn push(lines: &mut Vec<Line<'static>>, text: &str, width: usize, style: Style) {
-    for l in wrap(text, width) {
-        lines.push(Line::styled(l, style));
+#[derive(Debug)]
+struct Entry {
+    item: Item,
+    width: usize,
+    expanded: bool,
+    theme: Theme,
+    lines: Vec<Line<'static>>,
+}
+
+impl Cache {
+    fn lines(&mut self, state: &State, i: usize, width: usize, theme: Theme) -> &[Line<'static>] {
+        if self.entries.len() < state.items.len() {
+            self.entries.resize_with(state.items.len(), || None);
+        }
+        let item = &state.items[i];
+        let expanded = state.is_expanded(i);
+        let fresh = self.entries[i].as_ref().is_some_and(|e| {
+            e.width == width && e.expanded == expanded && e.theme == theme && &e.item == item
+        });
+        if !fresh {
+            self.rendered += 1;
+            self.entries[i] = Some(Entry {
+                item: item.clone(),
+                width,
+                expanded,
+                theme,
+                lines: items::lines(item, width, expanded, theme),
+            });
+        }
+        self.entries[i].as_ref().map_or(&[], |e| &e.lines)
     }
 }
 
-/// The transcript as wrapped lines.
-pub fn transcript_lines(state: &State, width: usize, theme: Theme) -> Vec<Line<'static>> {
-    let mut lines = Vec::new();
-    for item in &state.items {
-        match item {
-            Item::User { client, text } => {
-                lines.push(Line::from(vec![Span::styled(
-                    format!("› you ({})", one_line(client)),
-                    theme.fg(Color::Cyan).add_modifier(Modifier::BOLD),
-                )]));
-                push(&mut lines, text, width, Style::default());
-            }
-            Item::Assistant { text } => {
-                let mut code = false;
-                for raw in terminal_safe(text).split('\n') {
-                    if raw.trim_start().starts_with("```") {
-                        code = !code;
-                        lines.push(Line::styled(raw.to_owned(), theme.fg(Color::DarkGray)));
-                        continue;
-                    }
-                    for piece in wrap(raw, width) {
-                        lines.push(if code {
-                            markdown::code(&piece, theme)
-                        } else if piece.starts_with('#') {
-                            Line::styled(piece, theme.bold())
-                        } else {
-                            Line::from(markdown::inline(&piece, theme, Style::default()))
-                        });
-                    }
-                }
-            }
-            Item::Tool {
-                name,
-                args,
-                output,
-                ok,
-                exit_code,
-                ..
-            } => {
-                let (mark, color) = match ok {
-                    None => ("…", Color::Yellow),
-                    Some(true) => ("✓", Color::Green),
-                    Some(false) => ("✗", Color::Red),
-                };
-                let code = exit_code
-                    .map(|c| format!(" (exit {c})"))
-                    .unwrap_or_default();
-                let head: String = one_line(&format!("{mark} {name} {args}{code}"))
-                    .chars()
-                    .take(width)
-                    .collect();
-                lines.push(Line::styled(head, theme.fg(color)));
-                // Collapsed (Ctrl-O toggles): only the header; expanded: the output's tail.
-                let shown = if state.tools_expanded { 20 } else { 0 };
-                let out_lines: Vec<&str> = output.lines().collect();
-                let tail = &out_lines[out_lines.len().saturating_sub(shown)..];
-                for l in tail {
-                    push(
-                        &mut lines,
-                        &format!("  │ {l}"),
-                        width,
-                        theme.fg(Color::DarkGray),
-                    );
-                }
-            }
-            Item::Diff { path, diff } => {
-                lines.push(Line::styled(format!("Δ {}", one_line(path)), theme.bold()));
-                for l in diff.lines().skip(2) {
-                    let style = match l.chars().next() {
-                        Some('+') => theme.fg(Color::Green),
-                        Some('-') => theme.fg(Color::Red),
-                        Some('@') => theme.fg(Color::Cyan),
-                        _ => Style::default(),
-                    };
-                    push(&mut lines, l, width, style);
-                }
-            }
-            Item::Progress {
-                step,
-                message,
-                progress,
-            } => {
-                let filled = ((progress / 100.0) * 20.0).round().clamp(0.0, 20.0) as usize;
-                let bar = format!(
-                    "[{}{}] {:>3.0}% {step}: {message}",
-                    "█".repeat(filled),
-                    "░".repeat(20 - filled),
-                    progress
-                );
-                push(&mut lines, &bar, width, theme.fg(Color::Magenta));
-            }
-            Item::Notice { text, error } => {
-                let style = if *error {
-                    theme
-                        .fg(Color::Red)
-                        .add_modifier(Modifier::BOLD | Modifier::REVERSED)
-                } else {
-                    theme.fg(Color::DarkGray)
-                };
-                push(&mut lines, &format!("── {text}"), width, style);
-            }
-        }
-        lines.push(Line::raw(""));
+/// The last `height` lines of the transcript, `scroll` lines up from the bottom (clamped:
+/// the scroll is written back so PgDn after scrolling past the top acts at once).
+pub fn transcript_window(
+    state: &State,
+    cache: &mut Cache,
+    width: usize,
+    height: usize,
+    theme: Theme,
+) -> (Vec<Line<'static>>, usize) {
+    cache.rendered = 0;
+    if cache.entries.len() > state.items.len() {
+        cache.entries.truncate(state.items.len());
     }
-    lines
+    let need = height.saturating_add(state.scroll);
+    let mut rev: Vec<Line<'static>> = Vec::new();
+    for i in (0..state.items.len()).rev() {
+        let lines = cache.lines(state, i, width, theme);
+        rev.extend(lines.iter().rev().cloned());
+        if rev.len() >= need {
+            break;
+        }
+    }
+    let scroll = state.scroll.min(rev.len().saturating_sub(height));
+    let visible: Vec<Line<'static>> = rev.into_iter().skip(scroll).take(height).rev().collect();
+    (visible, scroll)
 }
 
 fn header(state: &State, theme: Theme, tick: usize) -> Line<'static> {
@@ -195,13 +141,17 @@ fn header(state: &State, theme: Theme, tick: usize) -> Line<'static> {
             " Multi-Agent (BotServer) ",
             theme.fg(Color::Magenta).add_modifier(Modifier::REVERSED),
         ),
-        _ => Span::styled(
+        (Some(Mode::Local), _) => Span::styled(
             " Local (BYOK) ",
             theme.fg(Color::Green).add_modifier(Modifier::REVERSED),
         ),
+        (None, _) => Span::styled(
+            " … ",
+            theme.fg(Color::DarkGray).add_modifier(Modifier::REVERSED),
+        ),
     };
     let mut spans = vec![mode, Span::raw(" ")];
-    if state.running {
+    if state.is_running() {
         spans.push(Span::raw(format!("{} ", SPINNER[tick % SPINNER.len()])));
     }
     spans.push(Span::styled(
@@ -212,10 +162,17 @@ fn header(state: &State, theme: Theme, tick: usize) -> Line<'static> {
             .unwrap_or_else(|| format!("session {}", state.session_id)),
         Style::default().add_modifier(Modifier::BOLD),
     ));
-    if let Some(p) = &state.provider {
-        spans.push(Span::raw(format!("  {}", one_line(p))));
+    let model = match (&state.provider, &state.model) {
+        (Some(p), Some(m)) => Some(format!("{p} · {m}")),
+        (Some(x), None) | (None, Some(x)) => Some(x.clone()),
+        (None, None) => None,
+    };
+    if let Some(m) = model {
+        spans.push(Span::raw(format!("  {}", one_line(&m))));
     }
-    spans.push(Span::raw(format!("  {} tokens", state.tokens)));
+    if let Some(a) = state.approval_policy {
+        spans.push(Span::raw(format!(" · approval {}", policy_name(a))));
+    }
     if let Some((until, why)) = &state.waiting_until {
         let left = until
             .saturating_duration_since(Instant::now())
@@ -230,83 +187,168 @@ fn header(state: &State, theme: Theme, tick: usize) -> Line<'static> {
     Line::from(spans)
 }
 
+/// The status line: a live hint, else context, tokens, cost, sandbox and the main keys.
+fn status_line(state: &State) -> String {
+    if let Some((hint, until)) = &state.status
+        && Instant::now() < *until
+    {
+        return one_line(hint);
+    }
+    let mut parts = Vec::new();
+    if let Some(w) = state.context_window.filter(|w| *w > 0) {
+        let pct = (state.context_used as f64 / w as f64 * 100.0).min(100.0);
+        parts.push(format!("context {pct:.0}%"));
+    }
+    parts.push(format!("{} tokens", state.tokens));
+    if let Some(c) = state.cost_usd {
+        parts.push(format!("${c:.4}"));
+    }
+    if let Some(s) = &state.sandbox {
+        parts.push(format!("sandbox {}", one_line(s)));
+    }
+    parts.push("/help · Ctrl-C cancel/clear/detach · Ctrl-O expand".into());
+    parts.join(" · ")
+}
+
+/// The input soft-wrapped to `width` columns (tabs expanded, control characters escaped),
+/// and the cursor's (row, column) in those rows.
+fn input_rows(state: &State, width: usize) -> (Vec<String>, usize, usize) {
+    use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+    let width = width.max(1);
+    let (crow, ccol) = state.input.cursor_chars();
+    let (mut rows, mut cy, mut cx) = (Vec::new(), 0, 0);
+    for (i, line) in state.input.lines().iter().enumerate() {
+        let start = rows.len();
+        let mut cur = String::new();
+        let mut used = 0;
+        for c in wrap::expand_tabs(&sanitize::terminal_safe(line), 0).chars() {
+            let cw = c.width().unwrap_or(0);
+            if used + cw > width {
+                rows.push(std::mem::take(&mut cur));
+                used = 0;
+            }
+            cur.push(c);
+            used += cw;
+        }
+        rows.push(cur);
+        if i == crow {
+            let prefix: String = line.chars().take(ccol).collect();
+            let w = wrap::expand_tabs(&sanitize::terminal_safe(&prefix), 0).width();
+            (cy, cx) = (start + w / width, w % width);
+            if cy >= rows.len() {
+                // The cursor just past a full row: a row of its own.
+                rows.push(String::new());
+            }
+        }
+    }
+    (rows, cy, cx)
+}
+
 /// Draws everything.
-pub fn draw(f: &mut Frame<'_>, state: &State, theme: Theme, tick: usize) {
+pub fn draw(f: &mut Frame<'_>, state: &State, theme: Theme, tick: usize, cache: &mut Cache) {
     let area = f.area();
-    let input_height = (state.input.text.lines().count().max(1) as u16 + 2).min(6);
-    let [head, body, input, status] = Layout::vertical([
+    let (rows, cy, cx) = input_rows(state, area.width.saturating_sub(2) as usize);
+    let input_height = (rows.len() as u16 + 2).min(area.height / 3).max(3);
+    let queued = state.queued.len().min(3) as u16;
+    let [head, body, queue, input, status] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Min(1),
+        Constraint::Length(queued),
         Constraint::Length(input_height),
         Constraint::Length(1),
     ])
     .areas(area);
     f.render_widget(Paragraph::new(header(state, theme, tick)), head);
 
-    let lines = transcript_lines(state, body.width as usize, theme);
-    let height = body.height as usize;
-    let max_scroll = lines.len().saturating_sub(height);
-    let scroll = state.scroll.min(max_scroll);
-    let start = lines.len().saturating_sub(height + scroll);
-    let visible: Vec<Line<'static>> = lines.into_iter().skip(start).take(height).collect();
+    let (visible, _) = transcript_window(
+        state,
+        cache,
+        body.width as usize,
+        body.height as usize,
+        theme,
+    );
     f.render_widget(Paragraph::new(visible), body);
 
-    let queued = if state.queued > 0 {
-        format!(" ({} queued)", state.queued)
-    } else {
-        String::new()
-    };
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .title(format!(" message{queued} "));
-    f.render_widget(Paragraph::new(state.input.text.clone()).block(block), input);
+    let q: Vec<Line<'static>> = state
+        .queued
+        .iter()
+        .take(3)
+        .map(|m| {
+            let first = crate::state::mention::split(&m.text)
+                .0
+                .lines()
+                .next()
+                .unwrap_or("")
+                .to_owned();
+            Line::styled(
+                format!("⏸ queued ({}): {}", one_line(&m.client), one_line(&first)),
+                theme.fg(Color::Yellow),
+            )
+        })
+        .collect();
+    f.render_widget(Paragraph::new(q), queue);
 
-    let hints = if state.status.is_empty() {
-        "Enter send · Alt+Enter newline · Esc cancel · Ctrl-O tool output · PgUp/PgDn scroll · Ctrl-C twice detach"
-            .to_owned()
+    let title = if state.is_running() {
+        " message (queued until the turn ends) "
     } else {
-        state.status.clone()
+        " message "
     };
+    let inner_h = input_height.saturating_sub(2) as usize;
+    let first = cy.saturating_sub(inner_h.saturating_sub(1));
+    let text: Vec<Line<'static>> = rows.into_iter().skip(first).map(Line::raw).collect();
+    let block = Block::default().borders(Borders::ALL).title(title);
+    f.render_widget(Paragraph::new(text).block(block), input);
+    if state.approval.is_none() && state.overlay.is_none() {
+        f.set_cursor_position(Position {
+            x: input.x + 1 + cx as u16,
+            y: input.y + 1 + (cy - first) as u16,
+        });
+    }
+
     f.render_widget(
-        Paragraph::new(Line::styled(hints, theme.fg(Color::DarkGray))),
+        Paragraph::new(Line::styled(status_line(state), theme.fg(Color::DarkGray))),
         status,
     );
 
-    if let Some(a) = &state.approval {
-        let w = area.width.saturating_sub(4).min(80);
-        let diff_lines = a.diff.as_deref().map_or(0, |d| d.lines().count().min(10));
-        let h = (6 + diff_lines as u16).min(area.height.saturating_sub(2));
+    let rows = state.completions();
+    if !rows.is_empty() && state.approval.is_none() {
+        let h = (rows.len() as u16).min(8) + 2;
         let rect = Rect {
-            x: area.x + (area.width - w) / 2,
-            y: area.y + (area.height.saturating_sub(h)) / 2,
-            width: w,
-            height: h,
+            x: input.x,
+            y: input.y.saturating_sub(h),
+            width: input.width.min(70),
+            height: h.min(input.y),
         };
-        let mut text = vec![Line::styled(one_line(&a.summary), theme.bold())];
-        if let Some(d) = &a.diff {
-            for l in d.lines().skip(2).take(10) {
-                let style = match l.chars().next() {
-                    Some('+') => theme.fg(Color::Green),
-                    Some('-') => theme.fg(Color::Red),
-                    _ => Style::default(),
+        let sel = state.popup.min(rows.len() - 1);
+        let lines: Vec<Line<'static>> = rows
+            .iter()
+            .enumerate()
+            .take(8)
+            .map(|(i, r)| {
+                let style = if i == sel {
+                    Style::default().add_modifier(Modifier::REVERSED)
+                } else {
+                    Style::default()
                 };
-                text.push(Line::styled(one_line(l), style));
-            }
-        }
-        text.push(Line::raw(""));
-        let session = match &a.scope {
-            Some(scope) => format!("[s] allow {scope} for this session"),
-            None => "[s] allow for this session".to_owned(),
-        };
-        text.push(Line::styled(
-            format!("[y] allow   {session}   [n] deny"),
-            theme.fg(Color::Yellow),
-        ));
+                Line::styled(one_line(r), style)
+            })
+            .collect();
         f.render_widget(Clear, rect);
-        let block = Block::default()
-            .borders(Borders::ALL)
-            .title(format!(" approve {}? ", one_line(&a.tool)));
-        f.render_widget(Paragraph::new(text).block(block), rect);
+        f.render_widget(
+            Paragraph::new(lines).block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .title(" Tab completes "),
+            ),
+            rect,
+        );
+    }
+
+    if let Some(o) = &state.overlay {
+        modal::overlay(f, o, theme);
+    }
+    if let Some(a) = &state.approval {
+        modal::approval(f, a, theme);
     }
 }
 
