@@ -344,6 +344,22 @@ async fn reject_once_leaves_the_file_untouched() {
     assert_eq!(final_status(&editor.updates(), "c1"), Some(ToolCallStatus::Failed));
 }
 
+/// A hostile (or buggy) editor answers with an option id it was never offered: that is no
+/// consent, the call is denied and the file stays as it was.
+#[tokio::test]
+async fn an_option_that_was_not_offered_denies_the_call() {
+    let (env, mock, _d) = setup().await;
+    mock.push(write_call("c1", "a.txt", "pwned\n"));
+    mock.push(MockResponse::text("not written"));
+    let editor = Editor::start(&env).await;
+    editor.initialize().await;
+    let session = editor.new_session(&env).await;
+    editor.answer(Answer::Pick("allow_everything_forever"));
+    assert_eq!(editor.prompt(&session, "overwrite").await, StopReason::EndTurn);
+    assert_eq!(std::fs::read_to_string(env.project.join("a.txt")).unwrap(), "alpha\n");
+    assert_eq!(final_status(&editor.updates(), "c1"), Some(ToolCallStatus::Failed));
+}
+
 #[tokio::test]
 async fn reject_always_denies_the_same_scope_later_without_asking_again() {
     let (env, mock, _d) = setup().await;
@@ -396,7 +412,16 @@ async fn a_terminal_that_answers_first_wins_and_the_editor_request_is_withdrawn(
     let (stop, ()) = tokio::join!(prompt, approve);
     assert_eq!(stop, StopReason::EndTurn);
     assert!(env.project.join("t.txt").exists());
-    assert_eq!(final_status(&editor.updates(), "c1"), Some(ToolCallStatus::Completed));
+    let updates = editor.updates();
+    assert_eq!(final_status(&updates, "c1"), Some(ToolCallStatus::Completed));
+    // The editor shows who decided.
+    let decided = updates.iter().any(|u| match u {
+        SessionUpdate::ToolCallUpdate(t) => t.fields.content.iter().flatten().any(|c| {
+            matches!(c, ToolCallContent::Content(x) if matches!(&x.content, ContentBlock::Text(t) if t.text == "allowed by botcoder-tui"))
+        }),
+        _ => false,
+    });
+    assert!(decided, "{updates:#?}");
     // The editor's late answer is dropped by the bridge, harmlessly.
     let held: Vec<_> = editor.seen.held.lock().unwrap().drain(..).collect();
     for r in held {

@@ -111,8 +111,11 @@ async fn decide(
             Some(ApprovalDecision::Deny)
         }
         other => {
-            eprintln!("botcoder acp: the editor chose an option that was not offered: {other:?}");
-            None
+            // Fail closed: an answer that is not one of the offered options is no consent.
+            eprintln!(
+                "botcoder acp: the editor chose {other:?}, which was not offered; denying the call"
+            );
+            Some(ApprovalDecision::Deny)
         }
     }
 }

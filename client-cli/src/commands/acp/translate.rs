@@ -27,7 +27,7 @@ pub struct Translator {
     thought: Stream,
     /// The tool call running now: `file.changed` belongs to it.
     current_call: Option<String>,
-    /// Diff content already shown per call, kept when the result arrives.
+    /// Content already shown per call (who decided, diffs), kept when the result arrives.
     diffs: HashMap<String, Vec<ToolCallContent>>,
     cost_usd: f64,
 }
@@ -121,14 +121,19 @@ impl Translator {
                 decided_by,
                 ..
             } => {
-                let mut fields = ToolCallUpdateFields::new();
-                if *decision == ApprovalDecision::Deny {
-                    fields = fields
-                        .status(ToolCallStatus::Failed)
-                        .content(vec![text_content(&format!("denied by {decided_by}"))]);
-                } else {
-                    fields = fields.status(ToolCallStatus::InProgress);
-                }
+                // Every client sees who decided; the note stays with the call's content.
+                let (verb, status) = match decision {
+                    ApprovalDecision::Deny => ("denied", ToolCallStatus::Failed),
+                    ApprovalDecision::Allow => ("allowed", ToolCallStatus::InProgress),
+                    ApprovalDecision::AllowSession => {
+                        ("allowed for the session", ToolCallStatus::InProgress)
+                    }
+                };
+                let shown = self.diffs.entry(call_id.clone()).or_default();
+                shown.push(text_content(&format!("{verb} by {decided_by}")));
+                let fields = ToolCallUpdateFields::new()
+                    .status(status)
+                    .content(shown.clone());
                 out.push(update(call_id, fields));
             }
             EventBody::FileChanged { path, diff, .. } => {
