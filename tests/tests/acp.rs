@@ -540,7 +540,7 @@ async fn a_terminal_watch_sees_the_editors_turn_and_a_terminal_message_reaches_t
 }
 
 /// `acpx` (npm) as the editor: `BOTCODER_TEST_ACPX=1 cargo nextest run -p botcoder-tests
-/// --test acp --run-ignored all acpx`.
+/// --test acp --run-ignored all acpx` (set `ACPX` to an installed acpx to skip npx).
 #[tokio::test]
 #[ignore = "opt-in: needs npm acpx; run with BOTCODER_TEST_ACPX=1 --run-ignored"]
 async fn acpx_drives_botcoder_acp() {
@@ -551,8 +551,16 @@ async fn acpx_drives_botcoder_acp() {
     mock.set_default(MockResponse::text("hello acpx"));
     let botcoder = bin("botcoder");
     let agent = format!("{} acp", botcoder.display());
-    let mut cmd = tokio::process::Command::from(env.command(std::path::Path::new("npx")));
-    cmd.args(["--yes", "acpx", "--agent", &agent, "exec", "say hello"])
+    // ACPX=/path/to/acpx uses an installed one; otherwise npx fetches it.
+    let mut cmd = match std::env::var("ACPX") {
+        Ok(acpx) => tokio::process::Command::from(env.command(std::path::Path::new(&acpx))),
+        Err(_) => {
+            let mut c = tokio::process::Command::from(env.command(std::path::Path::new("npx")));
+            c.args(["--yes", "acpx"]);
+            c
+        }
+    };
+    cmd.args(["--agent", &agent, "--approve-all", "exec", "say hello"])
         .current_dir(&env.project)
         .env("npm_config_cache", env.root().join("npm-cache"))
         .stdin(Stdio::null())
