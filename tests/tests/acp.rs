@@ -142,7 +142,10 @@ impl Editor {
         }
     }
 
-    async fn call<R: JsonRpcRequest>(&self, req: R) -> Result<R::Response, agent_client_protocol::Error> {
+    async fn call<R: JsonRpcRequest>(
+        &self,
+        req: R,
+    ) -> Result<R::Response, agent_client_protocol::Error> {
         tokio::time::timeout(T, self.cx.send_request(req).block_task())
             .await
             .expect("the agent answered in time")
@@ -226,12 +229,10 @@ fn user_text(u: &[SessionUpdate]) -> String {
 }
 
 fn final_status(u: &[SessionUpdate], call: &str) -> Option<ToolCallStatus> {
-    u.iter()
-        .filter_map(|u| match u {
-            SessionUpdate::ToolCallUpdate(t) if &*t.tool_call_id.0 == call => t.fields.status,
-            _ => None,
-        })
-        .last()
+    u.iter().rev().find_map(|u| match u {
+        SessionUpdate::ToolCallUpdate(t) if &*t.tool_call_id.0 == call => t.fields.status,
+        _ => None,
+    })
 }
 
 async fn setup() -> (TestEnv, MockLlm, DaemonProcess) {
@@ -260,7 +261,10 @@ async fn a_prompt_streams_chunks_and_ends_the_turn_and_the_session_is_a_daemon_s
     assert!(init.agent_capabilities.prompt_capabilities.embedded_context);
 
     let session = editor.new_session(&env).await;
-    assert_eq!(editor.prompt(&session, "say hello").await, StopReason::EndTurn);
+    assert_eq!(
+        editor.prompt(&session, "say hello").await,
+        StopReason::EndTurn
+    );
     let updates = editor.updates();
     assert_eq!(agent_text(&updates), "hello from the daemon");
     let chunks = updates
@@ -296,7 +300,10 @@ async fn a_tool_call_asks_permission_in_the_editor_and_runs_after_allow_once() {
     editor.initialize().await;
     let session = editor.new_session(&env).await;
     editor.answer(Answer::Pick("allow_once"));
-    assert_eq!(editor.prompt(&session, "write it").await, StopReason::EndTurn);
+    assert_eq!(
+        editor.prompt(&session, "write it").await,
+        StopReason::EndTurn
+    );
 
     let asked = editor.permissions();
     assert_eq!(asked.len(), 1, "{asked:#?}");
@@ -305,8 +312,16 @@ async fn a_tool_call_asks_permission_in_the_editor_and_runs_after_allow_once() {
         .iter()
         .map(|o| format!("{:?}", o.kind))
         .collect();
-    assert_eq!(kinds, ["AllowOnce", "AllowAlways", "RejectOnce", "RejectAlways"]);
-    let diff = asked[0].tool_call.fields.content.clone().unwrap_or_default();
+    assert_eq!(
+        kinds,
+        ["AllowOnce", "AllowAlways", "RejectOnce", "RejectAlways"]
+    );
+    let diff = asked[0]
+        .tool_call
+        .fields
+        .content
+        .clone()
+        .unwrap_or_default();
     assert!(
         diff.iter().any(|c| matches!(c, ToolCallContent::Diff(d) if d.new_text.contains("made by the agent") && d.path.is_absolute())),
         "diff content: {diff:#?}"
@@ -326,7 +341,10 @@ async fn a_tool_call_asks_permission_in_the_editor_and_runs_after_allow_once() {
     assert_eq!(call.kind, ToolKind::Edit);
     assert_eq!(call.locations.len(), 1);
     assert!(call.locations[0].path.ends_with("new.txt"));
-    assert_eq!(final_status(&updates, "c1"), Some(ToolCallStatus::Completed));
+    assert_eq!(
+        final_status(&updates, "c1"),
+        Some(ToolCallStatus::Completed)
+    );
     assert_eq!(agent_text(&updates), "written");
 }
 
@@ -339,9 +357,18 @@ async fn reject_once_leaves_the_file_untouched() {
     editor.initialize().await;
     let session = editor.new_session(&env).await;
     editor.answer(Answer::Pick("reject_once"));
-    assert_eq!(editor.prompt(&session, "overwrite a.txt").await, StopReason::EndTurn);
-    assert_eq!(std::fs::read_to_string(env.project.join("a.txt")).unwrap(), "alpha\n");
-    assert_eq!(final_status(&editor.updates(), "c1"), Some(ToolCallStatus::Failed));
+    assert_eq!(
+        editor.prompt(&session, "overwrite a.txt").await,
+        StopReason::EndTurn
+    );
+    assert_eq!(
+        std::fs::read_to_string(env.project.join("a.txt")).unwrap(),
+        "alpha\n"
+    );
+    assert_eq!(
+        final_status(&editor.updates(), "c1"),
+        Some(ToolCallStatus::Failed)
+    );
 }
 
 /// A hostile (or buggy) editor answers with an option id it was never offered: that is no
@@ -355,9 +382,18 @@ async fn an_option_that_was_not_offered_denies_the_call() {
     editor.initialize().await;
     let session = editor.new_session(&env).await;
     editor.answer(Answer::Pick("allow_everything_forever"));
-    assert_eq!(editor.prompt(&session, "overwrite").await, StopReason::EndTurn);
-    assert_eq!(std::fs::read_to_string(env.project.join("a.txt")).unwrap(), "alpha\n");
-    assert_eq!(final_status(&editor.updates(), "c1"), Some(ToolCallStatus::Failed));
+    assert_eq!(
+        editor.prompt(&session, "overwrite").await,
+        StopReason::EndTurn
+    );
+    assert_eq!(
+        std::fs::read_to_string(env.project.join("a.txt")).unwrap(),
+        "alpha\n"
+    );
+    assert_eq!(
+        final_status(&editor.updates(), "c1"),
+        Some(ToolCallStatus::Failed)
+    );
 }
 
 #[tokio::test]
@@ -370,10 +406,19 @@ async fn reject_always_denies_the_same_scope_later_without_asking_again() {
     editor.initialize().await;
     let session = editor.new_session(&env).await;
     editor.answer(Answer::Pick("reject_always"));
-    assert_eq!(editor.prompt(&session, "try twice").await, StopReason::EndTurn);
+    assert_eq!(
+        editor.prompt(&session, "try twice").await,
+        StopReason::EndTurn
+    );
     assert_eq!(editor.permissions().len(), 1, "asked once only");
-    assert_eq!(std::fs::read_to_string(env.project.join("a.txt")).unwrap(), "alpha\n");
-    assert_eq!(final_status(&editor.updates(), "c2"), Some(ToolCallStatus::Failed));
+    assert_eq!(
+        std::fs::read_to_string(env.project.join("a.txt")).unwrap(),
+        "alpha\n"
+    );
+    assert_eq!(
+        final_status(&editor.updates(), "c2"),
+        Some(ToolCallStatus::Failed)
+    );
 }
 
 #[tokio::test]
@@ -413,7 +458,10 @@ async fn a_terminal_that_answers_first_wins_and_the_editor_request_is_withdrawn(
     assert_eq!(stop, StopReason::EndTurn);
     assert!(env.project.join("t.txt").exists());
     let updates = editor.updates();
-    assert_eq!(final_status(&updates, "c1"), Some(ToolCallStatus::Completed));
+    assert_eq!(
+        final_status(&updates, "c1"),
+        Some(ToolCallStatus::Completed)
+    );
     // The editor shows who decided.
     let decided = updates.iter().any(|u| match u {
         SessionUpdate::ToolCallUpdate(t) => t.fields.content.iter().flatten().any(|c| {
@@ -425,9 +473,9 @@ async fn a_terminal_that_answers_first_wins_and_the_editor_request_is_withdrawn(
     // The editor's late answer is dropped by the bridge, harmlessly.
     let held: Vec<_> = editor.seen.held.lock().unwrap().drain(..).collect();
     for r in held {
-        let _ = r.respond(RequestPermissionResponse::new(RequestPermissionOutcome::Selected(
-            SelectedPermissionOutcome::new("reject_once"),
-        )));
+        let _ = r.respond(RequestPermissionResponse::new(
+            RequestPermissionOutcome::Selected(SelectedPermissionOutcome::new("reject_once")),
+        ));
     }
 }
 
@@ -476,15 +524,25 @@ async fn session_load_replays_the_conversation_before_answering() {
     let editor = Editor::start(&env).await;
     editor.initialize().await;
     editor
-        .call(LoadSessionRequest::new(session.clone(), env.project.clone()))
+        .call(LoadSessionRequest::new(
+            session.clone(),
+            env.project.clone(),
+        ))
         .await
         .expect("session/load");
     // Everything arrived before the answer.
     let updates = editor.updates();
     assert_eq!(user_text(&updates), "the question");
     assert_eq!(agent_text(&updates), "first answer");
-    assert!(updates.iter().any(|u| matches!(u, SessionUpdate::ToolCall(c) if &*c.tool_call_id.0 == "c1")));
-    assert_eq!(final_status(&updates, "c1"), Some(ToolCallStatus::Completed));
+    assert!(
+        updates
+            .iter()
+            .any(|u| matches!(u, SessionUpdate::ToolCall(c) if &*c.tool_call_id.0 == "c1"))
+    );
+    assert_eq!(
+        final_status(&updates, "c1"),
+        Some(ToolCallStatus::Completed)
+    );
     // And it is live: the next prompt works.
     mock.push(MockResponse::text("second answer"));
     assert_eq!(editor.prompt(&session, "again").await, StopReason::EndTurn);
@@ -500,10 +558,16 @@ async fn a_terminal_watch_sees_the_editors_turn_and_a_terminal_message_reaches_t
     let session = editor.new_session(&env).await;
 
     let mut watch = tokio::process::Command::from(env.cli(&["watch", &session]));
-    watch.stdout(Stdio::piped()).stderr(Stdio::null()).kill_on_drop(true);
+    watch
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true);
     let mut watch = watch.spawn().expect("spawn watch");
     let mut lines = BufReader::new(watch.stdout.take().unwrap()).lines();
-    assert_eq!(editor.prompt(&session, "from the editor").await, StopReason::EndTurn);
+    assert_eq!(
+        editor.prompt(&session, "from the editor").await,
+        StopReason::EndTurn
+    );
     let mut seen = String::new();
     tokio::time::timeout(T, async {
         while !seen.contains("editor turn answer") {
@@ -573,5 +637,8 @@ async fn acpx_drives_botcoder_acp() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "acpx failed:\n{stdout}\n{stderr}");
-    assert!(stdout.contains("hello acpx"), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(
+        stdout.contains("hello acpx"),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
 }

@@ -18,10 +18,10 @@ use agent_client_protocol::v1::schema::{
 use agent_client_protocol::{Client, Error as AcpError};
 use botcoder_protocol::client::{ClientError, ConnectOptions, DaemonClient};
 use botcoder_protocol::methods::{
-    MAX_CLIENT_NAME_CHARS, ProviderInfo, ProviderList, SessionConfigure, SessionConfigureParams, SessionCreate,
-    SessionCreateParams, SessionGet, SessionHistory, SessionHistoryParams, SessionInfo,
-    SessionList, SessionListParams, SessionRef, SessionSend, SessionSendParams, TurnCancel,
-    TurnCancelParams,
+    MAX_CLIENT_NAME_CHARS, ProviderInfo, ProviderList, SessionConfigure, SessionConfigureParams,
+    SessionCreate, SessionCreateParams, SessionGet, SessionHistory, SessionHistoryParams,
+    SessionInfo, SessionList, SessionListParams, SessionRef, SessionSend, SessionSendParams,
+    TurnCancel, TurnCancelParams,
 };
 use botcoder_protocol::{ApprovalPolicy, EventBody, SessionId};
 
@@ -113,7 +113,10 @@ fn model_options(providers: &[ProviderInfo], info: &SessionInfo) -> Vec<SessionC
         },
     };
     if !choices.iter().any(|c| *c.value.0 == *current) {
-        choices.push(SessionConfigSelectOption::new(current.clone(), current.clone()));
+        choices.push(SessionConfigSelectOption::new(
+            current.clone(),
+            current.clone(),
+        ));
     }
     vec![
         SessionConfigOption::select(MODEL_OPTION, "Model", current, choices)
@@ -211,6 +214,20 @@ impl Bridge {
             None => providers.first(),
         };
         p.and_then(|p| p.capabilities.context_window)
+    }
+
+    /// The model selector as it stands now for `session` (empty when it cannot be read).
+    pub async fn config_options(&self, session: &SessionId) -> Vec<SessionConfigOption> {
+        let Ok(daemon) = self.daemon() else {
+            return Vec::new();
+        };
+        let r = SessionRef {
+            session_id: session.clone(),
+        };
+        match daemon.call::<SessionGet>(&r).await {
+            Ok(info) => model_options(&self.providers().await, &info),
+            Err(_) => Vec::new(),
+        }
     }
 
     fn register(&self, link: Arc<Link>) {
@@ -420,9 +437,8 @@ impl Bridge {
             Err(e) if is_method_missing(&e) => {
                 // An older daemon: the mode goes with each prompt instead.
                 link.set_mode_override(policy);
-                let update = SessionUpdate::CurrentModeUpdate(CurrentModeUpdate::new(mode_id(
-                    policy,
-                )));
+                let update =
+                    SessionUpdate::CurrentModeUpdate(CurrentModeUpdate::new(mode_id(policy)));
                 let _ = cx.send_notification(SessionNotification::new(link.acp_id(), update));
             }
             Err(e) => return Err(daemon_error(e)),

@@ -95,7 +95,10 @@ mod tests {
         let diffs = unified_to_diffs(Path::new("/p"), "", d);
         assert_eq!(
             diffs,
-            vec![Diff::new("/p/src/a.rs", "one\n2\nthree\n").old_text("one\ntwo\nthree\n".to_owned())]
+            vec![
+                Diff::new("/p/src/a.rs", "one\n2\nthree\n")
+                    .old_text("one\ntwo\nthree\n".to_owned())
+            ]
         );
     }
 

@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use agent_client_protocol::v1::ConnectionTo;
 use agent_client_protocol::v1::schema::{
-    CurrentModeUpdate, SessionId as AcpSessionId, SessionNotification, SessionUpdate, StopReason,
+    ConfigOptionUpdate, CurrentModeUpdate, SessionId as AcpSessionId, SessionNotification,
+    SessionUpdate, StopReason,
 };
 use agent_client_protocol::{Client, RequestCancellationHandle};
 use botcoder_protocol::methods::SubscribeParams;
@@ -277,10 +278,25 @@ async fn pump(
             }
             EventBody::ApprovalResolved { call_id, .. } => link.withdraw(call_id),
             EventBody::SessionConfigured {
-                approval: Some(a), ..
-            } => extra.push(SessionUpdate::CurrentModeUpdate(CurrentModeUpdate::new(
-                mode_id(*a),
-            ))),
+                approval,
+                provider,
+                model,
+                ..
+            } => {
+                if let Some(a) = approval {
+                    extra.push(SessionUpdate::CurrentModeUpdate(CurrentModeUpdate::new(
+                        mode_id(*a),
+                    )));
+                }
+                if provider.is_some() || model.is_some() {
+                    let options = bridge.config_options(&link.id).await;
+                    if !options.is_empty() {
+                        extra.push(SessionUpdate::ConfigOptionUpdate(ConfigOptionUpdate::new(
+                            options,
+                        )));
+                    }
+                }
+            }
             _ => {}
         }
         let mut updates = tr.updates(&event.body);

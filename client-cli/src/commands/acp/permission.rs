@@ -57,11 +57,7 @@ pub fn ask(bridge: Arc<Bridge>, link: Arc<Link>, cx: ConnectionTo<Client>, asked
     });
 }
 
-async fn decide(
-    link: &Link,
-    cx: &ConnectionTo<Client>,
-    asked: &Asked,
-) -> Option<ApprovalDecision> {
+async fn decide(link: &Link, cx: &ConnectionTo<Client>, asked: &Asked) -> Option<ApprovalDecision> {
     if link.is_rejected(&asked.reject_key()) {
         return Some(ApprovalDecision::Deny);
     }
@@ -133,6 +129,9 @@ async fn respond(bridge: &Bridge, link: &Link, asked: &Asked, decision: Approval
     // Refused when another client decided in the meantime: the daemon's answer stands and
     // `approval.resolved` tells the editor who decided.
     if let Err(e) = daemon.call::<ApprovalRespond>(&params).await {
-        eprintln!("botcoder acp: approval for {} not taken: {e}", asked.call_id);
+        eprintln!(
+            "botcoder acp: approval for {} not taken: {e}",
+            asked.call_id
+        );
     }
 }

@@ -16,7 +16,11 @@ pub fn prompt_text(blocks: &[ContentBlock]) -> String {
             ContentBlock::Resource(r) => match &r.resource {
                 EmbeddedResourceResource::TextResourceContents(t) => {
                     let fence = fence_for(&t.text);
-                    parts.push(format!("{}\n{fence}\n{}\n{fence}", t.uri, t.text.trim_end()));
+                    parts.push(format!(
+                        "{}\n{fence}\n{}\n{fence}",
+                        t.uri,
+                        t.text.trim_end()
+                    ));
                 }
                 EmbeddedResourceResource::BlobResourceContents(b) => {
                     parts.push(format!("({} attached as binary; not shown)", b.uri));

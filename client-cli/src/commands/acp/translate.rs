@@ -305,5 +305,8 @@ fn shorten(output: &str) -> String {
     while !output.is_char_boundary(end) {
         end -= 1;
     }
-    format!("{}\n… (output cut; the session journal has all of it)", &output[..end])
+    format!(
+        "{}\n… (output cut; the session journal has all of it)",
+        &output[..end]
+    )
 }
