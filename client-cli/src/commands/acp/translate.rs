@@ -310,3 +310,86 @@ fn shorten(output: &str) -> String {
         &output[..end]
     )
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use botcoder_protocol::TurnId;
+    use pretty_assertions::assert_eq;
+
+    fn texts(updates: &[SessionUpdate]) -> Vec<String> {
+        updates
+            .iter()
+            .filter_map(|u| match u {
+                SessionUpdate::AgentMessageChunk(c) | SessionUpdate::AgentThoughtChunk(c) => {
+                    match &c.content {
+                        ContentBlock::Text(t) => Some(t.text.clone()),
+                        _ => None,
+                    }
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn replayed_deltas_and_the_final_message_are_shown_once() {
+        let mut tr = Translator::new("/p".into(), None);
+        let turn = TurnId("t1".into());
+        let delta = |offset: u64, text: &str| EventBody::AssistantDelta {
+            turn_id: turn.clone(),
+            offset,
+            text: text.into(),
+        };
+        let mut shown = Vec::new();
+        for body in [
+            delta(0, "hel"),
+            delta(0, "hel"), // replayed on attach
+            delta(3, "lo "),
+            EventBody::AssistantMessage {
+                turn_id: turn.clone(),
+                text: "hello world".into(),
+                partial: false,
+            },
+        ] {
+            shown.extend(texts(&tr.updates(&body)));
+        }
+        assert_eq!(shown, ["hel", "lo ", "world"]);
+    }
+
+    #[test]
+    fn turn_endings_become_stop_reasons_or_errors() {
+        let err = |kind: &str| TurnError {
+            kind: kind.into(),
+            message: format!("{kind} happened"),
+        };
+        assert_eq!(
+            stop_reason(TurnStatus::Completed, None),
+            Ok(StopReason::EndTurn)
+        );
+        assert_eq!(
+            stop_reason(TurnStatus::Cancelled, None),
+            Ok(StopReason::Cancelled)
+        );
+        assert_eq!(
+            stop_reason(TurnStatus::Failed, Some(&err("iteration_limit"))),
+            Ok(StopReason::MaxTurnRequests)
+        );
+        assert_eq!(
+            stop_reason(TurnStatus::Failed, Some(&err("rate_limited"))),
+            Err("rate_limited happened".to_owned())
+        );
+    }
+
+    #[test]
+    fn calls_get_a_kind_a_one_line_title_and_absolute_locations() {
+        let args = serde_json::json!({"command": "cargo test\necho hi"});
+        assert_eq!(tool_kind("execute_command"), ToolKind::Execute);
+        assert_eq!(tool_kind("edit_file"), ToolKind::Edit);
+        assert_eq!(tool_kind("mcp__x__thing"), ToolKind::Other);
+        assert_eq!(title("execute_command", &args), "Run `cargo test …");
+        let locs = locations(Path::new("/p"), &serde_json::json!({"path": "src/a.rs"}));
+        assert_eq!(locs, vec![ToolCallLocation::new("/p/src/a.rs")]);
+    }
+}
