@@ -53,6 +53,9 @@ pub enum Command {
     Sessions(SessionsCommand),
     /// Show the daemon's state: version, provider, sessions, running turns.
     Status(JsonFlag),
+    /// Serve the Agent Client Protocol on stdin/stdout, for editors (Zed, JetBrains IDEs,
+    /// Neovim): each editor session is a daemon session (see docs/ACP.md).
+    Acp,
     /// Start, stop or check the daemon.
     #[command(subcommand)]
     Daemon(DaemonCommand),

@@ -55,6 +55,7 @@ fn main() -> ExitCode {
             Command::Tui { session } => tui(session).await,
             Command::Sessions(cmd) => commands::sessions::run(cmd).await,
             Command::Status(flag) => commands::status::run(flag.json).await,
+            Command::Acp => commands::acp::run().await,
             Command::Daemon(cmd) => commands::daemon::run(cmd).await,
             Command::Completions { shell } => commands::docs::completions(shell),
             Command::Config(cmd) => commands::config::run(cmd),
