@@ -19,6 +19,7 @@ pub mod hub;
 pub mod idle;
 pub mod limits;
 pub mod prompt;
+pub mod reasoning;
 pub mod store;
 pub mod subscription;
 pub mod turn;
