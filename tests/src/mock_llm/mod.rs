@@ -17,6 +17,7 @@
 
 mod bodies;
 mod http;
+mod responses;
 mod script;
 #[cfg(test)]
 mod script_tests;
@@ -36,6 +37,7 @@ use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
 pub use bodies::{MODEL, PROMPT_TOKENS, split_chars, split_words};
+pub use responses::ResponsesStream;
 pub use script::{MockResponse, SseEvent, StreamEnd};
 
 /// One request as the mock received it.
