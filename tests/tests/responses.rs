@@ -307,3 +307,40 @@ async fn anthropic_thinking_blocks_are_replayed_with_signatures_and_caches_marke
     assert_eq!(assistant["content"][0], block);
     assert_eq!(assistant["content"][1]["type"], "tool_use");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ask_hides_reasoning_unless_asked_and_then_keeps_it_off_stdout() {
+    let (env, mock, _d) = setup(&[("LOCAL_LLM_WIRE", "responses")]).await;
+    let answer = || {
+        ResponsesStream::new()
+            .reasoning("rs_1", "Greet back.", None)
+            .text("Hello there.")
+            .build()
+    };
+    mock.push(answer());
+    mock.push(answer());
+    let project = env.project.display().to_string();
+    let out = env
+        .run_cli(&["ask", "--project", &project, "hi"], None)
+        .await;
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (0, "Hello there.\n"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("Greet back."), "{}", out.stderr);
+    let out = env
+        .run_cli(
+            &["ask", "--show-reasoning", "--project", &project, "hi"],
+            None,
+        )
+        .await;
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (0, "Hello there.\n"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("Greet back.\n"), "{}", out.stderr);
+}
