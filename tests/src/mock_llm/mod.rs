@@ -50,6 +50,8 @@ pub struct RecordedRequest {
     pub headers: Vec<(String, String)>,
     /// The body parsed as JSON, `Null` if it is not JSON (or empty).
     pub body: serde_json::Value,
+    /// The body exactly as sent (byte-level checks: prompt-cache prefix stability).
+    pub raw_body: Vec<u8>,
 }
 
 impl RecordedRequest {
@@ -225,6 +227,7 @@ async fn serve_connection(stream: TcpStream, shared: Arc<Shared>) {
         let keep_alive = request.keep_alive;
         let recorded = RecordedRequest {
             body: serde_json::from_slice(&request.body).unwrap_or(serde_json::Value::Null),
+            raw_body: request.body,
             method: request.method,
             path: request.target,
             headers: request.headers,
