@@ -158,7 +158,8 @@ async fn azure_uses_the_deployment_url_and_api_key_header_on_both_surfaces() {
 }
 
 /// Opt-in: `BOTCODER_REAL_LLM_URL=$(../shared/tools/real-llm.sh start)` runs `botcoder ask`
-/// against a real llama.cpp server through the `local` and the `anthropic` providers.
+/// against a real llama.cpp server through the `local` provider on both OpenAI wires (chat
+/// completions and `/v1/responses`) and the `anthropic` provider.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn real_local_llm_streams_through_local_and_anthropic_providers() {
     let Ok(url) = std::env::var("BOTCODER_REAL_LLM_URL") else {
@@ -166,13 +167,21 @@ async fn real_local_llm_streams_through_local_and_anthropic_providers() {
         return;
     };
     let base = url.trim_end_matches('/').trim_end_matches("/v1").to_owned();
-    for provider in ["local", "anthropic"] {
+    for provider in ["local", "local-responses", "anthropic"] {
         let mut env = TestEnv::new();
         match provider {
-            "local" => env
+            "local" | "local-responses" => env
                 .set("LLM_PROVIDER", "local")
                 .set("LOCAL_LLM_URL", &url)
-                .set("LOCAL_LLM_MODEL", "smollm2"),
+                .set("LOCAL_LLM_MODEL", "smollm2")
+                .set(
+                    "LOCAL_LLM_WIRE",
+                    if provider == "local" {
+                        "chat"
+                    } else {
+                        "responses"
+                    },
+                ),
             _ => env
                 .set("LLM_PROVIDER", "anthropic")
                 .set("ANTHROPIC_API_KEY", "unused")
@@ -200,6 +209,15 @@ async fn real_local_llm_streams_through_local_and_anthropic_providers() {
             .find(|l| l["type"] == "assistant.message")
             .map(|l| l["text"].to_string());
         assert!(text.is_some_and(|t| t.len() > 2), "{provider}: empty reply");
+        // Both OpenAI wires report usage from the real server.
+        if provider != "anthropic" {
+            assert!(
+                lines
+                    .iter()
+                    .any(|l| l["type"] == "usage" && l["input_tokens"].as_u64() > Some(0)),
+                "{provider}: no usage"
+            );
+        }
     }
 }
 

@@ -44,6 +44,16 @@ impl Stream {
     ) {
         let streamed = std::mem::take(&mut self.text);
         let text = if text.is_empty() { streamed } else { text };
+        // An event too large for the journal gets its longest strings cut, and a cut
+        // encrypted item is worse than none (the provider would refuse the request): such a
+        // replay is left out and the model goes on without its earlier reasoning.
+        let replay = replay.filter(|r| {
+            let fits = super::limits::json_len(r) + text.len() < super::limits::MAX_EVENT_BYTES / 2;
+            if !fits {
+                tracing::warn!(session = %core.id, "a reasoning item too large to journal is not replayed");
+            }
+            fits
+        });
         if text.is_empty() && replay.is_none() {
             return;
         }
