@@ -428,12 +428,12 @@ impl ChunkDecoder for ResponsesDecoder {
                     out.push(ProviderEvent::ReasoningDelta(d.to_owned()));
                 }
             }
-            "response.reasoning_summary_part.added" => {
-                // Summary parts read as paragraphs.
-                if v.get("summary_index").and_then(Value::as_u64).unwrap_or(0) > 0 {
-                    self.reasoning.push_str("\n\n");
-                    out.push(ProviderEvent::ReasoningDelta("\n\n".to_owned()));
-                }
+            // Summary parts read as paragraphs.
+            "response.reasoning_summary_part.added"
+                if v.get("summary_index").and_then(Value::as_u64).unwrap_or(0) > 0 =>
+            {
+                self.reasoning.push_str("\n\n");
+                out.push(ProviderEvent::ReasoningDelta("\n\n".to_owned()));
             }
             "response.output_item.added" => {
                 let item = v.get("item").cloned().unwrap_or_default();
