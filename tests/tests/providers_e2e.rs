@@ -39,7 +39,14 @@ async fn anthropic_streams_text_with_its_headers() {
     assert_eq!(req.header("x-api-key"), Some("sk-ant-test"));
     assert_eq!(req.header("anthropic-version"), Some("2023-06-01"));
     assert_eq!(req.body["model"], "claude-test");
-    assert!(req.body["system"].as_str().unwrap().contains("botcoder"));
+    // One text block carrying the prompt-cache breakpoint.
+    assert!(
+        req.body["system"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("botcoder")
+    );
+    assert_eq!(req.body["system"][0]["cache_control"]["type"], "ephemeral");
     assert_eq!(req.body["messages"][0]["role"], "user");
 }
 
@@ -127,10 +134,15 @@ async fn azure_uses_the_deployment_url_and_api_key_header_on_both_surfaces() {
             None,
             "/openai/deployments/gpt4o/chat/completions?api-version=2024-10-21",
         ),
-        (Some("v1"), "/openai/v1/chat/completions"),
+        // The v1 surface serves the Responses API, the default wire there.
+        (Some("v1"), "/openai/v1/responses"),
     ] {
         let mock = MockLlm::start().await.unwrap();
-        mock.push(MockResponse::text("azure says hi"));
+        mock.push(if version.is_some() {
+            MockResponse::responses_text("azure says hi")
+        } else {
+            MockResponse::text("azure says hi")
+        });
         let mut env = TestEnv::new();
         env.set("LLM_PROVIDER", "azure")
             .set("AZURE_OPENAI_API_KEY", "az-key")
