@@ -107,6 +107,9 @@ pub struct AskArgs {
     /// Print every event as one JSON object per line instead of the answer text.
     #[arg(long)]
     pub json: bool,
+    /// Show the model's reasoning (summaries, thinking) on stderr, dimmed on a terminal.
+    #[arg(long)]
+    pub show_reasoning: bool,
     /// Which tool calls may run: `auto` runs everything; `ask` lets writes and commands run
     /// only when an attached TUI approves them (with none attached they are denied, so a
     /// script never hangs); `read-only` offers only the read tools [default: the session's].

@@ -129,6 +129,13 @@ pub struct ProviderEntry {
     pub tpm: Option<u64>,
     /// Requests per minute.
     pub rpm: Option<u64>,
+    /// OpenAI wire format: `responses` or `chat` (`OPENAI_WIRE`, `LOCAL_LLM_WIRE`).
+    pub wire: Option<String>,
+    /// Reasoning effort for reasoning models (`OPENAI_REASONING_EFFORT`,
+    /// `LOCAL_LLM_REASONING_EFFORT`).
+    pub reasoning_effort: Option<String>,
+    /// Anthropic extended thinking budget in tokens (`ANTHROPIC_THINKING_BUDGET`).
+    pub thinking_budget: Option<u64>,
 }
 
 /// The botserver section.
@@ -218,6 +225,17 @@ impl FileConfig {
                 set("LOCAL_LLM_CONTEXT", e.context.map(|v| v.to_string()));
                 set("LLM_TPM", e.tpm.map(|v| v.to_string()));
                 set("LLM_RPM", e.rpm.map(|v| v.to_string()));
+                let (wire_var, effort_var) = if kind == "local" {
+                    ("LOCAL_LLM_WIRE", "LOCAL_LLM_REASONING_EFFORT")
+                } else {
+                    ("OPENAI_WIRE", "OPENAI_REASONING_EFFORT")
+                };
+                set(wire_var, e.wire.clone());
+                set(effort_var, e.reasoning_effort.clone());
+                set(
+                    "ANTHROPIC_THINKING_BUDGET",
+                    e.thinking_budget.map(|v| v.to_string()),
+                );
                 if let Some(var) = &e.key_env {
                     match lookup(var) {
                         Some(key) => set(key_var, Some(key)),

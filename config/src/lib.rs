@@ -58,7 +58,7 @@ pub fn is_secret_var(name: &str) -> bool {
 }
 
 /// Every variable botcoder reads, with what it does (for `config show`).
-pub const KNOWN: [(&str, &str); 42] = [
+pub const KNOWN: [(&str, &str); 47] = [
     (
         "LLM_PROVIDER",
         "openai | azure | anthropic | local | botserver",
@@ -66,6 +66,14 @@ pub const KNOWN: [(&str, &str); 42] = [
     ("OPENAI_API_KEY", "OpenAI key"),
     ("OPENAI_BASE_URL", "OpenAI base URL"),
     ("OPENAI_MODEL", "OpenAI model"),
+    (
+        "OPENAI_WIRE",
+        "responses | chat (default: responses for api.openai.com and Azure v1)",
+    ),
+    (
+        "OPENAI_REASONING_EFFORT",
+        "reasoning effort of reasoning models (minimal | low | medium | high)",
+    ),
     ("AZURE_OPENAI_ENDPOINT", "Azure resource endpoint"),
     ("AZURE_OPENAI_API_KEY", "Azure key"),
     ("AZURE_OPENAI_DEPLOYMENT", "Azure deployment"),
@@ -77,10 +85,19 @@ pub const KNOWN: [(&str, &str); 42] = [
     ("ANTHROPIC_BASE_URL", "Anthropic base URL"),
     ("ANTHROPIC_MODEL", "Anthropic model"),
     ("ANTHROPIC_MAX_TOKENS", "Anthropic reply budget"),
+    (
+        "ANTHROPIC_THINKING_BUDGET",
+        "Anthropic extended thinking budget (tokens; unset: off)",
+    ),
     ("LOCAL_LLM_URL", "local server base URL"),
     ("LOCAL_LLM_MODEL", "local model"),
     ("LOCAL_LLM_API_KEY", "local server key"),
     ("LOCAL_LLM_CONTEXT", "local context window (tokens)"),
+    ("LOCAL_LLM_WIRE", "chat | responses for the local server"),
+    (
+        "LOCAL_LLM_REASONING_EFFORT",
+        "reasoning effort for the local server",
+    ),
     ("LLM_MAX_RETRIES", "retries after the first attempt"),
     (
         "LLM_IDLE_TIMEOUT_S",

@@ -1,6 +1,6 @@
 //! `botcoder ask`: one request, the answer streamed to stdout, an exit code for scripts.
 
-use std::io::{IsTerminal, Read};
+use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -88,6 +88,7 @@ pub async fn run(args: AskArgs, prompt: String) -> Result<u8, Failure> {
     let turn = sent.turn_id;
     let mut out = Out;
     let mut transcript = Transcript::default();
+    let mut reasoning = args.show_reasoning.then(Transcript::default);
     let mut ours = false;
     // The turn's cost: the sum of its `usage` costs, added to the `turn.completed` line.
     let mut turn_cost: Option<f64> = None;
@@ -136,6 +137,7 @@ pub async fn run(args: AskArgs, prompt: String) -> Result<u8, Failure> {
             event.body,
             EventBody::AssistantDelta { .. }
                 | EventBody::AssistantMessage { .. }
+                | EventBody::AssistantReasoningDelta { .. }
                 | EventBody::ToolCall { .. }
                 | EventBody::TurnCompleted { .. }
         );
@@ -152,6 +154,9 @@ pub async fn run(args: AskArgs, prompt: String) -> Result<u8, Failure> {
         let written = if args.json {
             json_line(&mut out, &event, turn_cost)
         } else {
+            if let Some(r) = reasoning.as_mut() {
+                show_reasoning(r, &event);
+            }
             print_human(&mut out, &mut transcript, &event)
         };
         if written.is_err() {
@@ -242,6 +247,26 @@ fn print_human(
         }
         _ => Ok(()),
     }
+}
+
+/// `--show-reasoning`: the model's reasoning on stderr (stdout stays the answer), dimmed on
+/// a terminal; offsets restart after each whole reasoning item.
+fn show_reasoning(transcript: &mut Transcript, event: &botcoder_protocol::Event) {
+    let piece = match &event.body {
+        EventBody::AssistantReasoningDelta { offset, text, .. } => transcript.delta(*offset, text),
+        EventBody::AssistantReasoning { text, .. } => Some(transcript.complete(text)),
+        _ => None,
+    };
+    let Some(piece) = piece.filter(|p| !p.is_empty()) else {
+        return;
+    };
+    let mut err = std::io::stderr().lock();
+    let _ = if err.is_terminal() {
+        write!(err, "\x1b[2m{piece}\x1b[0m")
+    } else {
+        write!(err, "{piece}")
+    };
+    let _ = err.flush();
 }
 
 fn word(s: TurnStatus) -> &'static str {

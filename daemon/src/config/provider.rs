@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::{Env, Secret};
 use crate::llm::anthropic::AnthropicConfig;
-use crate::llm::openai::{OpenAiAuth, OpenAiConfig, OpenAiProvider};
+use crate::llm::openai::{OpenAiAuth, OpenAiConfig, OpenAiProvider, Wire};
 
 /// A fully specified provider, ready to build.
 #[derive(Debug, Clone)]
@@ -84,9 +84,12 @@ fn openai(env: &Env, idle_timeout: Duration) -> Result<OpenAiConfig, String> {
         .get("OPENAI_API_KEY")
         .ok_or("LLM_PROVIDER=openai needs OPENAI_API_KEY: set it to your OpenAI API key")?;
     let base = base_url(env, "OPENAI_BASE_URL", "https://api.openai.com/v1")?;
+    let url = OpenAiProvider::chat_url(&base);
     Ok(OpenAiConfig {
         name: "openai".into(),
-        url: OpenAiProvider::chat_url(&base),
+        wire: wire(env, "OPENAI_WIRE", "openai", &url)?,
+        reasoning_effort: env.get("OPENAI_REASONING_EFFORT").map(str::to_owned),
+        url,
         base_url: base,
         model: env.get("OPENAI_MODEL").unwrap_or("gpt-4o-mini").to_owned(),
         auth: OpenAiAuth::Bearer(Secret::new(key)),
@@ -127,6 +130,8 @@ fn azure(env: &Env, idle_timeout: Duration) -> Result<OpenAiConfig, String> {
     };
     Ok(OpenAiConfig {
         name: "azure".into(),
+        wire: wire(env, "OPENAI_WIRE", "azure", &url)?,
+        reasoning_effort: env.get("OPENAI_REASONING_EFFORT").map(str::to_owned),
         base_url: endpoint,
         url,
         model: deployment,
@@ -150,6 +155,9 @@ fn anthropic(env: &Env, idle_timeout: Duration) -> Result<AnthropicConfig, Strin
             .to_owned(),
         api_key: Secret::new(key),
         max_tokens: env.parse::<u32>("ANTHROPIC_MAX_TOKENS")?.unwrap_or(8192),
+        thinking_budget: env
+            .parse::<u32>("ANTHROPIC_THINKING_BUDGET")?
+            .filter(|b| *b > 0),
         context_window: Some(200_000),
         idle_timeout,
     })
@@ -157,9 +165,12 @@ fn anthropic(env: &Env, idle_timeout: Duration) -> Result<AnthropicConfig, Strin
 
 fn local(env: &Env, idle_timeout: Duration) -> Result<OpenAiConfig, String> {
     let base = base_url(env, "LOCAL_LLM_URL", "http://127.0.0.1:11434/v1")?;
+    let url = OpenAiProvider::chat_url(&base);
     Ok(OpenAiConfig {
         name: "local".into(),
-        url: OpenAiProvider::chat_url(&base),
+        wire: wire(env, "LOCAL_LLM_WIRE", "local", &url)?,
+        reasoning_effort: env.get("LOCAL_LLM_REASONING_EFFORT").map(str::to_owned),
+        url,
         base_url: base,
         // llama.cpp serves whatever it loaded under any name; Ollama needs the real one.
         model: env.get("LOCAL_LLM_MODEL").unwrap_or("default").to_owned(),
@@ -172,6 +183,17 @@ fn local(env: &Env, idle_timeout: Duration) -> Result<OpenAiConfig, String> {
         context_window: env.parse::<u64>("LOCAL_LLM_CONTEXT")?,
         idle_timeout,
     })
+}
+
+/// The wire `var` names, else the default for the provider kind and URL.
+fn wire(env: &Env, var: &str, kind: &str, url: &str) -> Result<Wire, String> {
+    match env.get(var) {
+        None => Ok(Wire::default_for(kind, url)),
+        Some(v) => Wire::parse(v).ok_or(format!(
+            "{var}={v:?} is not a wire format; use responses (the Responses API) or chat \
+             (Chat Completions)"
+        )),
+    }
 }
 
 fn base_url(env: &Env, var: &str, default: &str) -> Result<String, String> {
@@ -279,6 +301,34 @@ mod tests {
         );
         let err = pick(&base[..3]).unwrap_err();
         assert!(err.contains("AZURE_OPENAI_DEPLOYMENT"), "{err}");
+    }
+
+    #[test]
+    fn wire_defaults_to_responses_only_on_openai_and_can_be_set() {
+        let c = openai_cfg(pick(&[("OPENAI_API_KEY", "k")]).unwrap());
+        assert_eq!(c.wire, Wire::Responses);
+        let proxy = [
+            ("OPENAI_API_KEY", "k"),
+            ("OPENAI_BASE_URL", "http://proxy/v1"),
+        ];
+        assert_eq!(openai_cfg(pick(&proxy).unwrap()).wire, Wire::Chat);
+        let set = [
+            ("OPENAI_API_KEY", "k"),
+            ("OPENAI_WIRE", "chat"),
+            ("OPENAI_REASONING_EFFORT", "low"),
+        ];
+        let c = openai_cfg(pick(&set).unwrap());
+        assert_eq!(
+            (c.wire, c.reasoning_effort.as_deref()),
+            (Wire::Chat, Some("low"))
+        );
+        let local = [("LOCAL_LLM_MODEL", "m"), ("LOCAL_LLM_WIRE", "responses")];
+        assert_eq!(openai_cfg(pick(&local).unwrap()).wire, Wire::Responses);
+        let err = pick(&[("OPENAI_API_KEY", "k"), ("OPENAI_WIRE", "soap")]).unwrap_err();
+        assert!(
+            err.contains("OPENAI_WIRE") && err.contains("responses"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -1,5 +1,11 @@
 //! Anthropic Messages, streaming: `tool_use` blocks with `input_json_delta` pieces, `ping`,
 //! mid-stream `error` events, cumulative usage; unknown event types are ignored.
+//!
+//! Extended thinking (when a budget is configured) streams as `thinking` blocks whose
+//! `signature` makes them replayable: each becomes a [`ProviderEvent::Reasoning`] carrying the
+//! whole block, sent back verbatim before the text and `tool_use` of its assistant message,
+//! as the API requires while a tool loop runs. Prompt caching: `cache_control` breakpoints on
+//! the last tool, the system prompt and the last two messages (four, the API's maximum).
 
 use std::time::Duration;
 
@@ -34,6 +40,23 @@ pub struct AnthropicConfig {
     pub context_window: Option<u64>,
     /// A stream silent for this long fails.
     pub idle_timeout: Duration,
+    /// Extended thinking budget in tokens (`ANTHROPIC_THINKING_BUDGET`); `None`: off.
+    pub thinking_budget: Option<u32>,
+}
+
+/// The breakpoint that asks Anthropic to cache the prefix up to its block.
+fn ephemeral() -> Value {
+    json!({"type": "ephemeral"})
+}
+
+/// Whether a journaled reasoning item is an Anthropic thinking block (an item of another
+/// wire, after a provider switch, is not sent).
+fn thinking_block(v: &Value) -> Option<Value> {
+    match v.get("type").and_then(Value::as_str) {
+        Some("thinking") if v.get("signature").and_then(Value::as_str).is_some() => Some(v.clone()),
+        Some("redacted_thinking") => Some(v.clone()),
+        _ => None,
+    }
 }
 
 /// The Anthropic Messages provider.
@@ -82,9 +105,16 @@ impl AnthropicProvider {
             Some((r, blocks)) if *r == role => blocks.push(block),
             _ => messages.push((role, vec![block])),
         };
-        for m in &req.messages {
+        for (i, m) in req.messages.iter().enumerate() {
             match m {
                 ChatMessage::User(t) => push("user", json!({"type": "text", "text": t})),
+                ChatMessage::Reasoning { replay, .. } => {
+                    if let Some(block) = replay.as_ref().and_then(thinking_block)
+                        && super::reasoning_answered(&req.messages, i)
+                    {
+                        push("assistant", block);
+                    }
+                }
                 ChatMessage::Assistant { text, tool_calls } => {
                     if !text.is_empty() {
                         push("assistant", json!({"type": "text", "text": text}));
@@ -109,25 +139,49 @@ impl AnthropicProvider {
                 ),
             }
         }
+        // Breakpoints on the last two messages: the newest caches this request's prefix, the
+        // one before it is where the previous request's cache is read back. Thinking blocks
+        // cannot carry one, so it goes on the message's last other block.
+        let count = messages.len();
+        for (_, blocks) in messages.iter_mut().skip(count.saturating_sub(2)) {
+            if let Some(block) = blocks.iter_mut().rev().find(|b| {
+                !matches!(
+                    b.get("type").and_then(Value::as_str),
+                    Some("thinking" | "redacted_thinking")
+                )
+            }) {
+                block["cache_control"] = ephemeral();
+            }
+        }
         let messages: Vec<Value> = messages
             .into_iter()
             .map(|(role, content)| json!({"role": role, "content": content}))
             .collect();
+        let mut max_tokens = req.max_tokens.unwrap_or(self.cfg.max_tokens);
         let mut body = json!({
             "model": self.cfg.model,
-            "max_tokens": req.max_tokens.unwrap_or(self.cfg.max_tokens),
             "stream": true,
             "messages": messages,
         });
+        if let Some(budget) = self.cfg.thinking_budget {
+            // The reply budget includes the thinking budget and must exceed it.
+            max_tokens = max_tokens.max(budget.saturating_add(1024));
+            body["thinking"] = json!({"type": "enabled", "budget_tokens": budget});
+        }
+        body["max_tokens"] = json!(max_tokens);
         if let Some(system) = &req.system {
-            body["system"] = json!(system);
+            body["system"] =
+                json!([{"type": "text", "text": system, "cache_control": ephemeral()}]);
         }
         if !req.tools.is_empty() {
-            let tools: Vec<Value> = req
+            let mut tools: Vec<Value> = req
                 .tools
                 .iter()
                 .map(|t| json!({"name": t.name, "description": t.description, "input_schema": t.parameters}))
                 .collect();
+            if let Some(last) = tools.last_mut() {
+                last["cache_control"] = ephemeral();
+            }
             body["tools"] = json!(tools);
         }
         body
@@ -179,7 +233,8 @@ impl LlmProvider for AnthropicProvider {
                 .post(&self.url)
                 .header("x-api-key", self.cfg.api_key.expose())
                 .header("anthropic-version", ANTHROPIC_VERSION)
-                .json(&self.body(request));
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(super::stable::to_vec(&self.body(request)));
             let endpoint = super::Endpoint {
                 name: "anthropic",
                 base_url: &self.display_url,
@@ -219,7 +274,10 @@ pub struct AnthropicDecoder {
     /// Content block index -> tool call index, for `tool_use` blocks.
     tool_blocks: Vec<(u64, usize)>,
     tools: usize,
+    /// The thinking block being streamed: its index and the block so far.
+    thinking: Option<(u64, Value)>,
     input_tokens: u64,
+    cache_read: Option<u64>,
     output_tokens: u64,
     stop_reason: Option<String>,
     saw_anything: bool,
@@ -242,6 +300,10 @@ struct Frame {
     usage: Option<Value>,
     #[serde(default)]
     error: Option<Value>,
+}
+
+fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
+    v.get(key).and_then(Value::as_str).unwrap_or_default()
 }
 
 fn u64_at(v: &Value, ptr: &str) -> Option<u64> {
@@ -273,7 +335,12 @@ impl ChunkDecoder for AnthropicDecoder {
         match kind {
             "message_start" => {
                 if let Some(m) = &frame.message {
-                    self.input_tokens = u64_at(m, "/usage/input_tokens").unwrap_or(0);
+                    // input_tokens counts only what was neither read from nor written to
+                    // the cache; the prompt is all three.
+                    self.cache_read = u64_at(m, "/usage/cache_read_input_tokens");
+                    self.input_tokens = u64_at(m, "/usage/input_tokens").unwrap_or(0)
+                        + self.cache_read.unwrap_or(0)
+                        + u64_at(m, "/usage/cache_creation_input_tokens").unwrap_or(0);
                     self.output_tokens = u64_at(m, "/usage/output_tokens").unwrap_or(0);
                 }
             }
@@ -303,6 +370,20 @@ impl ChunkDecoder for AnthropicDecoder {
                             name: s("name"),
                         });
                     }
+                    Some("thinking") | Some("redacted_thinking") => {
+                        let mut block = block.clone();
+                        if let Some(t) = block
+                            .get("thinking")
+                            .and_then(Value::as_str)
+                            .filter(|t| !t.is_empty())
+                        {
+                            out.push(ProviderEvent::ReasoningDelta(t.to_owned()));
+                        }
+                        if block.get("type").and_then(Value::as_str) == Some("thinking") {
+                            block["thinking"] = json!(str_of(&block, "thinking"));
+                        }
+                        self.thinking = Some((frame.index.unwrap_or(0), block));
+                    }
                     Some("text") => {
                         if let Some(t) = block
                             .get("text")
@@ -327,6 +408,26 @@ impl ChunkDecoder for AnthropicDecoder {
                             out.push(ProviderEvent::TextDelta(t.to_owned()));
                         }
                     }
+                    Some("thinking_delta") => {
+                        let piece = str_of(&delta, "thinking");
+                        if let Some((_, block)) = self.thinking.as_mut()
+                            && !piece.is_empty()
+                        {
+                            let joined = format!("{}{piece}", str_of(block, "thinking"));
+                            block["thinking"] = json!(joined);
+                            out.push(ProviderEvent::ReasoningDelta(piece.to_owned()));
+                        }
+                    }
+                    Some("signature_delta") => {
+                        if let Some((_, block)) = self.thinking.as_mut() {
+                            let joined = format!(
+                                "{}{}",
+                                str_of(block, "signature"),
+                                str_of(&delta, "signature")
+                            );
+                            block["signature"] = json!(joined);
+                        }
+                    }
                     Some("input_json_delta") => {
                         let block = frame.index.unwrap_or(0);
                         let piece = delta
@@ -343,6 +444,19 @@ impl ChunkDecoder for AnthropicDecoder {
                         }
                     }
                     _ => {}
+                }
+            }
+            "content_block_stop" => {
+                if let Some((index, block)) = self.thinking.take() {
+                    if Some(index) == frame.index || frame.index.is_none() {
+                        let text = str_of(&block, "thinking").to_owned();
+                        out.push(ProviderEvent::Reasoning {
+                            text,
+                            replay: Some(block),
+                        });
+                    } else {
+                        self.thinking = Some((index, block));
+                    }
                 }
             }
             "message_delta" => {
@@ -367,6 +481,8 @@ impl ChunkDecoder for AnthropicDecoder {
                 out.push(ProviderEvent::Usage {
                     input_tokens: self.input_tokens,
                     output_tokens: self.output_tokens,
+                    cached_input_tokens: self.cache_read,
+                    reasoning_tokens: None,
                 });
                 self.done = true;
             }

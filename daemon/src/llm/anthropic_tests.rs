@@ -70,7 +70,9 @@ fn full_sequence_with_tool_use_unknown_events_and_cumulative_usage() {
         events.last(),
         Some(&ProviderEvent::Usage {
             input_tokens: 12,
-            output_tokens: 40
+            output_tokens: 40,
+            cached_input_tokens: None,
+            reasoning_tokens: None,
         })
     );
     assert_eq!(
@@ -114,9 +116,8 @@ fn mid_stream_error_and_truncated_streams() {
     assert!(!cut.finish().unwrap_err().retryable);
 }
 
-#[test]
-fn body_merges_roles_and_sends_tools_and_results_in_anthropic_shape() {
-    let p = AnthropicProvider::new(
+fn provider(thinking_budget: Option<u32>) -> AnthropicProvider {
+    AnthropicProvider::new(
         AnthropicConfig {
             base_url: "http://x".into(),
             model: "m".into(),
@@ -124,9 +125,15 @@ fn body_merges_roles_and_sends_tools_and_results_in_anthropic_shape() {
             max_tokens: 100,
             context_window: None,
             idle_timeout: Duration::from_secs(1),
+            thinking_budget,
         },
         crate::llm::http_client().unwrap(),
-    );
+    )
+}
+
+#[test]
+fn body_merges_roles_and_sends_tools_and_results_in_anthropic_shape() {
+    let p = provider(None);
     let req = ChatRequest {
         system: Some("sys".into()),
         messages: vec![
@@ -153,13 +160,19 @@ fn body_merges_roles_and_sends_tools_and_results_in_anthropic_shape() {
             parameters: json!({"type": "object"}),
         }],
         max_tokens: None,
+        cache_key: None,
     };
     let body = p.body(&req);
-    assert_eq!(body["system"], "sys");
+    let cached = json!({"type": "ephemeral"});
+    assert_eq!(
+        body["system"],
+        json!([{"type": "text", "text": "sys", "cache_control": cached}])
+    );
     assert_eq!(body["max_tokens"], 100);
     assert_eq!(
         body["tools"][0],
-        json!({"name": "read_file", "description": "d", "input_schema": {"type": "object"}})
+        json!({"name": "read_file", "description": "d", "input_schema": {"type": "object"},
+               "cache_control": cached})
     );
     let roles: Vec<&str> = body["messages"]
         .as_array()
@@ -168,9 +181,11 @@ fn body_merges_roles_and_sends_tools_and_results_in_anthropic_shape() {
         .map(|m| m["role"].as_str().unwrap())
         .collect();
     assert_eq!(roles, ["user", "assistant", "user"]);
+    // Breakpoints on the last block of the last two messages only.
     assert_eq!(
         body["messages"][1]["content"][1],
-        json!({"type": "tool_use", "id": "t1", "name": "read_file", "input": {"path": "a"}})
+        json!({"type": "tool_use", "id": "t1", "name": "read_file", "input": {"path": "a"},
+               "cache_control": cached})
     );
     assert_eq!(
         body["messages"][2]["content"][0],
@@ -178,7 +193,106 @@ fn body_merges_roles_and_sends_tools_and_results_in_anthropic_shape() {
     );
     assert_eq!(
         body["messages"][2]["content"][1],
-        json!({"type": "text", "text": "more"})
+        json!({"type": "text", "text": "more", "cache_control": cached})
+    );
+    assert_eq!(body["messages"][0]["content"][0].get("cache_control"), None);
+    assert_eq!(breakpoints(&body), 4);
+}
+
+fn breakpoints(v: &Value) -> usize {
+    match v {
+        Value::Object(m) => {
+            usize::from(m.contains_key("cache_control"))
+                + m.values().map(breakpoints).sum::<usize>()
+        }
+        Value::Array(a) => a.iter().map(breakpoints).sum(),
+        _ => 0,
+    }
+}
+
+const THINKING: &str = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"usage\":{\"input_tokens\":5,\"cache_read_input_tokens\":90,\"cache_creation_input_tokens\":5,\"output_tokens\":1}}}\n\n\
+event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"thinking\",\"thinking\":\"\"}}\n\n\
+event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"thinking_delta\",\"thinking\":\"Let me \"}}\n\n\
+event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"thinking_delta\",\"thinking\":\"think.\"}}\n\n\
+event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"signature_delta\",\"signature\":\"EqQBsig\"}}\n\n\
+event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n\
+event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"redacted_thinking\",\"data\":\"opaque\"}}\n\n\
+event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":1}\n\n\
+event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":2,\"content_block\":{\"type\":\"tool_use\",\"id\":\"toolu_1\",\"name\":\"git\",\"input\":{}}}\n\n\
+event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":2}\n\n\
+event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\"},\"usage\":{\"output_tokens\":7}}\n\n\
+event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+
+#[test]
+fn thinking_blocks_become_reasoning_with_their_signature_and_cache_reads_count() {
+    let (events, _) = decode_split(THINKING.as_bytes(), 0);
+    let thinking = json!({"type": "thinking", "thinking": "Let me think.", "signature": "EqQBsig"});
+    let redacted = json!({"type": "redacted_thinking", "data": "opaque"});
+    assert_eq!(
+        events,
+        vec![
+            ProviderEvent::ReasoningDelta("Let me ".into()),
+            ProviderEvent::ReasoningDelta("think.".into()),
+            ProviderEvent::Reasoning {
+                text: "Let me think.".into(),
+                replay: Some(thinking.clone())
+            },
+            ProviderEvent::Reasoning {
+                text: String::new(),
+                replay: Some(redacted.clone())
+            },
+            ProviderEvent::ToolCallStart {
+                index: 0,
+                id: "toolu_1".into(),
+                name: "git".into()
+            },
+            ProviderEvent::Usage {
+                input_tokens: 100,
+                output_tokens: 7,
+                cached_input_tokens: Some(90),
+                reasoning_tokens: None,
+            },
+        ]
+    );
+    // Replayed first in the assistant message, without a breakpoint on them; the budget
+    // is requested and the reply budget made room for it.
+    let req = ChatRequest {
+        messages: vec![
+            ChatMessage::User("go".into()),
+            ChatMessage::Reasoning {
+                text: "Let me think.".into(),
+                replay: Some(thinking.clone()),
+            },
+            ChatMessage::Reasoning {
+                text: String::new(),
+                replay: Some(redacted.clone()),
+            },
+            // A Responses item after a provider switch is not Anthropic's to send.
+            ChatMessage::Reasoning {
+                text: String::new(),
+                replay: Some(json!({"type": "reasoning", "encrypted_content": "e"})),
+            },
+            ChatMessage::Assistant {
+                text: String::new(),
+                tool_calls: vec![ToolCallRequest {
+                    id: "toolu_1".into(),
+                    name: "git".into(),
+                    arguments: "{}".into(),
+                }],
+            },
+        ],
+        ..ChatRequest::default()
+    };
+    let body = provider(Some(2000)).body(&req);
+    assert_eq!(
+        body["thinking"],
+        json!({"type": "enabled", "budget_tokens": 2000})
+    );
+    assert_eq!(body["max_tokens"], 3024);
+    assert_eq!(
+        body["messages"][1]["content"],
+        json!([thinking, redacted, {"type": "tool_use", "id": "toolu_1", "name": "git",
+               "input": {}, "cache_control": {"type": "ephemeral"}}])
     );
 }
 

@@ -19,7 +19,8 @@ pub const MAX_ERROR_BODY: usize = 64 * 1024;
 pub struct ProviderLimits {
     /// One SSE event, its pending unterminated line included (`BOTCODER_MAX_SSE_EVENT_BYTES`).
     pub sse_event_bytes: usize,
-    /// One reply: its text plus every tool call's arguments (`BOTCODER_MAX_REPLY_BYTES`).
+    /// One reply: its text, reasoning and every tool call's arguments
+    /// (`BOTCODER_MAX_REPLY_BYTES`).
     pub reply_bytes: usize,
     /// One tool call's arguments (`BOTCODER_MAX_TOOL_ARGS_BYTES`).
     pub tool_args_bytes: usize,
@@ -94,7 +95,8 @@ impl ReplyBudget {
     pub fn check(&mut self, provider: &str, ev: &ProviderEvent) -> Result<(), ProviderError> {
         let l = self.limits;
         let added = match ev {
-            ProviderEvent::TextDelta(t) => t.len(),
+            // Reasoning streams like text and is held like it: the same cap.
+            ProviderEvent::TextDelta(t) | ProviderEvent::ReasoningDelta(t) => t.len(),
             ProviderEvent::ToolCallStart { index, .. } => {
                 self.calls += 1;
                 if self.calls > l.tool_calls || *index >= l.tool_calls {

@@ -8,8 +8,10 @@ pub mod anthropic;
 pub mod limits;
 pub mod openai;
 pub mod pricing;
+pub mod responses;
 pub mod retry;
 pub mod sse;
+pub mod stable;
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -35,6 +37,15 @@ pub enum ChatMessage {
         /// Native tool calls, in order.
         tool_calls: Vec<ToolCallRequest>,
     },
+    /// The model's reasoning before the reply that follows it. Only the wire format that
+    /// produced `replay` sends it back (verbatim); the others skip it.
+    Reasoning {
+        /// Readable reasoning text (summary or thinking), possibly empty.
+        text: String,
+        /// The provider's own item (a Responses `reasoning` item, an Anthropic `thinking`
+        /// block with its signature), exactly as received.
+        replay: Option<serde_json::Value>,
+    },
     /// The result of one tool call, sent back to the model.
     ToolResult {
         /// The call it answers.
@@ -56,6 +67,18 @@ impl ChatMessage {
             tool_calls: Vec::new(),
         }
     }
+}
+
+/// Whether the reasoning at `messages[i]` is followed by the reply it led to (an assistant
+/// message before the next user message or result). Providers refuse a reasoning item sent
+/// without its following item, which a cut or compacted history can leave.
+pub(crate) fn reasoning_answered(messages: &[ChatMessage], i: usize) -> bool {
+    messages
+        .get(i + 1..)
+        .unwrap_or_default()
+        .iter()
+        .find(|m| !matches!(m, ChatMessage::Reasoning { .. }))
+        .is_some_and(|m| matches!(m, ChatMessage::Assistant { .. }))
 }
 
 /// A tool call the model made, as sent back in the conversation.
@@ -91,6 +114,9 @@ pub struct ChatRequest {
     pub tools: Vec<ToolSpec>,
     /// Reply budget in tokens, when limited.
     pub max_tokens: Option<u32>,
+    /// Routes requests of one conversation to the same prompt cache (OpenAI's
+    /// `prompt_cache_key`): the session id.
+    pub cache_key: Option<String>,
 }
 
 /// Why the model stopped.
@@ -127,12 +153,26 @@ pub enum ProviderEvent {
         /// A piece of the arguments.
         text: String,
     },
+    /// A piece of the model's reasoning text (summary or thinking) as it streams.
+    ReasoningDelta(String),
+    /// One whole reasoning item of the reply: its readable text and what must be sent back
+    /// verbatim in later requests. Comes before the text and calls it preceded.
+    Reasoning {
+        /// The full readable text (the deltas joined, or the item's own text).
+        text: String,
+        /// The provider's item, to replay.
+        replay: Option<serde_json::Value>,
+    },
     /// Token counts for this request.
     Usage {
-        /// Prompt tokens.
+        /// Prompt tokens (cached ones included).
         input_tokens: u64,
-        /// Completion tokens.
+        /// Completion tokens (reasoning ones included).
         output_tokens: u64,
+        /// Of `input_tokens`, served from the provider's prompt cache.
+        cached_input_tokens: Option<u64>,
+        /// Of `output_tokens`, spent on reasoning.
+        reasoning_tokens: Option<u64>,
     },
     /// The daemon waits before trying again (from the retry loop, not the wire).
     Retry {

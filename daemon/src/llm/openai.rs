@@ -1,6 +1,7 @@
 //! OpenAI chat completions, streaming: OpenAI itself, Azure OpenAI (deployment URL and
 //! `api-key` header), and every OpenAI-compatible local server (Ollama, llama.cpp, vLLM,
-//! LM Studio), whose quirks are tolerated here.
+//! LM Studio), whose quirks are tolerated here. The same provider speaks the Responses API
+//! (`responses.rs`) when its [`Wire`] says so.
 
 use std::time::Duration;
 
@@ -10,6 +11,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::limits::{self, ProviderLimits};
+pub use super::responses::Wire;
+use super::responses::{self, ResponsesDecoder};
 use super::stream::{ChunkDecoder, sse_event_stream};
 use super::{
     ChatMessage, ChatRequest, EventStream, LlmProvider, ProviderError, ProviderEvent, StopReason,
@@ -48,9 +51,13 @@ pub struct OpenAiConfig {
     pub context_window: Option<u64>,
     /// A stream silent for this long fails.
     pub idle_timeout: Duration,
+    /// Chat Completions or the Responses API.
+    pub wire: Wire,
+    /// `reasoning.effort` (Responses) / `reasoning_effort` (chat), when configured.
+    pub reasoning_effort: Option<String>,
 }
 
-/// A provider speaking the chat completions wire format.
+/// A provider speaking the chat completions or the Responses wire format.
 #[derive(Debug)]
 pub struct OpenAiProvider {
     cfg: OpenAiConfig,
@@ -65,7 +72,10 @@ pub struct OpenAiProvider {
 impl OpenAiProvider {
     /// A provider for `cfg`, sharing the daemon's HTTP client.
     pub fn new(cfg: OpenAiConfig, http: reqwest::Client) -> Self {
-        let url = cfg.url.clone();
+        let url = match cfg.wire {
+            Wire::Chat => cfg.url.clone(),
+            Wire::Responses => responses::responses_url(&cfg.url),
+        };
         OpenAiProvider {
             display_url: crate::redact::scrub_userinfo(&cfg.base_url).into_owned(),
             cfg,
@@ -101,7 +111,17 @@ impl OpenAiProvider {
         format!("{}/chat/completions", base_url.trim_end_matches('/'))
     }
 
-    fn body(&self, req: &ChatRequest) -> Value {
+    /// The request body of the configured wire.
+    pub fn body(&self, req: &ChatRequest) -> Value {
+        match self.cfg.wire {
+            Wire::Chat => self.chat_body(req),
+            Wire::Responses => {
+                responses::body(&self.cfg.model, self.cfg.reasoning_effort.as_deref(), req)
+            }
+        }
+    }
+
+    fn chat_body(&self, req: &ChatRequest) -> Value {
         let mut messages = Vec::with_capacity(req.messages.len() + 1);
         if let Some(system) = &req.system {
             messages.push(json!({"role": "system", "content": system}));
@@ -109,6 +129,8 @@ impl OpenAiProvider {
         for m in &req.messages {
             messages.push(match m {
                 ChatMessage::User(t) => json!({"role": "user", "content": t}),
+                // Chat Completions has no way to send reasoning back.
+                ChatMessage::Reasoning { .. } => continue,
                 ChatMessage::Assistant { text, tool_calls } if tool_calls.is_empty() => {
                     json!({"role": "assistant", "content": text})
                 }
@@ -154,6 +176,13 @@ impl OpenAiProvider {
         if let Some(max) = req.max_tokens {
             body["max_tokens"] = json!(max);
         }
+        if let Some(effort) = &self.cfg.reasoning_effort {
+            body["reasoning_effort"] = json!(effort);
+        }
+        // OpenAI and Azure route by it; a local server need not know the field.
+        if let Some(key) = req.cache_key.as_ref().filter(|_| self.cfg.name != "local") {
+            body["prompt_cache_key"] = json!(key);
+        }
         body
     }
 }
@@ -189,7 +218,12 @@ impl LlmProvider for OpenAiProvider {
                 }
                 None => format!(
                     "{}/models",
-                    self.cfg.url.trim_end_matches("/chat/completions")
+                    self.cfg
+                        .url
+                        .split('?')
+                        .next()
+                        .unwrap_or_default()
+                        .trim_end_matches("/chat/completions")
                 ),
             };
             let rb = self.authorize(self.http.get(url));
@@ -203,7 +237,13 @@ impl LlmProvider for OpenAiProvider {
     ) -> BoxFuture<'a, Result<EventStream, ProviderError>> {
         Box::pin(async move {
             let name = &self.cfg.name;
-            let rb = self.authorize(self.http.post(&self.url).json(&self.body(request)));
+            let body = super::stable::to_vec(&self.body(request));
+            let rb = self.authorize(
+                self.http
+                    .post(&self.url)
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(body),
+            );
             let endpoint = super::Endpoint {
                 name,
                 base_url: &self.display_url,
@@ -223,13 +263,23 @@ impl LlmProvider for OpenAiProvider {
                     }
                     err
                 })?;
-            Ok(sse_event_stream(
-                name.clone(),
-                resp,
-                self.cfg.idle_timeout,
-                OpenAiDecoder::new(name, self.limits),
-                self.limits,
-            ))
+            let idle = self.cfg.idle_timeout;
+            Ok(match self.cfg.wire {
+                Wire::Chat => sse_event_stream(
+                    name.clone(),
+                    resp,
+                    idle,
+                    OpenAiDecoder::new(name, self.limits),
+                    self.limits,
+                ),
+                Wire::Responses => sse_event_stream(
+                    name.clone(),
+                    resp,
+                    idle,
+                    ResponsesDecoder::new(name, self.limits),
+                    self.limits,
+                ),
+            })
         })
     }
 }
@@ -292,6 +342,12 @@ struct Choice {
 struct Delta {
     #[serde(default)]
     content: Option<String>,
+    /// Reasoning text of local servers (llama.cpp, vLLM, DeepSeek-style).
+    #[serde(default)]
+    reasoning_content: Option<String>,
+    /// The same under the name some servers (vLLM, OpenRouter) use.
+    #[serde(default)]
+    reasoning: Option<String>,
     #[serde(default)]
     tool_calls: Option<Vec<ToolCallDelta>>,
 }
@@ -320,6 +376,18 @@ struct UsageChunk {
     prompt_tokens: u64,
     #[serde(default)]
     completion_tokens: u64,
+    #[serde(default)]
+    prompt_tokens_details: Option<TokenDetails>,
+    #[serde(default)]
+    completion_tokens_details: Option<TokenDetails>,
+}
+
+#[derive(Deserialize)]
+struct TokenDetails {
+    #[serde(default)]
+    cached_tokens: Option<u64>,
+    #[serde(default)]
+    reasoning_tokens: Option<u64>,
 }
 
 impl ChunkDecoder for OpenAiDecoder {
@@ -359,6 +427,13 @@ impl ChunkDecoder for OpenAiDecoder {
         self.saw_anything = true;
         for choice in chunk.choices.into_iter().flatten().take(1) {
             if let Some(delta) = choice.delta {
+                if let Some(r) = delta
+                    .reasoning_content
+                    .or(delta.reasoning)
+                    .filter(|t| !t.is_empty())
+                {
+                    out.push(ProviderEvent::ReasoningDelta(r));
+                }
                 if let Some(text) = delta.content.filter(|t| !t.is_empty()) {
                     out.push(ProviderEvent::TextDelta(text));
                 }
@@ -374,6 +449,8 @@ impl ChunkDecoder for OpenAiDecoder {
             out.push(ProviderEvent::Usage {
                 input_tokens: u.prompt_tokens,
                 output_tokens: u.completion_tokens,
+                cached_input_tokens: u.prompt_tokens_details.and_then(|d| d.cached_tokens),
+                reasoning_tokens: u.completion_tokens_details.and_then(|d| d.reasoning_tokens),
             });
         }
         Ok(())
@@ -477,157 +554,5 @@ fn clip(s: &str) -> &str {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use pretty_assertions::assert_eq;
-
-    fn decode(lines: &[&str]) -> (Vec<ProviderEvent>, Result<ProviderEvent, ProviderError>) {
-        let mut d = OpenAiDecoder::default();
-        let mut out = Vec::new();
-        for l in lines {
-            d.event("", l, &mut out).unwrap();
-        }
-        let end = d.finish();
-        (out, end)
-    }
-
-    #[test]
-    fn text_usage_and_done() {
-        let (evs, end) = decode(&[
-            r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}],"usage":null}"#,
-            r#"{"choices":[{"index":0,"delta":{"content":"Hel"},"finish_reason":null}]}"#,
-            r#"{"choices":[{"index":0,"delta":{"content":"lo"},"finish_reason":"stop"}]}"#,
-            r#"{"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":2,"total_tokens":7}}"#,
-            "[DONE]",
-        ]);
-        assert_eq!(
-            evs,
-            vec![
-                ProviderEvent::TextDelta("Hel".into()),
-                ProviderEvent::TextDelta("lo".into()),
-                ProviderEvent::Usage {
-                    input_tokens: 5,
-                    output_tokens: 2
-                },
-            ]
-        );
-        assert_eq!(
-            end,
-            Ok(ProviderEvent::Done {
-                stop_reason: StopReason::EndTurn
-            })
-        );
-    }
-
-    #[test]
-    fn llama_cpp_repeats_id_and_name_and_sends_nulls() {
-        let d = |args: &str| {
-            format!(
-                r#"{{"choices":[{{"delta":{{"role":null,"content":null,"tool_calls":[{{"index":0,"id":"c1","type":"function","function":{{"name":"read_file","arguments":"{args}"}}}}],"function_call":{{"name":"read_file","arguments":"{args}"}}}},"finish_reason":null}}]}}"#
-            )
-        };
-        let (evs, end) = decode(&[&d(r#"{\"pa"#), &d(r#"th\":\"a\"}"#), "[DONE]"]);
-        assert_eq!(
-            evs,
-            vec![
-                ProviderEvent::ToolCallStart {
-                    index: 0,
-                    id: "c1".into(),
-                    name: "read_file".into()
-                },
-                ProviderEvent::ToolCallArgsDelta {
-                    index: 0,
-                    text: r#"{"pa"#.into()
-                },
-                ProviderEvent::ToolCallArgsDelta {
-                    index: 0,
-                    text: r#"th":"a"}"#.into()
-                },
-            ]
-        );
-        // [DONE] without finish_reason is accepted.
-        assert_eq!(
-            end,
-            Ok(ProviderEvent::Done {
-                stop_reason: StopReason::Other(String::new())
-            })
-        );
-    }
-
-    #[test]
-    fn parallel_calls_and_whole_call_in_one_delta() {
-        let (evs, _) = decode(&[
-            r#"{"choices":[{"delta":{"tool_calls":[{"index":0,"id":"a","function":{"name":"x","arguments":"{}"}},{"index":1,"id":"b","function":{"name":"y","arguments":"{\"k\":1}"}}]},"finish_reason":"tool_calls"}]}"#,
-        ]);
-        assert_eq!(
-            evs,
-            vec![
-                ProviderEvent::ToolCallStart {
-                    index: 0,
-                    id: "a".into(),
-                    name: "x".into()
-                },
-                ProviderEvent::ToolCallArgsDelta {
-                    index: 0,
-                    text: "{}".into()
-                },
-                ProviderEvent::ToolCallStart {
-                    index: 1,
-                    id: "b".into(),
-                    name: "y".into()
-                },
-                ProviderEvent::ToolCallArgsDelta {
-                    index: 1,
-                    text: r#"{"k":1}"#.into()
-                },
-            ]
-        );
-    }
-
-    #[test]
-    fn empty_stream_is_a_retryable_error_and_cut_stream_is_not_complete() {
-        let (_, end) = decode(&[]);
-        let err = end.unwrap_err();
-        assert!(err.retryable, "{err:?}");
-        let (_, end) = decode(&[r#"{"choices":[{"delta":{"content":"x"}}]}"#]);
-        assert!(end.is_err());
-    }
-
-    #[test]
-    fn error_object_mid_stream_is_reported() {
-        let mut d = OpenAiDecoder::default();
-        let err = d
-            .event(
-                "",
-                r#"{"error":{"message":"model overloaded"}}"#,
-                &mut Vec::new(),
-            )
-            .unwrap_err();
-        assert!(err.message.contains("model overloaded"), "{err}");
-    }
-}
-
-#[cfg(test)]
-mod prop_tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    proptest! {
-        /// Any chunk data: events or an error, never a panic.
-        #[test]
-        fn decoder_never_panics(data in "\\PC{0,300}") {
-            let mut d = OpenAiDecoder::default();
-            let _ = d.event("", &data, &mut Vec::new());
-            let _ = d.finish();
-        }
-
-        #[test]
-        fn tool_call_deltas_in_any_shape(index in proptest::option::of(any::<usize>()), id in proptest::option::of("\\PC{0,8}"),
-                                         name in proptest::option::of("\\PC{0,8}"), args in proptest::option::of("\\PC{0,20}")) {
-            let data = serde_json::json!({"choices": [{"delta": {"tool_calls": [{"index": index, "id": id, "function": {"name": name, "arguments": args}}]}}]}).to_string();
-            let mut d = OpenAiDecoder::default();
-            let _ = d.event("", &data, &mut Vec::new());
-            let _ = d.finish();
-        }
-    }
-}
+#[path = "openai_tests.rs"]
+mod tests;

@@ -209,6 +209,8 @@ pub fn stream_with_retries(
                             || matches!(
                                 item,
                                 Ok(ProviderEvent::TextDelta(_)
+                                    | ProviderEvent::ReasoningDelta(_)
+                                    | ProviderEvent::Reasoning { .. }
                                     | ProviderEvent::ToolCallStart { .. }
                                     | ProviderEvent::ToolCallArgsDelta { .. })
                             );

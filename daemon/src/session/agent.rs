@@ -131,6 +131,7 @@ pub async fn run(
             messages,
             tools: if native { specs.clone() } else { Vec::new() },
             max_tokens: None,
+            cache_key: Some(core.id.to_string()),
         };
         text.clear();
         let reply = loop {
@@ -326,6 +327,9 @@ fn estimate_request(request: &ChatRequest) -> u64 {
                             .sum::<u64>()
                 }
                 crate::llm::ChatMessage::ToolResult { output, .. } => estimate_tokens(output),
+                crate::llm::ChatMessage::Reasoning { text, replay } => {
+                    super::reasoning::estimate(text, replay.as_ref())
+                }
             })
             .sum::<u64>();
     prompt + u64::from(request.max_tokens.unwrap_or(512))
@@ -367,6 +371,7 @@ async fn stream_reply(
     };
     let mut stream = stream_with_retries(provider, request, deps.retry);
     let mut calls: Vec<ToolCallRequest> = Vec::new();
+    let mut reasoning = super::reasoning::Stream::new(turn_id);
     let mut last_save = Instant::now();
     let mut saved_len = 0;
     loop {
@@ -377,6 +382,7 @@ async fn stream_reply(
         };
         match item {
             None | Some(Ok(ProviderEvent::Done { .. })) => {
+                reasoning.finish(core).await;
                 calls.retain(|c| !c.name.is_empty());
                 deps.health.record(Ok(()));
                 return Ok(Reply {
@@ -419,23 +425,29 @@ async fn stream_reply(
                     c.arguments.push_str(&piece);
                 }
             }
+            Some(Ok(ProviderEvent::ReasoningDelta(piece))) => reasoning.delta(core, piece),
+            Some(Ok(ProviderEvent::Reasoning { text, replay })) => {
+                reasoning.complete(core, text, replay).await
+            }
             Some(Ok(ProviderEvent::Usage {
                 input_tokens,
                 output_tokens,
+                cached_input_tokens,
+                reasoning_tokens,
             })) => {
                 permit.reconcile(input_tokens + output_tokens);
                 core.with_ledger(|l| l.calibrate(prompt_estimate, input_tokens));
                 let cost_usd = deps
                     .pricing
-                    .cost_usd(&model, input_tokens, None, output_tokens);
+                    .cost_usd(&model, input_tokens, cached_input_tokens, output_tokens);
                 emit(
                     core,
                     EventBody::Usage {
                         turn_id: turn_id.clone(),
                         input_tokens,
                         output_tokens,
-                        cached_input_tokens: None,
-                        reasoning_tokens: None,
+                        cached_input_tokens,
+                        reasoning_tokens,
                         cost_usd,
                     },
                 )
@@ -465,6 +477,7 @@ async fn stream_reply(
                 let cap = deps.max_tool_calls;
                 calls.retain(|c| !c.name.is_empty());
                 calls.truncate(cap);
+                reasoning.finish(core).await;
                 deps.health.record(Ok(()));
                 tracing::warn!(session = %core.id, provider = %name, cap, "reply asked for too many tool calls");
                 return Ok(Reply {

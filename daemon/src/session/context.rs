@@ -26,6 +26,9 @@ pub fn message_tokens(m: &ChatMessage) -> u64 {
                     .sum::<u64>()
         }
         ChatMessage::ToolResult { output, .. } => estimate_tokens(output) + 8,
+        ChatMessage::Reasoning { text, replay } => {
+            super::reasoning::estimate(text, replay.as_ref())
+        }
     }
 }
 

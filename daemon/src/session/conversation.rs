@@ -47,6 +47,14 @@ impl Conversation {
                 }
                 self.reply_open = false;
             }
+            // Reasoning precedes the reply it led to; calls after it start a new message.
+            EventBody::AssistantReasoning { text, replay, .. } => {
+                self.messages.push(ChatMessage::Reasoning {
+                    text: text.clone(),
+                    replay: replay.clone(),
+                });
+                self.reply_open = false;
+            }
             EventBody::AssistantMessage { text, .. } if !text.is_empty() => {
                 self.messages.push(ChatMessage::assistant(text.clone()));
                 self.reply_open = true;
@@ -310,6 +318,60 @@ mod tests {
                 ChatMessage::User(format!(
                     "{TEXT_RESULTS_HEADER}### read_file({{\"path\":\"a\"}}) -> ok\nC\n"
                 )),
+            ]
+        );
+    }
+
+    #[test]
+    fn reasoning_comes_back_before_the_reply_it_led_to() {
+        let mut c = Conversation::default();
+        let replay = serde_json::json!({"type": "reasoning", "encrypted_content": "e"});
+        c.apply(&ev(user("t1", "go")));
+        c.apply(&ev(started("t1")));
+        c.apply(&ev(EventBody::AssistantReasoning {
+            turn_id: "t1".into(),
+            text: "plan".into(),
+            replay: Some(replay.clone()),
+        }));
+        c.apply(&ev(call("n1", ToolOrigin::Native)));
+        c.apply(&ev(result("n1", "A")));
+        c.apply(&ev(EventBody::AssistantReasoning {
+            turn_id: "t1".into(),
+            text: "next".into(),
+            replay: None,
+        }));
+        c.apply(&ev(EventBody::AssistantMessage {
+            turn_id: "t1".into(),
+            text: "done".into(),
+            partial: false,
+        }));
+        assert_eq!(
+            c.messages(),
+            &[
+                ChatMessage::User("go".into()),
+                ChatMessage::Reasoning {
+                    text: "plan".into(),
+                    replay: Some(replay)
+                },
+                ChatMessage::Assistant {
+                    text: String::new(),
+                    tool_calls: vec![ToolCallRequest {
+                        id: "n1".into(),
+                        name: "read_file".into(),
+                        arguments: r#"{"path":"a"}"#.into(),
+                    }]
+                },
+                ChatMessage::ToolResult {
+                    call_id: "n1".into(),
+                    name: "read_file".into(),
+                    output: "A".into(),
+                    is_error: false,
+                },
+                ChatMessage::Reasoning {
+                    text: "next".into(),
+                    replay: None
+                },
+                ChatMessage::assistant("done"),
             ]
         );
     }

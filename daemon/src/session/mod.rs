@@ -21,6 +21,7 @@ pub mod idle;
 pub mod index;
 pub mod limits;
 pub mod prompt;
+pub mod reasoning;
 pub mod store;
 pub mod subscription;
 pub mod turn;

@@ -18,6 +18,7 @@
 mod bodies;
 pub mod checks;
 mod http;
+mod responses;
 mod script;
 #[cfg(test)]
 mod script_tests;
@@ -37,6 +38,7 @@ use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
 pub use bodies::{MODEL, PROMPT_TOKENS, split_chars, split_words};
+pub use responses::ResponsesStream;
 pub use script::{MockResponse, SseEvent, StreamEnd};
 
 /// One request as the mock received it.
@@ -49,6 +51,8 @@ pub struct RecordedRequest {
     pub headers: Vec<(String, String)>,
     /// The body parsed as JSON, `Null` if it is not JSON (or empty).
     pub body: serde_json::Value,
+    /// The body exactly as sent (byte-level checks: prompt-cache prefix stability).
+    pub raw_body: Vec<u8>,
 }
 
 impl RecordedRequest {
@@ -257,6 +261,7 @@ async fn serve_connection(stream: TcpStream, shared: Arc<Shared>) {
         let keep_alive = request.keep_alive;
         let recorded = RecordedRequest {
             body: serde_json::from_slice(&request.body).unwrap_or(serde_json::Value::Null),
+            raw_body: request.body,
             method: request.method,
             path: request.target,
             headers: request.headers,

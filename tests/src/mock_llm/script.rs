@@ -212,48 +212,6 @@ impl MockResponse {
         Self::sse(events)
     }
 
-    /// OpenAI Responses API stream of `text` (word pieces): response.created, the output
-    /// item and content part, `response.output_text.delta`s, their `.done` events and
-    /// `response.completed` with usage.
-    pub fn responses_text(text: &str) -> Self {
-        let named = |data: Value| {
-            SseEvent::named(data["type"].as_str().unwrap_or_default(), data.to_string())
-        };
-        let resp = |status: &str| json!({"id": "resp_mock", "object": "response", "created_at": 1700000000, "status": status, "model": super::MODEL, "output": []});
-        let item = json!({"id": "msg_mock", "type": "message", "role": "assistant", "status": "in_progress", "content": []});
-        let mut events = vec![
-            named(
-                json!({"type": "response.created", "sequence_number": 0, "response": resp("in_progress")}),
-            ),
-            named(
-                json!({"type": "response.in_progress", "sequence_number": 1, "response": resp("in_progress")}),
-            ),
-            named(
-                json!({"type": "response.output_item.added", "sequence_number": 2, "output_index": 0, "item": item}),
-            ),
-            named(
-                json!({"type": "response.content_part.added", "sequence_number": 3, "item_id": "msg_mock", "output_index": 0, "content_index": 0, "part": {"type": "output_text", "text": "", "annotations": []}}),
-            ),
-        ];
-        let pieces = split_words(text);
-        for (i, p) in pieces.iter().enumerate() {
-            events.push(named(json!({"type": "response.output_text.delta", "sequence_number": 4 + i, "item_id": "msg_mock", "output_index": 0, "content_index": 0, "delta": p})));
-        }
-        let n = 4 + pieces.len();
-        let part = json!({"type": "output_text", "text": text, "annotations": []});
-        let done_item = json!({"id": "msg_mock", "type": "message", "role": "assistant", "status": "completed", "content": [part]});
-        events.push(named(json!({"type": "response.output_text.done", "sequence_number": n, "item_id": "msg_mock", "output_index": 0, "content_index": 0, "text": text})));
-        events.push(named(json!({"type": "response.content_part.done", "sequence_number": n + 1, "item_id": "msg_mock", "output_index": 0, "content_index": 0, "part": part})));
-        events.push(named(json!({"type": "response.output_item.done", "sequence_number": n + 2, "output_index": 0, "item": done_item})));
-        let mut completed = resp("completed");
-        completed["output"] = json!([done_item]);
-        completed["usage"] = json!({"input_tokens": super::PROMPT_TOKENS, "output_tokens": pieces.len(), "total_tokens": super::PROMPT_TOKENS + pieces.len()});
-        events.push(named(
-            json!({"type": "response.completed", "sequence_number": n + 3, "response": completed}),
-        ));
-        Self::sse(events)
-    }
-
     /// A 200 SSE stream: `prefix`, then `repeat` until `total` bytes (see [`MockResponse::Endless`]).
     pub fn endless_sse(prefix: &str, repeat: &str, total: u64) -> Self {
         Self::Endless {

@@ -39,7 +39,14 @@ async fn anthropic_streams_text_with_its_headers() {
     assert_eq!(req.header("x-api-key"), Some("sk-ant-test"));
     assert_eq!(req.header("anthropic-version"), Some("2023-06-01"));
     assert_eq!(req.body["model"], "claude-test");
-    assert!(req.body["system"].as_str().unwrap().contains("botcoder"));
+    // One text block carrying the prompt-cache breakpoint.
+    assert!(
+        req.body["system"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("botcoder")
+    );
+    assert_eq!(req.body["system"][0]["cache_control"]["type"], "ephemeral");
     assert_eq!(req.body["messages"][0]["role"], "user");
 }
 
@@ -127,10 +134,15 @@ async fn azure_uses_the_deployment_url_and_api_key_header_on_both_surfaces() {
             None,
             "/openai/deployments/gpt4o/chat/completions?api-version=2024-10-21",
         ),
-        (Some("v1"), "/openai/v1/chat/completions"),
+        // The v1 surface serves the Responses API, the default wire there.
+        (Some("v1"), "/openai/v1/responses"),
     ] {
         let mock = MockLlm::start().await.unwrap();
-        mock.push(MockResponse::text("azure says hi"));
+        mock.push(if version.is_some() {
+            MockResponse::responses_text("azure says hi")
+        } else {
+            MockResponse::text("azure says hi")
+        });
         let mut env = TestEnv::new();
         env.set("LLM_PROVIDER", "azure")
             .set("AZURE_OPENAI_API_KEY", "az-key")
@@ -158,7 +170,8 @@ async fn azure_uses_the_deployment_url_and_api_key_header_on_both_surfaces() {
 }
 
 /// Opt-in: `BOTCODER_REAL_LLM_URL=$(../shared/tools/real-llm.sh start)` runs `botcoder ask`
-/// against a real llama.cpp server through the `local` and the `anthropic` providers
+/// against a real llama.cpp server through the `local` provider on both OpenAI wires (chat
+/// completions and `/v1/responses`) and the `anthropic` provider
 /// (`cargo nextest run -p botcoder-tests --test e2e --run-ignored only providers_e2e::`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs a real LLM server: set BOTCODER_REAL_LLM_URL=$(../shared/tools/real-llm.sh start)"]
@@ -166,13 +179,21 @@ async fn real_local_llm_streams_through_local_and_anthropic_providers() {
     let url = std::env::var("BOTCODER_REAL_LLM_URL")
         .expect("BOTCODER_REAL_LLM_URL names the real LLM server this ignored test runs against");
     let base = url.trim_end_matches('/').trim_end_matches("/v1").to_owned();
-    for provider in ["local", "anthropic"] {
+    for provider in ["local", "local-responses", "anthropic"] {
         let mut env = TestEnv::new();
         match provider {
-            "local" => env
+            "local" | "local-responses" => env
                 .set("LLM_PROVIDER", "local")
                 .set("LOCAL_LLM_URL", &url)
-                .set("LOCAL_LLM_MODEL", "smollm2"),
+                .set("LOCAL_LLM_MODEL", "smollm2")
+                .set(
+                    "LOCAL_LLM_WIRE",
+                    if provider == "local" {
+                        "chat"
+                    } else {
+                        "responses"
+                    },
+                ),
             _ => env
                 .set("LLM_PROVIDER", "anthropic")
                 .set("ANTHROPIC_API_KEY", "unused")
@@ -200,6 +221,15 @@ async fn real_local_llm_streams_through_local_and_anthropic_providers() {
             .find(|l| l["type"] == "assistant.message")
             .map(|l| l["text"].to_string());
         assert!(text.is_some_and(|t| t.len() > 2), "{provider}: empty reply");
+        // Both OpenAI wires report usage from the real server.
+        if provider != "anthropic" {
+            assert!(
+                lines
+                    .iter()
+                    .any(|l| l["type"] == "usage" && l["input_tokens"].as_u64() > Some(0)),
+                "{provider}: no usage"
+            );
+        }
     }
 }
 
