@@ -11,6 +11,7 @@ use botcoder_protocol::{Mode, PROTOCOL_VERSION};
 use tokio_util::sync::CancellationToken;
 
 use crate::botserver::Botserver;
+use crate::config::live::LiveConfig;
 use crate::config::{AgentSettings, Config, ProviderSpec};
 use crate::llm::openai::OpenAiProvider;
 use crate::llm::{HeaderObserver, LlmProvider, endpoint_key};
@@ -35,9 +36,10 @@ pub struct Daemon {
     pub limiter: Arc<RateLimiter>,
     /// The botserver, when configured.
     pub botserver: Option<Arc<Botserver>>,
+    /// The user's settings now (reloaded when config.toml changes) and the environments
+    /// clients sent for their sessions.
+    pub live: Arc<LiveConfig>,
     health: Arc<crate::llm::ProviderHealth>,
-    fallbacks: Vec<Arc<dyn LlmProvider>>,
-    provider: Result<Arc<dyn LlmProvider>, String>,
     started: Instant,
     socket_path: PathBuf,
     log_file: PathBuf,
@@ -93,10 +95,13 @@ impl Daemon {
             }),
             provider: self.provider_info(),
             provider_error: self
+                .live
+                .current()
                 .provider
                 .as_ref()
                 .err()
                 .map(|e| crate::redact::scrub(e)),
+            config_error: self.live.error().map(|e| crate::redact::scrub(&e)),
             budgets: self
                 .limiter
                 .snapshot()
@@ -117,7 +122,8 @@ impl Daemon {
     /// The active provider as clients may see it (no secrets: the base URL without
     /// userinfo, the last error redacted).
     pub fn provider_info(&self) -> Option<ProviderInfo> {
-        let p = self.provider.as_ref().ok()?;
+        let base = self.live.current();
+        let p = base.provider.as_ref().ok()?;
         let (health, last_error) = self.health.snapshot();
         Some(ProviderInfo {
             name: p.name().to_owned(),
@@ -126,25 +132,28 @@ impl Daemon {
             capabilities: p.capabilities(),
             health: health.to_owned(),
             last_error: last_error.map(|e| crate::redact::scrub(&e)),
+            models: Vec::new(),
         })
     }
 
     /// Every configured provider, the active one first (then the `LLM_FALLBACK` chain).
     pub fn providers_info(&self) -> Vec<ProviderInfo> {
-        let rest = self.fallbacks.iter().map(|p| ProviderInfo {
+        let base = self.live.current();
+        let rest = base.fallbacks.iter().map(|p| ProviderInfo {
             name: p.name().to_owned(),
             model: p.model().to_owned(),
             base_url: crate::redact::scrub(p.base_url()),
             capabilities: p.capabilities(),
             health: "unknown".to_owned(),
             last_error: None,
+            models: Vec::new(),
         });
         self.provider_info().into_iter().chain(rest).collect()
     }
 
     /// The active provider, or why there is none.
     pub fn provider(&self) -> Result<Arc<dyn LlmProvider>, String> {
-        self.provider.clone()
+        self.live.current().provider.clone()
     }
 
     /// Starts a graceful stop (as SIGTERM does).
@@ -164,6 +173,8 @@ pub struct RunOptions {
     pub log_file: PathBuf,
     /// Configuration read at start.
     pub config: Config,
+    /// The layers it was read from (kept for reloads and per-session settings).
+    pub layers: botcoder_config::Layers,
     /// A listening socket inherited from systemd (socket activation).
     pub inherited: Option<std::os::unix::net::UnixListener>,
 }
@@ -180,7 +191,7 @@ pub enum StartError {
 }
 
 /// Builds the provider a spec describes.
-fn build_provider(
+pub(crate) fn build_provider(
     spec: &ProviderSpec,
     limiter: &Arc<RateLimiter>,
     limits: crate::llm::ProviderLimits,
@@ -244,12 +255,6 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
         .map_err(|e| StartError::Other(format!("cannot serve the socket: {e}")))?;
     let limiter = Arc::new(RateLimiter::new());
     let health = Arc::new(crate::llm::ProviderHealth::default());
-    let fallbacks: Vec<Arc<dyn LlmProvider>> = opts
-        .config
-        .fallback
-        .iter()
-        .filter_map(|s| build_provider(s, &limiter, opts.config.provider_limits).ok())
-        .collect();
     let botserver = match &opts.config.botserver {
         Some(settings) => match Botserver::start(settings.clone()) {
             Ok(b) => Some(Arc::new(b)),
@@ -257,15 +262,14 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
         },
         None => None,
     };
-    let provider = opts
-        .config
-        .provider
-        .as_ref()
-        .map_err(Clone::clone)
-        .and_then(|s| build_provider(s, &limiter, opts.config.provider_limits));
-    if let Ok(p) = &provider {
-        limiter.configure(&endpoint_key(p.name(), p.base_url()), opts.config.limits);
-    }
+    let live = Arc::new(LiveConfig::new(
+        opts.layers,
+        opts.config.clone(),
+        limiter.clone(),
+    ));
+    let base = live.current();
+    let (provider, fallbacks) = (base.provider.clone(), base.fallbacks.clone());
+    drop(base);
     match &provider {
         Ok(p) => tracing::info!(
             provider = p.name(),
@@ -288,6 +292,7 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
         fallbacks: fallbacks.clone(),
         approvals: opts.config.approvals.clone(),
         max_tool_calls: opts.config.provider_limits.tool_calls,
+        live: Some(live.clone()),
     });
     let sessions = Sessions::new(opts.data_dir.join("sessions"), deps)
         .map_err(|e| StartError::Other(e.message))?;
@@ -299,9 +304,8 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
         agent: opts.config.agent,
         limiter,
         botserver,
+        live: live.clone(),
         health,
-        fallbacks,
-        provider,
         started: Instant::now(),
         socket_path: socket_path.clone(),
         log_file: opts.log_file.clone(),
@@ -330,8 +334,10 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
     let server = tokio::spawn(rpc::serve(listener, daemon.clone(), stop_handle));
     tracing::info!(socket = %socket_path.display(), pid = std::process::id(), "botcoderd ready");
     // Signal handlers exist before READY: a SIGTERM right after it must stop us gracefully,
-    // not kill us with the default action.
+    // not kill us with the default action. SIGHUP (and a changed file) reloads config.toml.
     let stop = stop_signals();
+    tokio::spawn(crate::config::live::watch(live.clone(), daemon.shutdown.clone()));
+    crate::config::live::on_sighup(live, daemon.shutdown.clone());
     rpc::activation::notify_ready();
 
     wait_for_stop(stop, &daemon.shutdown).await;

@@ -19,6 +19,7 @@ pub mod hub;
 pub mod idle;
 pub mod limits;
 pub mod prompt;
+pub mod settings;
 pub mod store;
 pub mod subscription;
 pub mod turn;
@@ -304,6 +305,8 @@ impl Sessions {
             title: title.clone(),
             created_at: now_rfc3339(),
             approval,
+            provider: None,
+            model: None,
         };
         let (d, m) = (dir.clone(), meta.clone());
         let journal = tokio::task::spawn_blocking(move || {
@@ -675,8 +678,8 @@ fn list_on_disk(root: &Path, mut live: HashMap<SessionId, SessionInfo>) -> Vec<S
             running_turn: None,
             queued_turns: 0,
             approval: meta.approval,
-            provider: None,
-            model: None,
+            provider: meta.provider,
+            model: meta.model,
             cost_usd: None,
         });
     }
