@@ -57,7 +57,7 @@ fn main() -> ExitCode {
             Command::Status(flag) => commands::status::run(flag.json).await,
             Command::Daemon(cmd) => commands::daemon::run(cmd).await,
             Command::Completions { shell } => commands::docs::completions(shell),
-            Command::Config(cmd) => commands::config::run(cmd),
+            Command::Config(cmd) => commands::config::run(cmd).await,
             Command::Doctor(flag) => commands::doctor::run(flag.json).await,
             Command::Man { out } => commands::docs::man(&out),
         }

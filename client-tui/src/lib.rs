@@ -94,6 +94,9 @@ pub async fn run(opts: TuiOptions) -> Result<(), TuiError> {
                             project_path: project.display().to_string(),
                             title: None,
                             approval: None,
+                            // This shell's provider settings (keys included) win for the
+                            // session, whatever daemon is running.
+                            env: botcoder_config::client_env(),
                             ..Default::default()
                         };
                         client
