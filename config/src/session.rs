@@ -107,8 +107,9 @@ impl Merged {
         self.vars.iter().map(|(k, (v, _))| (k.as_str(), v.as_str()))
     }
 
-    /// Removes user keys paired with a URL only a project file named (see the module doc).
-    fn protect_keys(&mut self, trusted: bool) {
+    /// Removes user keys paired with a URL only a project file named (see the module doc);
+    /// the project's own key for that URL, when it has one, is used instead.
+    fn protect_keys(&mut self, trusted: bool, project: &ProjectLayer) {
         if trusted {
             return;
         }
@@ -120,7 +121,10 @@ impl Merged {
                 continue;
             };
             let from_user = self.vars.get(key_var).is_some_and(|(_, s)| s.is_user());
-            if from_user {
+            let own_key = project.vars.iter().rev().find(|(k, _, _)| k == key_var);
+            if from_user && let Some((_, key, file)) = own_key {
+                self.set(key_var, key, Source::Project(file.clone()));
+            } else if from_user {
                 let source = self.vars.remove(key_var).map(|(_, s)| s);
                 self.withheld.push(format!(
                     "your {key_var} (from {}) is not sent to {url}, which only {} names; put a key \
@@ -171,7 +175,7 @@ pub fn merge(
             Err(e) => m.problems.push(e),
         }
     }
-    m.protect_keys(base.trusts(project_dir));
+    m.protect_keys(base.trusts(project_dir), project);
     m
 }
 
@@ -226,6 +230,10 @@ mod tests {
         let m = merge(&base, Path::new("/p"), &p, &BTreeMap::new(), None);
         assert_eq!(m.get("OPENAI_API_KEY"), Some("sk-project"));
         assert!(m.withheld.is_empty());
+        // Also when the client's environment carries the user's key.
+        let client = BTreeMap::from([("OPENAI_API_KEY".to_owned(), "sk-client".to_owned())]);
+        let m = merge(&base, Path::new("/p"), &p, &client, None);
+        assert_eq!(m.get("OPENAI_API_KEY"), Some("sk-project"));
         let trusted = user(
             &[("OPENAI_API_KEY", "sk-user")],
             "trusted_projects = [\"/p\"]\n",

@@ -116,7 +116,12 @@ pub async fn run(args: AskArgs, prompt: String) -> Result<u8, Failure> {
     let client = connect(true).await?;
     let (session, created) = open_session(&client, &args, project).await?;
     let session_id = session.session_id.clone();
-    status(&format!("session {session_id}"));
+    // A new session is named once its turn got going: one that fails for want of a
+    // provider is removed again and never mentioned (its error stays at most three lines).
+    let mut announced = !created;
+    if announced {
+        status(&format!("session {session_id}"));
+    }
 
     // Subscribe before sending so nothing of the turn can be missed.
     let sub_params = SubscribeParams {
@@ -179,6 +184,18 @@ pub async fn run(args: AskArgs, prompt: String) -> Result<u8, Failure> {
         };
         if !ours || !mine {
             continue;
+        }
+        let failed_for_config = matches!(
+            &event.body,
+            EventBody::TurnCompleted { error: Some(e), .. }
+                if exit::for_turn_error(&e.kind) == exit::CONFIG
+        );
+        if !announced
+            && !failed_for_config
+            && !matches!(event.body, EventBody::UserMessage { .. } | EventBody::TurnStarted { .. })
+        {
+            announced = true;
+            status(&format!("session {session_id}"));
         }
         let visible = matches!(
             event.body,
