@@ -90,7 +90,12 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct AskArgs {
     /// Continue this session instead of starting a new one.
-    #[arg(long, short = 's', value_name = "ID", conflicts_with = "continue_latest")]
+    #[arg(
+        long,
+        short = 's',
+        value_name = "ID",
+        conflicts_with = "continue_latest"
+    )]
     pub session: Option<String>,
     /// Continue the latest session of this project (a new one when there is none).
     #[arg(long = "continue", short = 'c')]

@@ -161,8 +161,7 @@ pub fn parse(path: &Path, text: &str) -> Parsed {
     let root = match DeTable::parse(text) {
         Ok(t) => t,
         Err(e) => {
-            out.errors
-                .push(located(path, text, e.span(), e.message()));
+            out.errors.push(located(path, text, e.span(), e.message()));
             out.approvals_lost = true;
             return out;
         }
@@ -176,14 +175,24 @@ pub fn parse(path: &Path, text: &str) -> Parsed {
         };
         let name = key.get_ref().as_ref();
         let r: Result<(), String> = match name {
-            "provider" => typed(value).map(|v| cfg.provider = v).map_err(|e| at(name, e)),
-            "fallback" => typed(value).map(|v| cfg.fallback = v).map_err(|e| at(name, e)),
-            "approval" => typed(value).map(|v| cfg.approval = v).map_err(|e| at(name, e)),
-            "tool_mode" => typed(value).map(|v| cfg.tool_mode = v).map_err(|e| at(name, e)),
+            "provider" => typed(value)
+                .map(|v| cfg.provider = v)
+                .map_err(|e| at(name, e)),
+            "fallback" => typed(value)
+                .map(|v| cfg.fallback = v)
+                .map_err(|e| at(name, e)),
+            "approval" => typed(value)
+                .map(|v| cfg.approval = v)
+                .map_err(|e| at(name, e)),
+            "tool_mode" => typed(value)
+                .map(|v| cfg.tool_mode = v)
+                .map_err(|e| at(name, e)),
             "max_iterations" => typed(value)
                 .map(|v| cfg.max_iterations = v)
                 .map_err(|e| at(name, e)),
-            "max_retries" => typed(value).map(|v| cfg.max_retries = v).map_err(|e| at(name, e)),
+            "max_retries" => typed(value)
+                .map(|v| cfg.max_retries = v)
+                .map_err(|e| at(name, e)),
             "idle_timeout_s" => typed(value)
                 .map(|v| cfg.idle_timeout_s = v)
                 .map_err(|e| at(name, e)),
@@ -191,15 +200,19 @@ pub fn parse(path: &Path, text: &str) -> Parsed {
             "trusted_projects" => typed(value)
                 .map(|v: Option<Vec<String>>| cfg.trusted_projects = v.unwrap_or_default())
                 .map_err(|e| at(name, e)),
-            "botserver" => typed(value).map(|v| cfg.botserver = v).map_err(|e| at("[botserver]", e)),
-            "limits" => typed(value).map(|v| cfg.limits = v).map_err(|e| at("[limits]", e)),
-            "sandbox" => typed(value).map(|v| cfg.sandbox = v).map_err(|e| at("[sandbox]", e)),
-            "approvals" => typed(value)
-                .map(|v| cfg.approvals = v)
-                .map_err(|e| {
-                    out.approvals_lost = true;
-                    at("[approvals]", e)
-                }),
+            "botserver" => typed(value)
+                .map(|v| cfg.botserver = v)
+                .map_err(|e| at("[botserver]", e)),
+            "limits" => typed(value)
+                .map(|v| cfg.limits = v)
+                .map_err(|e| at("[limits]", e)),
+            "sandbox" => typed(value)
+                .map(|v| cfg.sandbox = v)
+                .map_err(|e| at("[sandbox]", e)),
+            "approvals" => typed(value).map(|v| cfg.approvals = v).map_err(|e| {
+                out.approvals_lost = true;
+                at("[approvals]", e)
+            }),
             "providers" => {
                 providers(path, text, value, &mut cfg.providers, errors);
                 Ok(())

@@ -69,46 +69,206 @@ pub struct Known {
 
 /// Every variable botcoder reads, with what it does and its default (for `config show`).
 pub const KNOWN: &[Known] = &[
-    Known { name: "LLM_PROVIDER", what: "openai | azure | anthropic | local | botserver", default: Some("first with credentials: azure, anthropic, openai, local") },
-    Known { name: "OPENAI_API_KEY", what: "OpenAI key", default: None },
-    Known { name: "OPENAI_BASE_URL", what: "OpenAI base URL", default: Some("https://api.openai.com/v1") },
-    Known { name: "OPENAI_MODEL", what: "OpenAI model", default: Some("gpt-4o-mini") },
-    Known { name: "AZURE_OPENAI_ENDPOINT", what: "Azure resource endpoint", default: None },
-    Known { name: "AZURE_OPENAI_API_KEY", what: "Azure key", default: None },
-    Known { name: "AZURE_OPENAI_DEPLOYMENT", what: "Azure deployment", default: None },
-    Known { name: "AZURE_OPENAI_API_VERSION", what: "Azure API version (v1: the /openai/v1 surface)", default: Some("2024-10-21") },
-    Known { name: "ANTHROPIC_API_KEY", what: "Anthropic key", default: None },
-    Known { name: "ANTHROPIC_BASE_URL", what: "Anthropic base URL", default: Some("https://api.anthropic.com") },
-    Known { name: "ANTHROPIC_MODEL", what: "Anthropic model", default: Some("claude-sonnet-4-5") },
-    Known { name: "ANTHROPIC_MAX_TOKENS", what: "Anthropic reply budget", default: Some("8192") },
-    Known { name: "LOCAL_LLM_URL", what: "local server base URL", default: Some("http://127.0.0.1:11434/v1") },
-    Known { name: "LOCAL_LLM_MODEL", what: "local model", default: Some("default") },
-    Known { name: "LOCAL_LLM_API_KEY", what: "local server key", default: None },
-    Known { name: "LOCAL_LLM_CONTEXT", what: "local context window (tokens)", default: None },
-    Known { name: "LLM_MAX_RETRIES", what: "retries after the first attempt", default: Some("3") },
-    Known { name: "LLM_IDLE_TIMEOUT_S", what: "seconds of stream silence before failing", default: Some("60") },
-    Known { name: "LLM_TPM", what: "tokens per minute budget", default: None },
-    Known { name: "LLM_RPM", what: "requests per minute budget", default: None },
-    Known { name: "LLM_FALLBACK", what: "providers to continue on, comma-separated", default: None },
-    Known { name: "BOTCODER_APPROVAL", what: "auto | ask | read-only", default: Some("ask") },
-    Known { name: "BOTCODER_TOOL_MODE", what: "native | text | auto", default: Some("auto") },
-    Known { name: "BOTCODER_MAX_ITERATIONS", what: "model requests per turn", default: Some("25") },
-    Known { name: "BOTCODER_APPROVALS_ALLOW", what: "commands that run without asking (argv prefixes)", default: None },
-    Known { name: "BOTCODER_APPROVALS_DENY", what: "commands that never run (argv prefixes)", default: None },
-    Known { name: "BOTCODER_MAX_SSE_EVENT_BYTES", what: "cap on one server-sent event", default: Some("8388608") },
-    Known { name: "BOTCODER_MAX_REPLY_BYTES", what: "cap on one reply (text and tool-call arguments)", default: Some("8388608") },
-    Known { name: "BOTCODER_MAX_TOOL_ARGS_BYTES", what: "cap on one tool call's arguments", default: Some("4194304") },
-    Known { name: "BOTCODER_MAX_TOOL_CALLS", what: "cap on tool calls in one reply", default: Some("128") },
-    Known { name: "BOTCODER_LOG", what: "log filter", default: Some("info") },
-    Known { name: "BOTCODER_SOCKET", what: "daemon socket", default: None },
-    Known { name: "BOTCODER_SANDBOX", what: "command sandbox: auto | bwrap | landlock | off", default: Some("auto") },
-    Known { name: "BOTCODER_SANDBOX_NETWORK", what: "let sandboxed commands use the network", default: Some("false") },
-    Known { name: "BOTSERVER_URL", what: "botserver address", default: None },
-    Known { name: "BOTSERVER_API_KEY", what: "botserver key", default: None },
-    Known { name: "ENABLE_BOTSERVER_FACADE", what: "facade turns on", default: Some("false") },
-    Known { name: "FALLBACK_TO_LOCAL", what: "work locally when the botserver is down", default: Some("true") },
-    Known { name: "BOTSERVER_CA_FILE", what: "extra CA for the botserver", default: None },
-    Known { name: "BOTSERVER_PROBE_INTERVAL_MS", what: "health probe interval", default: Some("15000") },
+    Known {
+        name: "LLM_PROVIDER",
+        what: "openai | azure | anthropic | local | botserver",
+        default: Some("first with credentials: azure, anthropic, openai, local"),
+    },
+    Known {
+        name: "OPENAI_API_KEY",
+        what: "OpenAI key",
+        default: None,
+    },
+    Known {
+        name: "OPENAI_BASE_URL",
+        what: "OpenAI base URL",
+        default: Some("https://api.openai.com/v1"),
+    },
+    Known {
+        name: "OPENAI_MODEL",
+        what: "OpenAI model",
+        default: Some("gpt-4o-mini"),
+    },
+    Known {
+        name: "AZURE_OPENAI_ENDPOINT",
+        what: "Azure resource endpoint",
+        default: None,
+    },
+    Known {
+        name: "AZURE_OPENAI_API_KEY",
+        what: "Azure key",
+        default: None,
+    },
+    Known {
+        name: "AZURE_OPENAI_DEPLOYMENT",
+        what: "Azure deployment",
+        default: None,
+    },
+    Known {
+        name: "AZURE_OPENAI_API_VERSION",
+        what: "Azure API version (v1: the /openai/v1 surface)",
+        default: Some("2024-10-21"),
+    },
+    Known {
+        name: "ANTHROPIC_API_KEY",
+        what: "Anthropic key",
+        default: None,
+    },
+    Known {
+        name: "ANTHROPIC_BASE_URL",
+        what: "Anthropic base URL",
+        default: Some("https://api.anthropic.com"),
+    },
+    Known {
+        name: "ANTHROPIC_MODEL",
+        what: "Anthropic model",
+        default: Some("claude-sonnet-4-5"),
+    },
+    Known {
+        name: "ANTHROPIC_MAX_TOKENS",
+        what: "Anthropic reply budget",
+        default: Some("8192"),
+    },
+    Known {
+        name: "LOCAL_LLM_URL",
+        what: "local server base URL",
+        default: Some("http://127.0.0.1:11434/v1"),
+    },
+    Known {
+        name: "LOCAL_LLM_MODEL",
+        what: "local model",
+        default: Some("default"),
+    },
+    Known {
+        name: "LOCAL_LLM_API_KEY",
+        what: "local server key",
+        default: None,
+    },
+    Known {
+        name: "LOCAL_LLM_CONTEXT",
+        what: "local context window (tokens)",
+        default: None,
+    },
+    Known {
+        name: "LLM_MAX_RETRIES",
+        what: "retries after the first attempt",
+        default: Some("3"),
+    },
+    Known {
+        name: "LLM_IDLE_TIMEOUT_S",
+        what: "seconds of stream silence before failing",
+        default: Some("60"),
+    },
+    Known {
+        name: "LLM_TPM",
+        what: "tokens per minute budget",
+        default: None,
+    },
+    Known {
+        name: "LLM_RPM",
+        what: "requests per minute budget",
+        default: None,
+    },
+    Known {
+        name: "LLM_FALLBACK",
+        what: "providers to continue on, comma-separated",
+        default: None,
+    },
+    Known {
+        name: "BOTCODER_APPROVAL",
+        what: "auto | ask | read-only",
+        default: Some("ask"),
+    },
+    Known {
+        name: "BOTCODER_TOOL_MODE",
+        what: "native | text | auto",
+        default: Some("auto"),
+    },
+    Known {
+        name: "BOTCODER_MAX_ITERATIONS",
+        what: "model requests per turn",
+        default: Some("25"),
+    },
+    Known {
+        name: "BOTCODER_APPROVALS_ALLOW",
+        what: "commands that run without asking (argv prefixes)",
+        default: None,
+    },
+    Known {
+        name: "BOTCODER_APPROVALS_DENY",
+        what: "commands that never run (argv prefixes)",
+        default: None,
+    },
+    Known {
+        name: "BOTCODER_MAX_SSE_EVENT_BYTES",
+        what: "cap on one server-sent event",
+        default: Some("8388608"),
+    },
+    Known {
+        name: "BOTCODER_MAX_REPLY_BYTES",
+        what: "cap on one reply (text and tool-call arguments)",
+        default: Some("8388608"),
+    },
+    Known {
+        name: "BOTCODER_MAX_TOOL_ARGS_BYTES",
+        what: "cap on one tool call's arguments",
+        default: Some("4194304"),
+    },
+    Known {
+        name: "BOTCODER_MAX_TOOL_CALLS",
+        what: "cap on tool calls in one reply",
+        default: Some("128"),
+    },
+    Known {
+        name: "BOTCODER_LOG",
+        what: "log filter",
+        default: Some("info"),
+    },
+    Known {
+        name: "BOTCODER_SOCKET",
+        what: "daemon socket",
+        default: None,
+    },
+    Known {
+        name: "BOTCODER_SANDBOX",
+        what: "command sandbox: auto | bwrap | landlock | off",
+        default: Some("auto"),
+    },
+    Known {
+        name: "BOTCODER_SANDBOX_NETWORK",
+        what: "let sandboxed commands use the network",
+        default: Some("false"),
+    },
+    Known {
+        name: "BOTSERVER_URL",
+        what: "botserver address",
+        default: None,
+    },
+    Known {
+        name: "BOTSERVER_API_KEY",
+        what: "botserver key",
+        default: None,
+    },
+    Known {
+        name: "ENABLE_BOTSERVER_FACADE",
+        what: "facade turns on",
+        default: Some("false"),
+    },
+    Known {
+        name: "FALLBACK_TO_LOCAL",
+        what: "work locally when the botserver is down",
+        default: Some("true"),
+    },
+    Known {
+        name: "BOTSERVER_CA_FILE",
+        what: "extra CA for the botserver",
+        default: None,
+    },
+    Known {
+        name: "BOTSERVER_PROBE_INTERVAL_MS",
+        what: "health probe interval",
+        default: Some("15000"),
+    },
 ];
 
 /// A commented template for `botcoder config init`.
@@ -255,11 +415,13 @@ impl Layers {
         if let Some((path, text)) = file {
             layers.file = Some(path.to_owned());
             let parsed = file::parse(path, text);
-            let (vars, problems) = parsed
-                .config
-                .to_vars(&|name| lookup_env.get(name).cloned());
+            let (vars, problems) = parsed.config.to_vars(&|name| lookup_env.get(name).cloned());
             let mut errors = parsed.errors;
-            errors.extend(problems.into_iter().map(|p| format!("{}: {p}", path.display())));
+            errors.extend(
+                problems
+                    .into_iter()
+                    .map(|p| format!("{}: {p}", path.display())),
+            );
             for (k, v) in vars {
                 layers.vars.insert(k, (v, Source::File(path.to_owned())));
             }

@@ -160,12 +160,7 @@ pub fn merge(
         }
     }
     if let Some(name) = provider {
-        let lookup = |var: &str| {
-            client
-                .get(var)
-                .cloned()
-                .or_else(|| base.lookup(var))
-        };
+        let lookup = |var: &str| client.get(var).cloned().or_else(|| base.lookup(var));
         match base.file_config.provider_vars(name, &lookup) {
             Ok(vars) => {
                 for (k, v) in vars {
@@ -279,7 +274,11 @@ mod tests {
         assert_eq!(m.get("LOCAL_LLM_MODEL"), Some("from-client"));
         assert_eq!(m.get("PATH"), None);
         assert_eq!(
-            (m.get("LLM_PROVIDER"), m.get("OPENAI_MODEL"), m.get("OPENAI_API_KEY")),
+            (
+                m.get("LLM_PROVIDER"),
+                m.get("OPENAI_MODEL"),
+                m.get("OPENAI_API_KEY")
+            ),
             (Some("openai"), Some("gpt-w"), Some("sk-w"))
         );
         let m = merge(&base, Path::new("/p"), &p, &client, Some("nope"));

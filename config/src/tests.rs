@@ -29,7 +29,10 @@ fn later_layers_win_and_sources_are_kept() {
     assert_eq!(l.get("LLM_TPM"), Some("1000"));
     assert_eq!(
         (l.get("OPENAI_MODEL"), l.source("OPENAI_MODEL")),
-        (Some("from-dotenv"), Some(&Source::DotEnv("/cfg/.env".into())))
+        (
+            Some("from-dotenv"),
+            Some(&Source::DotEnv("/cfg/.env".into()))
+        )
     );
     assert_eq!(
         (l.get("BOTCODER_APPROVAL"), l.source("BOTCODER_APPROVAL")),
@@ -47,7 +50,11 @@ fn a_bad_file_names_its_path_line_and_field_and_keeps_the_good_sections() {
     let err = l.file_error.clone().unwrap();
     assert!(err.starts_with("/cfg/config.toml:2:"), "{err}");
     assert!(err.contains("max_iterations"), "{err}");
-    assert_eq!(l.get("BOTCODER_APPROVAL"), Some("ask"), "the good key applies");
+    assert_eq!(
+        l.get("BOTCODER_APPROVAL"),
+        Some("ask"),
+        "the good key applies"
+    );
     let l = layers("[providers.x]\nmodle = \"typo\"\n", &[], &[]);
     let err = l.file_error.unwrap();
     assert!(
@@ -60,12 +67,19 @@ fn a_bad_file_names_its_path_line_and_field_and_keeps_the_good_sections() {
         &[],
     );
     assert!(l.file_error.clone().unwrap().contains("not one of openai"));
-    assert_eq!(l.get("LLM_PROVIDER"), None, "the bad provider contributes nothing");
+    assert_eq!(
+        l.get("LLM_PROVIDER"),
+        None,
+        "the bad provider contributes nothing"
+    );
     assert_eq!(l.get("BOTCODER_APPROVAL"), Some("auto"));
     let l = layers("aproval = \"auto\"\n", &[], &[]);
     assert!(l.file_error.unwrap().contains("unknown key `aproval`"));
     let l = layers("approval = \n", &[], &[]);
-    assert!(l.approvals_lost, "a file that does not parse loses the deny rules too");
+    assert!(
+        l.approvals_lost,
+        "a file that does not parse loses the deny rules too"
+    );
 }
 
 #[test]

@@ -336,7 +336,10 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
     // Signal handlers exist before READY: a SIGTERM right after it must stop us gracefully,
     // not kill us with the default action. SIGHUP (and a changed file) reloads config.toml.
     let stop = stop_signals();
-    tokio::spawn(crate::config::live::watch(live.clone(), daemon.shutdown.clone()));
+    tokio::spawn(crate::config::live::watch(
+        live.clone(),
+        daemon.shutdown.clone(),
+    ));
     crate::config::live::on_sighup(live, daemon.shutdown.clone());
     rpc::activation::notify_ready();
 

@@ -75,9 +75,9 @@ fn models(mock: &MockLlm) -> Vec<String> {
 }
 
 fn saw_key(mock: &MockLlm, key: &str) -> bool {
-    mock.requests().iter().any(|r| {
-        r.headers.iter().any(|(_, v)| v.contains(key)) || r.body.to_string().contains(key)
-    })
+    mock.requests()
+        .iter()
+        .any(|r| r.headers.iter().any(|(_, v)| v.contains(key)) || r.body.to_string().contains(key))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -88,7 +88,11 @@ async fn the_quick_start_works_with_a_daemon_already_running_without_a_key() {
     // Started by some earlier `status`: no provider of its own.
     let _d = env.start_daemon();
     let status = env.run_cli(&["status", "--json"], None).await;
-    assert!(status.stdout.contains("provider_error"), "{}", status.stdout);
+    assert!(
+        status.stdout.contains("provider_error"),
+        "{}",
+        status.stdout
+    );
     let here = project(&env, "quick", "");
     let out = cli_with(
         &env,
@@ -103,7 +107,10 @@ async fn the_quick_start_works_with_a_daemon_already_running_without_a_key() {
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stdout.contains("hello from the mock"), "{}", out.stdout);
     let req = &mock.requests()[0];
-    assert_eq!(req.header("authorization"), Some("Bearer sk-quick-start-1234"));
+    assert_eq!(
+        req.header("authorization"),
+        Some("Bearer sk-quick-start-1234")
+    );
     // The key lives in daemon memory only: not in the journal, not in the log.
     let id = out.session_id();
     let journal = std::fs::read_to_string(env.sessions_dir().join(&id).join("events.jsonl"))
@@ -124,17 +131,26 @@ async fn the_quick_start_works_with_a_daemon_already_running_without_a_key() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_projects_with_their_own_env_files_are_served_by_one_daemon() {
-    let (a, b) = (MockLlm::start().await.unwrap(), MockLlm::start().await.unwrap());
+    let (a, b) = (
+        MockLlm::start().await.unwrap(),
+        MockLlm::start().await.unwrap(),
+    );
     let env = TestEnv::new();
     let pa = project(
         &env,
         "alpha",
-        &format!("LLM_PROVIDER=local\nLOCAL_LLM_URL={}\nLOCAL_LLM_MODEL=model-alpha\n", a.base_url()),
+        &format!(
+            "LLM_PROVIDER=local\nLOCAL_LLM_URL={}\nLOCAL_LLM_MODEL=model-alpha\n",
+            a.base_url()
+        ),
     );
     let pb = project(
         &env,
         "beta",
-        &format!("LLM_PROVIDER=local\nLOCAL_LLM_URL={}\nLOCAL_LLM_MODEL=model-beta\n", b.base_url()),
+        &format!(
+            "LLM_PROVIDER=local\nLOCAL_LLM_URL={}\nLOCAL_LLM_MODEL=model-beta\n",
+            b.base_url()
+        ),
     );
     // The daemon starts in alpha's directory: that must not make alpha's settings its own.
     let child = env
@@ -148,14 +164,22 @@ async fn two_projects_with_their_own_env_files_are_served_by_one_daemon() {
     let _d = env.adopt(child);
     env.wait_for_socket(Duration::from_secs(10));
     for dir in [&pa, &pb] {
-        let out = env.run_cli(&["ask", "--project", &p(dir), "hi"], None).await;
+        let out = env
+            .run_cli(&["ask", "--project", &p(dir), "hi"], None)
+            .await;
         assert_eq!(out.code, 0, "{}", out.stderr);
     }
     assert_eq!(models(&a), vec!["model-alpha"]);
     assert_eq!(models(&b), vec!["model-beta"]);
     let other = project(&env, "gamma", "");
-    let out = env.run_cli(&["ask", "--project", &p(&other), "hi"], None).await;
-    assert_eq!(out.code, 78, "alpha's .env is not the daemon's: {}", out.stderr);
+    let out = env
+        .run_cli(&["ask", "--project", &p(&other), "hi"], None)
+        .await;
+    assert_eq!(
+        out.code, 78,
+        "alpha's .env is not the daemon's: {}",
+        out.stderr
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -187,7 +211,10 @@ async fn a_project_cannot_point_the_users_key_at_its_own_server() {
     assert_eq!(out.code, 78, "{}", out.stderr);
     assert!(out.stderr.contains("is not sent to"), "{}", out.stderr);
     assert!(!out.stderr.contains(USER_KEY));
-    assert!(!saw_key(&evil, USER_KEY), "the project's server saw the user's key");
+    assert!(
+        !saw_key(&evil, USER_KEY),
+        "the project's server saw the user's key"
+    );
     // Also with the key only in the client's environment.
     let out = cli_with(
         &env,
@@ -199,7 +226,9 @@ async fn a_project_cannot_point_the_users_key_at_its_own_server() {
     assert_eq!(out.code, 78, "{}", out.stderr);
     assert!(!saw_key(&evil, "sk-client-key-SECRET-5555"));
     assert!(
-        evil.requests().iter().all(|r| r.header("authorization").is_none()),
+        evil.requests()
+            .iter()
+            .all(|r| r.header("authorization").is_none()),
         "{:?}",
         evil.requests()
     );
@@ -223,12 +252,11 @@ async fn a_projects_own_key_goes_to_its_url_and_a_trusted_project_may_use_the_us
         "trusted",
         &format!("LLM_PROVIDER=openai\nOPENAI_BASE_URL={}\n", own.base_url()),
     );
-    write_config(
-        &env,
-        &format!("trusted_projects = [\"{}\"]\n", p(&trusted)),
-    );
+    write_config(&env, &format!("trusted_projects = [\"{}\"]\n", p(&trusted)));
     let _d = env.start_daemon();
-    let out = env.run_cli(&["ask", "--project", &p(&proj), "hi"], None).await;
+    let out = env
+        .run_cli(&["ask", "--project", &p(&proj), "hi"], None)
+        .await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(
         own.requests()[0].header("authorization"),
@@ -252,13 +280,26 @@ async fn model_per_request_and_per_session() {
     let _d = env.start_daemon();
     let here = project(&env, "m", "");
     let out = env
-        .run_cli(&["ask", "--project", &p(&here), "--model", "special-model", "hi"], None)
+        .run_cli(
+            &[
+                "ask",
+                "--project",
+                &p(&here),
+                "--model",
+                "special-model",
+                "hi",
+            ],
+            None,
+        )
         .await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     let id = out.session_id();
     // The choice stays with the session: --continue picks the project's latest session.
     let again = env
-        .run_cli(&["ask", "--project", &p(&here), "--continue", "again"], None)
+        .run_cli(
+            &["ask", "--project", &p(&here), "--continue", "again"],
+            None,
+        )
         .await;
     assert_eq!(again.code, 0, "{}", again.stderr);
     assert_eq!(again.session_id(), id);
@@ -273,7 +314,9 @@ async fn model_per_request_and_per_session() {
         models(&mock),
         vec!["special-model", "special-model", "other-model"]
     );
-    let show = env.run_cli(&["sessions", "show", "--json", &id], None).await;
+    let show = env
+        .run_cli(&["sessions", "show", "--json", &id], None)
+        .await;
     let lines = show.json_lines();
     assert_eq!(lines[0]["model"], "other-model");
     let configured: Vec<&serde_json::Value> = lines
@@ -286,7 +329,17 @@ async fn model_per_request_and_per_session() {
     assert!(!show.stdout.contains("api_key"));
     // A provider that is not configured is refused at once, and nothing is created.
     let bad = env
-        .run_cli(&["ask", "--project", &p(&here), "--provider", "anthropic", "hi"], None)
+        .run_cli(
+            &[
+                "ask",
+                "--project",
+                &p(&here),
+                "--provider",
+                "anthropic",
+                "hi",
+            ],
+            None,
+        )
         .await;
     assert_eq!(bad.code, 78, "{}", bad.stderr);
     assert!(bad.stderr.contains("ANTHROPIC_API_KEY"), "{}", bad.stderr);
@@ -334,7 +387,9 @@ async fn config_changes_apply_to_the_next_turn_by_file_watch_and_sighup() {
     write_config(&env, &config("first-model"));
     let d = env.start_daemon();
     let here = project(&env, "r", "");
-    let out = env.run_cli(&["ask", "--project", &p(&here), "one"], None).await;
+    let out = env
+        .run_cli(&["ask", "--project", &p(&here), "one"], None)
+        .await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     let id = out.session_id();
 
@@ -342,7 +397,9 @@ async fn config_changes_apply_to_the_next_turn_by_file_watch_and_sighup() {
     write_config(&env, &config("second-model-changed"));
     let log = env.log_file();
     wait_for("the reload", || {
-        std::fs::read_to_string(&log).unwrap_or_default().contains("second")
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("second")
             || std::fs::read_to_string(&log)
                 .unwrap_or_default()
                 .contains("changed: LOCAL_LLM_MODEL")
@@ -351,7 +408,9 @@ async fn config_changes_apply_to_the_next_turn_by_file_watch_and_sighup() {
     let out = env.run_cli(&["ask", "--session", &id, "two"], None).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(models(&mock), vec!["first-model", "second-model-changed"]);
-    let show = env.run_cli(&["sessions", "show", "--json", &id], None).await;
+    let show = env
+        .run_cli(&["sessions", "show", "--json", &id], None)
+        .await;
     assert!(
         show.json_lines()
             .iter()
@@ -363,7 +422,10 @@ async fn config_changes_apply_to_the_next_turn_by_file_watch_and_sighup() {
     );
 
     // An invalid file keeps the last good settings and says where it is wrong.
-    write_config(&env, &format!("max_iterations = \"many\"\n{}", config("broken")));
+    write_config(
+        &env,
+        &format!("max_iterations = \"many\"\n{}", config("broken")),
+    );
     d.signal(rustix::process::Signal::HUP);
     let c = env.client("t").await;
     let mut status = None;
@@ -378,13 +440,23 @@ async fn config_changes_apply_to_the_next_turn_by_file_watch_and_sighup() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let err = status.expect("status reports the bad file").config_error.unwrap();
-    assert!(err.contains("config.toml:1:") && err.contains("max_iterations"), "{err}");
+    let err = status
+        .expect("status reports the bad file")
+        .config_error
+        .unwrap();
+    assert!(
+        err.contains("config.toml:1:") && err.contains("max_iterations"),
+        "{err}"
+    );
     let out = env.run_cli(&["ask", "--session", &id, "three"], None).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(models(&mock).last().unwrap(), "second-model-changed");
     let doctor = env.run_cli(&["doctor", "--json"], None).await;
-    assert!(doctor.stdout.contains("config.toml:1:"), "{}", doctor.stdout);
+    assert!(
+        doctor.stdout.contains("config.toml:1:"),
+        "{}",
+        doctor.stdout
+    );
     assert!(
         std::fs::read_to_string(&log).unwrap().contains("SIGHUP:"),
         "SIGHUP reloads rather than kills"
@@ -406,9 +478,15 @@ async fn no_provider_exits_78_in_three_lines_and_leaves_no_session() {
     let env = TestEnv::new();
     let _d = env.start_daemon();
     let here = project(&env, "none", "");
-    let out = env.run_cli(&["ask", "--project", &p(&here), "hi"], None).await;
+    let out = env
+        .run_cli(&["ask", "--project", &p(&here), "hi"], None)
+        .await;
     assert_eq!(out.code, 78, "{}", out.stderr);
-    let lines: Vec<&str> = out.stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    let lines: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect();
     assert!(lines.len() <= 3, "{}", out.stderr);
     assert!(out.stderr.contains("OPENAI_API_KEY"), "{}", out.stderr);
     let list = env.run_cli(&["sessions", "list", "--json"], None).await;
@@ -418,13 +496,18 @@ async fn no_provider_exits_78_in_three_lines_and_leaves_no_session() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rejected_key_exits_77_naming_the_variable() {
     let mock = MockLlm::start().await.unwrap();
-    mock.set_default(MockResponse::status(401, r#"{"error":{"message":"bad key"}}"#));
+    mock.set_default(MockResponse::status(
+        401,
+        r#"{"error":{"message":"bad key"}}"#,
+    ));
     let mut env = TestEnv::new();
     env.set("OPENAI_API_KEY", "sk-wrong-4321")
         .set("OPENAI_BASE_URL", &mock.base_url());
     let _d = env.start_daemon();
     let here = project(&env, "k", "");
-    let out = env.run_cli(&["ask", "--project", &p(&here), "hi"], None).await;
+    let out = env
+        .run_cli(&["ask", "--project", &p(&here), "hi"], None)
+        .await;
     assert_eq!(out.code, 77, "{}", out.stderr);
     assert!(out.stderr.contains("OPENAI_API_KEY"), "{}", out.stderr);
 }
@@ -463,7 +546,17 @@ async fn a_denied_tool_call_is_reported_with_the_way_out() {
     let _d = env.start_daemon();
     let here = project(&env, "d", "");
     let out = env
-        .run_cli(&["ask", "--project", &p(&here), "--approval", "ask", "write x"], None)
+        .run_cli(
+            &[
+                "ask",
+                "--project",
+                &p(&here),
+                "--approval",
+                "ask",
+                "write x",
+            ],
+            None,
+        )
         .await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(

@@ -192,7 +192,10 @@ pub async fn run(args: AskArgs, prompt: String) -> Result<u8, Failure> {
         );
         if !announced
             && !failed_for_config
-            && !matches!(event.body, EventBody::UserMessage { .. } | EventBody::TurnStarted { .. })
+            && !matches!(
+                event.body,
+                EventBody::UserMessage { .. } | EventBody::TurnStarted { .. }
+            )
         {
             announced = true;
             status(&format!("session {session_id}"));
@@ -305,10 +308,8 @@ fn report_denial(body: &EventBody, asked: &mut HashMap<String, String>, session:
     match body {
         EventBody::ApprovalRequested {
             call_id, summary, ..
-        } => {
-            if asked.len() < 1024 {
-                asked.insert(call_id.clone(), crate::output::one_line(summary));
-            }
+        } if asked.len() < 1024 => {
+            asked.insert(call_id.clone(), crate::output::one_line(summary));
         }
         EventBody::ApprovalResolved {
             call_id,

@@ -65,7 +65,11 @@ async fn daemon_status() -> Option<DaemonStatusResult> {
 fn differences(merged: &Merged, st: &DaemonStatusResult) -> Vec<String> {
     let mut out = Vec::new();
     let Some(p) = &st.provider else {
-        if merged.get("LLM_PROVIDER").is_some() || KNOWN.iter().any(|k| is_secret_var(k.name) && merged.get(k.name).is_some()) {
+        if merged.get("LLM_PROVIDER").is_some()
+            || KNOWN
+                .iter()
+                .any(|k| is_secret_var(k.name) && merged.get(k.name).is_some())
+        {
             out.push(
                 "the daemon has no provider of its own; sessions from this shell use this shell's settings"
                     .to_owned(),
@@ -77,13 +81,20 @@ fn differences(merged: &Merged, st: &DaemonStatusResult) -> Vec<String> {
         && kind != p.name
         && kind != "botserver"
     {
-        out.push(format!("provider: here {kind}, the daemon's own {}", p.name));
+        out.push(format!(
+            "provider: here {kind}, the daemon's own {}",
+            p.name
+        ));
     }
-    if let Some((_, model_var, _)) = botcoder_config::names(merged.get("LLM_PROVIDER").unwrap_or(&p.name))
+    if let Some((_, model_var, _)) =
+        botcoder_config::names(merged.get("LLM_PROVIDER").unwrap_or(&p.name))
         && let Some(model) = merged.get(model_var)
         && model != p.model
     {
-        out.push(format!("model: here {model} ({model_var}), the daemon's own {}", p.model));
+        out.push(format!(
+            "model: here {model} ({model_var}), the daemon's own {}",
+            p.model
+        ));
     }
     out
 }
@@ -130,7 +141,11 @@ async fn show(json: bool) -> Result<u8, Failure> {
         let _ = out.json_value(&doc);
     } else {
         let mut text = format!("config file: {}", config_path().display());
-        text.push_str(if layers.file.is_some() { "\n" } else { " (none)\n" });
+        text.push_str(if layers.file.is_some() {
+            "\n"
+        } else {
+            " (none)\n"
+        });
         for e in &problems {
             text.push_str(&format!(
                 "ERROR: {e}\n  (that part is ignored until it is fixed; the rest applies)\n"

@@ -84,8 +84,11 @@ pub async fn run(cmd: DaemonCommand) -> Result<u8, Failure> {
             } else {
                 Err(Failure::new(
                     exit::CONFIG,
-                    format!("{}
-the last good settings stay in force", r.message),
+                    format!(
+                        "{}
+the last good settings stay in force",
+                        r.message
+                    ),
                 ))
             }
         }

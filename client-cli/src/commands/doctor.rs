@@ -108,10 +108,14 @@ pub async fn run(json: bool) -> Result<u8, Failure> {
                     "daemon config",
                     Err((
                         e.clone(),
-                        "fix the line shown; the daemon reads the file again when it changes".into(),
+                        "fix the line shown; the daemon reads the file again when it changes"
+                            .into(),
                     )),
                 ),
-                None => check("daemon config", Ok("the daemon's settings read cleanly".into())),
+                None => check(
+                    "daemon config",
+                    Ok("the daemon's settings read cleanly".into()),
+                ),
             });
             checks.push(match (&st.provider, &st.provider_error) {
                 (Some(_), _) => {

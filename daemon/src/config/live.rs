@@ -56,11 +56,14 @@ impl Base {
     }
 }
 
+/// A built provider (or why there is none) and its fallback chain.
+pub type Built = (
+    Result<Arc<dyn LlmProvider>, String>,
+    Vec<Arc<dyn LlmProvider>>,
+);
+
 /// The provider and fallbacks a configuration names, built (their budgets configured).
-pub fn build(
-    config: &Config,
-    limiter: &Arc<RateLimiter>,
-) -> (Result<Arc<dyn LlmProvider>, String>, Vec<Arc<dyn LlmProvider>>) {
+pub fn build(config: &Config, limiter: &Arc<RateLimiter>) -> Built {
     let provider = config
         .provider
         .as_ref()
@@ -154,7 +157,9 @@ impl LiveConfig {
         let next = Base::new(layers, config, &self.limiter);
         if let Some(e) = next.layers.file_error.clone() {
             tracing::warn!("config not reloaded: {e}");
-            *lock(&self.reload_error) = Some(format!("not reloaded, the last good settings stay in force: {e}"));
+            *lock(&self.reload_error) = Some(format!(
+                "not reloaded, the last good settings stay in force: {e}"
+            ));
             return DaemonReloadResult {
                 ok: false,
                 message: e,
@@ -267,32 +272,6 @@ pub async fn watch(live: Arc<LiveConfig>, stop: tokio_util::sync::CancellationTo
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn client_envs_are_bounded_and_replaced() {
-        let live = LiveConfig::new(
-            Layers::default(),
-            Config::from_env(&Env::default()),
-            Arc::new(RateLimiter::new()),
-        );
-        let id = SessionId::from("a");
-        live.set_client_env(&id, BTreeMap::from([("X".into(), "1".into())]));
-        let (v1, _) = live.client_env(&id).unwrap();
-        live.set_client_env(&id, BTreeMap::new());
-        let (v2, env) = live.client_env(&id).unwrap();
-        assert!(v2 > v1 && env.is_empty());
-        for i in 0..(MAX_CLIENT_ENVS + 10) {
-            live.set_client_env(&SessionId::from(format!("s{i}").as_str()), BTreeMap::new());
-        }
-        assert!(lock(&live.client_envs).by_session.len() <= MAX_CLIENT_ENVS);
-        live.forget(&id);
-        assert!(live.client_env(&id).is_none());
-    }
-}
-
 /// Starts reloading on every SIGHUP, until `stop` is cancelled. The handler is installed
 /// before this returns, so a SIGHUP right after start reloads rather than kills.
 pub fn on_sighup(live: Arc<LiveConfig>, stop: tokio_util::sync::CancellationToken) {
@@ -318,5 +297,31 @@ async fn sighup_loop(
         if let Ok(r) = tokio::task::spawn_blocking(move || l.reload()).await {
             tracing::info!(ok = r.ok, "SIGHUP: {}", r.message);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_envs_are_bounded_and_replaced() {
+        let live = LiveConfig::new(
+            Layers::default(),
+            Config::from_env(&Env::default()),
+            Arc::new(RateLimiter::new()),
+        );
+        let id = SessionId::from("a");
+        live.set_client_env(&id, BTreeMap::from([("X".into(), "1".into())]));
+        let (v1, _) = live.client_env(&id).unwrap();
+        live.set_client_env(&id, BTreeMap::new());
+        let (v2, env) = live.client_env(&id).unwrap();
+        assert!(v2 > v1 && env.is_empty());
+        for i in 0..(MAX_CLIENT_ENVS + 10) {
+            live.set_client_env(&SessionId::from(format!("s{i}").as_str()), BTreeMap::new());
+        }
+        assert!(lock(&live.client_envs).by_session.len() <= MAX_CLIENT_ENVS);
+        live.forget(&id);
+        assert!(live.client_env(&id).is_none());
     }
 }

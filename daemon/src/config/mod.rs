@@ -386,7 +386,10 @@ mod tests {
             ("OPENAI_API_KEY", "k"),
         ]));
         assert!(cfg.problems[0].contains("BOTCODER_APPROVAL"));
-        assert!(cfg.provider.is_ok(), "one typo does not disable the provider");
+        assert!(
+            cfg.provider.is_ok(),
+            "one typo does not disable the provider"
+        );
     }
 
     #[test]
@@ -445,7 +448,11 @@ mod tests {
             ("LLM_MAX_RETRIES", "many"),
             ("OPENAI_API_KEY", "k"),
         ]));
-        assert!(cfg.problems[0].contains("LLM_MAX_RETRIES"), "{:?}", cfg.problems);
+        assert!(
+            cfg.problems[0].contains("LLM_MAX_RETRIES"),
+            "{:?}",
+            cfg.problems
+        );
         assert!(cfg.provider.is_ok());
     }
 }

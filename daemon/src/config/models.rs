@@ -85,9 +85,13 @@ fn parse(body: &[u8]) -> Vec<String> {
 mod tests {
     #[test]
     fn listings_of_both_shapes_parse_and_junk_is_dropped() {
-        let body = br#"{"object":"list","data":[{"id":"b"},{"id":"a"},{"id":"x\u0007y"},{"nope":1}]}"#;
+        let body =
+            br#"{"object":"list","data":[{"id":"b"},{"id":"a"},{"id":"x\u0007y"},{"nope":1}]}"#;
         assert_eq!(super::parse(body), vec!["a".to_owned(), "b".to_owned()]);
-        assert_eq!(super::parse(br#"{"models":[{"name":"qwen"}]}"#), vec!["qwen"]);
+        assert_eq!(
+            super::parse(br#"{"models":[{"name":"qwen"}]}"#),
+            vec!["qwen"]
+        );
         assert!(super::parse(b"not json").is_empty());
     }
 }

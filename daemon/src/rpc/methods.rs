@@ -11,9 +11,9 @@ use std::sync::{Arc, Mutex};
 
 use botcoder_protocol::methods::{
     self as m, ApprovalRespond, DaemonHello, DaemonShutdown, DaemonStatus, Empty, HelloResult,
-    Method, ProviderCheck, ProviderCheckResult, ProviderList, SessionCreate,
-    SessionDelete, SessionGet, SessionHistory, SessionHistoryResult, SessionList,
-    SessionListResult, SessionRename, SessionSend, SubscribeParams, TurnCancel, TurnCancelResult,
+    Method, ProviderCheck, ProviderCheckResult, ProviderList, SessionCreate, SessionDelete,
+    SessionGet, SessionHistory, SessionHistoryResult, SessionList, SessionListResult,
+    SessionRename, SessionSend, SubscribeParams, TurnCancel, TurnCancelResult,
 };
 use botcoder_protocol::{CAPABILITY_APPROVALS, ErrorKind, PROTOCOL_VERSION};
 use jsonrpsee::RpcModule;

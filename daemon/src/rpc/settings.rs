@@ -29,7 +29,10 @@ fn client_env(env: BTreeMap<String, String>) -> Result<BTreeMap<String, String>,
     if env.len() > MAX_ENV_VARS * 4 {
         return Err(DaemonError::new(
             ErrorKind::LimitExceeded,
-            format!("env has {} variables; at most {MAX_ENV_VARS} are used", env.len()),
+            format!(
+                "env has {} variables; at most {MAX_ENV_VARS} are used",
+                env.len()
+            ),
         ));
     }
     let kept: BTreeMap<String, String> = env
@@ -39,7 +42,10 @@ fn client_env(env: BTreeMap<String, String>) -> Result<BTreeMap<String, String>,
     if kept.len() > MAX_ENV_VARS {
         return Err(DaemonError::new(
             ErrorKind::LimitExceeded,
-            format!("env has {} provider variables; at most {MAX_ENV_VARS}", kept.len()),
+            format!(
+                "env has {} provider variables; at most {MAX_ENV_VARS}",
+                kept.len()
+            ),
         ));
     }
     if let Some((k, v)) = kept.iter().find(|(_, v)| v.len() > MAX_ENV_VALUE_BYTES) {
@@ -68,7 +74,11 @@ fn name(what: &str, v: &Option<String>) -> Result<(), DaemonError> {
     }
 }
 
-fn configured(label: Option<&Label>, approval: Option<botcoder_protocol::ApprovalPolicy>, by: String) -> EventBody {
+fn configured(
+    label: Option<&Label>,
+    approval: Option<botcoder_protocol::ApprovalPolicy>,
+    by: String,
+) -> EventBody {
     EventBody::SessionConfigured {
         provider: label.map(|l| l.provider.clone()),
         model: label.map(|l| l.model.clone()),
@@ -109,11 +119,17 @@ pub async fn create(
     if p.provider.is_some() || p.model.is_some() {
         // An explicit choice that does not work is the caller's mistake: say so now.
         if let Err(e) = &r.config.provider {
-            return Err(DaemonError::new(ErrorKind::ProviderNotConfigured, e.clone()));
+            return Err(DaemonError::new(
+                ErrorKind::ProviderNotConfigured,
+                e.clone(),
+            ));
         }
     }
     let approval = p.approval.unwrap_or(r.config.agent.approval);
-    let info = daemon.sessions.create(&p.project_path, title, approval).await?;
+    let info = daemon
+        .sessions
+        .create(&p.project_path, title, approval)
+        .await?;
     if !env.is_empty() {
         daemon.live.set_client_env(&info.session_id, env);
     }
@@ -174,7 +190,10 @@ pub async fn configure(
     if (p.provider.is_some() || p.model.is_some())
         && let Err(e) = &r.config.provider
     {
-        return Err(DaemonError::new(ErrorKind::ProviderNotConfigured, e.clone()));
+        return Err(DaemonError::new(
+            ErrorKind::ProviderNotConfigured,
+            e.clone(),
+        ));
     }
     let approval = p.approval;
     session

@@ -39,7 +39,9 @@ impl Label {
     pub fn of(spec: &ProviderSpec) -> Label {
         let (provider, model, base_url) = match spec {
             ProviderSpec::OpenAi(c) => (c.name.clone(), c.model.clone(), c.base_url.clone()),
-            ProviderSpec::Anthropic(c) => ("anthropic".to_owned(), c.model.clone(), c.base_url.clone()),
+            ProviderSpec::Anthropic(c) => {
+                ("anthropic".to_owned(), c.model.clone(), c.base_url.clone())
+            }
         };
         Label {
             provider,
@@ -136,7 +138,10 @@ pub async fn resolve(
         }
     }
     let same = |a: &BTreeMap<String, (String, Source)>, b: &BTreeMap<String, (String, Source)>| {
-        a.len() == b.len() && a.iter().zip(b).all(|((ka, (va, _)), (kb, (vb, _)))| ka == kb && va == vb)
+        a.len() == b.len()
+            && a.iter()
+                .zip(b)
+                .all(|((ka, (va, _)), (kb, (vb, _)))| ka == kb && va == vb)
     };
     let uses_base = same(&merged.vars, base.layers.entries()) && merged.withheld.is_empty();
     let mut config = if uses_base {
@@ -153,7 +158,7 @@ pub async fn resolve(
     if let Err(e) = &mut config.provider
         && !merged.withheld.is_empty()
     {
-        e.push_str("\n");
+        e.push('\n');
         e.push_str(&merged.withheld.join("\n"));
     }
     let mut h = std::collections::hash_map::DefaultHasher::new();
