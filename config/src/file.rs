@@ -162,7 +162,9 @@ pub fn parse(path: &Path, text: &str) -> Parsed {
         Ok(t) => t,
         Err(e) => {
             out.errors.push(located(path, text, e.span(), e.message()));
-            out.approvals_lost = true;
+            // Whether the person wrote approval rules that are now lost: then no turn may
+            // run without them; otherwise the defaults and environment still serve.
+            out.approvals_lost = text.contains("approvals");
             return out;
         }
     };

@@ -75,11 +75,13 @@ fn a_bad_file_names_its_path_line_and_field_and_keeps_the_good_sections() {
     assert_eq!(l.get("BOTCODER_APPROVAL"), Some("auto"));
     let l = layers("aproval = \"auto\"\n", &[], &[]);
     assert!(l.file_error.unwrap().contains("unknown key `aproval`"));
-    let l = layers("approval = \n", &[], &[]);
+    let l = layers("[approvals]\ndeny = [\n", &[], &[]);
     assert!(
         l.approvals_lost,
         "a file that does not parse loses the deny rules too"
     );
+    let l = layers("approval = \n", &[], &[]);
+    assert!(l.file_error.is_some() && !l.approvals_lost);
 }
 
 #[test]
