@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand};
 ///
 /// Exit codes: 0 completed, 1 turn failed, 2 usage error, 3 daemon unreachable,
 /// 4 session not found, 75 rate-limited or provider unavailable after retries,
-/// 130 interrupted.
+/// 77 the provider rejected the key, 78 no provider configured, 130 interrupted.
 #[derive(Debug, Parser)]
 #[command(
     name = "botcoder",
@@ -31,14 +31,16 @@ pub struct Cli {
 pub enum Command {
     /// Send one request and stream the answer to stdout.
     ///
-    /// The prompt is the arguments joined by spaces; `-` (or no arguments with stdin not a
-    /// terminal) reads it from stdin. Without --session a new session is started for the
-    /// project. Status lines (session id, retries) go to stderr.
+    /// The prompt is the arguments joined by spaces; piped stdin is appended to it (`-`
+    /// alone: the prompt is stdin). Without --session or --continue a new session is
+    /// started for the project. The provider settings of this shell (OPENAI_API_KEY,
+    /// LLM_PROVIDER, ...) are sent along and win over the daemon's. Status lines (session
+    /// id, retries, denied tool calls) go to stderr.
     ///
     /// Examples:
     ///   botcoder ask "explain src/main.rs"
-    ///   git diff | botcoder ask --json -
-    ///   botcoder ask --session 0196f3a2b1c47f3a "and now add a test"
+    ///   git diff | botcoder ask "review this diff"
+    ///   botcoder ask --model gpt-4o --continue "and now add a test"
     Ask(AskArgs),
     /// Follow a session live: its history, then new events as they happen (Ctrl-C stops).
     Watch(WatchArgs),
@@ -99,8 +101,23 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct AskArgs {
     /// Continue this session instead of starting a new one.
-    #[arg(long, short = 's', value_name = "ID")]
+    #[arg(
+        long,
+        short = 's',
+        value_name = "ID",
+        conflicts_with = "continue_latest"
+    )]
     pub session: Option<String>,
+    /// Continue the latest session of this project (a new one when there is none).
+    #[arg(long = "continue", short = 'c')]
+    pub continue_latest: bool,
+    /// Model for this session (kept for its later turns) [default: the provider's].
+    #[arg(long, short = 'm', value_name = "MODEL")]
+    pub model: Option<String>,
+    /// Provider for this session: a `[providers.NAME]` of config.toml or a kind (openai,
+    /// azure, anthropic, local) [default: from the settings].
+    #[arg(long, value_name = "NAME")]
+    pub provider: Option<String>,
     /// Project directory for a new session [default: the current directory].
     #[arg(long, short = 'p', value_name = "DIR")]
     pub project: Option<PathBuf>,
@@ -185,6 +202,25 @@ pub enum SessionsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Change a session's model, provider or approval policy from its next turn on (every
+    /// attached client is told).
+    Set {
+        /// The session.
+        #[arg(value_name = "ID")]
+        id: String,
+        /// Model.
+        #[arg(long, short = 'm', value_name = "MODEL")]
+        model: Option<String>,
+        /// Provider: a `[providers.NAME]` of config.toml or a kind.
+        #[arg(long, value_name = "NAME")]
+        provider: Option<String>,
+        /// Approval policy.
+        #[arg(long, value_enum, value_name = "POLICY")]
+        approval: Option<Approval>,
+        /// Print the session as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Delete a session and its history.
     #[command(alias = "delete")]
     Rm {
@@ -234,11 +270,12 @@ pub enum McpCommand {
 /// `config` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
-    /// The effective settings and where each came from (secrets redacted).
+    /// Every setting with its value and where it came from, defaults included (secrets
+    /// redacted); with a daemon running, also what it uses and where that differs.
     Show(JsonFlag),
     /// Write a commented template to the config file (refuses to overwrite).
     Init,
-    /// The paths in use: config file, .env, socket, data, log.
+    /// The paths in use: config file, the user .env beside it, socket, data, log.
     Path,
 }
 
@@ -253,6 +290,9 @@ pub enum DaemonCommand {
     Restart,
     /// Say whether the daemon answers, without starting it.
     Status(JsonFlag),
+    /// Make the daemon read config.toml again now (it also does when the file changes, and
+    /// on SIGHUP); the next turn of every session uses it.
+    Reload,
     /// Print the daemon's log (`-f` follows it).
     Logs {
         /// Keep printing new lines as they are written.

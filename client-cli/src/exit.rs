@@ -17,6 +17,10 @@ pub const UNREACHABLE: u8 = 3;
 pub const NO_SESSION: u8 = 4;
 /// Rate-limited, or the provider unavailable, after retries (EX_TEMPFAIL).
 pub const TEMPFAIL: u8 = 75;
+/// The provider rejected the key (EX_NOPERM).
+pub const NOPERM: u8 = 77;
+/// No provider configured, or the settings are invalid (EX_CONFIG).
+pub const CONFIG: u8 = 78;
 /// Interrupted (Ctrl-C).
 pub const INTERRUPTED: u8 = 130;
 
@@ -49,6 +53,8 @@ impl fmt::Display for Failure {
 pub fn for_turn_error(kind: ErrorKind) -> u8 {
     match kind {
         ErrorKind::RateLimited | ErrorKind::ProviderUnavailable => TEMPFAIL,
+        ErrorKind::ProviderAuth => NOPERM,
+        ErrorKind::ProviderNotConfigured => CONFIG,
         _ => FAILED,
     }
 }
@@ -60,6 +66,8 @@ impl From<ClientError> for Failure {
             Some(ErrorKind::SessionNotFound) => NO_SESSION,
             Some(ErrorKind::InvalidParams | ErrorKind::InvalidProject) => USAGE,
             Some(ErrorKind::RateLimited | ErrorKind::ProviderUnavailable) => TEMPFAIL,
+            Some(ErrorKind::ProviderAuth) => NOPERM,
+            Some(ErrorKind::ProviderNotConfigured) => CONFIG,
             _ => FAILED,
         };
         Failure::new(code, e.to_string())

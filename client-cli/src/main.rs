@@ -58,7 +58,7 @@ fn main() -> ExitCode {
             Command::Acp => commands::acp::run().await,
             Command::Daemon(cmd) => commands::daemon::run(cmd).await,
             Command::Completions { shell } => commands::docs::completions(shell),
-            Command::Config(cmd) => commands::config::run(cmd),
+            Command::Config(cmd) => commands::config::run(cmd).await,
             Command::Doctor(flag) => commands::doctor::run(flag.json).await,
             Command::Mcp(cmd) => commands::mcp::run(cmd).await,
             Command::Man { out } => commands::docs::man(&out),

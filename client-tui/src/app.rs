@@ -350,6 +350,7 @@ async fn command(
         provider: None,
         model,
         approval,
+        env: botcoder_config::client_env(),
     };
     let r = match cmd {
         Command::New => return Some(Outcome::New),

@@ -88,6 +88,9 @@ pub async fn run(opts: TuiOptions) -> Result<(), TuiError> {
     let create = |client: std::sync::Arc<DaemonClient>, project: String| async move {
         let p = SessionCreateParams {
             project_path: project,
+            // This shell's provider settings (keys included) win for the session, whatever
+            // daemon is running.
+            env: botcoder_config::client_env(),
             ..Default::default()
         };
         client

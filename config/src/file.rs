@@ -1,13 +1,22 @@
-//! `config.toml`: its shape, and its translation into the variables the rest of botcoder
-//! reads, so that one set of names means the same thing in every layer.
+//! `config.toml` (and a project's `.botcoder/config.toml`): its shape, read one section at a
+//! time so that a mistake in one section is reported as `path:line: message` and the other
+//! sections still apply, and its translation into the variables the rest of botcoder reads,
+//! so that one set of names means the same thing in every layer.
+//!
+//! To add a key: a field on the section's struct (`deny_unknown_fields` keeps typos
+//! errors), its variable in [`FileConfig::to_vars`], and a line in `KNOWN`. A new section:
+//! one more arm in [`parse`].
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use serde::Deserialize;
+use serde::de::{DeserializeOwned, IntoDeserializer};
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
 
-/// The whole file. Unknown keys are errors (a typo should not be silently ignored).
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The whole file, as far as it is valid.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct FileConfig {
     /// Default provider: a name under `[providers]` or a kind (`LLM_PROVIDER`).
     pub provider: Option<String>,
@@ -25,8 +34,9 @@ pub struct FileConfig {
     pub idle_timeout_s: Option<u64>,
     /// Log filter (`BOTCODER_LOG`).
     pub log: Option<String>,
+    /// Project directories whose own base URLs may receive the user's keys (I11).
+    pub trusted_projects: Vec<String>,
     /// Named providers.
-    #[serde(default)]
     pub providers: BTreeMap<String, ProviderEntry>,
     /// The botserver.
     pub botserver: Option<BotserverEntry>,
@@ -36,18 +46,14 @@ pub struct FileConfig {
     pub limits: Option<LimitsEntry>,
     /// The OS sandbox commands run in.
     pub sandbox: Option<SandboxEntry>,
-    /// MCP servers (read by the daemon through [`crate::mcp`]).
-    #[serde(default)]
-    pub mcp_servers: BTreeMap<String, crate::mcp::McpServerEntry>,
     /// When the conversation is summarised.
     pub context: Option<ContextEntry>,
     /// Prices per model, dollars per million tokens (over the built-in table).
-    #[serde(default)]
     pub pricing: BTreeMap<String, PriceEntry>,
 }
 
 /// `[context]`: compaction by summary.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ContextEntry {
     /// Share of the context window past which the oldest part is summarised
@@ -58,7 +64,7 @@ pub struct ContextEntry {
 }
 
 /// `[pricing."model"]`: dollars per million tokens (`BOTCODER_PRICING`, as JSON).
-#[derive(Debug, Default, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PriceEntry {
     /// Input tokens not served from the cache.
@@ -72,7 +78,7 @@ pub struct PriceEntry {
 
 /// `[approvals]`: argv prefixes (`"cargo test"`, `"git push"`), matched against a call's
 /// parsed arguments, never as substrings.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApprovalsEntry {
     /// Run without asking under `ask` (`BOTCODER_APPROVALS_ALLOW`).
@@ -84,7 +90,7 @@ pub struct ApprovalsEntry {
 }
 
 /// The `[limits]` section: caps on provider answers (each a `BOTCODER_MAX_*` variable).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsEntry {
     /// `BOTCODER_MAX_SSE_EVENT_BYTES`: one server-sent event.
@@ -98,7 +104,7 @@ pub struct LimitsEntry {
 }
 
 /// The sandbox section.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SandboxEntry {
     /// `auto`, `bwrap`, `landlock` or `off` (`BOTCODER_SANDBOX`).
@@ -108,7 +114,7 @@ pub struct SandboxEntry {
 }
 
 /// One named provider.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderEntry {
     /// `openai`, `azure`, `anthropic` or `local`; defaults to the entry's name.
@@ -139,7 +145,7 @@ pub struct ProviderEntry {
 }
 
 /// The botserver section.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BotserverEntry {
     /// `BOTSERVER_URL`.
@@ -154,8 +160,179 @@ pub struct BotserverEntry {
     pub key_env: Option<String>,
 }
 
-/// Variable names of each provider kind: (url, model, key, extra).
-fn names(kind: &str) -> Option<(&'static str, &'static str, &'static str)> {
+/// What reading a file found: the valid part, and one `path:line: message` per problem.
+#[derive(Debug, Clone, Default)]
+pub struct Parsed {
+    /// Every section that parsed.
+    pub config: FileConfig,
+    /// Problems, each naming the file, the line and the section.
+    pub errors: Vec<String>,
+    /// The `[approvals]` section (or the whole file) could not be read: running without
+    /// the deny rules the person wrote would be unsafe, so the daemon refuses turns.
+    pub approvals_lost: bool,
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+fn located(path: &Path, text: &str, span: Option<std::ops::Range<usize>>, msg: &str) -> String {
+    let line = span.map_or(1, |s| line_of(text, s.start));
+    let source_line = text
+        .lines()
+        .nth(line.saturating_sub(1))
+        .unwrap_or_default()
+        .trim();
+    format!(
+        "{}:{line}: {} (in `{source_line}`)",
+        path.display(),
+        msg.trim()
+    )
+}
+
+/// Reads a file one section at a time (see the module doc).
+pub fn parse(path: &Path, text: &str) -> Parsed {
+    let mut out = Parsed::default();
+    let root = match DeTable::parse(text) {
+        Ok(t) => t,
+        Err(e) => {
+            out.errors.push(located(path, text, e.span(), e.message()));
+            // Whether the person wrote approval rules that are now lost: then no turn may
+            // run without them; otherwise the defaults and environment still serve.
+            out.approvals_lost = text.contains("approvals");
+            return out;
+        }
+    };
+    let cfg = &mut out.config;
+    let errors = &mut out.errors;
+    for (key, value) in root.get_ref().iter() {
+        let at = |section: &str, e: toml::de::Error| {
+            let msg = format!("{section}: {}", e.message().trim());
+            located(path, text, e.span().or(Some(value.span())), &msg)
+        };
+        let name = key.get_ref().as_ref();
+        let r: Result<(), String> = match name {
+            "provider" => typed(value)
+                .map(|v| cfg.provider = v)
+                .map_err(|e| at(name, e)),
+            "fallback" => typed(value)
+                .map(|v| cfg.fallback = v)
+                .map_err(|e| at(name, e)),
+            "approval" => typed(value)
+                .map(|v| cfg.approval = v)
+                .map_err(|e| at(name, e)),
+            "tool_mode" => typed(value)
+                .map(|v| cfg.tool_mode = v)
+                .map_err(|e| at(name, e)),
+            "max_iterations" => typed(value)
+                .map(|v| cfg.max_iterations = v)
+                .map_err(|e| at(name, e)),
+            "max_retries" => typed(value)
+                .map(|v| cfg.max_retries = v)
+                .map_err(|e| at(name, e)),
+            "idle_timeout_s" => typed(value)
+                .map(|v| cfg.idle_timeout_s = v)
+                .map_err(|e| at(name, e)),
+            "log" => typed(value).map(|v| cfg.log = v).map_err(|e| at(name, e)),
+            "trusted_projects" => typed(value)
+                .map(|v: Option<Vec<String>>| cfg.trusted_projects = v.unwrap_or_default())
+                .map_err(|e| at(name, e)),
+            "botserver" => typed(value)
+                .map(|v| cfg.botserver = v)
+                .map_err(|e| at("[botserver]", e)),
+            "limits" => typed(value)
+                .map(|v| cfg.limits = v)
+                .map_err(|e| at("[limits]", e)),
+            "sandbox" => typed(value)
+                .map(|v| cfg.sandbox = v)
+                .map_err(|e| at("[sandbox]", e)),
+            "approvals" => typed(value).map(|v| cfg.approvals = v).map_err(|e| {
+                out.approvals_lost = true;
+                at("[approvals]", e)
+            }),
+            "providers" => {
+                providers(path, text, value, &mut cfg.providers, errors);
+                Ok(())
+            }
+            // Read by the MCP module (`crate::mcp`).
+            "mcp_servers" => Ok(()),
+            "context" => typed(value)
+                .map(|v| cfg.context = v)
+                .map_err(|e| at("[context]", e)),
+            "pricing" => typed(value)
+                .map(|v: Option<BTreeMap<String, PriceEntry>>| cfg.pricing = v.unwrap_or_default())
+                .map_err(|e| at("[pricing]", e)),
+            other => Err(located(
+                path,
+                text,
+                Some(key.span()),
+                &format!(
+                    "unknown key `{other}`; the keys are provider, fallback, approval, tool_mode, \
+                     max_iterations, max_retries, idle_timeout_s, log, trusted_projects and the \
+                     sections [providers.NAME], [botserver], [approvals], [limits], [sandbox], \
+                     [mcp_servers.NAME], [context], [pricing.MODEL]"
+                ),
+            )),
+        };
+        if let Err(e) = r {
+            errors.push(e);
+        }
+    }
+    out
+}
+
+fn typed<T: DeserializeOwned>(value: &Spanned<DeValue<'_>>) -> Result<Option<T>, toml::de::Error> {
+    T::deserialize(value.clone().into_deserializer()).map(Some)
+}
+
+/// `[providers.NAME]`, one entry at a time: a bad entry is reported and left out alone.
+fn providers(
+    path: &Path,
+    text: &str,
+    value: &Spanned<DeValue<'_>>,
+    into: &mut BTreeMap<String, ProviderEntry>,
+    errors: &mut Vec<String>,
+) {
+    let DeValue::Table(table) = value.get_ref() else {
+        errors.push(located(
+            path,
+            text,
+            Some(value.span()),
+            "providers must be a table of [providers.NAME] sections",
+        ));
+        return;
+    };
+    for (name, entry) in table.iter() {
+        let name = name.get_ref().to_string();
+        match typed::<ProviderEntry>(entry) {
+            Ok(Some(e)) => {
+                let kind = e.kind.clone().unwrap_or_else(|| name.clone());
+                if names(&kind).is_none() {
+                    errors.push(located(
+                        path,
+                        text,
+                        Some(entry.span()),
+                        &format!(
+                            "[providers.{name}]: kind {kind:?} is not one of openai, azure, anthropic, local"
+                        ),
+                    ));
+                    continue;
+                }
+                into.insert(name, e);
+            }
+            Ok(None) => {}
+            Err(e) => errors.push(located(
+                path,
+                text,
+                e.span().or(Some(entry.span())),
+                &format!("[providers.{name}]: {}", e.message().trim()),
+            )),
+        }
+    }
+}
+
+/// Variable names of each provider kind: (url, model, key).
+pub fn names(kind: &str) -> Option<(&'static str, &'static str, &'static str)> {
     match kind {
         "openai" => Some(("OPENAI_BASE_URL", "OPENAI_MODEL", "OPENAI_API_KEY")),
         "azure" => Some((
@@ -171,11 +348,11 @@ fn names(kind: &str) -> Option<(&'static str, &'static str, &'static str)> {
 
 impl FileConfig {
     /// The variables this file sets. `lookup` reads other variables (for `key_env`).
-    pub fn to_vars(
-        &self,
-        lookup: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Vec<(String, String)>, String> {
-        let mut out: Vec<(String, String)> = Vec::new();
+    /// Problems (a provider that is not defined, a `key_env` that is not set) are returned
+    /// beside the variables: they disable only what they concern.
+    pub fn to_vars(&self, lookup: &dyn Fn(&str) -> Option<String>) -> (Vars, Vec<String>) {
+        let mut out: Vars = Vec::new();
+        let mut problems = Vec::new();
         let mut set = |k: &str, v: Option<String>| {
             if let Some(v) = v {
                 out.push((k.to_owned(), v));
@@ -200,72 +377,12 @@ impl FileConfig {
             set("BOTCODER_APPROVALS_ALLOW", list(&a.allow));
             set("BOTCODER_APPROVALS_DENY", list(&a.deny));
         }
-        if let Some(name) = &self.provider {
-            let entry = self.providers.get(name);
-            let kind = entry
-                .and_then(|e| e.kind.clone())
-                .unwrap_or_else(|| name.clone());
-            let Some((url_var, model_var, key_var)) = names(&kind) else {
-                return Err(format!(
-                    "provider {name:?}: kind {kind:?} is not one of openai, azure, anthropic, local"
-                ));
-            };
-            set("LLM_PROVIDER", Some(kind.clone()));
-            if let Some(e) = entry {
-                set(url_var, e.url.clone());
-                set(
-                    model_var,
-                    if kind == "azure" {
-                        e.deployment.clone().or(e.model.clone())
-                    } else {
-                        e.model.clone()
-                    },
-                );
-                set("AZURE_OPENAI_API_VERSION", e.api_version.clone());
-                set("LOCAL_LLM_CONTEXT", e.context.map(|v| v.to_string()));
-                set("LLM_TPM", e.tpm.map(|v| v.to_string()));
-                set("LLM_RPM", e.rpm.map(|v| v.to_string()));
-                let (wire_var, effort_var) = if kind == "local" {
-                    ("LOCAL_LLM_WIRE", "LOCAL_LLM_REASONING_EFFORT")
-                } else {
-                    ("OPENAI_WIRE", "OPENAI_REASONING_EFFORT")
-                };
-                set(wire_var, e.wire.clone());
-                set(effort_var, e.reasoning_effort.clone());
-                set(
-                    "ANTHROPIC_THINKING_BUDGET",
-                    e.thinking_budget.map(|v| v.to_string()),
-                );
-                if let Some(var) = &e.key_env {
-                    match lookup(var) {
-                        Some(key) => set(key_var, Some(key)),
-                        None => {
-                            return Err(format!(
-                                "provider {name:?}: key_env names {var}, which is not set"
-                            ));
-                        }
-                    }
-                }
-            }
-        }
-        for (name, e) in &self.providers {
-            let kind = e.kind.clone().unwrap_or_else(|| name.clone());
-            if names(&kind).is_none() {
-                return Err(format!(
-                    "[providers.{name}]: kind {kind:?} is not one of openai, azure, anthropic, local"
-                ));
-            }
-        }
         if let Some(l) = &self.limits {
             let n = |v: Option<u64>| v.map(|v| v.to_string());
             set("BOTCODER_MAX_SSE_EVENT_BYTES", n(l.sse_event_bytes));
             set("BOTCODER_MAX_REPLY_BYTES", n(l.reply_bytes));
             set("BOTCODER_MAX_TOOL_ARGS_BYTES", n(l.tool_args_bytes));
             set("BOTCODER_MAX_TOOL_CALLS", n(l.tool_calls));
-        }
-        if let Some(s) = &self.sandbox {
-            set("BOTCODER_SANDBOX", s.mode.clone());
-            set("BOTCODER_SANDBOX_NETWORK", s.network.map(|v| v.to_string()));
         }
         if let Some(c) = &self.context {
             set("BOTCODER_COMPACT_AT", c.compact_at.map(|v| v.to_string()));
@@ -276,6 +393,10 @@ impl FileConfig {
                 "BOTCODER_PRICING",
                 serde_json::to_string(&self.pricing).ok(),
             );
+        }
+        if let Some(s) = &self.sandbox {
+            set("BOTCODER_SANDBOX", s.mode.clone());
+            set("BOTCODER_SANDBOX_NETWORK", s.network.map(|v| v.to_string()));
         }
         if let Some(b) = &self.botserver {
             set("BOTSERVER_URL", b.url.clone());
@@ -289,9 +410,81 @@ impl FileConfig {
                 set("BOTSERVER_API_KEY", lookup(var));
             }
         }
+        if let Some(name) = &self.provider {
+            match self.provider_vars(name, lookup) {
+                Ok(vars) => out.extend(vars),
+                Err(e) => problems.push(e),
+            }
+        }
+        (out, problems)
+    }
+
+    /// The variables that select provider `name`: an entry under `[providers]`, or a kind.
+    pub fn provider_vars(
+        &self,
+        name: &str,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Vars, String> {
+        let entry = self.providers.get(name);
+        let kind = entry
+            .and_then(|e| e.kind.clone())
+            .unwrap_or_else(|| name.to_owned());
+        let Some((url_var, model_var, key_var)) = names(&kind) else {
+            let mut known: Vec<&str> = self.providers.keys().map(String::as_str).collect();
+            known.extend(["openai", "azure", "anthropic", "local"]);
+            return Err(format!(
+                "provider {name:?} is neither a [providers.NAME] entry nor a kind; use one of {}",
+                known.join(", ")
+            ));
+        };
+        let mut out: Vars = vec![("LLM_PROVIDER".to_owned(), kind.clone())];
+        let mut set = |k: &str, v: Option<String>| {
+            if let Some(v) = v {
+                out.push((k.to_owned(), v));
+            }
+        };
+        if let Some(e) = entry {
+            set(url_var, e.url.clone());
+            let model = if kind == "azure" {
+                e.deployment.clone().or(e.model.clone())
+            } else {
+                e.model.clone()
+            };
+            set(model_var, model);
+            set("AZURE_OPENAI_API_VERSION", e.api_version.clone());
+            set("LOCAL_LLM_CONTEXT", e.context.map(|v| v.to_string()));
+            set("LLM_TPM", e.tpm.map(|v| v.to_string()));
+            set("LLM_RPM", e.rpm.map(|v| v.to_string()));
+            let (wire_var, effort_var) = if kind == "local" {
+                ("LOCAL_LLM_WIRE", "LOCAL_LLM_REASONING_EFFORT")
+            } else {
+                ("OPENAI_WIRE", "OPENAI_REASONING_EFFORT")
+            };
+            set(wire_var, e.wire.clone());
+            set(effort_var, e.reasoning_effort.clone());
+            set(
+                "ANTHROPIC_THINKING_BUDGET",
+                e.thinking_budget.map(|v| v.to_string()),
+            );
+            if let Some(var) = &e.key_env {
+                match lookup(var) {
+                    Some(key) => set(key_var, Some(key)),
+                    None => {
+                        return Err(format!(
+                            "provider {name:?}: key_env names {var}, which is not set; export it \
+                             in the daemon's environment (systemd: an EnvironmentFile=) or put it \
+                             in the .env next to config.toml"
+                        ));
+                    }
+                }
+            }
+        }
         Ok(out)
     }
 }
+
+/// Variables as (name, value) pairs.
+pub type Vars = Vec<(String, String)>;
 
 #[cfg(test)]
 mod tests {
@@ -299,9 +492,13 @@ mod tests {
 
     #[test]
     fn the_limits_section_sets_the_cap_variables_and_typos_are_errors() {
-        let f: FileConfig = toml::from_str("[limits]\nreply_bytes = 1000\ntool_calls = 4\n")
-            .unwrap_or_else(|e| panic!("{e}"));
-        let vars = f.to_vars(&|_| None).unwrap_or_else(|e| panic!("{e}"));
+        let p = parse(
+            Path::new("c.toml"),
+            "[limits]\nreply_bytes = 1000\ntool_calls = 4\n",
+        );
+        assert!(p.errors.is_empty(), "{:?}", p.errors);
+        let (vars, problems) = p.config.to_vars(&|_| None);
+        assert!(problems.is_empty());
         assert_eq!(
             vars,
             vec![
@@ -309,30 +506,24 @@ mod tests {
                 ("BOTCODER_MAX_TOOL_CALLS".to_owned(), "4".to_owned()),
             ]
         );
-        assert!(toml::from_str::<FileConfig>("[limits]\nreply_byte = 1\n").is_err());
+        let p = parse(Path::new("c.toml"), "[limits]\nreply_byte = 1\n");
+        assert_eq!(p.errors.len(), 1);
+        assert!(p.errors[0].starts_with("c.toml:2:"), "{:?}", p.errors);
     }
 
     #[test]
-    fn context_and_pricing_sections_set_their_variables() {
-        let f: FileConfig = toml::from_str(
-            "[context]\ncompact_at = 0.7\nwindow = 9000\n[pricing.\"my-model\"]\ninput = 1.5\noutput = 6\n",
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-        let vars = f.to_vars(&|_| None).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(
-            vars,
-            vec![
-                ("BOTCODER_COMPACT_AT".to_owned(), "0.7".to_owned()),
-                ("BOTCODER_CONTEXT_WINDOW".to_owned(), "9000".to_owned()),
-                (
-                    "BOTCODER_PRICING".to_owned(),
-                    r#"{"my-model":{"input":1.5,"output":6.0}}"#.to_owned()
-                ),
-            ]
+    fn one_bad_section_leaves_the_others_in_force() {
+        let p = parse(
+            Path::new("c.toml"),
+            "approval = \"auto\"\n[sandbox]\nmode = 3\n[providers.openai]\nmodel = \"m\"\n\
+             [providers.b]\nmodle = \"x\"\n[mcp_servers.fs]\ncommand = \"x\"\n",
         );
-        assert!(
-            toml::from_str::<FileConfig>("[pricing.m]\ninput = 1\noutput = 1\ncache = 1\n")
-                .is_err()
-        );
+        assert_eq!(p.config.approval.as_deref(), Some("auto"));
+        assert_eq!(p.config.sandbox, None);
+        assert!(p.config.providers.contains_key("openai"));
+        assert!(!p.config.providers.contains_key("b"));
+        assert_eq!(p.errors.len(), 2, "{:?}", p.errors);
+        assert!(p.errors[0].contains("[sandbox]") || p.errors[1].contains("[sandbox]"));
+        assert!(!p.approvals_lost);
     }
 }

@@ -1,51 +1,338 @@
-//! botcoder's settings, in layers where later wins: built-in defaults < `config.toml` <
-//! `.env` in the working directory < the environment (< per-request options, applied by the
-//! daemon). Every value remembers where it came from, for `botcoder config show`. Both the
-//! daemon and the CLI read settings through this crate, so they agree.
+//! botcoder's settings, in layers where later wins: built-in defaults < `config.toml` (and
+//! a `.env` beside it) < the daemon's environment < the project's own settings
+//! (`.botcoder/config.toml`, `.env` at the project root) < the creating client's environment
+//! and flags. Every value remembers where it came from, for `botcoder config show`. The
+//! daemon and the clients read settings through this crate, so they agree; the per-session
+//! merge (with the key-redirect protection of I11) is in [`session`].
 
 mod file;
-pub mod paths;
 pub mod mcp;
+pub mod paths;
+mod secret;
+pub mod session;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-pub use file::FileConfig;
+pub use file::{FileConfig, Parsed, ProviderEntry, Vars, names, parse};
+pub use secret::Secret;
 
 /// Where a value came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
-    /// `config.toml`.
+    /// The built-in default.
+    Default,
+    /// The user's `config.toml`.
     File(PathBuf),
-    /// `.env`.
+    /// The user's `.env` beside `config.toml`.
     DotEnv(PathBuf),
-    /// The process environment.
+    /// The process environment (the daemon's, or this shell's for `config show`).
     Environment,
+    /// A project file: `.botcoder/config.toml` or `.env` at the project root.
+    Project(PathBuf),
+    /// The environment of the client that created the session.
+    Client,
+    /// A flag or method parameter (`--model`, `session.configure`).
+    Flag,
+}
+
+impl Source {
+    /// Whether the value came from the user rather than from a project's files: only such
+    /// sources may point a user's key somewhere (I11).
+    pub fn is_user(&self) -> bool {
+        !matches!(self, Source::Project(_))
+    }
 }
 
 impl std::fmt::Display for Source {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Source::File(p) => write!(f, "{}", p.display()),
-            Source::DotEnv(p) => write!(f, "{}", p.display()),
+            Source::Default => f.write_str("default"),
+            Source::File(p) | Source::DotEnv(p) | Source::Project(p) => {
+                write!(f, "{}", p.display())
+            }
             Source::Environment => f.write_str("environment"),
+            Source::Client => f.write_str("client environment"),
+            Source::Flag => f.write_str("flag"),
         }
     }
 }
 
-/// Settings from every layer.
-#[derive(Debug, Clone, Default)]
-pub struct Layers {
-    vars: BTreeMap<String, (String, Source)>,
-    /// The config file, when it exists.
-    pub file: Option<PathBuf>,
-    /// What is wrong with the config file, naming its path and line.
-    pub file_error: Option<String>,
+/// One variable botcoder reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Known {
+    /// Its name.
+    pub name: &'static str,
+    /// What it does.
+    pub what: &'static str,
+    /// The built-in default, when there is one.
+    pub default: Option<&'static str>,
+}
+
+/// Every variable botcoder reads, with what it does and its default (for `config show`).
+pub const KNOWN: &[Known] = &[
+    Known {
+        name: "LLM_PROVIDER",
+        what: "openai | azure | anthropic | local | botserver",
+        default: Some("first with credentials: azure, anthropic, openai, local"),
+    },
+    Known {
+        name: "OPENAI_API_KEY",
+        what: "OpenAI key",
+        default: None,
+    },
+    Known {
+        name: "OPENAI_BASE_URL",
+        what: "OpenAI base URL",
+        default: Some("https://api.openai.com/v1"),
+    },
+    Known {
+        name: "OPENAI_MODEL",
+        what: "OpenAI model",
+        default: Some("gpt-4o-mini"),
+    },
+    Known {
+        name: "AZURE_OPENAI_ENDPOINT",
+        what: "Azure resource endpoint",
+        default: None,
+    },
+    Known {
+        name: "AZURE_OPENAI_API_KEY",
+        what: "Azure key",
+        default: None,
+    },
+    Known {
+        name: "AZURE_OPENAI_DEPLOYMENT",
+        what: "Azure deployment",
+        default: None,
+    },
+    Known {
+        name: "AZURE_OPENAI_API_VERSION",
+        what: "Azure API version (v1: the /openai/v1 surface)",
+        default: Some("2024-10-21"),
+    },
+    Known {
+        name: "ANTHROPIC_API_KEY",
+        what: "Anthropic key",
+        default: None,
+    },
+    Known {
+        name: "ANTHROPIC_BASE_URL",
+        what: "Anthropic base URL",
+        default: Some("https://api.anthropic.com"),
+    },
+    Known {
+        name: "ANTHROPIC_MODEL",
+        what: "Anthropic model",
+        default: Some("claude-sonnet-4-5"),
+    },
+    Known {
+        name: "ANTHROPIC_MAX_TOKENS",
+        what: "Anthropic reply budget",
+        default: Some("8192"),
+    },
+    Known {
+        name: "LOCAL_LLM_URL",
+        what: "local server base URL",
+        default: Some("http://127.0.0.1:11434/v1"),
+    },
+    Known {
+        name: "LOCAL_LLM_MODEL",
+        what: "local model",
+        default: Some("default"),
+    },
+    Known {
+        name: "LOCAL_LLM_API_KEY",
+        what: "local server key",
+        default: None,
+    },
+    Known {
+        name: "LOCAL_LLM_CONTEXT",
+        what: "local context window (tokens)",
+        default: None,
+    },
+    Known {
+        name: "LLM_MAX_RETRIES",
+        what: "retries after the first attempt",
+        default: Some("3"),
+    },
+    Known {
+        name: "LLM_IDLE_TIMEOUT_S",
+        what: "seconds of stream silence before failing",
+        default: Some("60"),
+    },
+    Known {
+        name: "LLM_TPM",
+        what: "tokens per minute budget",
+        default: None,
+    },
+    Known {
+        name: "LLM_RPM",
+        what: "requests per minute budget",
+        default: None,
+    },
+    Known {
+        name: "LLM_FALLBACK",
+        what: "providers to continue on, comma-separated",
+        default: None,
+    },
+    Known {
+        name: "BOTCODER_APPROVAL",
+        what: "auto | ask | read-only",
+        default: Some("ask"),
+    },
+    Known {
+        name: "BOTCODER_TOOL_MODE",
+        what: "native | text | auto",
+        default: Some("auto"),
+    },
+    Known {
+        name: "BOTCODER_MAX_ITERATIONS",
+        what: "model requests per turn",
+        default: Some("25"),
+    },
+    Known {
+        name: "BOTCODER_APPROVALS_ALLOW",
+        what: "commands that run without asking (argv prefixes)",
+        default: None,
+    },
+    Known {
+        name: "BOTCODER_APPROVALS_DENY",
+        what: "commands that never run (argv prefixes)",
+        default: None,
+    },
+    Known {
+        name: "BOTCODER_MAX_SSE_EVENT_BYTES",
+        what: "cap on one server-sent event",
+        default: Some("8388608"),
+    },
+    Known {
+        name: "BOTCODER_MAX_REPLY_BYTES",
+        what: "cap on one reply (text and tool-call arguments)",
+        default: Some("8388608"),
+    },
+    Known {
+        name: "BOTCODER_MAX_TOOL_ARGS_BYTES",
+        what: "cap on one tool call's arguments",
+        default: Some("4194304"),
+    },
+    Known {
+        name: "BOTCODER_MAX_TOOL_CALLS",
+        what: "cap on tool calls in one reply",
+        default: Some("128"),
+    },
+    Known {
+        name: "BOTCODER_LOG",
+        what: "log filter",
+        default: Some("info"),
+    },
+    Known {
+        name: "BOTCODER_SOCKET",
+        what: "daemon socket",
+        default: None,
+    },
+    Known {
+        name: "BOTCODER_SANDBOX",
+        what: "command sandbox: auto | bwrap | landlock | off",
+        default: Some("auto"),
+    },
+    Known {
+        name: "BOTCODER_SANDBOX_NETWORK",
+        what: "let sandboxed commands use the network",
+        default: Some("false"),
+    },
+    Known {
+        name: "BOTSERVER_URL",
+        what: "botserver address",
+        default: None,
+    },
+    Known {
+        name: "BOTSERVER_API_KEY",
+        what: "botserver key",
+        default: None,
+    },
+    Known {
+        name: "ENABLE_BOTSERVER_FACADE",
+        what: "facade turns on",
+        default: Some("false"),
+    },
+    Known {
+        name: "FALLBACK_TO_LOCAL",
+        what: "work locally when the botserver is down",
+        default: Some("true"),
+    },
+    Known {
+        name: "BOTSERVER_CA_FILE",
+        what: "extra CA for the botserver",
+        default: None,
+    },
+    Known {
+        name: "BOTSERVER_PROBE_INTERVAL_MS",
+        what: "health probe interval",
+        default: Some("15000"),
+    },
+    Known {
+        name: "OPENAI_WIRE",
+        what: "responses | chat (default: responses for api.openai.com and Azure v1)",
+        default: None,
+    },
+    Known {
+        name: "OPENAI_REASONING_EFFORT",
+        what: "reasoning effort of reasoning models (minimal | low | medium | high)",
+        default: None,
+    },
+    Known {
+        name: "ANTHROPIC_THINKING_BUDGET",
+        what: "Anthropic extended thinking budget (tokens; unset: off)",
+        default: None,
+    },
+    Known {
+        name: "LOCAL_LLM_WIRE",
+        what: "chat | responses for the local server",
+        default: Some("chat"),
+    },
+    Known {
+        name: "LOCAL_LLM_REASONING_EFFORT",
+        what: "reasoning effort for the local server",
+        default: None,
+    },
+    Known {
+        name: "BOTCODER_COMPACT_AT",
+        what: "share of the context window past which older context is summarised",
+        default: Some("0.85"),
+    },
+    Known {
+        name: "BOTCODER_CONTEXT_WINDOW",
+        what: "the model's context window in tokens (overrides what the provider says)",
+        default: None,
+    },
+    Known {
+        name: "BOTCODER_PRICING",
+        what: "per-model prices, JSON ({\"model\": {input, output, cached_input}} per million tokens)",
+        default: None,
+    },
+];
+
+/// A commented template for `botcoder config init`.
+pub const TEMPLATE: &str = include_str!("template.toml");
+
+/// Largest settings file read (config.toml, a project's files): settings are small.
+pub const MAX_FILE_BYTES: u64 = 256 * 1024;
+
+/// `$XDG_CONFIG_HOME/botcoder` (else `~/.config/botcoder`).
+pub fn config_dir() -> PathBuf {
+    paths::config_dir()
 }
 
 /// `$XDG_CONFIG_HOME/botcoder/config.toml` (else `~/.config/botcoder/config.toml`).
 pub fn config_path() -> PathBuf {
     paths::config_file()
+}
+
+/// The user-level `.env` beside `config.toml` (the daemon never reads one from its own
+/// working directory: that would leak one project's settings into every session).
+pub fn user_dotenv_path() -> PathBuf {
+    config_dir().join(".env")
 }
 
 /// Whether a variable holds a secret: shown redacted, never given to child processes.
@@ -57,142 +344,104 @@ pub fn is_secret_var(name: &str) -> bool {
         || upper.contains("PASSWORD")
 }
 
-/// Every variable botcoder reads, with what it does (for `config show`).
-pub const KNOWN: [(&str, &str); 47] = [
-    (
-        "LLM_PROVIDER",
-        "openai | azure | anthropic | local | botserver",
-    ),
-    ("OPENAI_API_KEY", "OpenAI key"),
-    ("OPENAI_BASE_URL", "OpenAI base URL"),
-    ("OPENAI_MODEL", "OpenAI model"),
-    (
-        "OPENAI_WIRE",
-        "responses | chat (default: responses for api.openai.com and Azure v1)",
-    ),
-    (
-        "OPENAI_REASONING_EFFORT",
-        "reasoning effort of reasoning models (minimal | low | medium | high)",
-    ),
-    ("AZURE_OPENAI_ENDPOINT", "Azure resource endpoint"),
-    ("AZURE_OPENAI_API_KEY", "Azure key"),
-    ("AZURE_OPENAI_DEPLOYMENT", "Azure deployment"),
-    (
-        "AZURE_OPENAI_API_VERSION",
-        "Azure API version (v1: the /openai/v1 surface)",
-    ),
-    ("ANTHROPIC_API_KEY", "Anthropic key"),
-    ("ANTHROPIC_BASE_URL", "Anthropic base URL"),
-    ("ANTHROPIC_MODEL", "Anthropic model"),
-    ("ANTHROPIC_MAX_TOKENS", "Anthropic reply budget"),
-    (
-        "ANTHROPIC_THINKING_BUDGET",
-        "Anthropic extended thinking budget (tokens; unset: off)",
-    ),
-    ("LOCAL_LLM_URL", "local server base URL"),
-    ("LOCAL_LLM_MODEL", "local model"),
-    ("LOCAL_LLM_API_KEY", "local server key"),
-    ("LOCAL_LLM_CONTEXT", "local context window (tokens)"),
-    ("LOCAL_LLM_WIRE", "chat | responses for the local server"),
-    (
-        "LOCAL_LLM_REASONING_EFFORT",
-        "reasoning effort for the local server",
-    ),
-    ("LLM_MAX_RETRIES", "retries after the first attempt"),
-    (
-        "LLM_IDLE_TIMEOUT_S",
-        "seconds of stream silence before failing",
-    ),
-    ("LLM_TPM", "tokens per minute budget"),
-    ("LLM_RPM", "requests per minute budget"),
-    ("BOTCODER_APPROVAL", "auto | ask | read-only"),
-    ("BOTCODER_TOOL_MODE", "native | text | auto"),
-    ("BOTCODER_MAX_ITERATIONS", "model requests per turn"),
-    (
-        "BOTCODER_APPROVALS_ALLOW",
-        "commands that run without asking (argv prefixes)",
-    ),
-    (
-        "BOTCODER_APPROVALS_DENY",
-        "commands that never run (argv prefixes)",
-    ),
-    (
-        "BOTCODER_MAX_SSE_EVENT_BYTES",
-        "cap on one server-sent event",
-    ),
-    (
-        "BOTCODER_MAX_REPLY_BYTES",
-        "cap on one reply (text and tool-call arguments)",
-    ),
-    (
-        "BOTCODER_MAX_TOOL_ARGS_BYTES",
-        "cap on one tool call's arguments",
-    ),
-    ("BOTCODER_MAX_TOOL_CALLS", "cap on tool calls in one reply"),
-    (
-        "BOTCODER_COMPACT_AT",
-        "share of the context window past which older context is summarised",
-    ),
-    (
-        "BOTCODER_CONTEXT_WINDOW",
-        "context window in tokens (any provider)",
-    ),
-    (
-        "BOTCODER_PRICING",
-        "prices per model (JSON; [pricing] in config.toml)",
-    ),
-    ("BOTCODER_LOG", "log filter"),
-    ("BOTCODER_SOCKET", "daemon socket"),
-    (
-        "BOTCODER_SANDBOX",
-        "command sandbox: auto | bwrap | landlock | off",
-    ),
-    (
-        "BOTCODER_SANDBOX_NETWORK",
-        "let sandboxed commands use the network",
-    ),
-    ("BOTSERVER_URL", "botserver address"),
-    ("BOTSERVER_API_KEY", "botserver key"),
-    ("ENABLE_BOTSERVER_FACADE", "facade turns on"),
-    (
-        "FALLBACK_TO_LOCAL",
-        "work locally when the botserver is down",
-    ),
-    ("BOTSERVER_CA_FILE", "extra CA for the botserver"),
-    ("BOTSERVER_PROBE_INTERVAL_MS", "health probe interval"),
-];
+/// Whether a variable says how to reach a provider (its kind, URL, model, key and wire
+/// details): what a project's files may set and what clients send with `session.create`.
+pub fn is_provider_var(name: &str) -> bool {
+    let provider_prefix = ["OPENAI_", "AZURE_OPENAI_", "ANTHROPIC_", "LOCAL_LLM_"]
+        .iter()
+        .any(|p| name.starts_with(p));
+    let known = KNOWN.iter().any(|k| k.name == name);
+    (provider_prefix && known) || matches!(name, "LLM_PROVIDER" | "LLM_FALLBACK")
+}
 
-/// A commented template for `botcoder config init`.
-pub const TEMPLATE: &str = include_str!("template.toml");
+/// Whether a client may set a variable for its sessions: the provider variables plus the
+/// agent-loop choices that are the user's own (approval policy, tool mode, iterations).
+pub fn is_client_var(name: &str) -> bool {
+    is_provider_var(name)
+        || matches!(
+            name,
+            "BOTCODER_APPROVAL" | "BOTCODER_TOOL_MODE" | "BOTCODER_MAX_ITERATIONS"
+        )
+}
 
-fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].matches('\n').count() + 1
+/// The variables of this process's environment a client sends with `session.create` and
+/// `session.send` (keys included: they stay in daemon memory, never in a journal), so a
+/// session uses the settings of the shell that asked, whatever daemon is running.
+pub fn client_env() -> BTreeMap<String, String> {
+    std::env::vars()
+        .filter(|(k, v)| is_client_var(k) && !v.trim().is_empty())
+        .collect()
+}
+
+/// Reads a settings file, at most [`MAX_FILE_BYTES`]; `None` when absent.
+pub fn read_small(path: &Path) -> Result<Option<String>, String> {
+    use std::io::Read;
+    let f = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    let mut text = String::new();
+    f.take(MAX_FILE_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if text.len() as u64 > MAX_FILE_BYTES {
+        return Err(format!(
+            "{}: larger than {MAX_FILE_BYTES} bytes; settings files are small, is this the right file?",
+            path.display()
+        ));
+    }
+    Ok(Some(text))
+}
+
+/// A `.env` file's pairs (absent: none). Bad lines are skipped.
+pub fn read_dotenv(path: &Path) -> Result<Vars, String> {
+    match read_small(path)? {
+        None => Ok(Vec::new()),
+        Some(text) => Ok(dotenvy::from_read_iter(text.as_bytes()).flatten().collect()),
+    }
+}
+
+/// Settings from the user's layers (defaults, config file, user `.env`, environment).
+#[derive(Debug, Clone, Default)]
+pub struct Layers {
+    vars: BTreeMap<String, (String, Source)>,
+    /// The config file, when it exists.
+    pub file: Option<PathBuf>,
+    /// What is wrong with the config file (`path:line: message`, one per problem joined by
+    /// "; "); the valid sections still apply.
+    pub file_error: Option<String>,
+    /// The `[approvals]` rules could not be read (see [`Parsed::approvals_lost`]).
+    pub approvals_lost: bool,
+    /// The valid part of the config file (for `--provider NAME` and trusted projects).
+    pub file_config: FileConfig,
 }
 
 impl Layers {
-    /// Reads the config file, `<cwd>/.env` and the environment. Never fails: a bad file is
-    /// reported in `file_error` and its values are not used.
-    pub fn load(cwd: &Path) -> Layers {
+    /// Reads the config file, the `.env` beside it and the environment. Never fails: a bad
+    /// file is reported in `file_error` and only its valid sections are used.
+    pub fn load() -> Layers {
         let path = config_path();
-        let text = std::fs::read_to_string(&path).ok();
-        let dotenv_path = cwd.join(".env");
-        let dotenv: Vec<(String, String)> = dotenvy::from_path_iter(&dotenv_path)
-            .map(|it| it.flatten().collect())
-            .unwrap_or_default();
-        let env: Vec<(String, String)> = std::env::vars().collect();
-        Layers::from_parts(
+        let (text, read_error) = match read_small(&path) {
+            Ok(t) => (t, None),
+            Err(e) => (None, Some(e)),
+        };
+        let dotenv_path = user_dotenv_path();
+        let dotenv = read_dotenv(&dotenv_path).unwrap_or_default();
+        let env: Vars = std::env::vars().collect();
+        let mut layers = Layers::from_parts(
             text.as_deref().map(|t| (path.as_path(), t)),
             (&dotenv_path, dotenv),
             env,
-        )
+        );
+        if let Some(e) = read_error {
+            layers.file_error = Some(e);
+        }
+        layers
     }
 
     /// The layers from given contents (tests and `load`).
-    pub fn from_parts(
-        file: Option<(&Path, &str)>,
-        dotenv: (&Path, Vec<(String, String)>),
-        env: Vec<(String, String)>,
-    ) -> Layers {
+    pub fn from_parts(file: Option<(&Path, &str)>, dotenv: (&Path, Vars), env: Vars) -> Layers {
         let mut layers = Layers::default();
         let lookup_env: BTreeMap<String, String> = dotenv
             .1
@@ -202,31 +451,20 @@ impl Layers {
             .collect();
         if let Some((path, text)) = file {
             layers.file = Some(path.to_owned());
-            let parsed = toml::from_str::<FileConfig>(text).map_err(|e| {
-                let line = e.span().map_or(0, |s| line_of(text, s.start));
-                let source_line = text
-                    .lines()
-                    .nth(line.saturating_sub(1))
-                    .unwrap_or_default()
-                    .trim();
-                format!(
-                    "{}:{line}: {} (in `{source_line}`)",
-                    path.display(),
-                    e.message().trim()
-                )
-            });
-            let vars = parsed.and_then(|cfg| {
-                cfg.to_vars(&|name| lookup_env.get(name).cloned())
-                    .map_err(|e| format!("{}: {e}", path.display()))
-            });
-            match vars {
-                Ok(vars) => {
-                    for (k, v) in vars {
-                        layers.vars.insert(k, (v, Source::File(path.to_owned())));
-                    }
-                }
-                Err(e) => layers.file_error = Some(e),
+            let parsed = file::parse(path, text);
+            let (vars, problems) = parsed.config.to_vars(&|name| lookup_env.get(name).cloned());
+            let mut errors = parsed.errors;
+            errors.extend(
+                problems
+                    .into_iter()
+                    .map(|p| format!("{}: {p}", path.display())),
+            );
+            for (k, v) in vars {
+                layers.vars.insert(k, (v, Source::File(path.to_owned())));
             }
+            layers.file_error = (!errors.is_empty()).then(|| errors.join("; "));
+            layers.approvals_lost = parsed.approvals_lost;
+            layers.file_config = parsed.config;
         }
         for (k, v) in dotenv.1 {
             layers
@@ -255,6 +493,25 @@ impl Layers {
     /// Every variable and value (for building the daemon's view).
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.vars.iter().map(|(k, (v, _))| (k.as_str(), v.as_str()))
+    }
+
+    /// Every variable with its value and source.
+    pub fn entries(&self) -> &BTreeMap<String, (String, Source)> {
+        &self.vars
+    }
+
+    /// Looks a variable up in the user's layers (for `key_env`).
+    pub fn lookup(&self, name: &str) -> Option<String> {
+        self.get(name).map(str::to_owned)
+    }
+
+    /// Whether `project` is listed in `trusted_projects` (its own base URLs may then
+    /// receive the user's keys).
+    pub fn trusts(&self, project: &Path) -> bool {
+        self.file_config.trusted_projects.iter().any(|t| {
+            let t = Path::new(t);
+            t == project || std::fs::canonicalize(t).is_ok_and(|c| c == project)
+        })
     }
 }
 

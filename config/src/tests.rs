@@ -9,14 +9,14 @@ fn layers(file: &str, dotenv: &[(&str, &str)], env: &[(&str, &str)]) -> Layers {
     };
     Layers::from_parts(
         Some((Path::new("/cfg/config.toml"), file)),
-        (Path::new("/w/.env"), own(dotenv)),
+        (Path::new("/cfg/.env"), own(dotenv)),
         own(env),
     )
 }
 
 #[test]
 fn later_layers_win_and_sources_are_kept() {
-    let file = "provider = \"work\"\napproval = \"auto\"\n[providers.work]\nkind = \"openai\"\nmodel = \"gpt-x\"\nkey_env = \"WORK_KEY\"\ntpm = 1000\n";
+    let file = "provider = \"work\"\napproval = \"auto\"\nfallback = [\"local\"]\n[providers.work]\nkind = \"openai\"\nmodel = \"gpt-x\"\nkey_env = \"WORK_KEY\"\ntpm = 1000\n";
     let l = layers(
         file,
         &[("OPENAI_MODEL", "from-dotenv")],
@@ -24,11 +24,15 @@ fn later_layers_win_and_sources_are_kept() {
     );
     assert_eq!(l.file_error, None);
     assert_eq!(l.get("LLM_PROVIDER"), Some("openai"));
+    assert_eq!(l.get("LLM_FALLBACK"), Some("local"));
     assert_eq!(l.get("OPENAI_API_KEY"), Some("sk-1"));
     assert_eq!(l.get("LLM_TPM"), Some("1000"));
     assert_eq!(
         (l.get("OPENAI_MODEL"), l.source("OPENAI_MODEL")),
-        (Some("from-dotenv"), Some(&Source::DotEnv("/w/.env".into())))
+        (
+            Some("from-dotenv"),
+            Some(&Source::DotEnv("/cfg/.env".into()))
+        )
     );
     assert_eq!(
         (l.get("BOTCODER_APPROVAL"), l.source("BOTCODER_APPROVAL")),
@@ -41,13 +45,15 @@ fn later_layers_win_and_sources_are_kept() {
 }
 
 #[test]
-fn a_bad_file_names_its_path_line_and_field() {
+fn a_bad_file_names_its_path_line_and_field_and_keeps_the_good_sections() {
     let l = layers("approval = \"ask\"\nmax_iterations = \"many\"\n", &[], &[]);
-    let err = l.file_error.unwrap();
+    let err = l.file_error.clone().unwrap();
     assert!(err.starts_with("/cfg/config.toml:2:"), "{err}");
-    assert!(
-        err.contains("max_iterations") || err.contains("integer"),
-        "{err}"
+    assert!(err.contains("max_iterations"), "{err}");
+    assert_eq!(
+        l.get("BOTCODER_APPROVAL"),
+        Some("ask"),
+        "the good key applies"
     );
     let l = layers("[providers.x]\nmodle = \"typo\"\n", &[], &[]);
     let err = l.file_error.unwrap();
@@ -56,7 +62,7 @@ fn a_bad_file_names_its_path_line_and_field() {
         "{err}"
     );
     let l = layers(
-        "provider = \"mine\"\n[providers.mine]\nkind = \"gpt\"\n",
+        "approval = \"auto\"\nprovider = \"mine\"\n[providers.mine]\nkind = \"gpt\"\n",
         &[],
         &[],
     );
@@ -64,8 +70,18 @@ fn a_bad_file_names_its_path_line_and_field() {
     assert_eq!(
         l.get("LLM_PROVIDER"),
         None,
-        "a bad file contributes nothing"
+        "the bad provider contributes nothing"
     );
+    assert_eq!(l.get("BOTCODER_APPROVAL"), Some("auto"));
+    let l = layers("aproval = \"auto\"\n", &[], &[]);
+    assert!(l.file_error.unwrap().contains("unknown key `aproval`"));
+    let l = layers("[approvals]\ndeny = [\n", &[], &[]);
+    assert!(
+        l.approvals_lost,
+        "a file that does not parse loses the deny rules too"
+    );
+    let l = layers("approval = \n", &[], &[]);
+    assert!(l.file_error.is_some() && !l.approvals_lost);
 }
 
 #[test]
@@ -81,4 +97,7 @@ fn the_template_parses_and_secrets_are_recognised() {
         assert!(is_secret_var(v), "{v}");
     }
     assert!(!is_secret_var("OPENAI_MODEL"));
+    assert!(is_provider_var("OPENAI_API_KEY") && is_provider_var("LLM_PROVIDER"));
+    assert!(!is_provider_var("BOTCODER_SANDBOX") && !is_provider_var("OPENAI_WHATEVER"));
+    assert!(KNOWN.iter().any(|k| k.name == "LLM_FALLBACK"));
 }

@@ -14,9 +14,11 @@ use clap::Parser;
 /// The botcoder agent daemon: holds LLM provider connections and every session, and serves
 /// clients (`botcoder`, the TUI) over a Unix socket. Usually started on demand by `botcoder`.
 ///
-/// Configuration comes from the environment and a `.env` file in the working directory:
-/// OPENAI_API_KEY / OPENAI_MODEL / OPENAI_BASE_URL, or LOCAL_LLM_URL / LOCAL_LLM_MODEL,
-/// with LLM_PROVIDER to choose. BOTCODER_SOCKET sets the socket, BOTCODER_LOG the log filter.
+/// Configuration comes from `$XDG_CONFIG_HOME/botcoder/config.toml`, the `.env` beside it
+/// and the environment: OPENAI_API_KEY / OPENAI_MODEL / OPENAI_BASE_URL, or LOCAL_LLM_URL /
+/// LOCAL_LLM_MODEL, with LLM_PROVIDER to choose; each session adds its project's own
+/// settings and its client's environment. config.toml is re-read when it changes or on
+/// SIGHUP. BOTCODER_SOCKET sets the socket, BOTCODER_LOG the log filter.
 /// Once started the daemon works from `/`: relative paths are resolved against the start
 /// directory first.
 #[derive(Debug, Parser)]
@@ -57,7 +59,10 @@ fn run(
     hardening_failed: Vec<HardeningError>,
 ) -> anyhow::Result<()> {
     let cwd = std::env::current_dir().unwrap_or_else(|_| "/".into());
-    let env = Env::load(&cwd);
+    // The user's layers; a `.env` in the start directory is not one of them (it would leak
+    // one project's settings into every session).
+    let layers = botcoder_config::Layers::load();
+    let env = Env::from_layers(&layers);
     let state_dir = hardening::absolute(&cwd, paths::state_dir());
     let (_guard, log_file) = logging::init(&state_dir, env.get("BOTCODER_LOG"));
     for failure in &hardening_failed {
@@ -68,6 +73,7 @@ fn run(
         data_dir: hardening::absolute(&cwd, paths::data_dir()),
         log_file,
         config: Config::from_env(&env),
+        layers,
         inherited,
     };
     // Everything that depends on the start directory has been read.

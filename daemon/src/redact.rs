@@ -142,6 +142,28 @@ pub fn install(r: Redactor) {
     *global().write().unwrap_or_else(|p| p.into_inner()) = Arc::new(r);
 }
 
+/// Most secrets the process redactor learns after start (keys clients send, reloaded
+/// config): a bound on the work every log line does.
+const MAX_ADDED_SECRETS: usize = 1024;
+
+/// Adds secrets learned after start (a client's key, a reloaded config's) to the process's
+/// redactor, so they are kept out of logs and events like the ones read at start.
+pub fn add_secrets(values: impl IntoIterator<Item = String>) {
+    let new: Vec<String> = values.into_iter().collect();
+    let mut g = global().write().unwrap_or_else(|p| p.into_inner());
+    if new
+        .iter()
+        .all(|v| v.trim().len() < MIN_SECRET_LEN || g.secrets.iter().any(|s| s == v.trim()))
+    {
+        return;
+    }
+    // The newest first, so the bound forgets the oldest.
+    let mut all = new;
+    all.extend(g.secrets.iter().cloned());
+    all.truncate(MAX_ADDED_SECRETS);
+    *g = Arc::new(Redactor::new(all));
+}
+
 /// The process's redactor.
 pub fn current() -> Arc<Redactor> {
     global().read().unwrap_or_else(|p| p.into_inner()).clone()

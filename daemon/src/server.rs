@@ -31,6 +31,8 @@ pub struct RunOptions {
     pub log_file: PathBuf,
     /// Configuration read at start.
     pub config: Config,
+    /// The layers it was read from (kept for reloads and per-session settings).
+    pub layers: botcoder_config::Layers,
     /// A listening socket inherited from systemd (socket activation).
     pub inherited: Option<std::os::unix::net::UnixListener>,
 }
@@ -47,7 +49,7 @@ pub enum StartError {
 }
 
 /// Builds the provider a spec describes.
-fn build_provider(
+pub(crate) fn build_provider(
     spec: &ProviderSpec,
     limiter: &Arc<RateLimiter>,
     limits: crate::llm::ProviderLimits,
@@ -111,12 +113,6 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
         .map_err(|e| StartError::Other(format!("cannot serve the socket: {e}")))?;
     let limiter = Arc::new(RateLimiter::new());
     let health = Arc::new(crate::llm::ProviderHealth::default());
-    let fallbacks: Vec<Arc<dyn LlmProvider>> = opts
-        .config
-        .fallback
-        .iter()
-        .filter_map(|s| build_provider(s, &limiter, opts.config.provider_limits).ok())
-        .collect();
     let botserver = match &opts.config.botserver {
         Some(settings) => match Botserver::start(settings.clone()) {
             Ok(b) => Some(Arc::new(b)),
@@ -124,15 +120,14 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
         },
         None => None,
     };
-    let provider = opts
-        .config
-        .provider
-        .as_ref()
-        .map_err(Clone::clone)
-        .and_then(|s| build_provider(s, &limiter, opts.config.provider_limits));
-    if let Ok(p) = &provider {
-        limiter.configure(&endpoint_key(p.name(), p.base_url()), opts.config.limits);
-    }
+    let live = Arc::new(crate::config::live::LiveConfig::new(
+        opts.layers,
+        opts.config.clone(),
+        limiter.clone(),
+    ));
+    let base = live.current();
+    let (provider, fallbacks) = (base.provider.clone(), base.fallbacks.clone());
+    drop(base);
     match &provider {
         Ok(p) => tracing::info!(
             provider = p.name(),
@@ -160,6 +155,7 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
         fallbacks: fallbacks.clone(),
         approvals: opts.config.approvals.clone(),
         max_tool_calls: opts.config.provider_limits.tool_calls,
+        live: Some(live.clone()),
         compact: opts.config.compact,
         pricing: Arc::new(opts.config.pricing.clone()),
     });
@@ -174,9 +170,8 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
         limiter,
         botserver,
         mcp,
+        live: live.clone(),
         health,
-        fallbacks,
-        provider,
         started: Instant::now(),
         socket_path: socket_path.clone(),
         log_file: opts.log_file.clone(),
@@ -200,8 +195,13 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
     let server = tokio::spawn(rpc::serve(listener, daemon.clone(), stop_handle));
     tracing::info!(socket = %socket_path.display(), pid = std::process::id(), "botcoderd ready");
     // Signal handlers exist before READY: a SIGTERM right after it must stop us gracefully,
-    // not kill us with the default action.
+    // not kill us with the default action. SIGHUP (and a changed file) reloads config.toml.
     let stop = stop_signals();
+    tokio::spawn(crate::config::live::watch(
+        live.clone(),
+        daemon.shutdown.clone(),
+    ));
+    crate::config::live::on_sighup(live, daemon.shutdown.clone());
     rpc::activation::notify_ready();
 
     wait_for_stop(stop, &daemon.shutdown).await;

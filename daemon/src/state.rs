@@ -34,8 +34,9 @@ pub struct Daemon {
     /// The MCP servers.
     pub mcp: Arc<crate::mcp::Mcp>,
     pub(crate) health: Arc<crate::llm::ProviderHealth>,
-    pub(crate) fallbacks: Vec<Arc<dyn LlmProvider>>,
-    pub(crate) provider: Result<Arc<dyn LlmProvider>, String>,
+    /// The user's settings now (reloaded when config.toml changes) and the environments
+    /// clients sent for their sessions.
+    pub live: Arc<crate::config::live::LiveConfig>,
     pub(crate) started: Instant,
     pub(crate) socket_path: PathBuf,
     pub(crate) log_file: PathBuf,
@@ -88,10 +89,13 @@ impl Daemon {
             }),
             provider: self.provider_info(),
             provider_error: self
+                .live
+                .current()
                 .provider
                 .as_ref()
                 .err()
                 .map(|e| crate::redact::scrub(e)),
+            config_error: self.live.error().map(|e| crate::redact::scrub(&e)),
             budgets: self
                 .limiter
                 .snapshot()
@@ -114,7 +118,8 @@ impl Daemon {
     /// The active provider as clients may see it (no secrets: the base URL without
     /// userinfo, the last error redacted).
     pub fn provider_info(&self) -> Option<ProviderInfo> {
-        let p = self.provider.as_ref().ok()?;
+        let base = self.live.current();
+        let p = base.provider.as_ref().ok()?;
         let (health, last_error) = self.health.snapshot();
         Some(ProviderInfo {
             name: p.name().to_owned(),
@@ -123,25 +128,28 @@ impl Daemon {
             capabilities: p.capabilities(),
             health,
             last_error: last_error.map(|e| crate::redact::scrub(&e)),
+            models: Vec::new(),
         })
     }
 
     /// Every configured provider, the active one first (then the `LLM_FALLBACK` chain).
     pub fn providers_info(&self) -> Vec<ProviderInfo> {
-        let rest = self.fallbacks.iter().map(|p| ProviderInfo {
+        let base = self.live.current();
+        let rest = base.fallbacks.iter().map(|p| ProviderInfo {
             name: p.name().to_owned(),
             model: p.model().to_owned(),
             base_url: crate::redact::scrub(p.base_url()),
             capabilities: p.capabilities(),
             health: botcoder_protocol::ProviderHealth::Unknown,
             last_error: None,
+            models: Vec::new(),
         });
         self.provider_info().into_iter().chain(rest).collect()
     }
 
     /// The active provider, or why there is none.
     pub fn provider(&self) -> Result<Arc<dyn LlmProvider>, String> {
-        self.provider.clone()
+        self.live.current().provider.clone()
     }
 
     /// Starts a graceful stop (as SIGTERM does).

@@ -27,6 +27,9 @@ pub enum ErrorKind {
     ProviderError,
     /// The provider kept answering 429 after retries.
     RateLimited,
+    /// The provider rejected the credentials (HTTP 401/403); the message names the
+    /// variable that held the key. Clients exit 77 (EX_NOPERM) on it.
+    ProviderAuth,
     /// The agent loop reached its iteration limit.
     IterationLimit,
     /// A journal write failed; nothing was accepted.
@@ -66,6 +69,7 @@ impl ErrorKind {
             ErrorKind::ProviderUnavailable => -32011,
             ErrorKind::ProviderError => -32012,
             ErrorKind::RateLimited => -32013,
+            ErrorKind::ProviderAuth => -32015,
             ErrorKind::IterationLimit => -32014,
             ErrorKind::StorageFailed => -32020,
             ErrorKind::ShuttingDown => -32021,
@@ -89,6 +93,7 @@ impl ErrorKind {
             ErrorKind::ProviderUnavailable => "provider_unavailable",
             ErrorKind::ProviderError => "provider_error",
             ErrorKind::RateLimited => "rate_limited",
+            ErrorKind::ProviderAuth => "provider_auth",
             ErrorKind::IterationLimit => "iteration_limit",
             ErrorKind::StorageFailed => "storage_failed",
             ErrorKind::ShuttingDown => "shutting_down",

@@ -217,6 +217,10 @@ pub struct DaemonStatusResult {
     /// Set when no provider is configured: what to do about it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider_error: Option<String>,
+    /// What is wrong with the settings files (`path:line: message`); the valid sections,
+    /// or after a failed reload the last good settings, stay in force.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_error: Option<String>,
     /// The daemon-wide rate-limit budgets and their use in the last minute.
     #[serde(default)]
     pub budgets: Vec<BudgetInfo>,
@@ -319,6 +323,10 @@ pub struct ProviderInfo {
     /// Last error, if the last request failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// Models the provider offers (its `GET /models`), where it has such a listing and
+    /// answered in time; empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub models: Vec<String>,
 }
 
 /// What a provider supports.
@@ -553,6 +561,12 @@ pub struct SessionConfigureParams {
     /// Approval policy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval: Option<ApprovalPolicy>,
+    /// Provider-related variables of the client's environment, as in `session.create`; when
+    /// present they replace the ones the session had (a client continuing a session sends
+    /// them again, so its key reaches the session after a daemon restart). Kept in daemon
+    /// memory only, never journaled or logged.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
 }
 
 /// `session.revert` and `session.unrevert` params.

@@ -196,7 +196,9 @@ fn samples() -> Vec<EventBody> {
             turn_id: t(),
             before_tokens: 100,
             after_tokens: 50,
-            method: "summarised".into(),
+            method: "summarized".into(),
+            summary: Some("what happened so far".into()),
+            summarized_messages: Some(12),
         },
         EventBody::PipelineProgress {
             turn_id: t(),

@@ -4,12 +4,15 @@ use std::io::{IsTerminal, Read, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use std::collections::HashMap;
+
 use botcoder_protocol::client::DaemonClient;
 use botcoder_protocol::methods::{
-    SessionCreate, SessionCreateParams, SessionSend, SessionSendParams, SubscribeParams,
-    TurnCancel, TurnCancelParams,
+    SessionConfigure, SessionConfigureParams, SessionCreate, SessionCreateParams, SessionDelete,
+    SessionInfo, SessionList, SessionListParams, SessionRef, SessionSend, SessionSendParams,
+    SubscribeParams, TurnCancel, TurnCancelParams,
 };
-use botcoder_protocol::{EventBody, SessionId, TurnId, TurnStatus};
+use botcoder_protocol::{ApprovalDecision, EventBody, SessionId, TurnId, TurnStatus};
 
 use super::{connect, get_session};
 use crate::cli::AskArgs;
@@ -20,11 +23,16 @@ use crate::render::Transcript;
 /// How long to wait for the daemon to close a turn after Ctrl-C.
 const CANCEL_GRACE: Duration = Duration::from_secs(2);
 
-/// Reads the prompt from the arguments or stdin (before the runtime starts: blocking).
+/// The prompt: the arguments, with piped stdin appended (as `claude -p` does); `-` alone
+/// means stdin only. Read before the runtime starts (blocking).
 pub fn read_prompt(args: &AskArgs) -> Result<String, Failure> {
-    let from_stdin =
-        args.prompt == ["-"] || (args.prompt.is_empty() && !std::io::stdin().is_terminal());
-    let prompt = if from_stdin {
+    let only_stdin = args.prompt == ["-"];
+    let mut prompt = if only_stdin {
+        String::new()
+    } else {
+        args.prompt.join(" ")
+    };
+    if only_stdin || !std::io::stdin().is_terminal() {
         let mut s = String::new();
         std::io::stdin().read_to_string(&mut s).map_err(|e| {
             Failure::new(
@@ -32,17 +40,70 @@ pub fn read_prompt(args: &AskArgs) -> Result<String, Failure> {
                 format!("cannot read the prompt from stdin: {e}"),
             )
         })?;
-        s
-    } else {
-        args.prompt.join(" ")
-    };
+        if !s.trim().is_empty() {
+            if !prompt.trim().is_empty() {
+                prompt.push_str("\n\n");
+            }
+            prompt.push_str(&s);
+        }
+    }
     if prompt.trim().is_empty() {
         return Err(Failure::new(
             exit::USAGE,
-            "no prompt: pass it as arguments (`botcoder ask \"…\"`) or on stdin (`… | botcoder ask -`)",
+            "no prompt: pass it as arguments (`botcoder ask \"…\"`) or on stdin (`… | botcoder ask`)",
         ));
     }
     Ok(prompt)
+}
+
+/// The session to use: `--session`, the latest of the project (`--continue`), or a new one
+/// (then `true`: this run created it). The shell's provider settings go along either way.
+async fn open_session(
+    client: &DaemonClient,
+    args: &AskArgs,
+    project: PathBuf,
+) -> Result<(SessionInfo, bool), Failure> {
+    let env = botcoder_config::client_env();
+    let existing = match &args.session {
+        Some(id) => Some(get_session(client, id).await?),
+        None if args.continue_latest => {
+            let list = client
+                .call::<SessionList>(&SessionListParams {
+                    project_path: Some(absolute(project.clone())?.display().to_string()),
+                })
+                .await?;
+            match list.sessions.into_iter().next() {
+                Some(s) => Some(s),
+                None => {
+                    status("no earlier session in this project; starting one");
+                    None
+                }
+            }
+        }
+        None => None,
+    };
+    if let Some(session) = existing {
+        // The key of this shell reaches the session also after a daemon restart.
+        let params = SessionConfigureParams {
+            session_id: session.session_id.clone(),
+            provider: args.provider.clone(),
+            model: args.model.clone(),
+            approval: None,
+            env,
+        };
+        let info = client.call::<SessionConfigure>(&params).await?;
+        return Ok((info, false));
+    }
+    let project = absolute(project)?;
+    let params = SessionCreateParams {
+        project_path: project.display().to_string(),
+        title: None,
+        approval: args.approval.map(Into::into),
+        provider: args.provider.clone(),
+        model: args.model.clone(),
+        env,
+    };
+    Ok((client.call::<SessionCreate>(&params).await?, true))
 }
 
 /// Runs `ask`. Returns the exit code.
@@ -53,21 +114,14 @@ pub async fn run(args: AskArgs, prompt: String) -> Result<u8, Failure> {
             .map_err(|e| Failure::new(exit::USAGE, format!("no current directory: {e}")))?,
     };
     let client = connect(true).await?;
-    let session = match &args.session {
-        Some(id) => get_session(&client, id).await?,
-        None => {
-            let project = absolute(project)?;
-            let params = SessionCreateParams {
-                project_path: project.display().to_string(),
-                title: None,
-                approval: args.approval.map(Into::into),
-                ..Default::default()
-            };
-            client.call::<SessionCreate>(&params).await?
-        }
-    };
+    let (session, created) = open_session(&client, &args, project).await?;
     let session_id = session.session_id.clone();
-    status(&format!("session {session_id}"));
+    // A new session is named once its turn got going: one that fails for want of a
+    // provider is removed again and never mentioned (its error stays at most three lines).
+    let mut announced = !created;
+    if announced {
+        status(&format!("session {session_id}"));
+    }
 
     // Subscribe before sending so nothing of the turn can be missed.
     let sub_params = SubscribeParams {
@@ -93,6 +147,7 @@ pub async fn run(args: AskArgs, prompt: String) -> Result<u8, Failure> {
     // The turn's cost: the sum of its `usage` costs, added to the `turn.completed` line.
     let mut turn_cost: Option<f64> = None;
     let mut cancel_deadline: Option<tokio::time::Instant> = None;
+    let mut asked: HashMap<String, String> = HashMap::new();
     let mut spinner = if args.json { None } else { Spinner::start() };
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
@@ -133,6 +188,21 @@ pub async fn run(args: AskArgs, prompt: String) -> Result<u8, Failure> {
         if !ours || !mine {
             continue;
         }
+        let failed_for_config = matches!(
+            &event.body,
+            EventBody::TurnCompleted { error: Some(e), .. }
+                if exit::for_turn_error(e.kind) == exit::CONFIG
+        );
+        if !announced
+            && !failed_for_config
+            && !matches!(
+                event.body,
+                EventBody::UserMessage { .. } | EventBody::TurnStarted { .. }
+            )
+        {
+            announced = true;
+            status(&format!("session {session_id}"));
+        }
         let visible = matches!(
             event.body,
             EventBody::AssistantDelta { .. }
@@ -151,6 +221,7 @@ pub async fn run(args: AskArgs, prompt: String) -> Result<u8, Failure> {
         {
             turn_cost = Some(turn_cost.unwrap_or(0.0) + c);
         }
+        report_denial(&event.body, &mut asked, &session_id);
         let written = if args.json {
             json_line(&mut out, &event, turn_cost)
         } else {
@@ -174,7 +245,19 @@ pub async fn run(args: AskArgs, prompt: String) -> Result<u8, Failure> {
                     .map_or(exit::FAILED, |e| exit::for_turn_error(e.kind)),
             };
             // Also with --json: stderr is for people, stdout for the script.
-            if let Some(e) = error {
+            if code == exit::CONFIG {
+                // Nothing happened in it: no empty session is left behind.
+                if created {
+                    let _ = client
+                        .call::<SessionDelete>(&SessionRef {
+                            session_id: session_id.clone(),
+                        })
+                        .await;
+                }
+                if let Some(e) = error {
+                    return Err(Failure::new(code, e.message.clone()));
+                }
+            } else if let Some(e) = error {
                 status(&format!("turn {}: {}", word(*st), e.message));
             }
             return Ok(code);
@@ -267,6 +350,35 @@ fn show_reasoning(transcript: &mut Transcript, event: &botcoder_protocol::Event)
         write!(err, "{piece}")
     };
     let _ = err.flush();
+}
+
+/// A tool call denied because nobody could approve it (or by a rule) is said on stderr with
+/// the way out, so a script sees why its request did less than asked.
+fn report_denial(body: &EventBody, asked: &mut HashMap<String, String>, session: &SessionId) {
+    match body {
+        EventBody::ApprovalRequested {
+            call_id, summary, ..
+        } if asked.len() < 1024 => {
+            asked.insert(call_id.clone(), crate::output::one_line(summary));
+        }
+        EventBody::ApprovalResolved {
+            call_id,
+            decision: ApprovalDecision::Deny,
+            decided_by,
+            ..
+        } => {
+            let what = asked.remove(call_id).unwrap_or_else(|| call_id.clone());
+            if decided_by == "policy" {
+                status(&format!(
+                    "denied: {what}\n  nobody could approve it; rerun with --approval auto, or attach \
+                     a terminal (`botcoder attach {session}`) to approve calls as they come"
+                ));
+            } else {
+                status(&format!("denied by {decided_by}: {what}"));
+            }
+        }
+        _ => {}
+    }
 }
 
 fn word(s: TurnStatus) -> &'static str {

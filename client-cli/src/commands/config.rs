@@ -1,7 +1,14 @@
-//! `botcoder config show|init|path`: read the files and environment directly, so they work
-//! without a daemon.
+//! `botcoder config show|init|path`. `show` lists every setting with its value and where it
+//! came from as a session created here would get it (the user's layers, this directory's
+//! project files, this shell's environment), defaults included; when a daemon runs it also
+//! asks it what it uses and flags what differs. None of them starts a daemon.
 
-use botcoder_config::{KNOWN, Layers, TEMPLATE, config_path, is_secret_var};
+use std::collections::BTreeMap;
+
+use botcoder_config::session::{Merged, merge, read_project};
+use botcoder_config::{KNOWN, Layers, Source, TEMPLATE, config_path, is_secret_var};
+use botcoder_protocol::client::{ConnectOptions, DaemonClient};
+use botcoder_protocol::methods::{DaemonStatus, DaemonStatusResult, Empty};
 
 use crate::cli::ConfigCommand;
 use crate::exit::{self, Failure};
@@ -11,69 +18,182 @@ fn cwd() -> std::path::PathBuf {
     std::env::current_dir().unwrap_or_else(|_| ".".into())
 }
 
-/// Runs a `config` subcommand.
-pub fn run(cmd: ConfigCommand) -> Result<u8, Failure> {
-    let mut out = Out;
-    match cmd {
-        ConfigCommand::Show(flag) => {
-            let layers = Layers::load(&cwd());
-            let rows: Vec<(&str, String, String)> = KNOWN
-                .iter()
-                .filter_map(|(name, _)| {
-                    let value = layers.get(name)?;
-                    let shown = if is_secret_var(name) {
-                        "(set, redacted)".to_owned()
-                    } else {
-                        value.to_owned()
-                    };
-                    Some((
-                        *name,
-                        shown,
-                        layers
-                            .source(name)
-                            .map(ToString::to_string)
-                            .unwrap_or_default(),
-                    ))
-                })
-                .collect();
-            if flag.json {
-                let vars: serde_json::Map<String, serde_json::Value> = rows
-                    .iter()
-                    .map(|(k, v, s)| {
-                        (
-                            (*k).to_owned(),
-                            serde_json::json!({"value": v, "source": s}),
-                        )
-                    })
-                    .collect();
-                let doc = serde_json::json!({"file": config_path(), "file_error": layers.file_error, "vars": vars});
-                let _ = out.json_value(&doc);
-            } else {
-                let mut text = format!("config file: {}", config_path().display());
-                text.push_str(if layers.file.is_some() {
-                    "\n"
+/// One row of `config show`.
+struct Row {
+    name: &'static str,
+    value: String,
+    source: String,
+}
+
+fn rows(merged: &Merged) -> Vec<Row> {
+    KNOWN
+        .iter()
+        .map(|k| match merged.vars.get(k.name) {
+            Some((v, source)) if !v.trim().is_empty() => Row {
+                name: k.name,
+                value: if is_secret_var(k.name) {
+                    "(set, redacted)".to_owned()
                 } else {
-                    " (none)\n"
-                });
-                if let Some(e) = &layers.file_error {
+                    v.trim().to_owned()
+                },
+                source: source.to_string(),
+            },
+            _ => Row {
+                name: k.name,
+                value: k.default.unwrap_or("-").to_owned(),
+                source: if k.default.is_some() {
+                    Source::Default.to_string()
+                } else {
+                    "unset".to_owned()
+                },
+            },
+        })
+        .collect()
+}
+
+/// The running daemon's status, without starting one.
+async fn daemon_status() -> Option<DaemonStatusResult> {
+    let mut opts = ConnectOptions::new("botcoder-cli", botcoder_config::paths::socket_path());
+    opts.autostart = false;
+    let c = DaemonClient::connect_once(&opts).await.ok()?;
+    c.call::<DaemonStatus>(&Empty {}).await.ok()
+}
+
+/// Where this shell's settings and the daemon's own differ. Sessions created from this
+/// shell use this shell's provider variables (they are sent along), so a difference says
+/// what other clients of the daemon get, not what goes wrong here.
+fn differences(merged: &Merged, st: &DaemonStatusResult) -> Vec<String> {
+    let mut out = Vec::new();
+    let Some(p) = &st.provider else {
+        if merged.get("LLM_PROVIDER").is_some()
+            || KNOWN
+                .iter()
+                .any(|k| is_secret_var(k.name) && merged.get(k.name).is_some())
+        {
+            out.push(
+                "the daemon has no provider of its own; sessions from this shell use this shell's settings"
+                    .to_owned(),
+            );
+        }
+        return out;
+    };
+    if let Some(kind) = merged.get("LLM_PROVIDER")
+        && kind != p.name
+        && kind != "botserver"
+    {
+        out.push(format!(
+            "provider: here {kind}, the daemon's own {}",
+            p.name
+        ));
+    }
+    if let Some((_, model_var, _)) =
+        botcoder_config::names(merged.get("LLM_PROVIDER").unwrap_or(&p.name))
+        && let Some(model) = merged.get(model_var)
+        && model != p.model
+    {
+        out.push(format!(
+            "model: here {model} ({model_var}), the daemon's own {}",
+            p.model
+        ));
+    }
+    out
+}
+
+async fn show(json: bool) -> Result<u8, Failure> {
+    let dir = cwd();
+    let layers = Layers::load();
+    let project = read_project(&dir);
+    let merged = merge(&layers, &dir, &project, &BTreeMap::new(), None);
+    let rows = rows(&merged);
+    let daemon = daemon_status().await;
+    let diffs = daemon
+        .as_ref()
+        .map(|st| differences(&merged, st))
+        .unwrap_or_default();
+    let mut out = Out;
+    let mut problems: Vec<String> = layers.file_error.iter().cloned().collect();
+    problems.extend(project.errors.iter().cloned());
+    if json {
+        let vars: serde_json::Map<String, serde_json::Value> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.name.to_owned(),
+                    serde_json::json!({"value": r.value, "source": r.source}),
+                )
+            })
+            .collect();
+        let doc = serde_json::json!({
+            "file": config_path(),
+            "file_error": layers.file_error,
+            "project_errors": project.errors,
+            "ignored": project.ignored,
+            "withheld": merged.withheld,
+            "vars": vars,
+            "daemon": daemon.as_ref().map(|st| serde_json::json!({
+                "pid": st.pid,
+                "provider": st.provider,
+                "provider_error": st.provider_error,
+                "config_error": st.config_error,
+            })),
+            "differs": diffs,
+        });
+        let _ = out.json_value(&doc);
+    } else {
+        let mut text = format!("config file: {}", config_path().display());
+        text.push_str(if layers.file.is_some() {
+            "\n"
+        } else {
+            " (none)\n"
+        });
+        for e in &problems {
+            text.push_str(&format!(
+                "ERROR: {e}\n  (that part is ignored until it is fixed; the rest applies)\n"
+            ));
+        }
+        for note in project.ignored.iter().chain(&merged.withheld) {
+            text.push_str(&format!("note: {note}\n"));
+        }
+        for r in &rows {
+            text.push_str(&format!("{:<28} {:<40} [{}]\n", r.name, r.value, r.source));
+        }
+        match &daemon {
+            None => text.push_str("daemon: not running (it reads these when it starts)\n"),
+            Some(st) => {
+                match &st.provider {
+                    Some(p) => text.push_str(&format!(
+                        "daemon (pid {}): its own provider {} model {} at {}\n",
+                        st.pid, p.name, p.model, p.base_url
+                    )),
+                    None => text.push_str(&format!(
+                        "daemon (pid {}): no provider of its own\n",
+                        st.pid
+                    )),
+                }
+                if let Some(e) = &st.config_error {
+                    text.push_str(&format!("daemon config ERROR: {e}\n"));
+                }
+                for d in &diffs {
                     text.push_str(&format!(
-                        "ERROR: {e}\n  (the file's values are ignored until it is fixed)\n"
+                        "differs: {d} (sessions from this shell use the value here)\n"
                     ));
                 }
-                for (name, value, source) in &rows {
-                    text.push_str(&format!("{name:<28} {value:<40} [{source}]\n"));
-                }
-                if rows.is_empty() {
-                    text.push_str("nothing set: see `botcoder config init` and README.md\n");
-                }
-                let _ = out.text(&text);
             }
-            Ok(if layers.file_error.is_some() {
-                exit::FAILED
-            } else {
-                exit::OK
-            })
         }
+        let _ = out.text(&text);
+    }
+    Ok(if problems.is_empty() {
+        exit::OK
+    } else {
+        exit::FAILED
+    })
+}
+
+/// Runs a `config` subcommand.
+pub async fn run(cmd: ConfigCommand) -> Result<u8, Failure> {
+    let mut out = Out;
+    match cmd {
+        ConfigCommand::Show(flag) => show(flag.json).await,
         ConfigCommand::Init => {
             let path = config_path();
             if path.exists() {
@@ -99,8 +219,10 @@ pub fn run(cmd: ConfigCommand) -> Result<u8, Failure> {
         }
         ConfigCommand::Path => {
             let _ = out.text(&format!(
-                "config  {}\n.env    {}\nsocket  {}\ndata    {}\nlog     {}\n",
+                "config  {}\n.env    {} (yours, beside config.toml)\nproject {} and {}\nsocket  {}\ndata    {}\nlog     {}\n",
                 config_path().display(),
+                botcoder_config::user_dotenv_path().display(),
+                cwd().join(".botcoder/config.toml").display(),
                 cwd().join(".env").display(),
                 botcoder_config::paths::socket_path().display(),
                 botcoder_config::paths::sessions_dir().display(),

@@ -1,9 +1,10 @@
-//! `botcoder daemon start|stop|status`. `stop` and `status` never start a daemon.
+//! `botcoder daemon start|stop|restart|status|reload`. `stop`, `status` and `reload` never
+//! start a daemon.
 
 use std::time::Duration;
 
 use botcoder_protocol::client::{ConnectOptions, DaemonClient};
-use botcoder_protocol::methods::{DaemonShutdown, DaemonStatus, Empty};
+use botcoder_protocol::methods::{DaemonReload, DaemonShutdown, DaemonStatus, Empty};
 
 use crate::cli::DaemonCommand;
 use crate::exit::{self, Failure};
@@ -67,6 +68,29 @@ pub async fn run(cmd: DaemonCommand) -> Result<u8, Failure> {
                 st.pid
             ));
             Ok(exit::OK)
+        }
+        DaemonCommand::Reload => {
+            opts.autostart = false;
+            let c = DaemonClient::connect_once(&opts).await.map_err(|e| {
+                Failure::new(
+                    exit::UNREACHABLE,
+                    format!("botcoderd is not running ({e}); it reads config.toml when it starts"),
+                )
+            })?;
+            let r = c.call::<DaemonReload>(&Empty {}).await?;
+            if r.ok {
+                status(&r.message);
+                Ok(exit::OK)
+            } else {
+                Err(Failure::new(
+                    exit::CONFIG,
+                    format!(
+                        "{}
+the last good settings stay in force",
+                        r.message
+                    ),
+                ))
+            }
         }
         DaemonCommand::Logs { follow, lines } => super::logs::run(follow, lines).await,
         DaemonCommand::InstallSystemd { dir } => super::systemd::install(dir),

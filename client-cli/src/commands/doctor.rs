@@ -47,8 +47,7 @@ fn skipped(name: &'static str, why: &str) -> Check {
 /// Runs the checks (autostarts the daemon like other commands).
 pub async fn run(json: bool) -> Result<u8, Failure> {
     let mut checks = Vec::new();
-    let layers =
-        botcoder_config::Layers::load(&std::env::current_dir().unwrap_or_else(|_| ".".into()));
+    let layers = botcoder_config::Layers::load();
     checks.push(match &layers.file_error {
         Some(e) => check(
             "config file",
@@ -104,6 +103,20 @@ pub async fn run(json: bool) -> Result<u8, Failure> {
     });
     match (&client, &status) {
         (Ok(c), Ok(st)) => {
+            checks.push(match &st.config_error {
+                Some(e) => check(
+                    "daemon config",
+                    Err((
+                        e.clone(),
+                        "fix the line shown; the daemon reads the file again when it changes"
+                            .into(),
+                    )),
+                ),
+                None => check(
+                    "daemon config",
+                    Ok("the daemon's settings read cleanly".into()),
+                ),
+            });
             checks.push(match (&st.provider, &st.provider_error) {
                 (Some(_), _) => {
                     let verdict = c
@@ -126,7 +139,7 @@ pub async fn run(json: bool) -> Result<u8, Failure> {
                     "provider",
                     Err((
                         e.clone(),
-                        "set the variables named, then `botcoder daemon restart`".into(),
+                        "set the variables named (in your shell, the project's .env or config.toml)".into(),
                     )),
                 ),
                 (None, None) => skipped("provider", "none configured"),

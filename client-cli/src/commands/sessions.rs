@@ -1,8 +1,9 @@
-//! `botcoder sessions list|show|rm`.
+//! `botcoder sessions list|show|set|rm`.
 
 use botcoder_protocol::SessionId;
 use botcoder_protocol::methods::{
-    SessionDelete, SessionHistory, SessionHistoryParams, SessionList, SessionListParams, SessionRef,
+    SessionConfigure, SessionConfigureParams, SessionDelete, SessionHistory, SessionHistoryParams,
+    SessionList, SessionListParams, SessionRef,
 };
 
 use super::{connect, get_session};
@@ -83,10 +84,12 @@ pub async fn run(cmd: SessionsCommand) -> Result<u8, Failure> {
                 }
             } else {
                 let _ = out.text(&format!(
-                    "session   {}\ntitle     {}\nproject   {}\ncreated   {}\nupdated   {}\nevents    {}\n",
+                    "session   {}\ntitle     {}\nproject   {}\nprovider  {}\nmodel     {}\ncreated   {}\nupdated   {}\nevents    {}\n",
                     one_line(info.session_id.as_str()),
                     one_line(info.title.as_deref().unwrap_or("-")),
                     one_line(&info.project_path),
+                    one_line(info.provider.as_deref().unwrap_or("-")),
+                    one_line(info.model.as_deref().unwrap_or("-")),
                     one_line(&info.created_at),
                     one_line(&info.updated_at),
                     info.last_seq
@@ -118,6 +121,43 @@ pub async fn run(cmd: SessionsCommand) -> Result<u8, Failure> {
                     break;
                 }
             }
+        }
+        SessionsCommand::Set {
+            id,
+            model,
+            provider,
+            approval,
+            json,
+        } => {
+            if model.is_none() && provider.is_none() && approval.is_none() {
+                return Err(Failure::new(
+                    exit::USAGE,
+                    "nothing to set: give --model, --provider or --approval",
+                ));
+            }
+            get_session(&client, &id).await?;
+            let info = client
+                .call::<SessionConfigure>(&SessionConfigureParams {
+                    session_id: SessionId(id.clone()),
+                    provider,
+                    model,
+                    approval: approval.map(Into::into),
+                    env: botcoder_config::client_env(),
+                })
+                .await?;
+            let _ = if json {
+                out.json_value(&info)
+            } else {
+                out.text(&format!(
+                    "session {id}: provider {}, model {}, approval {}; from its next turn\n",
+                    info.provider.as_deref().unwrap_or("-"),
+                    info.model.as_deref().unwrap_or("-"),
+                    serde_json::to_value(info.approval)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default()
+                ))
+            };
         }
         SessionsCommand::Rm { id, json } => {
             get_session(&client, &id).await?;

@@ -53,6 +53,9 @@ pub fn print(st: &DaemonStatusResult, json: bool) {
         st.data_dir,
         st.log_file,
     ));
+    if let Some(e) = &st.config_error {
+        let _ = out.human(&format!("config    ERROR: {e}\n"));
+    }
     if let Some(b) = &st.botserver {
         let _ = out.human(&format!(
             "botserver {} is {} (facade {}, fallback to local {}; last probe {}{})\n",

@@ -63,7 +63,7 @@ fn done(seq: u64, turn: &str, status: TurnStatus, error: Option<&str>) -> Event 
             turn_id: turn.into(),
             status,
             error: error.map(|m| TurnError {
-                kind: "x".into(),
+                kind: botcoder_protocol::ErrorKind::Internal,
                 message: m.into(),
             }),
         },

@@ -1,59 +1,64 @@
-//! Daemon settings from the environment and a `.env` file in the working directory
-//! (environment wins). Secrets are wrapped so they never reach logs or events (I8).
+//! Daemon settings: the user's layers (`botcoder-config`: defaults < config.toml < the `.env`
+//! beside it < the daemon's environment), turned into typed settings. The daemon never reads
+//! a `.env` from its own working directory; per-session layers (the project's files, the
+//! client's environment) are merged in `session::settings`, and `live` re-reads the file
+//! when it changes. Secrets are wrapped so they never reach logs or events (I8).
 
+pub mod live;
+pub mod models;
 mod provider;
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::time::Duration;
 
-pub use provider::{ProviderSpec, fallback_providers, select_provider};
+pub use botcoder_config::Secret;
+pub use provider::{ProviderSpec, fallback_providers, provider_by_name, select_provider};
 
 use botcoder_protocol::ApprovalPolicy;
 
 use crate::llm::RetryPolicy;
 
-/// A secret value: `Debug` and `Display` never show it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret.
-    pub fn new(s: impl Into<String>) -> Self {
-        Secret(s.into())
-    }
-
-    /// The secret itself, for the one place that sends it (an HTTP header).
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-/// Variables from every layer: `config.toml` < `.env` < the environment (see
-/// `botcoder-config`).
+/// Variables from every layer, merged (see `botcoder-config`).
 #[derive(Debug, Clone, Default)]
 pub struct Env {
     vars: HashMap<String, String>,
-    /// What is wrong with the config file, if anything.
+    /// What is wrong with the config file, if anything (reported; the valid sections apply).
     pub file_error: Option<String>,
+    /// The `[approvals]` rules could not be read: turns are refused rather than run without
+    /// the deny rules the person wrote.
+    pub approvals_lost: bool,
 }
 
 impl Env {
-    /// All layers, with `.env` read from `dir`.
-    pub fn load(dir: &Path) -> Env {
-        let layers = botcoder_config::Layers::load(dir);
+    /// The user's layers: config.toml, the `.env` beside it, the environment.
+    pub fn load() -> Env {
+        Env::from_layers(&botcoder_config::Layers::load())
+    }
+
+    /// The variables of given layers.
+    pub fn from_layers(layers: &botcoder_config::Layers) -> Env {
         Env {
             vars: layers
                 .iter()
                 .map(|(k, v)| (k.to_owned(), v.to_owned()))
                 .collect(),
-            file_error: layers.file_error,
+            file_error: layers.file_error.clone(),
+            approvals_lost: layers.approvals_lost,
+        }
+    }
+
+    /// One session's merged variables, with the problems of the user's config file.
+    pub fn from_merged(
+        merged: &botcoder_config::session::Merged,
+        user: &botcoder_config::Layers,
+    ) -> Env {
+        Env {
+            vars: merged
+                .pairs()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+            file_error: user.file_error.clone(),
+            approvals_lost: user.approvals_lost,
         }
     }
 
@@ -65,6 +70,7 @@ impl Env {
                 .map(|(k, v)| (k.to_owned(), v.to_owned()))
                 .collect(),
             file_error: None,
+            approvals_lost: false,
         }
     }
 
@@ -152,6 +158,9 @@ pub struct Config {
     pub provider_limits: crate::llm::ProviderLimits,
     /// The secrets to keep out of every message, event and log line.
     pub redactor: crate::redact::Redactor,
+    /// Settings that were wrong and are not in force (each names its variable or
+    /// `path:line`); the rest applies. Reported by `daemon.status` and `doctor`.
+    pub problems: Vec<String>,
     /// The command sandbox (`BOTCODER_SANDBOX`, `BOTCODER_SANDBOX_NETWORK`).
     pub sandbox: crate::tools::sandbox::Settings,
     /// Compaction (`BOTCODER_COMPACT_AT`, `BOTCODER_CONTEXT_WINDOW`).
@@ -270,10 +279,21 @@ fn agent_settings(env: &Env, problems: &mut Vec<String>) -> AgentSettings {
 
 impl Config {
     /// Reads the configuration. Never fails: a bad provider setting is kept as the error
-    /// every request will report, so the daemon still starts.
+    /// every request will report, so the daemon still starts; any other bad setting is left
+    /// at its default and listed in `problems`, so one typo does not disable a provider.
+    /// Unreadable approval rules are the exception: without the person's deny rules no turn
+    /// runs.
     pub fn from_env(env: &Env) -> Config {
         let mut retry = RetryPolicy::default();
         let mut problems: Vec<String> = env.file_error.iter().cloned().collect();
+        let mut fatal: Vec<String> = Vec::new();
+        if env.approvals_lost {
+            fatal.push(
+                "the [approvals] rules in config.toml could not be read (see above); no turn runs \
+                 without the deny rules you wrote: fix the file, then `botcoder daemon reload`"
+                    .to_owned(),
+            );
+        }
         match env.parse::<u32>("LLM_MAX_RETRIES") {
             Ok(Some(n)) => retry.max_attempts = n.saturating_add(1).max(1),
             Ok(None) => {}
@@ -287,7 +307,7 @@ impl Config {
             }
         };
         let agent = agent_settings(env, &mut problems);
-        let approvals = approval_rules(env, &mut problems);
+        let approvals = approval_rules(env, &mut fatal);
         let provider_limits = provider_limits(env, &mut problems);
         let sandbox = sandbox_settings(env, &mut problems);
         let compact = crate::session::compact::CompactSettings::from_env(env, &mut problems);
@@ -315,10 +335,10 @@ impl Config {
             problems.push(e);
             Vec::new()
         });
-        let provider = if problems.is_empty() {
+        let provider = if fatal.is_empty() {
             select_provider(env, idle)
         } else {
-            Err(problems.join("; "))
+            Err(fatal.join("; "))
         };
         Config {
             provider,
@@ -333,6 +353,7 @@ impl Config {
             sandbox,
             compact,
             pricing,
+            problems,
         }
     }
 }
@@ -340,12 +361,6 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn secret_debug_is_redacted() {
-        let s = Secret::new("sk-live-123");
-        assert_eq!(format!("{s:?}"), "Secret(***)");
-    }
 
     #[test]
     fn secret_vars_are_recognised() {
@@ -378,8 +393,15 @@ mod tests {
                 max_iterations: 3
             }
         );
-        let cfg = Config::from_env(&Env::from_pairs([("BOTCODER_APPROVAL", "yolo")]));
-        assert!(cfg.provider.unwrap_err().contains("BOTCODER_APPROVAL"));
+        let cfg = Config::from_env(&Env::from_pairs([
+            ("BOTCODER_APPROVAL", "yolo"),
+            ("OPENAI_API_KEY", "k"),
+        ]));
+        assert!(cfg.problems[0].contains("BOTCODER_APPROVAL"));
+        assert!(
+            cfg.provider.is_ok(),
+            "one typo does not disable the provider"
+        );
     }
 
     #[test]
@@ -429,11 +451,7 @@ mod tests {
             ("OPENAI_API_KEY", "k"),
             ("BOTCODER_MAX_SSE_EVENT_BYTES", "0"),
         ]));
-        assert!(
-            cfg.provider
-                .unwrap_err()
-                .contains("BOTCODER_MAX_SSE_EVENT_BYTES")
-        );
+        assert!(cfg.problems[0].contains("BOTCODER_MAX_SSE_EVENT_BYTES"));
     }
 
     #[test]
@@ -442,7 +460,11 @@ mod tests {
             ("LLM_MAX_RETRIES", "many"),
             ("OPENAI_API_KEY", "k"),
         ]));
-        let err = cfg.provider.unwrap_err();
-        assert!(err.contains("LLM_MAX_RETRIES"), "{err}");
+        assert!(
+            cfg.problems[0].contains("LLM_MAX_RETRIES"),
+            "{:?}",
+            cfg.problems
+        );
+        assert!(cfg.provider.is_ok());
     }
 }

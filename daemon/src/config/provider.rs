@@ -18,12 +18,10 @@ pub enum ProviderSpec {
 /// The default Azure OpenAI API version (GA).
 pub const AZURE_DEFAULT_API_VERSION: &str = "2024-10-21";
 
-const NONE_CONFIGURED: &str = "no LLM provider is configured: set OPENAI_API_KEY (and optionally \
-OPENAI_MODEL, OPENAI_BASE_URL) for OpenAI; ANTHROPIC_API_KEY (and ANTHROPIC_MODEL) for Anthropic; \
-AZURE_OPENAI_API_KEY, AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_DEPLOYMENT for Azure OpenAI; or \
-LOCAL_LLM_URL and LOCAL_LLM_MODEL for a local OpenAI-compatible server such as Ollama or \
-llama.cpp. LLM_PROVIDER picks one explicitly. Put them in the daemon's environment or a .env \
-file, then restart it with `botcoder daemon stop`";
+const NONE_CONFIGURED: &str = "no LLM provider is configured for this session\n\
+set OPENAI_API_KEY, ANTHROPIC_API_KEY, LOCAL_LLM_URL and LOCAL_LLM_MODEL (Ollama, llama.cpp), or \
+AZURE_OPENAI_API_KEY, AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_DEPLOYMENT\n\
+in your shell, the project's .env or config.toml (`botcoder config init`); LLM_PROVIDER picks one";
 
 /// The provider named by `LLM_PROVIDER`, else the first whose settings are present
 /// (azure, anthropic, openai, local). `LLM_PROVIDER=botserver` means the botserver facade

@@ -91,7 +91,7 @@ pub fn classify_status(
     let server_says = server_message(body);
     let (kind, retryable, hint) = match status {
         401 | 403 => (
-            ErrorKind::ProviderError,
+            ErrorKind::ProviderAuth,
             false,
             format!("the API key was rejected; set {key_var} to a valid key"),
         ),
@@ -302,7 +302,7 @@ mod tests {
         assert_eq!((e.kind, e.retryable), (ErrorKind::RateLimited, true));
         assert!(e.message.contains("slow down"), "{}", e.message);
         let e = classify_status("openai", 401, &h, "", "OPENAI_API_KEY");
-        assert_eq!((e.kind, e.retryable), (ErrorKind::ProviderError, false));
+        assert_eq!((e.kind, e.retryable), (ErrorKind::ProviderAuth, false));
         assert!(e.message.contains("OPENAI_API_KEY"), "{}", e.message);
         for s in [408, 409, 500, 503, 529] {
             assert!(classify_status("p", s, &h, "", "K").retryable, "{s}");

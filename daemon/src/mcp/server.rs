@@ -257,7 +257,8 @@ impl ClientHandler for Handler {
             let total = params.total.map(|t| format!("/{t}")).unwrap_or_default();
             let message = params.message.map(|m| format!(" {m}")).unwrap_or_default();
             let _ = tx.send(OutputChunk {
-                stream: "progress",
+                // Progress is a status line, not the tool's output proper.
+                stream: botcoder_protocol::OutputStream::Stderr,
                 text: format!("progress {}{total}{message}\n", params.progress),
             });
         }

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use botcoder_protocol::methods::{
     self as m, ApprovalRespond, DaemonHello, DaemonShutdown, DaemonStatus, Empty, HelloResult,
-    Method, ProviderCheck, ProviderCheckResult, ProviderList, ProviderListResult, SessionCompact,
+    Method, ProviderCheck, ProviderCheckResult, ProviderList, SessionCompact,
     SessionCreate, SessionDelete, SessionGet, SessionHistory, SessionHistoryResult, SessionList,
     SessionListResult, SessionRename, SessionSend, SubscribeParams, TurnCancel, TurnCancelResult,
 };
@@ -174,9 +174,13 @@ pub fn module(daemon: Arc<Daemon>, peer: Peer, greeted: Arc<AtomicBool>) -> RpcM
         Ok(conn.daemon.mcp.list())
     });
     register::<ProviderList, _, _>(&mut module, |_: Empty, conn| async move {
-        Ok(ProviderListResult {
-            providers: conn.daemon.providers_info(),
-        })
+        super::settings::providers(&conn.daemon).await
+    });
+    register::<m::DaemonReload, _, _>(&mut module, |_: Empty, conn| async move {
+        super::settings::reload(&conn.daemon).await
+    });
+    register::<m::SessionConfigure, _, _>(&mut module, |p, conn| async move {
+        super::settings::configure(&conn.daemon, conn.client(), p).await
     });
     register::<ProviderCheck, _, _>(&mut module, |_: Empty, conn| async move {
         Ok(match conn.daemon.provider() {
@@ -194,16 +198,7 @@ pub fn module(daemon: Arc<Daemon>, peer: Peer, greeted: Arc<AtomicBool>) -> RpcM
         })
     });
     register::<SessionCreate, _, _>(&mut module, |p, conn| async move {
-        limits::project_path(&p.project_path)?;
-        let title = match p.title {
-            Some(t) => limits::title(&t)?,
-            None => None,
-        };
-        let approval = p.approval.unwrap_or(conn.daemon.agent.approval);
-        conn.daemon
-            .sessions
-            .create(&p.project_path, title, approval)
-            .await
+        super::settings::create(&conn.daemon, conn.client(), p).await
     });
     register::<SessionList, _, _>(&mut module, |p, conn| async move {
         if let Some(path) = &p.project_path {
@@ -221,11 +216,9 @@ pub fn module(daemon: Arc<Daemon>, peer: Peer, greeted: Arc<AtomicBool>) -> RpcM
         Ok(info)
     });
     register::<SessionDelete, _, _>(&mut module, |p, conn| async move {
-        conn.daemon
-            .sessions
-            .delete(&p.session_id)
-            .await
-            .map(|()| Empty {})
+        conn.daemon.sessions.delete(&p.session_id).await?;
+        conn.daemon.live.forget(&p.session_id);
+        Ok(Empty {})
     });
     register::<SessionRename, _, _>(&mut module, |p, conn| async move {
         let Some(title) = limits::title(&p.title)? else {

@@ -14,6 +14,7 @@ pub mod gate;
 pub mod limits;
 pub mod listener;
 pub mod methods;
+pub mod settings;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -77,7 +77,7 @@ pub async fn run(
     let project = core.project_path();
     let agents_md = read_agents_md(&project).await;
     let mut system = super::prompt::system_prompt(&project, agents_md.as_deref(), native, &specs);
-    let fixed = |system: &str, specs: &[crate::tools::ToolSpec]| {
+    let fixed = |system: &str, specs: &[crate::llm::ToolSpec]| {
         estimate_tokens(system) + if native { context::tools_tokens(specs) } else { 0 }
     };
     let mut budget = compact::Budget::new(&*provider, &deps.compact, fixed(&system, &specs));

@@ -367,6 +367,8 @@ async fn summarise(
         ))],
         tools: Vec::new(),
         max_tokens: u32::try_from(reply).ok(),
+        // The summary is a one-off request with its own prefix: nothing to cache.
+        cache_key: None,
     };
     let summary = request_summary(scope, request).await?;
     let replacement = replacement(&summary, &messages[..cut], verbatim_tokens as usize * 4);
@@ -446,6 +448,8 @@ async fn request_summary(scope: &Scope<'_>, request: ChatRequest) -> Result<Stri
             Some(Ok(ProviderEvent::Usage {
                 input_tokens,
                 output_tokens,
+                cached_input_tokens,
+                reasoning_tokens,
             })) => {
                 permit.reconcile(input_tokens + output_tokens);
                 core.with_ledger(|l| l.calibrate(estimate, input_tokens));
@@ -453,11 +457,14 @@ async fn request_summary(scope: &Scope<'_>, request: ChatRequest) -> Result<Stri
                     turn_id: (*turn_id).clone(),
                     input_tokens,
                     output_tokens,
-                    cached_input_tokens: None,
-                    reasoning_tokens: None,
-                    cost_usd: deps
-                        .pricing
-                        .cost_usd(&model, input_tokens, None, output_tokens),
+                    cached_input_tokens,
+                    reasoning_tokens,
+                    cost_usd: deps.pricing.cost_usd(
+                        &model,
+                        input_tokens,
+                        cached_input_tokens,
+                        output_tokens,
+                    ),
                 };
                 if let Err(e) = core.emit(body).await {
                     tracing::warn!(session = %core.id, error = %e, "could not journal usage");
@@ -487,6 +494,8 @@ fn transcript(messages: &[ChatMessage], max_bytes: usize) -> String {
     let mut out = String::new();
     for m in messages {
         match m {
+            // Reasoning is the model's own scratch work: the summary is of what was said and done.
+            ChatMessage::Reasoning { .. } => continue,
             ChatMessage::User(t) => {
                 out.push_str("## user\n");
                 out.push_str(t);

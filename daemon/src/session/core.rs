@@ -48,6 +48,13 @@ pub struct Meta {
     /// Approval policy for tool calls.
     #[serde(default)]
     pub approval: ApprovalPolicy,
+    /// Provider chosen for this session (`--provider`, `session.configure`); absent: the
+    /// one the settings name at each turn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    /// Model chosen for this session; absent: the provider's configured model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
 }
 
 const META_FILE: &str = "meta.json";
@@ -93,6 +100,8 @@ impl Meta {
             title: title.or(first_user.filter(|t| !t.is_empty())),
             created_at: created_at.or_else(|| events.first().map(|e| e.time.clone()))?,
             approval: ApprovalPolicy::default(),
+            provider: None,
+            model: None,
         })
     }
 
@@ -152,6 +161,8 @@ pub struct SessionCore {
     mode: Mutex<Mode>,
     /// Cost so far and the token-estimate correction (see `compact`).
     ledger: Mutex<super::compact::Ledger>,
+    /// The provider and model resolved for the session's turns.
+    pub settings: super::settings::SessionSettings,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -205,6 +216,7 @@ impl SessionCore {
             storage_failed: Mutex::default(),
             mode: Mutex::new(mode),
             ledger: Mutex::new(ledger),
+            settings: super::settings::SessionSettings::default(),
         }
     }
 
@@ -491,6 +503,35 @@ impl SessionCore {
             .map(|_| ())
     }
 
+    /// The session's metadata now.
+    pub fn meta(&self) -> Meta {
+        lock(&self.meta).clone()
+    }
+
+    /// Changes the metadata and writes `meta.json` (not journaled: the caller emits the
+    /// event that says what changed).
+    pub async fn update_meta(&self, change: impl FnOnce(&mut Meta)) -> Result<Meta, DaemonError> {
+        let mut meta = lock(&self.meta).clone();
+        change(&mut meta);
+        let dir = self.dir.clone();
+        let m = meta.clone();
+        tokio::task::spawn_blocking(move || m.write(&dir))
+            .await
+            .map_err(|e| DaemonError::internal(e.to_string()))?
+            .map_err(|e| {
+                DaemonError::new(
+                    ErrorKind::StorageFailed,
+                    format!(
+                        "could not write {}/meta.json: {e}; check disk space and that the \
+                         directory still exists",
+                        self.dir.display()
+                    ),
+                )
+            })?;
+        *lock(&self.meta) = meta.clone();
+        Ok(meta)
+    }
+
     /// Waits for an answer to approval `call_id` (the caller publishes the request).
     pub fn await_approval(&self, call_id: &str) -> oneshot::Receiver<Answer> {
         let (tx, rx) = oneshot::channel();
@@ -571,8 +612,8 @@ impl SessionCore {
             running_turn: run.running.clone(),
             queued_turns: run.queued,
             approval: meta.approval,
-            provider: None,
-            model: None,
+            provider: self.settings.shown_provider().or(meta.provider),
+            model: self.settings.shown_model().or(meta.model),
             cost_usd: lock(&self.ledger).cost_usd(),
         }
     }

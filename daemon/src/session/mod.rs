@@ -22,6 +22,7 @@ pub mod index;
 pub mod limits;
 pub mod prompt;
 pub mod reasoning;
+pub mod settings;
 pub mod store;
 pub mod subscription;
 pub mod turn;
@@ -323,6 +324,8 @@ impl Sessions {
             title: title.clone(),
             created_at: now_rfc3339(),
             approval,
+            provider: None,
+            model: None,
         };
         let (d, m) = (dir.clone(), meta.clone());
         let journal = tokio::task::spawn_blocking(move || {
@@ -713,8 +716,8 @@ fn list_on_disk(root: &Path, mut live: HashMap<SessionId, SessionInfo>) -> Vec<S
             running_turn: None,
             queued_turns: 0,
             approval: meta.approval,
-            provider: None,
-            model: None,
+            provider: meta.provider,
+            model: meta.model,
             cost_usd: None,
         });
     }

@@ -39,6 +39,9 @@ pub struct TurnDeps {
     pub compact: super::compact::CompactSettings,
     /// Prices per model, for the cost of each `usage` (`[pricing]`).
     pub pricing: Arc<crate::llm::pricing::PriceTable>,
+    /// The user's settings now; when set, each turn resolves its session's own settings
+    /// against them (`session::settings`), else these deps are used as they are.
+    pub live: Option<Arc<crate::config::live::LiveConfig>>,
 }
 
 /// Lets the session actor stop a running turn and say why.
@@ -181,6 +184,7 @@ pub async fn run_turn(
     policy: ApprovalPolicy,
     ctl: Arc<TurnControl>,
 ) {
+    let deps = super::settings::for_turn(&core, &deps).await;
     let (provider_name, model) = match &deps.provider {
         Ok(p) => (Some(p.name().to_owned()), Some(p.model().to_owned())),
         Err(_) => (None, None),

@@ -94,6 +94,7 @@ mod tests {
             method: "POST".into(),
             path: "/v1/chat/completions".into(),
             headers: Vec::new(),
+            raw_body: body.to_string().into_bytes(),
             body,
         }
     }

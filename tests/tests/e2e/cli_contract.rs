@@ -184,7 +184,7 @@ async fn no_provider_fails_the_turn_naming_what_to_set() {
     let out = env
         .run_cli(&["ask", "--project", &project(&env), "hi"], None)
         .await;
-    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert_eq!(out.code, 78, "no provider exits EX_CONFIG: {}", out.stderr);
     for var in ["OPENAI_API_KEY", "LOCAL_LLM_URL", "LLM_PROVIDER"] {
         assert!(out.stderr.contains(var), "{var} missing: {}", out.stderr);
     }

@@ -160,10 +160,14 @@ async fn a_provider_echoing_the_key_and_url_credentials_never_show_them() {
     let d = env.start_daemon();
 
     let out = ask_json(&env).await;
-    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert_eq!(
+        out.code, 77,
+        "a rejected key exits EX_NOPERM: {}",
+        out.stderr
+    );
     let (kind, message) = last_error(&out);
     // The honest part of the error is still there.
-    assert_eq!(kind, "provider_error");
+    assert_eq!(kind, "provider_auth");
     assert!(
         message.contains("HTTP 401")
             && message.contains("set OPENAI_API_KEY")

@@ -406,11 +406,12 @@ async fn a_bad_sandbox_setting_is_named() {
     let Some(w) = start(&[("BOTCODER_SANDBOX", "sometimes")]).await else {
         return;
     };
-    // The sandbox stays at its default; the session's requests report the bad variable.
+    // The sandbox stays at its default and the status names the bad variable (one typo no
+    // longer disables the provider: issue 13).
     let status = w.env.run_cli(&["status", "--json"], None).await;
     let v: serde_json::Value = serde_json::from_str(status.stdout.trim()).unwrap();
     assert!(
-        v["provider_error"]
+        v["config_error"]
             .as_str()
             .unwrap_or_default()
             .contains("BOTCODER_SANDBOX"),

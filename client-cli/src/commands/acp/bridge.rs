@@ -173,7 +173,7 @@ impl Bridge {
     ) -> Result<InitializeResponse, AcpError> {
         let name = client_name(req.client_info.as_ref());
         if self.daemon.get().is_none() {
-            let mut opts = ConnectOptions::new(&name);
+            let mut opts = ConnectOptions::new(&name, botcoder_config::paths::socket_path());
             opts.capabilities = vec!["approvals".to_owned()];
             let client = DaemonClient::connect(&opts).await.map_err(|e| {
                 internal(format!(
@@ -254,6 +254,9 @@ impl Bridge {
         let daemon = self.daemon()?;
         let params = SessionCreateParams {
             project_path: root.display().to_string(),
+            // The editor's provider settings (keys included) win for the session, as a
+            // terminal's do.
+            env: botcoder_config::client_env(),
             ..Default::default()
         };
         let info = daemon
@@ -430,6 +433,7 @@ impl Bridge {
             provider: None,
             model: None,
             approval: Some(policy),
+            env: botcoder_config::client_env(),
         };
         match self.daemon()?.call::<SessionConfigure>(&params).await {
             // `session.configured` tells every client, this editor included.
@@ -467,6 +471,7 @@ impl Bridge {
             provider: Some(provider.to_owned()),
             model: Some(model.to_owned()),
             approval: None,
+            env: botcoder_config::client_env(),
         };
         let info = self
             .daemon()?

@@ -210,9 +210,8 @@ pub fn stop_reason(status: TurnStatus, error: Option<&TurnError>) -> Result<Stop
     match status {
         TurnStatus::Completed => Ok(StopReason::EndTurn),
         TurnStatus::Cancelled => Ok(StopReason::Cancelled),
-        TurnStatus::Failed | TurnStatus::Interrupted => match error.map(|e| e.kind.as_str()) {
-            Some("iteration_limit") => Ok(StopReason::MaxTurnRequests),
-            Some("refusal") => Ok(StopReason::Refusal),
+        TurnStatus::Failed | TurnStatus::Interrupted => match error.map(|e| e.kind) {
+            Some(botcoder_protocol::ErrorKind::IterationLimit) => Ok(StopReason::MaxTurnRequests),
             _ => Err(error.map_or_else(
                 || "the turn was interrupted (the daemon stopped); send the prompt again".into(),
                 |e| e.message.clone(),
@@ -360,9 +359,9 @@ mod tests {
 
     #[test]
     fn turn_endings_become_stop_reasons_or_errors() {
-        let err = |kind: &str| TurnError {
-            kind: kind.into(),
-            message: format!("{kind} happened"),
+        let err = |kind: botcoder_protocol::ErrorKind| TurnError {
+            kind,
+            message: format!("{} happened", kind.as_str()),
         };
         assert_eq!(
             stop_reason(TurnStatus::Completed, None),
@@ -373,11 +372,11 @@ mod tests {
             Ok(StopReason::Cancelled)
         );
         assert_eq!(
-            stop_reason(TurnStatus::Failed, Some(&err("iteration_limit"))),
+            stop_reason(TurnStatus::Failed, Some(&err(botcoder_protocol::ErrorKind::IterationLimit))),
             Ok(StopReason::MaxTurnRequests)
         );
         assert_eq!(
-            stop_reason(TurnStatus::Failed, Some(&err("rate_limited"))),
+            stop_reason(TurnStatus::Failed, Some(&err(botcoder_protocol::ErrorKind::RateLimited))),
             Err("rate_limited happened".to_owned())
         );
     }

@@ -1,0 +1,253 @@
+//! A session's settings, resolved when it is created and again at the start of every turn
+//! (so a changed config.toml, project `.env` or `session.configure` applies to the next
+//! turn): the user's layers ([`LiveConfig`]), the project's own files, the creating client's
+//! environment, then the session's own choices (provider, model). The merge and its
+//! key-redirect protection (I11) live in `botcoder_config::session`; this module turns the
+//! result into the providers and loop settings one turn uses.
+//!
+//! A provider is built again only when the merged settings changed (a fingerprint of them),
+//! and a change of provider, model or base URL between two turns is journaled as
+//! `session.configured {by: "config"}` so every attached client sees it.
+
+use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use botcoder_config::session::{ProjectLayer, merge, read_project};
+use botcoder_config::{Source, names};
+use botcoder_protocol::EventBody;
+
+use super::core::SessionCore;
+use super::turn::TurnDeps;
+use crate::config::live::{self, LiveConfig};
+use crate::config::{Config, Env, ProviderSpec, select_provider};
+
+/// What a session's next turn uses, as clients may see it (no key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Label {
+    /// Provider name.
+    pub provider: String,
+    /// Model or deployment.
+    pub model: String,
+    /// Base URL, credentials scrubbed.
+    pub base_url: String,
+}
+
+impl Label {
+    /// The label of a provider spec.
+    pub fn of(spec: &ProviderSpec) -> Label {
+        let (provider, model, base_url) = match spec {
+            ProviderSpec::OpenAi(c) => (c.name.clone(), c.model.clone(), c.base_url.clone()),
+            ProviderSpec::Anthropic(c) => {
+                ("anthropic".to_owned(), c.model.clone(), c.base_url.clone())
+            }
+        };
+        Label {
+            provider,
+            model,
+            base_url: crate::redact::scrub(&base_url),
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct State {
+    label: Option<Label>,
+    cached: Option<(u64, Arc<TurnDeps>)>,
+}
+
+/// The per-session part kept in [`SessionCore`].
+#[derive(Debug, Default)]
+pub struct SessionSettings {
+    state: Mutex<State>,
+}
+
+impl SessionSettings {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Plain assignments only.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The provider the session's turns use, once known.
+    pub fn shown_provider(&self) -> Option<String> {
+        self.lock().label.as_ref().map(|l| l.provider.clone())
+    }
+
+    /// The model the session's turns use, once known.
+    pub fn shown_model(&self) -> Option<String> {
+        self.lock().label.as_ref().map(|l| l.model.clone())
+    }
+
+    /// Records what the session uses; returns what it used before, when that was known.
+    pub fn set_label(&self, label: Option<Label>) -> Option<Label> {
+        std::mem::replace(&mut self.lock().label, label)
+    }
+}
+
+/// A session's settings, resolved.
+#[derive(Debug)]
+pub struct Resolution {
+    /// The typed settings (the provider is `Err` with what to do when there is none).
+    pub config: Config,
+    /// Changes exactly when the merged settings do.
+    pub fingerprint: u64,
+    /// The merged settings are the user's alone (no project file, client or choice changed
+    /// anything): the daemon's own built provider can be used.
+    pub uses_base: bool,
+    /// Why something was not used (a withheld key, a project setting only the user makes).
+    pub notes: Vec<String>,
+}
+
+impl Resolution {
+    /// What the session's turns use, when a provider is configured.
+    pub fn label(&self) -> Option<Label> {
+        self.config.provider.as_ref().ok().map(Label::of)
+    }
+}
+
+/// Resolves the settings of a session of `project` (see the module doc).
+pub async fn resolve(
+    live: &LiveConfig,
+    project: &str,
+    client: Option<&BTreeMap<String, String>>,
+    provider: Option<&str>,
+    model: Option<&str>,
+) -> Resolution {
+    let base = live.current();
+    let dir = PathBuf::from(project);
+    let layer = tokio::task::spawn_blocking(move || read_project(&dir))
+        .await
+        .unwrap_or_else(|e| ProjectLayer {
+            errors: vec![format!("reading the project's settings failed: {e}")],
+            ..ProjectLayer::default()
+        });
+    let empty = BTreeMap::new();
+    let client = client.unwrap_or(&empty);
+    let mut merged = merge(&base.layers, Path::new(project), &layer, client, provider);
+    let idle = std::time::Duration::from_secs(60);
+    if let Some(model) = model {
+        // The model variable of whichever provider the settings select.
+        let env = Env::from_merged(&merged, &base.layers);
+        let kind = match select_provider(&env, idle) {
+            Ok(spec) => Label::of(&spec).provider,
+            Err(_) => env.get("LLM_PROVIDER").unwrap_or("openai").to_owned(),
+        };
+        if let Some((_, model_var, _)) = names(&kind) {
+            merged.set(model_var, model, Source::Flag);
+        }
+    }
+    let same = |a: &BTreeMap<String, (String, Source)>, b: &BTreeMap<String, (String, Source)>| {
+        a.len() == b.len()
+            && a.iter()
+                .zip(b)
+                .all(|((ka, (va, _)), (kb, (vb, _)))| ka == kb && va == vb)
+    };
+    let uses_base = same(&merged.vars, base.layers.entries()) && merged.withheld.is_empty();
+    let mut config = if uses_base {
+        base.config.clone()
+    } else {
+        Config::from_env(&Env::from_merged(&merged, &base.layers))
+    };
+    let mut notes: Vec<String> = merged.withheld.clone();
+    notes.extend(layer.ignored.iter().cloned());
+    notes.extend(layer.errors.iter().cloned());
+    if !merged.problems.is_empty() {
+        config.provider = Err(merged.problems.join("; "));
+    }
+    if let Err(e) = &mut config.provider
+        && !merged.withheld.is_empty()
+    {
+        e.push('\n');
+        e.push_str(&merged.withheld.join("\n"));
+    }
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for (k, (v, _)) in &merged.vars {
+        (k, v).hash(&mut h);
+    }
+    merged.problems.hash(&mut h);
+    Resolution {
+        config,
+        fingerprint: h.finish(),
+        uses_base,
+        notes,
+    }
+}
+
+/// The dependencies of the session's next turn: `deps` with the provider, fallbacks and
+/// loop settings its settings resolve to now.
+pub async fn for_turn(core: &SessionCore, deps: &Arc<TurnDeps>) -> Arc<TurnDeps> {
+    let Some(live) = deps.live.clone() else {
+        return deps.clone();
+    };
+    let meta = core.meta();
+    let client = live.client_env(&core.id);
+    let r = resolve(
+        &live,
+        &meta.project_path,
+        client.as_ref().map(|(_, e)| e.as_ref()),
+        meta.provider.as_deref(),
+        meta.model.as_deref(),
+    )
+    .await;
+    let key = {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (r.fingerprint, live.generation()).hash(&mut h);
+        h.finish()
+    };
+    let cached = core
+        .settings
+        .lock()
+        .cached
+        .as_ref()
+        .filter(|(k, _)| *k == key)
+        .map(|(_, d)| d.clone());
+    let turn_deps = match cached {
+        Some(d) => d,
+        None => {
+            for note in &r.notes {
+                tracing::info!(session = %core.id, "{note}");
+            }
+            let (provider, fallbacks) = if r.uses_base {
+                let base = live.current();
+                (base.provider.clone(), base.fallbacks.clone())
+            } else {
+                live::build(&r.config, live.limiter())
+            };
+            let d = Arc::new(TurnDeps {
+                provider,
+                retry: r.config.retry,
+                agent: r.config.agent,
+                tools: deps.tools.clone(),
+                limiter: deps.limiter.clone(),
+                botserver: deps.botserver.clone(),
+                health: deps.health.clone(),
+                fallbacks,
+                approvals: r.config.approvals.clone(),
+                max_tool_calls: r.config.provider_limits.tool_calls,
+                compact: r.config.compact,
+                pricing: Arc::new(r.config.pricing.clone()),
+                live: None,
+            });
+            core.settings.lock().cached = Some((key, d.clone()));
+            d
+        }
+    };
+    let label = r.label();
+    let before = core.settings.set_label(label.clone());
+    if let Some(before) = before
+        && Some(&before) != label.as_ref()
+    {
+        let body = EventBody::SessionConfigured {
+            provider: label.as_ref().map(|l| l.provider.clone()),
+            model: label.as_ref().map(|l| l.model.clone()),
+            base_url: label.as_ref().map(|l| l.base_url.clone()),
+            approval: None,
+            by: "config".to_owned(),
+        };
+        if let Err(e) = core.emit(body).await {
+            tracing::error!(session = %core.id, error = %e, "could not journal session.configured");
+        }
+    }
+    turn_deps
+}
