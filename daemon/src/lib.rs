@@ -19,4 +19,5 @@ pub mod redact;
 pub mod rpc;
 pub mod server;
 pub mod session;
+pub mod snapshot;
 pub mod tools;

@@ -35,6 +35,8 @@ pub struct Daemon {
     pub limiter: Arc<RateLimiter>,
     /// The botserver, when configured.
     pub botserver: Option<Arc<Botserver>>,
+    /// The shadow repositories of undo (`crate::snapshot`).
+    pub snapshots: Arc<crate::snapshot::Snapshots>,
     health: Arc<crate::llm::ProviderHealth>,
     fallbacks: Vec<Arc<dyn LlmProvider>>,
     provider: Result<Arc<dyn LlmProvider>, String>,
@@ -275,7 +277,11 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
         ),
         Err(e) => tracing::warn!("{e}"),
     }
+    let snapshots = Arc::new(crate::snapshot::Snapshots::new(
+        opts.data_dir.join("snapshots"),
+    ));
     let deps = Arc::new(TurnDeps {
+        snapshots: snapshots.clone(),
         provider: provider.clone(),
         retry: opts.config.retry,
         agent: opts.config.agent,
@@ -299,6 +305,7 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
         agent: opts.config.agent,
         limiter,
         botserver,
+        snapshots,
         health,
         fallbacks,
         provider,
@@ -326,6 +333,10 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
             }
         });
     }
+    tokio::spawn(crate::snapshot::prune::run(
+        daemon.snapshots.clone(),
+        daemon.shutdown.clone(),
+    ));
     let (stop_handle, server_handle) = jsonrpsee::server::stop_channel();
     let server = tokio::spawn(rpc::serve(listener, daemon.clone(), stop_handle));
     tracing::info!(socket = %socket_path.display(), pid = std::process::id(), "botcoderd ready");

@@ -43,6 +43,9 @@ pub enum ErrorKind {
     /// An input went past a cap (a provider reply, a tool call, a string, a connection
     /// count); the message names the cap and the setting that raises it.
     LimitExceeded,
+    /// The project or session is not in the state the request needs: a file a revert would
+    /// overwrite changed since the turn, or a turn is running. The message names what.
+    Conflict,
     /// A bug or an unexpected condition; the message says more.
     Internal,
 }
@@ -69,6 +72,7 @@ impl ErrorKind {
             ErrorKind::Interrupted => -32031,
             ErrorKind::PermissionDenied => -32040,
             ErrorKind::LimitExceeded => -32041,
+            ErrorKind::Conflict => -32042,
         }
     }
 
@@ -91,6 +95,7 @@ impl ErrorKind {
             ErrorKind::Interrupted => "interrupted",
             ErrorKind::PermissionDenied => "permission_denied",
             ErrorKind::LimitExceeded => "limit_exceeded",
+            ErrorKind::Conflict => "conflict",
             ErrorKind::Internal => "internal",
         }
     }
