@@ -9,6 +9,7 @@ pub mod logs;
 pub mod sessions;
 pub mod status;
 pub mod systemd;
+pub mod undo;
 pub mod watch;
 
 use botcoder_protocol::SessionId;

@@ -380,7 +380,10 @@ mod tests {
         c.apply(&ev(reverted("t2")));
         assert_eq!(
             c.messages(),
-            &[ChatMessage::User("one".into()), ChatMessage::User("three".into())]
+            &[
+                ChatMessage::User("one".into()),
+                ChatMessage::User("three".into())
+            ]
         );
         c.apply(&ev(EventBody::TurnUnreverted {
             turn_id: "t2".into(),

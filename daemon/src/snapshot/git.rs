@@ -72,9 +72,8 @@ impl Git {
     pub fn new(dir: PathBuf, work_tree: PathBuf) -> Git {
         let user_exclude = work_tree.join(".git/info/exclude");
         let user_exclude = user_exclude.is_file().then_some(user_exclude);
-        let mut env = crate::tools::local::git::harden::fixed_env(&settings(
-            user_exclude.as_deref(),
-        ));
+        let mut env =
+            crate::tools::local::git::harden::fixed_env(&settings(user_exclude.as_deref()));
         for (k, v) in [
             ("GIT_CONFIG_GLOBAL", "/dev/null".to_owned()),
             ("GIT_DIR", dir.display().to_string()),
@@ -100,12 +99,17 @@ impl Git {
         let mut bare = self.clone();
         bare.env.retain(|(k, _)| k != "GIT_WORK_TREE");
         // No templates: no sample hooks, nothing but what git needs.
-        bare.ok(&["init", "-q", "--bare", "--template="], None).await?;
+        bare.ok(&["init", "-q", "--bare", "--template="], None)
+            .await?;
         Ok(())
     }
 
     /// Runs `git args` in the project with `stdin`; any exit code is returned.
-    pub async fn run(&self, args: &[&str], stdin: Option<Vec<u8>>) -> Result<Output, SnapshotError> {
+    pub async fn run(
+        &self,
+        args: &[&str],
+        stdin: Option<Vec<u8>>,
+    ) -> Result<Output, SnapshotError> {
         let mut cmd = tokio::process::Command::new("git");
         cmd.args(args)
             .current_dir(&self.work_tree)
@@ -165,7 +169,11 @@ impl Git {
     }
 
     /// Runs `git args` and requires exit 0; returns stdout.
-    pub async fn ok(&self, args: &[&str], stdin: Option<Vec<u8>>) -> Result<Vec<u8>, SnapshotError> {
+    pub async fn ok(
+        &self,
+        args: &[&str],
+        stdin: Option<Vec<u8>>,
+    ) -> Result<Vec<u8>, SnapshotError> {
         let out = self.run(args, stdin).await?;
         if out.code != Some(0) {
             return Err(git_err(
@@ -177,7 +185,11 @@ impl Git {
     }
 
     /// Runs `git args` and returns its stdout's first line (an object id).
-    pub async fn line(&self, args: &[&str], stdin: Option<Vec<u8>>) -> Result<String, SnapshotError> {
+    pub async fn line(
+        &self,
+        args: &[&str],
+        stdin: Option<Vec<u8>>,
+    ) -> Result<String, SnapshotError> {
         let out = self.ok(args, stdin).await?;
         Ok(String::from_utf8_lossy(&out)
             .lines()

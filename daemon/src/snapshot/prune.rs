@@ -94,9 +94,7 @@ async fn prune_one(
             .await?;
         tracing::info!(shadow = %dir.display(), dropped = old.len(), "old snapshots dropped");
     }
-    shadow
-        .maintain(&["gc", "--quiet", "--prune=now"])
-        .await?;
+    shadow.maintain(&["gc", "--quiet", "--prune=now"]).await?;
     let d = dir.to_path_buf();
     let size = tokio::task::spawn_blocking(move || dir_size(&d))
         .await

@@ -256,7 +256,9 @@ pub async fn diff(
     let turns = changed_turns(core).await?;
     let (diff, files) = if let Some(id) = &params.turn_id {
         if !valid_id(id.as_str()) {
-            return Err(DaemonError::invalid_params(format!("{id:?} is not a turn id")));
+            return Err(DaemonError::invalid_params(format!(
+                "{id:?} is not a turn id"
+            )));
         }
         let (before, after) = trees(&shadow, core, id).await?;
         let files = shadow.changes(&before, &after).await?;

@@ -100,7 +100,9 @@ impl Shadow {
             .await
             .map_err(|e| SnapshotError::Io(std::io::Error::other(e)))?;
         let added = if large.is_empty() {
-            self.git.run(&["add", "-A", "--ignore-errors"], None).await?
+            self.git
+                .run(&["add", "-A", "--ignore-errors"], None)
+                .await?
         } else {
             let mut specs = b".\0".to_vec();
             for path in &large {
@@ -183,7 +185,10 @@ impl Shadow {
             "--binary",
         ];
         let Some(paths) = paths else {
-            let out = self.git.ok(&[&base[..], &[from, to]].concat(), None).await?;
+            let out = self
+                .git
+                .ok(&[&base[..], &[from, to]].concat(), None)
+                .await?;
             return Ok(String::from_utf8_lossy(&out).into_owned());
         };
         let mut text = String::new();
@@ -256,9 +261,7 @@ async fn check_owner(dir: &Path, project: &Path) -> Result<(), SnapshotError> {
 fn too_large(root: &Path, paths: &[String]) -> Vec<String> {
     paths
         .iter()
-        .filter(|p| {
-            std::fs::symlink_metadata(root.join(p)).is_ok_and(|m| m.len() > MAX_FILE_BYTES)
-        })
+        .filter(|p| std::fs::symlink_metadata(root.join(p)).is_ok_and(|m| m.len() > MAX_FILE_BYTES))
         .cloned()
         .collect()
 }

@@ -30,7 +30,11 @@ fn git(dir: &Path, args: &[&str]) -> String {
         .env("GIT_COMMITTER_EMAIL", "t@t")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -88,7 +92,10 @@ async fn undo_restores_bytes_removes_created_files_and_leaves_the_users_git_alon
         .restore(&before, &["a.txt".to_owned(), "gone.txt".to_owned()])
         .await
         .unwrap();
-    shadow.remove(&["new/dir/file.rs".to_owned()]).await.unwrap();
+    shadow
+        .remove(&["new/dir/file.rs".to_owned()])
+        .await
+        .unwrap();
     assert_eq!(
         std::fs::read(project.join("a.txt")).unwrap(),
         b"one\ntwo\r\nuser edit\n"
