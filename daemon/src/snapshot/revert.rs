@@ -172,54 +172,15 @@ pub async fn revert(
     } else {
         (&before, &after)
     };
-    let now = shadow.snapshot().await?;
-    let touched: BTreeSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
-    let drifted: Vec<String> = shadow
-        .changes(expected, &now)
-        .await?
-        .into_iter()
-        .filter(|c| touched.contains(c.path.as_str()))
-        .map(|c| c.path)
-        .collect();
-    if !drifted.is_empty() && !params.force {
-        let named: Vec<&str> = drifted
-            .iter()
-            .take(NAMED_CONFLICTS)
-            .map(String::as_str)
-            .collect();
-        let more = drifted.len().saturating_sub(NAMED_CONFLICTS);
-        let more = if more > 0 {
-            format!(" and {more} more")
-        } else {
-            String::new()
-        };
-        let verb = if undo { "undo" } else { "redo" };
-        return Err(conflict(format!(
-            "{verb} of turn {} stopped: these files changed since the turn ({}{more}); \
-             nothing was touched. Save your changes elsewhere, or run it again with --force \
-             to overwrite them",
-            turn.turn_id,
-            named.join(", ")
-        )));
-    }
-    // Undo: restore what existed before, remove what the turn created. Redo: the reverse.
-    let (gone, back) = if undo {
-        (FileChangeStatus::Added, FileChangeStatus::Deleted)
+    let verb = if undo { "undo" } else { "redo" };
+    let what = format!("{verb} of turn {}", turn.turn_id);
+    // What to move: the changes from `target` to `expected` (the turn's, or their reverse).
+    let moves = if undo {
+        files.clone()
     } else {
-        (FileChangeStatus::Deleted, FileChangeStatus::Added)
+        shadow.changes(target, expected).await?
     };
-    let restore: Vec<String> = files
-        .iter()
-        .filter(|f| f.status == FileChangeStatus::Modified || f.status == back)
-        .map(|f| f.path.clone())
-        .collect();
-    let remove: Vec<String> = files
-        .iter()
-        .filter(|f| f.status == gone)
-        .map(|f| f.path.clone())
-        .collect();
-    shadow.restore(target, &restore).await?;
-    shadow.remove(&remove).await?;
+    apply(&shadow, &moves, expected, target, params.force, &what).await?;
     let mut listed = files.clone();
     listed.truncate(MAX_LISTED);
     let body = if undo {
@@ -240,6 +201,55 @@ pub async fn revert(
         turn_id: turn.turn_id,
         files,
     })
+}
+
+/// Moves the `files` that went from tree `target` to tree `expected` back to `target`:
+/// restored byte for byte where they exist in `target`, removed where they do not. Stops
+/// (naming them, touching nothing) when any of them now differs from `expected`, unless
+/// `force`. `what` says what is being done, for the error.
+pub async fn apply(
+    shadow: &Shadow,
+    files: &[FileChange],
+    expected: &str,
+    target: &str,
+    force: bool,
+    what: &str,
+) -> Result<(), DaemonError> {
+    let now = shadow.snapshot().await?;
+    let touched: BTreeSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
+    let drifted: Vec<String> = shadow
+        .changes(expected, &now)
+        .await?
+        .into_iter()
+        .filter(|c| touched.contains(c.path.as_str()))
+        .map(|c| c.path)
+        .collect();
+    if !drifted.is_empty() && !force {
+        let named: Vec<&str> = drifted
+            .iter()
+            .take(NAMED_CONFLICTS)
+            .map(String::as_str)
+            .collect();
+        let more = drifted.len().saturating_sub(NAMED_CONFLICTS);
+        let more = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+        return Err(conflict(format!(
+            "{what} stopped: these files changed since the turn ({}{more}); nothing was \
+             touched. Save your changes elsewhere, or run it again with --force to overwrite them",
+            named.join(", ")
+        )));
+    }
+    // `files` are changes from `target` to `expected`: an added file is not in `target`.
+    let (restore, remove): (Vec<&FileChange>, Vec<&FileChange>) = files
+        .iter()
+        .partition(|f| f.status != FileChangeStatus::Added);
+    let paths = |v: Vec<&FileChange>| v.into_iter().map(|f| f.path.clone()).collect::<Vec<_>>();
+    shadow.restore(target, &paths(restore)).await?;
+    shadow.remove(&paths(remove)).await?;
+    Ok(())
 }
 
 /// `session.diff`: one turn's changes (its two snapshots), or the session's: from before
