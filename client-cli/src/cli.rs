@@ -53,6 +53,14 @@ pub enum Command {
     /// List, show and remove sessions.
     #[command(subcommand)]
     Sessions(SessionsCommand),
+    /// Take back the file changes of a turn (default: the latest that changed files) in
+    /// the latest session of this directory's project (or --session). Stops, naming the
+    /// files, when one changed since the turn (--force overwrites).
+    Undo(crate::commands::undo::UndoArgs),
+    /// Put back the changes of an undone turn (default: the most recently undone).
+    Redo(crate::commands::undo::UndoArgs),
+    /// Print a unified diff of what the session (or --turn) changed.
+    Diff(crate::commands::undo::DiffArgs),
     /// Show the daemon's state: version, provider, sessions, running turns.
     Status(JsonFlag),
     /// Serve the Agent Client Protocol on stdin/stdout, for editors (Zed, JetBrains IDEs,

@@ -19,5 +19,6 @@ pub mod redact;
 pub mod rpc;
 pub mod server;
 pub mod session;
+pub mod snapshot;
 pub mod state;
 pub mod tools;

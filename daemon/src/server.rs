@@ -139,7 +139,11 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
     }
     // MCP servers start in the background: the daemon is ready before they are.
     let mcp = crate::mcp::Mcp::start(botcoder_config::mcp::load(&botcoder_config::config_path()));
+    let snapshots = Arc::new(crate::snapshot::Snapshots::new(
+        opts.data_dir.join("snapshots"),
+    ));
     let deps = Arc::new(TurnDeps {
+        snapshots: snapshots.clone(),
         provider: provider.clone(),
         retry: opts.config.retry,
         agent: opts.config.agent,
@@ -170,6 +174,7 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
         limiter,
         botserver,
         mcp,
+        snapshots,
         live: live.clone(),
         health,
         started: Instant::now(),
@@ -191,6 +196,10 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
             }
         });
     }
+    tokio::spawn(crate::snapshot::prune::run(
+        daemon.snapshots.clone(),
+        daemon.shutdown.clone(),
+    ));
     let (stop_handle, server_handle) = jsonrpsee::server::stop_channel();
     let server = tokio::spawn(rpc::serve(listener, daemon.clone(), stop_handle));
     tracing::info!(socket = %socket_path.display(), pid = std::process::id(), "botcoderd ready");

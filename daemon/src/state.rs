@@ -33,6 +33,8 @@ pub struct Daemon {
     pub botserver: Option<Arc<Botserver>>,
     /// The MCP servers.
     pub mcp: Arc<crate::mcp::Mcp>,
+    /// The shadow repositories of undo (`crate::snapshot`).
+    pub snapshots: Arc<crate::snapshot::Snapshots>,
     pub(crate) health: Arc<crate::llm::ProviderHealth>,
     /// The user's settings now (reloaded when config.toml changes) and the environments
     /// clients sent for their sessions.

@@ -46,6 +46,9 @@ pub enum ErrorKind {
     /// An input went past a cap (a provider reply, a tool call, a string, a connection
     /// count); the message names the cap and the setting that raises it.
     LimitExceeded,
+    /// The project or session is not in the state the request needs: a file a revert would
+    /// overwrite changed since the turn, or a turn is running. The message names what.
+    Conflict,
     /// A bug or an unexpected condition; the message says more.
     Internal,
     /// A kind this build does not know (sent by a newer daemon). Reading one never fails, so
@@ -77,6 +80,7 @@ impl ErrorKind {
             ErrorKind::Interrupted => -32031,
             ErrorKind::PermissionDenied => -32040,
             ErrorKind::LimitExceeded => -32041,
+            ErrorKind::Conflict => -32042,
             ErrorKind::Unknown => -32099,
         }
     }
@@ -101,6 +105,7 @@ impl ErrorKind {
             ErrorKind::Interrupted => "interrupted",
             ErrorKind::PermissionDenied => "permission_denied",
             ErrorKind::LimitExceeded => "limit_exceeded",
+            ErrorKind::Conflict => "conflict",
             ErrorKind::Internal => "internal",
             ErrorKind::Unknown => "unknown",
         }

@@ -11,6 +11,7 @@ pub mod mcp;
 pub mod sessions;
 pub mod status;
 pub mod systemd;
+pub mod undo;
 pub mod watch;
 
 use botcoder_protocol::SessionId;

@@ -15,6 +15,7 @@ use botcoder_protocol::methods::{
     SessionCreate, SessionDelete, SessionGet, SessionHistory, SessionHistoryResult, SessionList,
     SessionListResult, SessionRename, SessionSend, SubscribeParams, TurnCancel, TurnCancelResult,
 };
+use botcoder_protocol::methods::{SessionDiff, SessionRevert, SessionUnrevert};
 use botcoder_protocol::{CAPABILITY_APPROVALS, ErrorKind, PROTOCOL_VERSION};
 use jsonrpsee::RpcModule;
 use jsonrpsee::types::Params;
@@ -278,6 +279,15 @@ pub fn module(daemon: Arc<Daemon>, peer: Peer, greeted: Arc<AtomicBool>) -> RpcM
         let session = conn.daemon.sessions.get(&p.session_id).await?;
         let cancelled = session.cancel(p.turn_id).await?;
         Ok(TurnCancelResult { cancelled })
+    });
+    register::<SessionRevert, _, _>(&mut module, |p, conn| async move {
+        crate::snapshot::rpc::revert(&conn.daemon, p, conn.client(), true).await
+    });
+    register::<SessionUnrevert, _, _>(&mut module, |p, conn| async move {
+        crate::snapshot::rpc::revert(&conn.daemon, p, conn.client(), false).await
+    });
+    register::<SessionDiff, _, _>(&mut module, |p, conn| async move {
+        crate::snapshot::rpc::diff(&conn.daemon, p).await
     });
 
     let subscribed = module.register_subscription(

@@ -543,6 +543,7 @@ async fn run_tool(
                 });
             }
         };
+        crate::snapshot::turn::before_tool(ctl.snapshot.get(), &call.name).await;
         let exec = async {
             let out = deps.tools.execute(call, &ctx).await;
             drop(ctx);

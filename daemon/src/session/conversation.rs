@@ -32,11 +32,52 @@ pub struct Conversation {
     calls: HashMap<String, PendingCall>,
     /// Whether the last assistant message may still take native tool calls (no result yet).
     reply_open: bool,
+    /// The turn of each message (parallel to `messages`), so that a reverted turn leaves
+    /// the context (`turn.reverted`) and comes back in its place (`turn.unreverted`).
+    turn_of: Vec<Option<TurnId>>,
+    /// Messages of reverted turns, by turn.
+    reverted: HashMap<TurnId, Vec<ChatMessage>>,
 }
 
 impl Conversation {
     /// Folds one durable event in.
     pub fn apply(&mut self, event: &Event) {
+        match &event.body {
+            EventBody::TurnReverted { turn_id, .. } => return self.hide(turn_id),
+            EventBody::TurnUnreverted { turn_id, .. } => return self.unhide(turn_id),
+            _ => {}
+        }
+        self.fold(event);
+        let turn = event.body.turn_id().cloned();
+        self.turn_of.resize(self.messages.len(), turn);
+    }
+
+    fn hide(&mut self, turn: &TurnId) {
+        let tagged = std::mem::take(&mut self.messages)
+            .into_iter()
+            .zip(std::mem::take(&mut self.turn_of));
+        let (gone, kept): (Vec<_>, Vec<_>) = tagged.partition(|(_, t)| t.as_ref() == Some(turn));
+        (self.messages, self.turn_of) = kept.into_iter().unzip();
+        self.reverted
+            .entry(turn.clone())
+            .or_default()
+            .extend(gone.into_iter().map(|(m, _)| m));
+    }
+
+    /// Turn ids are time-ordered: the messages go back before the first later turn's.
+    fn unhide(&mut self, turn: &TurnId) {
+        let Some(back) = self.reverted.remove(turn) else {
+            return;
+        };
+        let at = (self.turn_of.iter())
+            .position(|t| t.as_ref().is_some_and(|t| t > turn))
+            .unwrap_or(self.messages.len());
+        let n = back.len();
+        self.messages.splice(at..at, back);
+        (self.turn_of).splice(at..at, std::iter::repeat_n(Some(turn.clone()), n));
+    }
+
+    fn fold(&mut self, event: &Event) {
         match &event.body {
             EventBody::UserMessage { turn_id, text, .. } => {
                 self.pending.insert(turn_id.clone(), text.clone());
@@ -391,6 +432,40 @@ mod tests {
             c.messages().last(),
             Some(ChatMessage::ToolResult { is_error: true, .. })
         ));
+    }
+
+    #[test]
+    fn a_reverted_turn_leaves_the_context_and_comes_back_in_its_place() {
+        let mut c = Conversation::default();
+        for (t, text) in [("t1", "one"), ("t2", "two"), ("t3", "three")] {
+            c.apply(&ev(user(t, text)));
+            c.apply(&ev(started(t)));
+            c.apply(&ev(EventBody::TurnCompleted {
+                turn_id: t.into(),
+                status: TurnStatus::Completed,
+                error: None,
+            }));
+        }
+        let all = c.messages().to_vec();
+        let reverted = |t: &str| EventBody::TurnReverted {
+            turn_id: t.into(),
+            files: Vec::new(),
+            by: "c".into(),
+        };
+        c.apply(&ev(reverted("t2")));
+        assert_eq!(
+            c.messages(),
+            &[
+                ChatMessage::User("one".into()),
+                ChatMessage::User("three".into())
+            ]
+        );
+        c.apply(&ev(EventBody::TurnUnreverted {
+            turn_id: "t2".into(),
+            files: Vec::new(),
+            by: "c".into(),
+        }));
+        assert_eq!(c.messages(), all.as_slice());
     }
 
     #[test]

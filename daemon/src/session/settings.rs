@@ -215,6 +215,7 @@ pub async fn for_turn(core: &SessionCore, deps: &Arc<TurnDeps>) -> Arc<TurnDeps>
                 live::build(&r.config, live.limiter())
             };
             let d = Arc::new(TurnDeps {
+                snapshots: deps.snapshots.clone(),
                 provider,
                 retry: r.config.retry,
                 agent: r.config.agent,

@@ -42,6 +42,8 @@ pub struct TurnDeps {
     /// The user's settings now; when set, each turn resolves its session's own settings
     /// against them (`session::settings`), else these deps are used as they are.
     pub live: Option<Arc<crate::config::live::LiveConfig>>,
+    /// Where turns' snapshots go (undo).
+    pub snapshots: Arc<crate::snapshot::Snapshots>,
 }
 
 /// Lets the session actor stop a running turn and say why.
@@ -49,6 +51,8 @@ pub struct TurnDeps {
 pub struct TurnControl {
     token: CancellationToken,
     why: Mutex<Option<TurnStatus>>,
+    /// The turn's snapshots (undo), set when the turn starts.
+    pub snapshot: std::sync::OnceLock<Arc<crate::snapshot::TurnSnapshot>>,
 }
 
 impl TurnControl {
@@ -197,6 +201,8 @@ pub async fn run_turn(
     if let Err(e) = core.emit(started).await {
         tracing::error!(session = %core.id, error = %e, "could not journal turn.started");
     }
+    let project = std::path::PathBuf::from(core.project_path());
+    let _ = (ctl.snapshot).set(Arc::new(deps.snapshots.turn(&project, &core.id, &turn_id)));
     let mut text = String::new();
     let outcome = match route(&core, &deps, &user_text, &turn_id, &ctl, &mut text).await {
         Route::Done(outcome) => outcome,
@@ -248,6 +254,19 @@ pub async fn run_turn(
         };
         if let Err(e) = core.emit(msg).await {
             tracing::error!(session = %core.id, error = %e, "could not journal assistant.message");
+        }
+    }
+    if let Some(files) = futures::future::OptionFuture::from(ctl.snapshot.get().map(|s| s.finish()))
+        .await
+        .flatten()
+        .filter(|f| !f.is_empty())
+    {
+        let changes = EventBody::TurnChanges {
+            turn_id: turn_id.clone(),
+            files,
+        };
+        if let Err(e) = core.emit(changes).await {
+            tracing::error!(session = %core.id, error = %e, "could not journal turn.changes");
         }
     }
     let done = EventBody::TurnCompleted {

@@ -9,10 +9,12 @@
 // Test code: a failed expectation is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod acp;
 mod agent;
 mod approvals;
 mod botserver;
 mod cli_contract;
+mod compaction;
 mod config_doctor;
 mod control_socket;
 mod credentials;
@@ -23,12 +25,16 @@ mod hostile_model;
 mod internals;
 mod invariants;
 mod journal;
+mod mcp;
 mod provider_limits;
 mod providers_e2e;
 mod ratelimit;
 mod registry;
+mod responses;
 mod sandbox;
 mod service;
+mod settings;
 mod torture;
 mod tui;
+mod undo;
 mod watch_and_interrupt;

@@ -18,7 +18,7 @@ use crate::tools::{Risk, ToolContext, ToolOutcome};
 #[path = "git_argv.rs"]
 mod argv;
 #[path = "git_harden.rs"]
-mod harden;
+pub(crate) mod harden;
 
 /// Git operations offered to the model.
 pub const GIT_OPS: [&str; 9] = [

@@ -103,6 +103,14 @@ fn fixed() -> Vec<(String, String)> {
         .collect()
 }
 
+/// The same hardened environment with no repository pinned, plus `extra` command-scope
+/// settings: for the snapshot shadow repositories (`crate::snapshot`), which pin their own.
+pub(crate) fn fixed_env(extra: &[(String, String)]) -> Vec<(String, String)> {
+    let mut config = fixed();
+    config.extend_from_slice(extra);
+    with_config(base_env(), &config)
+}
+
 /// Runs a helper git with `env` in `root`; returns (exit code, stdout, stderr).
 async fn helper(
     root: &Path,

@@ -1,0 +1,28 @@
+//! The handlers of `session.revert`, `session.unrevert` and `session.diff`.
+
+use botcoder_protocol::methods::{
+    SessionDiffParams, SessionDiffResult, SessionRevertParams, SessionRevertResult,
+};
+
+use crate::error::DaemonError;
+use crate::state::Daemon;
+
+/// `session.revert` (`undo`) or `session.unrevert`, asked by the client labelled `by`.
+pub async fn revert(
+    daemon: &Daemon,
+    params: SessionRevertParams,
+    by: String,
+    undo: bool,
+) -> Result<SessionRevertResult, DaemonError> {
+    let session = daemon.sessions.get(&params.session_id).await?;
+    super::revert::revert(&daemon.snapshots, &session.core, params, by, undo).await
+}
+
+/// `session.diff`.
+pub async fn diff(
+    daemon: &Daemon,
+    params: SessionDiffParams,
+) -> Result<SessionDiffResult, DaemonError> {
+    let session = daemon.sessions.get(&params.session_id).await?;
+    super::revert::diff(&daemon.snapshots, &session.core, params).await
+}
