@@ -18,7 +18,7 @@ fn method<M: Method>(generator: &mut SchemaGenerator, doc: &str) -> (String, Val
 }
 
 /// Every `ErrorKind`, in declaration order (the schema lists each with its code).
-pub const ERROR_KINDS: [ErrorKind; 18] = [
+pub const ERROR_KINDS: [ErrorKind; 20] = [
     ErrorKind::InvalidParams,
     ErrorKind::SessionNotFound,
     ErrorKind::TurnNotFound,
@@ -28,6 +28,7 @@ pub const ERROR_KINDS: [ErrorKind; 18] = [
     ErrorKind::ProviderUnavailable,
     ErrorKind::ProviderError,
     ErrorKind::RateLimited,
+    ErrorKind::ProviderAuth,
     ErrorKind::IterationLimit,
     ErrorKind::StorageFailed,
     ErrorKind::ShuttingDown,
@@ -35,6 +36,7 @@ pub const ERROR_KINDS: [ErrorKind; 18] = [
     ErrorKind::Interrupted,
     ErrorKind::PermissionDenied,
     ErrorKind::LimitExceeded,
+    ErrorKind::Conflict,
     ErrorKind::Internal,
     ErrorKind::Unknown,
 ];
@@ -62,6 +64,19 @@ pub fn protocol_schema() -> Value {
         method::<m::ApprovalRespond>(&mut generator, "Answer an approval request."),
         method::<m::ProviderList>(&mut generator, "Configured providers."),
         method::<m::ProviderCheck>(&mut generator, "Cheap request to the active provider."),
+        method::<m::DaemonReload>(&mut generator, "Re-read config.toml now."),
+        method::<m::SessionConfigure>(
+            &mut generator,
+            "Change a session's provider, model or approval.",
+        ),
+        method::<m::SessionRevert>(&mut generator, "Take back one turn's file changes."),
+        method::<m::SessionUnrevert>(&mut generator, "Put a reverted turn's changes back."),
+        method::<m::SessionDiff>(
+            &mut generator,
+            "Unified diff of what a session or turn changed.",
+        ),
+        method::<m::SessionCompact>(&mut generator, "Summarise the older conversation now."),
+        method::<m::McpList>(&mut generator, "Configured MCP servers."),
     ]
     .into_iter()
     .collect();

@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 
 use botcoder_protocol::methods::{
     self as m, ApprovalRespond, DaemonHello, DaemonShutdown, DaemonStatus, Empty, HelloResult,
-    Method, ProviderCheck, ProviderCheckResult, ProviderList, SessionCompact,
-    SessionCreate, SessionDelete, SessionGet, SessionHistory, SessionHistoryResult, SessionList,
+    Method, ProviderCheck, ProviderCheckResult, ProviderList, SessionCompact, SessionCreate,
+    SessionDelete, SessionGet, SessionHistory, SessionHistoryResult, SessionList,
     SessionListResult, SessionRename, SessionSend, SubscribeParams, TurnCancel, TurnCancelResult,
 };
 use botcoder_protocol::methods::{SessionDiff, SessionRevert, SessionUnrevert};

@@ -14,8 +14,8 @@ use botcoder_protocol::{ErrorKind, EventBody};
 
 use super::limits;
 use crate::error::DaemonError;
-use crate::state::Daemon;
 use crate::session::settings::{Label, resolve};
+use crate::state::Daemon;
 
 /// Most variables a client may send.
 const MAX_ENV_VARS: usize = 64;

@@ -78,7 +78,12 @@ pub async fn run(
     let agents_md = read_agents_md(&project).await;
     let mut system = super::prompt::system_prompt(&project, agents_md.as_deref(), native, &specs);
     let fixed = |system: &str, specs: &[crate::llm::ToolSpec]| {
-        estimate_tokens(system) + if native { context::tools_tokens(specs) } else { 0 }
+        estimate_tokens(system)
+            + if native {
+                context::tools_tokens(specs)
+            } else {
+                0
+            }
     };
     let mut budget = compact::Budget::new(&*provider, &deps.compact, fixed(&system, &specs));
     let mut summary_failed = false;
@@ -437,9 +442,9 @@ async fn stream_reply(
             })) => {
                 permit.reconcile(input_tokens + output_tokens);
                 core.with_ledger(|l| l.calibrate(prompt_estimate, input_tokens));
-                let cost_usd = deps
-                    .pricing
-                    .cost_usd(&model, input_tokens, cached_input_tokens, output_tokens);
+                let cost_usd =
+                    deps.pricing
+                        .cost_usd(&model, input_tokens, cached_input_tokens, output_tokens);
                 emit(
                     core,
                     EventBody::Usage {

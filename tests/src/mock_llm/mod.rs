@@ -69,6 +69,9 @@ struct Inner {
     requests: Vec<RecordedRequest>,
     checks: Vec<checks::RequestCheck>,
     violations: Vec<String>,
+    /// When set, `GET …/models` gets this answer and leaves the script alone (see
+    /// [`MockLlm::serve_models`]).
+    models: Option<MockResponse>,
 }
 
 /// State shared by the handle and the connection tasks.
@@ -94,8 +97,14 @@ impl Shared {
         let mut inner = self.lock();
         let refused = inner.checks.iter().find_map(|c| (c.0)(&request).err());
         let line = format!("{} {}", request.method, request.path);
+        let listing = request.method == "GET" && request.path.ends_with("/models");
         inner.requests.push(request);
         let seen = inner.requests.len();
+        if let (true, Some(models)) = (listing, inner.models.clone()) {
+            drop(inner);
+            self.seen.send_replace(seen);
+            return models;
+        }
         // A malformed request still takes its script, so later ones stay in step.
         let scripted = inner.queue.pop_front();
         let response = match refused {
@@ -146,6 +155,7 @@ impl MockLlm {
                     checks::openai_chat,
                 ))],
                 violations: Vec::new(),
+                models: None,
             }),
             seen: watch::Sender::new(0),
             endless_sent: AtomicU64::new(0),
@@ -171,6 +181,16 @@ impl MockLlm {
     /// The answer when the queue is empty (initially `MockResponse::text("ok")`).
     pub fn set_default(&self, r: MockResponse) {
         self.shared.lock().default = r;
+    }
+
+    /// Answers `GET …/models` (what `provider.list` and `provider.check` ask) with `ids`,
+    /// outside the script: for clients that list models in the middle of a scripted
+    /// conversation (the ACP bridge offers them as choices).
+    pub fn serve_models(&self, ids: &[&str]) {
+        let data: Vec<serde_json::Value> =
+            ids.iter().map(|id| serde_json::json!({"id": id})).collect();
+        let body = serde_json::json!({"object": "list", "data": data}).to_string();
+        self.shared.lock().models = Some(MockResponse::status(200, &body));
     }
 
     /// Body bytes the `Endless` answers have written so far (the client stops them by

@@ -238,6 +238,9 @@ fn final_status(u: &[SessionUpdate], call: &str) -> Option<ToolCallStatus> {
 async fn setup() -> (TestEnv, MockLlm, DaemonProcess) {
     let mock = MockLlm::start().await.expect("mock");
     mock.set_default(MockResponse::text("done"));
+    // The bridge lists the provider's models (for the editor's model picker) at times the
+    // script cannot know; keep those requests out of the script.
+    mock.serve_models(&["mock-model"]);
     let mut env = TestEnv::new();
     env.use_mock(&mock).set("LOCAL_LLM_CONTEXT", "32000");
     std::fs::write(env.project.join("a.txt"), "alpha\n").expect("fixture");

@@ -372,11 +372,17 @@ mod tests {
             Ok(StopReason::Cancelled)
         );
         assert_eq!(
-            stop_reason(TurnStatus::Failed, Some(&err(botcoder_protocol::ErrorKind::IterationLimit))),
+            stop_reason(
+                TurnStatus::Failed,
+                Some(&err(botcoder_protocol::ErrorKind::IterationLimit))
+            ),
             Ok(StopReason::MaxTurnRequests)
         );
         assert_eq!(
-            stop_reason(TurnStatus::Failed, Some(&err(botcoder_protocol::ErrorKind::RateLimited))),
+            stop_reason(
+                TurnStatus::Failed,
+                Some(&err(botcoder_protocol::ErrorKind::RateLimited))
+            ),
             Err("rate_limited happened".to_owned())
         );
     }
