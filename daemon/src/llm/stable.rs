@@ -2,12 +2,13 @@
 //! prefix, for prompt caches.
 //!
 //! Caches match a request's prefix: OpenAI routes by a hash of its start and reuses the
-//! longest cached prefix, Anthropic caches up to its `cache_control` breakpoints. serde_json
-//! (without `preserve_order`, which would change every other JSON the workspace writes)
-//! sorts object keys, so `messages` would come before `system` and `tools`, and the part
-//! that grows every turn would sit in the middle. Here the fixed parts come first, the
-//! conversation last, and a moving `cache_control` marker last within its block; every
-//! other key stays sorted, so the same value always serializes to the same bytes.
+//! longest cached prefix, Anthropic caches up to its `cache_control` breakpoints. A
+//! `serde_json::Value` keeps its keys in insertion order (the workspace enables
+//! `preserve_order`, which the ACP crate needs), so the order would depend on how each body
+//! was built, and `messages` could come before `system` and `tools` with the part that grows
+//! every turn in the middle. Here the fixed parts come first, the conversation last, and a
+//! moving `cache_control` marker last within its block; every other key is sorted by name,
+//! so the same value always serializes to the same bytes however it was built.
 
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::Value;
@@ -62,8 +63,8 @@ impl Serialize for Ordered<'_> {
         match self.v {
             Value::Object(map) => {
                 let mut keys: Vec<&String> = map.keys().collect();
-                // Stable sort: keys of equal rank keep serde_json's sorted order.
-                keys.sort_by_key(|k| rank(k, self.top));
+                // Keys of equal rank by name: the same bytes whatever the insertion order.
+                keys.sort_by(|a, b| rank(a, self.top).cmp(&rank(b, self.top)).then(a.cmp(b)));
                 let mut m = s.serialize_map(Some(keys.len()))?;
                 for k in keys {
                     m.serialize_entry(

@@ -88,7 +88,7 @@ fn session_scope_is_program_and_subcommand_or_exactly_the_command() {
     assert_eq!(write("./src//lib.rs").describe(), "src/lib.rs");
     assert_eq!(
         write("../x").describe(),
-        r#"write_file {"content":"","path":"../x"} (exactly)"#
+        r#"write_file {"path":"../x","content":""} (exactly)"#
     );
 }
 
