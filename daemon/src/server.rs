@@ -17,6 +17,38 @@ use crate::session::Sessions;
 use crate::session::turn::TurnDeps;
 use crate::state::Daemon;
 
+/// How often the MCP servers look for a reloaded configuration.
+const MCP_RELOAD_POLL: Duration = Duration::from_millis(500);
+
+/// Applies `[mcp_servers]` again after every reload of the settings (a changed file,
+/// SIGHUP, `daemon.reload`): changed servers restart, removed ones stop, new ones start.
+async fn reload_mcp(
+    live: Arc<crate::config::live::LiveConfig>,
+    mcp: Arc<crate::mcp::Mcp>,
+    stop: CancellationToken,
+) {
+    let mut seen = live.generation();
+    let mut tick = tokio::time::interval(MCP_RELOAD_POLL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let now = live.generation();
+        if now == seen {
+            continue;
+        }
+        seen = now;
+        let path = botcoder_config::config_path();
+        if let Ok(config) =
+            tokio::task::spawn_blocking(move || botcoder_config::mcp::load(&path)).await
+        {
+            mcp.apply(config);
+        }
+    }
+}
+
 /// How long a graceful stop may take before the daemon exits anyway.
 const STOP_BUDGET: Duration = Duration::from_millis(1500);
 
@@ -210,7 +242,12 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
         live.clone(),
         daemon.shutdown.clone(),
     ));
-    crate::config::live::on_sighup(live, daemon.shutdown.clone());
+    crate::config::live::on_sighup(live.clone(), daemon.shutdown.clone());
+    tokio::spawn(reload_mcp(
+        live,
+        daemon.mcp.clone(),
+        daemon.shutdown.clone(),
+    ));
     rpc::activation::notify_ready();
 
     wait_for_stop(stop, &daemon.shutdown).await;

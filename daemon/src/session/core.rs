@@ -480,24 +480,8 @@ impl SessionCore {
 
     /// Sets the title (metadata file first, then the event).
     pub async fn rename(&self, title: String) -> Result<(), DaemonError> {
-        let mut meta = lock(&self.meta).clone();
-        meta.title = Some(title.clone());
-        let dir = self.dir.clone();
-        let m = meta.clone();
-        tokio::task::spawn_blocking(move || m.write(&dir))
-            .await
-            .map_err(|e| DaemonError::internal(e.to_string()))?
-            .map_err(|e| {
-                DaemonError::new(
-                    ErrorKind::StorageFailed,
-                    format!(
-                        "could not write {}/meta.json: {e}; check disk space and that the \
-                         directory still exists",
-                        self.dir.display()
-                    ),
-                )
-            })?;
-        *lock(&self.meta) = meta;
+        let t = title.clone();
+        self.update_meta(move |m| m.title = Some(t)).await?;
         self.emit(EventBody::SessionRenamed { title })
             .await
             .map(|_| ())

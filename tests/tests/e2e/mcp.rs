@@ -595,3 +595,35 @@ async fn a_silent_server_delays_a_turn_at_most_its_startup_timeout() {
         started.elapsed()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mcp_add_and_remove_apply_to_a_running_daemon_without_a_restart() {
+    let Some(bin) = everything() else { return };
+    let (env, _mock, _d) = start("").await;
+    let c = env.client("test").await;
+    assert!(list(&c).await.servers.is_empty());
+    let marker = marker();
+    let bin = bin.display().to_string();
+    let add = env
+        .run_cli(&["mcp", "add", "live", "--", &bin, "stdio", &marker], None)
+        .await;
+    assert_eq!(add.code, 0, "{}\n{}", add.stdout, add.stderr);
+    assert!(add.stdout.contains("reloaded"), "{}", add.stdout);
+    let l = wait_state(&c, "live", "ready").await;
+    assert!(
+        l.servers[0].tools.iter().any(|t| t == "mcp__live__echo"),
+        "{l:?}"
+    );
+    let remove = env.run_cli(&["mcp", "remove", "live"], None).await;
+    assert_eq!(remove.code, 0, "{}\n{}", remove.stdout, remove.stderr);
+    let deadline = Instant::now() + T;
+    while !list(&c).await.servers.is_empty() {
+        assert!(Instant::now() < deadline, "live never went away");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let gone = Instant::now() + Duration::from_secs(10);
+    while !pgrep(&marker).is_empty() {
+        assert!(Instant::now() < gone, "the removed server still runs");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
