@@ -107,6 +107,7 @@ pub async fn run(core: Arc<SessionCore>, deps: Arc<TurnDeps>, mut rx: mpsc::Rece
                 };
                 match core.emit(body).await {
                     Ok(event) => {
+                        title_from_first_prompt(&core, &text);
                         let queued_behind = queue.len() as u64 + u64::from(running.is_some());
                         let policy = approval.unwrap_or_else(|| core.approval_policy());
                         queue.push_back(Queued {
@@ -155,6 +156,42 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
         Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
     }
+}
+
+/// Longest title taken from a first prompt, in characters.
+const PROMPT_TITLE_CHARS: usize = 60;
+
+/// An untitled session is named after its first prompt (its first line, no model call), in
+/// `meta.json` only: `session.list` and the pickers show it; no event is journaled, so the
+/// conversation stays exactly what was said. Written after the sender has its answer.
+fn title_from_first_prompt(core: &Arc<SessionCore>, text: &str) {
+    if core.meta().title.is_some() {
+        return;
+    }
+    let line = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("");
+    let title: String = line
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(PROMPT_TITLE_CHARS)
+        .collect();
+    if title.is_empty() {
+        return;
+    }
+    let core = core.clone();
+    tokio::spawn(async move {
+        let set = core
+            .update_meta(move |m| {
+                m.title.get_or_insert(title);
+            })
+            .await;
+        if let Err(e) = set {
+            tracing::warn!(session = %core.id, error = %e.message, "could not title the session");
+        }
+    });
 }
 
 /// Stops waiting for a turn that outlived its stop by [`STOP_WAIT`]: the task is aborted and

@@ -323,6 +323,8 @@ async fn sessions_commands_list_show_and_remove() {
     assert!(list.stdout.contains(&id), "{}", list.stdout);
     let json = env.run_cli(&["sessions", "list", "--json"], None).await;
     assert_eq!(json.json_lines()[0]["session_id"], id.as_str());
+    // An untitled session is named after its first prompt (no model call, no event).
+    assert_eq!(json.json_lines()[0]["title"], "remember this");
     let show = env.run_cli(&["sessions", "show", &id], None).await;
     assert!(
         show.stdout.contains("> remember this") && show.stdout.contains("noted"),

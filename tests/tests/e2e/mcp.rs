@@ -56,6 +56,16 @@ fn sdk_dir(everything: &Path) -> PathBuf {
 }
 
 /// A marker in a server's argv, so `pgrep -f` finds this test's servers only.
+/// The fixture server, copied into the server's working directory: the sandbox shows a
+/// server its cwd and the read-only system, but not a checkout under the private `/tmp`
+/// (where CI may clone the repository).
+fn fixture_in(dir: &Path) -> PathBuf {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/mcp/list_changed.mjs");
+    let dst = dir.join("list_changed.mjs");
+    std::fs::copy(&src, &dst).unwrap();
+    dst
+}
+
 fn marker() -> String {
     format!("--botcoder-test-{}-{}", std::process::id(), rand_suffix())
 }
@@ -313,10 +323,12 @@ async fn a_long_running_tool_reports_progress_and_is_cancelled_with_the_turn() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn list_changed_refreshes_the_tools_of_the_next_request() {
     let Some(bin) = everything() else { return };
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/mcp/list_changed.mjs");
+    let cwd = tempfile::tempdir().unwrap();
+    let fixture = fixture_in(cwd.path());
     let config = format!(
-        "[mcp_servers.fx]\ncommand = \"node\"\nargs = [{:?}]\nenv = {{ MCP_SDK_DIR = {:?} }}\n",
+        "[mcp_servers.fx]\ncommand = \"node\"\nargs = [{:?}]\ncwd = {:?}\nenv = {{ MCP_SDK_DIR = {:?} }}\n",
         fixture.display().to_string(),
+        cwd.path().display().to_string(),
         sdk_dir(&bin).display().to_string()
     );
     let (env, mock, _d) = start(&config).await;
@@ -498,8 +510,8 @@ async fn a_crashed_server_is_restarted_and_its_tools_come_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelling_a_turn_sends_notifications_cancelled_to_the_server() {
     let Some(bin) = everything() else { return };
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/mcp/list_changed.mjs");
     let cwd = tempfile::tempdir().unwrap();
+    let fixture = fixture_in(cwd.path());
     let config = format!(
         "[mcp_servers.fx]\ncommand = \"node\"\nargs = [{:?}]\ncwd = {:?}\nenv = {{ MCP_SDK_DIR = {:?} }}\n",
         fixture.display().to_string(),
