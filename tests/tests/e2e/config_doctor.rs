@@ -161,14 +161,22 @@ async fn restart_keeps_sessions_and_a_watcher_resumes() {
         .kill_on_drop(true)
         .spawn()
         .unwrap();
+    // The watcher is following (it has replayed the first event) before the restart: a
+    // watcher that starts while a daemon is stopping is another case.
+    use tokio::io::AsyncBufReadExt;
+    let mut lines = tokio::io::BufReader::new(watch.stdout.take().unwrap()).lines();
+    let mut stdout = Vec::new();
+    let replayed = tokio::time::timeout(Duration::from_secs(15), lines.next_line())
+        .await
+        .expect("the watcher replays the session")
+        .unwrap()
+        .expect("a first line");
+    stdout.push(replayed);
     let restart = env.run_cli(&["daemon", "restart"], None).await;
     assert_eq!(restart.code, 0, "{}", restart.stderr);
     let second = env.run_cli(&["ask", "--session", &id, "two"], None).await;
     assert_eq!(second.code, 0, "{}", second.stderr);
     // Read until the watcher has shown the second turn's end (bounded), then stop it.
-    use tokio::io::AsyncBufReadExt;
-    let mut lines = tokio::io::BufReader::new(watch.stdout.take().unwrap()).lines();
-    let mut stdout = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(15), async {
         while let Ok(Some(l)) = lines.next_line().await {
             let done = stdout
