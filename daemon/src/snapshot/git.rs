@@ -88,8 +88,8 @@ impl Git {
             ("GIT_COMMITTER_NAME", "botcoder".to_owned()),
             ("GIT_COMMITTER_EMAIL", "botcoder@localhost".to_owned()),
             // zlib allocates about 256 KB per object it compresses; glibc's default hands
-            // that back to the kernel after each file and faults it in again for the next,
-            // a third of the system time of hashing 20,000 files. Keeping up to 64 MB of
+            // that back to the kernel after each file and faults it in again for the next:
+            // about half the system time of hashing 20,000 files. Keeping up to 64 MB of
             // freed heap in these short-lived processes avoids it (other libcs ignore this).
             ("GLIBC_TUNABLES", GLIBC_TUNABLES.to_owned()),
         ] {
