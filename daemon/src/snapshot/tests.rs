@@ -183,11 +183,15 @@ async fn loose_and_packed_snapshots_skip_large_files_build_dirs_and_ignored_file
         std::fs::create_dir(tmp.path().join("p")).unwrap();
         let project = tmp.path().join("p").canonicalize().unwrap();
         let kept = project_with_skipped_files(&project, filler);
+        git(&project, &["add", ".gitignore"]);
+        git(&project, &["commit", "-q", "-m", "init"]);
+        let user_before = user_repo_state(&project);
         let shadow = Shadow::new(tmp.path().join("shadow"), project.clone());
         let first = shadow.snapshot().await.unwrap();
         assert_eq!(recorded(&shadow, &first).await, kept, "{filler} files");
         let packed = filler >= super::shadow::BULK_FILES;
         assert_eq!(packs(&shadow) > 0, packed, "{filler} files");
+        assert_eq!(user_repo_state(&project), user_before, "{filler} files");
 
         std::fs::write(project.join("src/d0/f0.rs"), "fn f0() {}\nfn g() {}\n").unwrap();
         let before_packs = packs(&shadow);
