@@ -124,3 +124,90 @@ async fn a_project_that_is_not_a_repository_and_large_files_are_skipped() {
     );
     assert!(!project.join(".git").exists());
 }
+
+/// A project with `filler` small files beside one of each kind that is never recorded: a
+/// file over 10 MB, build and dependency dirs, a file the project's `.gitignore` ignores
+/// and one its `.git/info/exclude` ignores.
+fn project_with_skipped_files(root: &Path, filler: usize) -> Vec<String> {
+    git(root, &["init", "-q"]);
+    std::fs::write(root.join(".gitignore"), "*.log\n").unwrap();
+    std::fs::write(root.join(".git/info/exclude"), "secret.txt\n").unwrap();
+    let mut kept = vec![".gitignore".to_owned()];
+    for i in 0..filler {
+        let dir = format!("src/d{}", i / 100);
+        std::fs::create_dir_all(root.join(&dir)).unwrap();
+        std::fs::write(
+            root.join(format!("{dir}/f{i}.rs")),
+            format!("fn f{i}() {{}}\n"),
+        )
+        .unwrap();
+        kept.push(format!("{dir}/f{i}.rs"));
+    }
+    let big = std::fs::File::create(root.join("src/big.bin")).unwrap();
+    big.set_len(super::shadow::MAX_FILE_BYTES + 1).unwrap();
+    for dir in ["target/debug", "node_modules/x", "sub/build"] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+        std::fs::write(root.join(dir).join("out.o"), "built").unwrap();
+    }
+    std::fs::write(root.join("run.log"), "noise").unwrap();
+    std::fs::write(root.join("secret.txt"), "local").unwrap();
+    kept.sort();
+    kept
+}
+
+async fn recorded(shadow: &Shadow, tree: &str) -> Vec<String> {
+    let out = shadow
+        .git()
+        .ok(&["ls-tree", "-r", "-z", "--name-only", tree], None)
+        .await
+        .unwrap();
+    super::git::split_z(&out)
+}
+
+fn packs(shadow: &Shadow) -> usize {
+    std::fs::read_dir(shadow.dir().join("objects/pack"))
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.path().extension().is_some_and(|x| x == "pack"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// Few new files are written as loose objects and many into packs: both ways record the
+/// same files and skip the same ones, and what went into a pack diffs as text.
+#[tokio::test]
+async fn loose_and_packed_snapshots_skip_large_files_build_dirs_and_ignored_files() {
+    for filler in [3, super::shadow::BULK_FILES] {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir(tmp.path().join("p")).unwrap();
+        let project = tmp.path().join("p").canonicalize().unwrap();
+        let kept = project_with_skipped_files(&project, filler);
+        git(&project, &["add", ".gitignore"]);
+        git(&project, &["commit", "-q", "-m", "init"]);
+        let user_before = user_repo_state(&project);
+        let shadow = Shadow::new(tmp.path().join("shadow"), project.clone());
+        let first = shadow.snapshot().await.unwrap();
+        assert_eq!(recorded(&shadow, &first).await, kept, "{filler} files");
+        let packed = filler >= super::shadow::BULK_FILES;
+        assert_eq!(packs(&shadow) > 0, packed, "{filler} files");
+        assert_eq!(user_repo_state(&project), user_before, "{filler} files");
+
+        std::fs::write(project.join("src/d0/f0.rs"), "fn f0() {}\nfn g() {}\n").unwrap();
+        let before_packs = packs(&shadow);
+        let second = shadow.snapshot().await.unwrap();
+        assert_eq!(packs(&shadow), before_packs, "one changed file stays loose");
+        assert_eq!(
+            shadow.changes(&first, &second).await.unwrap(),
+            vec![change("src/d0/f0.rs", FileChangeStatus::Modified, 1, 0)]
+        );
+        shadow
+            .restore(&first, &["src/d0/f0.rs".to_owned()])
+            .await
+            .unwrap();
+        assert_eq!(
+            std::fs::read(project.join("src/d0/f0.rs")).unwrap(),
+            b"fn f0() {}\n"
+        );
+    }
+}
