@@ -98,10 +98,13 @@ pub struct Server {
     write: bool,
     timeout: Duration,
     requests: mpsc::Sender<ClientFsRequest>,
-    open: Mutex<HashMap<u64, oneshot::Sender<Result<Option<String>, String>>>>,
+    open: Mutex<HashMap<u64, oneshot::Sender<Reply>>>,
     /// Cancelled when the subscription ends (the bridge left or unsubscribed).
     gone: CancellationToken,
 }
+
+/// A client's answer: a read's text (none for writes), or the editor's error.
+type Reply = Result<Option<String>, String>;
 
 /// Why a request did not get an answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,13 +155,14 @@ impl FsSlot {
             ));
         }
         let mut s = lock(&self.state);
-        if let Some((creator, ended)) = &s.creator {
-            if *creator != conn.id && !ended.is_cancelled() {
-                return refuse(
-                    "it was created on another connection, which is still open and alone may serve its files"
-                        .into(),
-                );
-            }
+        if let Some((creator, ended)) = &s.creator
+            && *creator != conn.id
+            && !ended.is_cancelled()
+        {
+            return refuse(
+                "it was created on another connection, which is still open and alone may serve its files"
+                    .into(),
+            );
         }
         if let Some(current) = &s.server {
             if current.conn != conn.id && !current.gone.is_cancelled() {
