@@ -6,6 +6,7 @@
 //! turn engine), `llm` (provider trait, wire formats, retries), `config`.
 
 pub mod botserver;
+pub mod client_fs;
 pub mod clock;
 pub mod config;
 pub mod error;

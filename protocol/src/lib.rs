@@ -8,6 +8,7 @@
 //! See `docs/PROTOCOL.md` in the repository for the prose description, and
 //! `docs/protocol.schema.json` for the JSON Schema generated from these types.
 
+pub mod client_fs;
 mod error;
 mod event;
 mod health;

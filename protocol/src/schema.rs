@@ -77,11 +77,17 @@ pub fn protocol_schema() -> Value {
         ),
         method::<m::SessionCompact>(&mut generator, "Summarise the older conversation now."),
         method::<m::McpList>(&mut generator, "Configured MCP servers."),
+        method::<crate::client_fs::ClientFsRespond>(
+            &mut generator,
+            "Answer a file request of client.fs.serve.",
+        ),
     ]
     .into_iter()
     .collect();
     let subscribe_params = generator_with::<m::SubscribeParams>(&mut generator);
     let event = generator_with::<Event>(&mut generator);
+    let fs_params = generator_with::<crate::client_fs::ClientFsServeParams>(&mut generator);
+    let fs_request = generator_with::<crate::client_fs::ClientFsRequest>(&mut generator);
     let error_data = generator_with::<ErrorData>(&mut generator);
     let kinds: Map<String, Value> = ERROR_KINDS
         .iter()
@@ -100,6 +106,13 @@ pub fn protocol_schema() -> Value {
             "unsubscribe": m::SESSION_UNSUBSCRIBE,
             "params": subscribe_params,
             "item": event,
+        },
+        "client_fs": {
+            "subscribe": crate::client_fs::CLIENT_FS_SERVE,
+            "notification": crate::client_fs::CLIENT_FS_REQUEST_NOTIFICATION,
+            "unsubscribe": crate::client_fs::CLIENT_FS_UNSERVE,
+            "params": fs_params,
+            "item": fs_request,
         },
         "errors": {"data": error_data, "codes": kinds},
         "$defs": definitions,

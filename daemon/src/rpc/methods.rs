@@ -9,6 +9,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use botcoder_protocol::client_fs::CAPABILITY_FS;
 use botcoder_protocol::methods::{
     self as m, ApprovalRespond, DaemonHello, DaemonShutdown, DaemonStatus, Empty, HelloResult,
     Method, ProviderCheck, ProviderCheckResult, ProviderList, SessionCompact, SessionCreate,
@@ -27,6 +28,8 @@ use super::limits;
 use crate::error::DaemonError;
 use crate::session::subscription;
 use crate::state::Daemon;
+
+mod client_fs;
 
 /// Largest page `session.history` returns.
 const HISTORY_MAX: u64 = 10_000;
@@ -52,6 +55,8 @@ pub struct Conn {
     approver: AtomicBool,
     /// `daemon.hello` succeeded on this connection.
     greeted: Arc<AtomicBool>,
+    /// Its part in serving sessions' files (`client.fs.serve`).
+    fs: crate::client_fs::ConnFs,
     peer: Peer,
 }
 
@@ -131,6 +136,7 @@ pub fn module(daemon: Arc<Daemon>, peer: Peer, greeted: Arc<AtomicBool>) -> RpcM
         client: Mutex::new("unknown".to_owned()),
         approver: AtomicBool::new(false),
         greeted,
+        fs: crate::client_fs::ConnFs::new(peer.ended.clone()),
         peer,
     };
     let mut module = RpcModule::new(conn);
@@ -153,6 +159,7 @@ pub fn module(daemon: Arc<Daemon>, peer: Peer, greeted: Arc<AtomicBool>) -> RpcM
         }
         let approver = p.capabilities.iter().any(|c| c == CAPABILITY_APPROVALS);
         conn.approver.store(approver, Ordering::Relaxed);
+        (conn.fs).declare(p.capabilities.iter().any(|c| c == CAPABILITY_FS));
         conn.greeted.store(true, Ordering::Release);
         if let Some(slot) = &conn.peer.slot {
             slot.established();
@@ -160,7 +167,11 @@ pub fn module(daemon: Arc<Daemon>, peer: Peer, greeted: Arc<AtomicBool>) -> RpcM
         Ok(HelloResult {
             protocol_version: PROTOCOL_VERSION.to_owned(),
             daemon_version: env!("CARGO_PKG_VERSION").to_owned(),
-            capabilities: vec![CAPABILITY_APPROVALS.to_owned(), "tools".to_owned()],
+            capabilities: vec![
+                CAPABILITY_APPROVALS.to_owned(),
+                "tools".to_owned(),
+                CAPABILITY_FS.to_owned(),
+            ],
         })
     });
     register::<DaemonStatus, _, _>(&mut module, |_: Empty, conn| async move {
@@ -199,7 +210,9 @@ pub fn module(daemon: Arc<Daemon>, peer: Peer, greeted: Arc<AtomicBool>) -> RpcM
         })
     });
     register::<SessionCreate, _, _>(&mut module, |p, conn| async move {
-        super::settings::create(&conn.daemon, conn.client(), p).await
+        let info = super::settings::create(&conn.daemon, conn.client(), p).await?;
+        client_fs::created(&conn, &info.session_id).await;
+        Ok(info)
     });
     register::<SessionList, _, _>(&mut module, |p, conn| async move {
         if let Some(path) = &p.project_path {
@@ -321,5 +334,6 @@ pub fn module(daemon: Arc<Daemon>, peer: Peer, greeted: Arc<AtomicBool>) -> RpcM
     if let Err(e) = subscribed {
         tracing::error!(error = %e, "subscription registered twice");
     }
+    client_fs::register(&mut module);
     module
 }

@@ -163,6 +163,8 @@ pub struct SessionCore {
     ledger: Mutex<super::compact::Ledger>,
     /// The provider and model resolved for the session's turns.
     pub settings: super::settings::SessionSettings,
+    /// The editor connection serving this session's files, if any.
+    pub client_fs: crate::client_fs::FsSlot,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -217,6 +219,7 @@ impl SessionCore {
             mode: Mutex::new(mode),
             ledger: Mutex::new(ledger),
             settings: super::settings::SessionSettings::default(),
+            client_fs: crate::client_fs::FsSlot::default(),
         }
     }
 

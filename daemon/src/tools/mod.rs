@@ -39,6 +39,8 @@ pub struct ToolContext {
     pub cancel: CancellationToken,
     /// Live output of commands, as it arrives.
     pub output: Option<tokio::sync::mpsc::UnboundedSender<OutputChunk>>,
+    /// The editor serving the session's files, if one does (`crate::client_fs`).
+    pub editor: Option<crate::client_fs::Editor>,
 }
 
 /// A piece of live command output.

@@ -185,6 +185,19 @@ impl DaemonClient {
             .await?)
     }
 
+    /// Serves files for a session (`client.fs.serve`): the daemon's file requests arrive on
+    /// the subscription; answer each with [`crate::client_fs::ClientFsRespond`].
+    pub async fn serve_fs(
+        &self,
+        params: &crate::client_fs::ClientFsServeParams,
+    ) -> Result<Subscription<crate::client_fs::ClientFsRequest>, ClientError> {
+        use crate::client_fs::{CLIENT_FS_SERVE, CLIENT_FS_UNSERVE};
+        Ok(self
+            .inner
+            .subscribe(CLIENT_FS_SERVE, Named(params), CLIENT_FS_UNSERVE)
+            .await?)
+    }
+
     /// Resolves when the connection is gone.
     pub async fn closed(&self) {
         self.inner.on_disconnect().await;

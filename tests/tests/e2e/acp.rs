@@ -14,10 +14,10 @@ use std::time::Duration;
 use agent_client_protocol::schema::ProtocolVersion;
 use agent_client_protocol::v1::schema::{
     ContentBlock, Implementation, InitializeRequest, InitializeResponse, ListSessionsRequest,
-    LoadSessionRequest, NewSessionRequest, PromptRequest, RequestPermissionOutcome,
-    RequestPermissionRequest, RequestPermissionResponse, SelectedPermissionOutcome,
-    SessionNotification, SessionUpdate, SetSessionModeRequest, StopReason, TextContent,
-    ToolCallContent, ToolCallStatus, ToolKind,
+    LoadSessionRequest, NewSessionRequest, PromptRequest, ReadTextFileRequest,
+    RequestPermissionOutcome, RequestPermissionRequest, RequestPermissionResponse,
+    SelectedPermissionOutcome, SessionNotification, SessionUpdate, SetSessionModeRequest,
+    StopReason, TextContent, ToolCallContent, ToolCallStatus, ToolKind, WriteTextFileRequest,
 };
 use agent_client_protocol::v1::{ConnectionTo, Responder};
 use agent_client_protocol::{Agent, Client, JsonRpcRequest, Lines};
@@ -47,6 +47,8 @@ struct Seen {
     permissions: Mutex<Vec<RequestPermissionRequest>>,
     answers: Mutex<VecDeque<Answer>>,
     held: Mutex<Vec<Responder<RequestPermissionResponse>>>,
+    /// The editor's file system (see `fs`).
+    files: fs::EditorFiles,
 }
 
 /// A scripted editor attached to its own `botcoder acp` process.
@@ -90,7 +92,7 @@ impl Editor {
         });
         let transport = Lines::new(Box::pin(outgoing), Box::pin(incoming));
         let seen = Arc::new(Seen::default());
-        let (s1, s2) = (seen.clone(), seen.clone());
+        let (s1, s2, s3, s4) = (seen.clone(), seen.clone(), seen.clone(), seen.clone());
         let (tx, rx) = tokio::sync::oneshot::channel();
         let task = tokio::spawn(async move {
             let _ = Client
@@ -120,6 +122,18 @@ impl Editor {
                                 RequestPermissionOutcome::Cancelled,
                             )),
                         }
+                    },
+                    agent_client_protocol::on_receive_request!(),
+                )
+                .on_receive_request(
+                    async move |req: ReadTextFileRequest, responder, _cx| {
+                        s3.files.read(req, responder)
+                    },
+                    agent_client_protocol::on_receive_request!(),
+                )
+                .on_receive_request(
+                    async move |req: WriteTextFileRequest, responder, _cx| {
+                        s4.files.write(req, responder)
                     },
                     agent_client_protocol::on_receive_request!(),
                 )
@@ -645,3 +659,5 @@ async fn acpx_drives_botcoder_acp() {
         "stdout:\n{stdout}\nstderr:\n{stderr}"
     );
 }
+
+mod fs;

@@ -17,6 +17,7 @@ use agent_client_protocol::v1::schema::{
 };
 use agent_client_protocol::{Client, Error as AcpError};
 use botcoder_protocol::client::{ClientError, ConnectOptions, DaemonClient};
+use botcoder_protocol::client_fs::CAPABILITY_FS;
 use botcoder_protocol::methods::{
     MAX_CLIENT_NAME_CHARS, ProviderInfo, ProviderList, SessionConfigure, SessionConfigureParams,
     SessionCreate, SessionCreateParams, SessionGet, SessionHistory, SessionHistoryParams,
@@ -25,6 +26,7 @@ use botcoder_protocol::methods::{
 };
 use botcoder_protocol::{ApprovalPolicy, EventBody, SessionId};
 
+use super::files::{self, EditorFs};
 use super::link::{self, Link};
 use super::permission::Asked;
 use super::prompt::prompt_text;
@@ -35,6 +37,8 @@ use super::translate::Translator;
 pub struct Bridge {
     daemon: OnceLock<DaemonClient>,
     name: OnceLock<String>,
+    /// The editor's file system, when it offers one and the daemon can use it.
+    fs: OnceLock<EditorFs>,
     sessions: Mutex<HashMap<String, Arc<Link>>>,
 }
 
@@ -173,13 +177,33 @@ impl Bridge {
     ) -> Result<InitializeResponse, AcpError> {
         let name = client_name(req.client_info.as_ref());
         if self.daemon.get().is_none() {
+            let offered = EditorFs {
+                read: req.client_capabilities.fs.read_text_file,
+                write: req.client_capabilities.fs.write_text_file,
+            };
             let mut opts = ConnectOptions::new(&name, botcoder_config::paths::socket_path());
             opts.capabilities = vec!["approvals".to_owned()];
+            if offered.any() {
+                opts.capabilities.push(CAPABILITY_FS.to_owned());
+            }
             let client = DaemonClient::connect(&opts).await.map_err(|e| {
                 internal(format!(
                     "{e} (is botcoderd installed? `botcoder doctor` checks the setup)"
                 ))
             })?;
+            // An older daemon without `client.fs.serve`: the tools keep using the disk.
+            if client
+                .hello()
+                .capabilities
+                .iter()
+                .any(|c| c == CAPABILITY_FS)
+            {
+                let _ = self.fs.set(offered);
+            } else if offered.any() {
+                eprintln!(
+                    "botcoder acp: this botcoderd cannot read files through the editor; the agent sees the files on disk"
+                );
+            }
             let _ = self.name.set(name);
             let _ = self.daemon.set(client);
         }
@@ -230,6 +254,14 @@ impl Bridge {
         }
     }
 
+    /// Serves `link`'s files from the editor when it offered its file system.
+    async fn serve_files(self: &Arc<Self>, link: &Arc<Link>, cx: &ConnectionTo<Client>) {
+        let fs = self.fs.get().copied().unwrap_or_default();
+        if let Some(task) = files::serve(self.clone(), link.clone(), cx.clone(), fs).await {
+            link.set_files_task(task);
+        }
+    }
+
     fn register(&self, link: Arc<Link>) {
         let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(old) = sessions.insert(link.id.0.clone(), link) {
@@ -267,6 +299,7 @@ impl Bridge {
         let link = Arc::new(Link::new(info.session_id.clone(), root.clone()));
         self.register(link.clone());
         let tr = Translator::new(root, self.context_window(&info).await);
+        self.serve_files(&link, &cx).await;
         link::follow(self.clone(), link, cx, tr, info.last_seq, Vec::new());
         Ok(NewSessionResponse::new(info.session_id.0.clone())
             .modes(modes(info.approval))
@@ -334,6 +367,7 @@ impl Bridge {
             }
         }
         let providers = self.providers().await;
+        self.serve_files(&link, &cx).await;
         link::follow(self.clone(), link, cx, tr, after_seq, pending);
         Ok(LoadSessionResponse::new()
             .modes(modes(info.approval))

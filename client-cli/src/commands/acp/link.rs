@@ -52,6 +52,8 @@ struct LinkState {
     /// (no `session.configure`): sent with every prompt instead.
     mode_override: Option<ApprovalPolicy>,
     pump: Option<tokio::task::AbortHandle>,
+    /// Serving the session's files from the editor (`files`).
+    files: Option<tokio::task::AbortHandle>,
 }
 
 impl Link {
@@ -187,10 +189,21 @@ impl Link {
         self.state().mode_override = Some(mode);
     }
 
-    /// Stops following the daemon session.
+    /// Records the task serving the session's files, to stop with the link.
+    pub fn set_files_task(&self, task: tokio::task::AbortHandle) {
+        if let Some(old) = self.state().files.replace(task) {
+            old.abort();
+        }
+    }
+
+    /// Stops following the daemon session (and serving its files).
     pub fn stop(&self) {
-        if let Some(p) = self.state().pump.take() {
+        let mut s = self.state();
+        if let Some(p) = s.pump.take() {
             p.abort();
+        }
+        if let Some(f) = s.files.take() {
+            f.abort();
         }
     }
 }

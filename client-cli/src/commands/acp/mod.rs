@@ -9,6 +9,7 @@
 
 mod bridge;
 mod diff;
+mod files;
 mod link;
 mod permission;
 mod prompt;

@@ -9,8 +9,9 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 use super::args::{opt_u64, req_str};
+use super::editor_io;
 use super::textio::{
-    CANCELLED, Job, Text, count_lines, looks_binary, looks_utf8, read_line_capped, read_text,
+    CANCELLED, Job, Text, count_lines, looks_binary, looks_utf8, read_line_capped,
 };
 use crate::tools::confine::{ConfineError, lexical};
 use crate::tools::delta::{apply_block, closest_lines, parse_blocks};
@@ -47,6 +48,18 @@ pub fn read_file(job: &Job, args: &Value) -> ToolOutcome {
         let shown = req_str(args, "path")?;
         let offset = opt_u64(args, "offset")?.unwrap_or(1).max(1);
         let limit = opt_u64(args, "limit")?.unwrap_or(READ_LINES).max(1);
+        if let Some(text) = editor_io::read_whole(job, shown) {
+            let text = text?;
+            let size = text.len() as u64;
+            return render(
+                job,
+                shown,
+                std::io::Cursor::new(text.into_bytes()),
+                size,
+                offset,
+                limit,
+            );
+        }
         let opened = job.root.open_file(shown).map_err(|e| match e {
             ConfineError::IsDir(_) => {
                 format!("{shown} is a directory; use list_files to see what is in it")
@@ -54,7 +67,23 @@ pub fn read_file(job: &Job, args: &Value) -> ToolOutcome {
             other => other.to_string(),
         })?;
         let size = opened.size;
-        let mut r = BufReader::with_capacity(64 * 1024, opened.file);
+        let r = BufReader::with_capacity(64 * 1024, opened.file);
+        render(job, shown, r, size, offset, limit)
+    };
+    run().unwrap_or_else(ToolOutcome::error)
+}
+
+/// The lines `offset..offset + limit` of `r` (a file of `size` bytes) as read_file shows
+/// them, with a note on what follows.
+fn render<R: BufRead>(
+    job: &Job,
+    shown: &str,
+    mut r: R,
+    size: u64,
+    offset: u64,
+    limit: u64,
+) -> Result<ToolOutcome, String> {
+    {
         let head = r.fill_buf().map_err(io_err(shown))?;
         if looks_binary(head) {
             return Err(format!(
@@ -147,8 +176,7 @@ pub fn read_file(job: &Job, args: &Value) -> ToolOutcome {
             truncated,
             ..ToolOutcome::ok(out)
         })
-    };
-    run().unwrap_or_else(ToolOutcome::error)
+    }
 }
 
 /// A planned change: the path (normalized, relative to the root), old text, new text.
@@ -174,7 +202,7 @@ fn plan_write(job: &Job, args: &Value) -> Result<Plan, String> {
     let shown = req_str(args, "path")?;
     let content = req_str(args, "content")?;
     let rel = rel_of(shown)?;
-    let old = match read_text(&job.root, shown)? {
+    let old = match editor_io::load(job, shown)? {
         Text::Text(t) => t,
         Text::Missing | Text::Opaque(_) => String::new(),
     };
@@ -191,7 +219,7 @@ fn plan_edit(job: &Job, args: &Value) -> Result<Plan, String> {
         .and_then(Value::as_bool)
         .unwrap_or(false);
     let rel = rel_of(shown)?;
-    let original = match read_text(&job.root, shown)? {
+    let original = match editor_io::load(job, shown)? {
         Text::Text(t) => t,
         Text::Missing => {
             return Err(format!(
@@ -237,6 +265,13 @@ fn plan_edit(job: &Job, args: &Value) -> Result<Plan, String> {
 /// Writes a plan (cancellation is checked last, before anything changes); says whether the
 /// file is new.
 fn commit(job: &Job, rel: &str, old: &str, new: &str) -> Result<(FileChange, bool), String> {
+    if let Some(created) = editor_io::write(job, rel, new) {
+        let change = FileChange {
+            diff: unified(rel, old, new),
+            path: rel.to_owned(),
+        };
+        return Ok((change, created?));
+    }
     let written = job
         .root
         .write(rel, new.as_bytes(), &|| job.cancelled())
@@ -312,7 +347,7 @@ fn plan_delta(job: &Job, args: &Value) -> Result<Vec<Result<Plan, String>>, Stri
         let idx = match files.iter().position(|f| f.key == key) {
             Some(i) => i,
             None => {
-                let (original, state) = match read_text(&job.root, &block.path) {
+                let (original, state) = match editor_io::load(job, &block.path) {
                     Ok(Text::Text(t)) => (Some(t.clone()), Ok(t)),
                     Ok(Text::Missing) => (None, Ok(String::new())),
                     Ok(Text::Opaque(why)) | Err(why) => (None, Err(why)),

@@ -10,6 +10,7 @@ fn job(root: &Path) -> Job {
     Job {
         root: Root::open(root).unwrap(),
         cancel: CancellationToken::new(),
+        editor: None,
     }
 }
 

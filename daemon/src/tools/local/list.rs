@@ -198,6 +198,7 @@ mod tests {
         Job {
             root: Root::open(root).unwrap(),
             cancel: tokio_util::sync::CancellationToken::new(),
+            editor: None,
         }
     }
 

@@ -2,6 +2,7 @@
 
 mod args;
 pub mod command;
+mod editor_io;
 pub mod files;
 pub mod git;
 pub mod list;
@@ -137,6 +138,7 @@ impl LocalToolExecutor {
         let root = ctx.project_root.clone();
         let args = call.args.clone();
         let cancel = ctx.cancel.clone();
+        let editor = ctx.editor.clone();
         Box::pin(async move {
             let token = cancel.clone();
             let mut task = tokio::task::spawn_blocking(move || {
@@ -145,6 +147,7 @@ impl LocalToolExecutor {
                         &textio::Job {
                             root,
                             cancel: token,
+                            editor,
                         },
                         &args,
                     ),
@@ -189,6 +192,7 @@ impl ToolExecutor for LocalToolExecutor {
     fn preview<'a>(&'a self, call: &'a ToolCall, ctx: &'a ToolContext) -> BoxFuture<'a, Preview> {
         let root = ctx.project_root.clone();
         let cancel = ctx.cancel.clone();
+        let editor = ctx.editor.clone();
         let (name, args) = (call.name.clone(), call.args.clone());
         Box::pin(async move {
             let str_arg = |k: &str| {
@@ -212,7 +216,12 @@ impl ToolExecutor for LocalToolExecutor {
             };
             let diff = tokio::task::spawn_blocking(move || {
                 let root = crate::tools::confine::Root::open(&root).ok()?;
-                files::preview_diff(&textio::Job { root, cancel }, &name, &args)
+                let job = textio::Job {
+                    root,
+                    cancel,
+                    editor,
+                };
+                files::preview_diff(&job, &name, &args)
             })
             .await
             .ok()

@@ -15,6 +15,8 @@ pub struct Job {
     pub root: Root,
     /// Cancelled with the turn; checked between lines, files and blocks.
     pub cancel: CancellationToken,
+    /// The editor serving the session's files, if one does (see `editor_io`).
+    pub editor: Option<crate::client_fs::Editor>,
 }
 
 impl Job {
