@@ -6,6 +6,7 @@
 
 pub mod live;
 pub mod models;
+mod botserver;
 mod provider;
 
 use std::collections::HashMap;
@@ -327,7 +328,7 @@ impl Config {
             tpm: limit("LLM_TPM"),
             rpm: limit("LLM_RPM"),
         };
-        let botserver = crate::botserver::BotserverSettings::from_env(env).unwrap_or_else(|e| {
+        let botserver = botserver::botserver_settings(env).unwrap_or_else(|e| {
             problems.push(e);
             None
         });

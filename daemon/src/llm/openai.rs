@@ -17,7 +17,7 @@ use super::stream::{ChunkDecoder, sse_event_stream};
 use super::{
     ChatMessage, ChatRequest, EventStream, LlmProvider, ProviderError, ProviderEvent, StopReason,
 };
-use crate::config::Secret;
+use botcoder_config::Secret;
 
 /// How a request authenticates.
 #[derive(Debug, Clone, PartialEq, Eq)]
