@@ -28,6 +28,25 @@ pub struct Env {
     /// The `[approvals]` rules could not be read: turns are refused rather than run without
     /// the deny rules the person wrote.
     pub approvals_lost: bool,
+    /// For each provider key variable, the variable (and file) that held the key, when
+    /// that is not the key variable itself (see [`Env::key_hint`]).
+    key_hints: HashMap<String, String>,
+}
+
+/// The key variables of every provider kind.
+const KEY_VARS: [&str; 4] = [
+    "OPENAI_API_KEY",
+    "AZURE_OPENAI_API_KEY",
+    "ANTHROPIC_API_KEY",
+    "LOCAL_LLM_API_KEY",
+];
+
+fn hints(hint: impl Fn(&str) -> String) -> HashMap<String, String> {
+    KEY_VARS
+        .iter()
+        .map(|v| (v.to_string(), hint(v)))
+        .filter(|(v, h)| v != h)
+        .collect()
 }
 
 impl Env {
@@ -45,6 +64,7 @@ impl Env {
                 .collect(),
             file_error: layers.file_error.clone(),
             approvals_lost: layers.approvals_lost,
+            key_hints: hints(|v| layers.key_hint(v)),
         }
     }
 
@@ -60,6 +80,7 @@ impl Env {
                 .collect(),
             file_error: user.file_error.clone(),
             approvals_lost: user.approvals_lost,
+            key_hints: hints(|v| merged.key_hint(v)),
         }
     }
 
@@ -72,7 +93,17 @@ impl Env {
                 .collect(),
             file_error: None,
             approvals_lost: false,
+            key_hints: HashMap::new(),
         }
+    }
+
+    /// The variable to name when the key in `key_var` is rejected: the one that held it
+    /// (`MY_KEY` through `key_env`, `OPENAI_API_KEY in /p/.env`), else `key_var`.
+    pub fn key_hint(&self, key_var: &str) -> String {
+        self.key_hints
+            .get(key_var)
+            .cloned()
+            .unwrap_or_else(|| key_var.to_owned())
     }
 
     /// A non-empty value.

@@ -91,7 +91,7 @@ fn openai(env: &Env, idle_timeout: Duration) -> Result<OpenAiConfig, String> {
         base_url: base,
         model: env.get("OPENAI_MODEL").unwrap_or("gpt-4o-mini").to_owned(),
         auth: OpenAiAuth::Bearer(Secret::new(key)),
-        key_var: "OPENAI_API_KEY",
+        key_var: env.key_hint("OPENAI_API_KEY"),
         model_var: "OPENAI_MODEL",
         context_window: Some(128_000),
         idle_timeout,
@@ -134,7 +134,7 @@ fn azure(env: &Env, idle_timeout: Duration) -> Result<OpenAiConfig, String> {
         url,
         model: deployment,
         auth: OpenAiAuth::ApiKeyHeader(Secret::new(key)),
-        key_var: "AZURE_OPENAI_API_KEY",
+        key_var: env.key_hint("AZURE_OPENAI_API_KEY"),
         model_var: "AZURE_OPENAI_DEPLOYMENT",
         context_window: Some(128_000),
         idle_timeout,
@@ -158,6 +158,7 @@ fn anthropic(env: &Env, idle_timeout: Duration) -> Result<AnthropicConfig, Strin
             .filter(|b| *b > 0),
         context_window: Some(200_000),
         idle_timeout,
+        key_var: env.key_hint("ANTHROPIC_API_KEY"),
     })
 }
 
@@ -176,7 +177,7 @@ fn local(env: &Env, idle_timeout: Duration) -> Result<OpenAiConfig, String> {
             Some(k) => OpenAiAuth::Bearer(Secret::new(k)),
             None => OpenAiAuth::None,
         },
-        key_var: "LOCAL_LLM_API_KEY",
+        key_var: env.key_hint("LOCAL_LLM_API_KEY"),
         model_var: "LOCAL_LLM_MODEL",
         context_window: env.parse::<u64>("LOCAL_LLM_CONTEXT")?,
         idle_timeout,

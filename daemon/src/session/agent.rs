@@ -530,6 +530,7 @@ async fn run_tool(
         project_root: core.project_path().into(),
         cancel: ctl.child_token(),
         output: Some(tx),
+        sandbox: core.settings.sandbox(),
     };
     let outcome = if !offered.contains(&call.name.as_str()) || !deps.tools.supports(&call.name) {
         failed(not_offered(&call.name, policy, offered))

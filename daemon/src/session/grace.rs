@@ -113,6 +113,7 @@ impl ToolExecutor for Graceful {
                 project_root: ctx.project_root.clone(),
                 cancel: ctx.cancel.clone(),
                 output: ctx.output.as_ref().map(|_| tx),
+                sandbox: ctx.sandbox.clone(),
             };
             let mut run: BoxFuture<'_, ToolOutcome> = if self.is_wedge(&call.name) {
                 Box::pin(wedge(call))
@@ -215,6 +216,7 @@ mod tests {
             project_root: "/".into(),
             cancel: cancel.clone(),
             output: Some(tx),
+            sandbox: None,
         };
         let c = call();
         {

@@ -39,6 +39,8 @@ pub struct ToolContext {
     pub cancel: CancellationToken,
     /// Live output of commands, as it arrives.
     pub output: Option<tokio::sync::mpsc::UnboundedSender<OutputChunk>>,
+    /// The session's own sandbox policy; `None`: the daemon's ([`sandbox::current`]).
+    pub sandbox: Option<std::sync::Arc<sandbox::Policy>>,
 }
 
 /// A piece of live command output.

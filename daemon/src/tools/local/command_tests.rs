@@ -14,6 +14,7 @@ fn ctx(
             project_root: root.to_path_buf(),
             cancel: CancellationToken::new(),
             output: Some(tx),
+            sandbox: None,
         },
         rx,
     )
