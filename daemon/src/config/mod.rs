@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 pub use botcoder_config::Secret;
+pub(crate) use provider::build_provider;
 pub use provider::{ProviderSpec, fallback_providers, provider_by_name, select_provider};
 
 use botcoder_protocol::ApprovalPolicy;
@@ -381,7 +382,7 @@ impl Config {
             fallback,
             approvals,
             provider_limits,
-            redactor: crate::redact::Redactor::from_env(env),
+            redactor: crate::redact::Redactor::from_vars(env.iter()),
             sandbox,
             compact,
             pricing,

@@ -1,5 +1,6 @@
 //! Which provider to use, from `LLM_PROVIDER` or from whichever credentials are present.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Env, Secret};
@@ -13,6 +14,38 @@ pub enum ProviderSpec {
     OpenAi(OpenAiConfig),
     /// Anthropic Messages.
     Anthropic(AnthropicConfig),
+}
+
+/// Builds the provider a spec describes (here, beside [`ProviderSpec`], so that `config`
+/// does not import `server`).
+pub(crate) fn build_provider(
+    spec: &ProviderSpec,
+    limiter: &Arc<crate::ratelimit::RateLimiter>,
+    limits: crate::llm::ProviderLimits,
+) -> Result<Arc<dyn crate::llm::LlmProvider>, String> {
+    let http = crate::llm::http_client()?;
+    let observer = |name: &str, base: &str| crate::llm::HeaderObserver {
+        limiter: limiter.clone(),
+        key: crate::llm::endpoint_key(name, base),
+    };
+    Ok(match spec {
+        ProviderSpec::OpenAi(cfg) => {
+            let o = observer(&cfg.name, &cfg.base_url);
+            Arc::new(
+                OpenAiProvider::new(cfg.clone(), http)
+                    .with_observer(o)
+                    .with_limits(limits),
+            )
+        }
+        ProviderSpec::Anthropic(cfg) => {
+            let o = observer("anthropic", &cfg.base_url);
+            Arc::new(
+                crate::llm::anthropic::AnthropicProvider::new(cfg.clone(), http)
+                    .with_observer(o)
+                    .with_limits(limits),
+            )
+        }
+    })
 }
 
 /// The default Azure OpenAI API version (GA).

@@ -62,7 +62,7 @@ pub fn child_may_see(name: &str) -> bool {
     !(["KEY", "SECRET", "TOKEN", "PASSWORD", "PASSWD", "CREDENTIAL"]
         .iter()
         .any(|w| upper.contains(w))
-        || crate::config::is_secret_var(name)
+        || botcoder_config::is_secret_var(name)
         || DAEMON_PREFIXES.iter().any(|p| upper.starts_with(p))
         || DAEMON_ONLY.contains(&upper.as_str()))
 }
