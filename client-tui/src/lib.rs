@@ -101,7 +101,11 @@ pub async fn run(opts: TuiOptions) -> Result<(), TuiError> {
             .map(|i| i.session_id)
             .map_err(|e| {
                 // No provider: the daemon refused before creating anything (EX_CONFIG).
-                let code = if e.kind() == Some(ErrorKind::ProviderNotConfigured) { 78 } else { 1 };
+                let code = if e.kind() == Some(ErrorKind::ProviderNotConfigured) {
+                    78
+                } else {
+                    1
+                };
                 err(code, e.to_string())
             })
     };

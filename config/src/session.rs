@@ -335,7 +335,11 @@ mod tests {
         let p = ProjectLayer {
             vars: vec![
                 ("BOTCODER_SANDBOX".into(), "bwrap".into(), "/p/.env".into()),
-                ("BOTCODER_SANDBOX_NETWORK".into(), "true".into(), "/p/.env".into()),
+                (
+                    "BOTCODER_SANDBOX_NETWORK".into(),
+                    "true".into(),
+                    "/p/.env".into(),
+                ),
             ],
             ..ProjectLayer::default()
         };
@@ -362,12 +366,24 @@ mod tests {
             "provider = \"work\"\n[providers.work]\nkind = \"openai\"\nkey_env = \"MY_KEY\"\n",
         );
         assert_eq!(base.key_hint("OPENAI_API_KEY"), "MY_KEY");
-        let m = merge(&base, Path::new("/p"), &project(&[]), &BTreeMap::new(), None);
+        let m = merge(
+            &base,
+            Path::new("/p"),
+            &project(&[]),
+            &BTreeMap::new(),
+            None,
+        );
         assert_eq!(m.key_hint("OPENAI_API_KEY"), "MY_KEY");
         let p = project(&[("OPENAI_API_KEY", "sk-project")]);
         let m = merge(&base, Path::new("/p"), &p, &BTreeMap::new(), None);
         assert_eq!(m.key_hint("OPENAI_API_KEY"), "OPENAI_API_KEY in /p/.env");
-        let m = merge(&user(&[], ""), Path::new("/p"), &project(&[]), &BTreeMap::new(), None);
+        let m = merge(
+            &user(&[], ""),
+            Path::new("/p"),
+            &project(&[]),
+            &BTreeMap::new(),
+            None,
+        );
         assert_eq!(m.key_hint("OPENAI_API_KEY"), "OPENAI_API_KEY");
     }
 

@@ -14,7 +14,6 @@
 use std::borrow::Cow;
 use std::sync::{Arc, RwLock};
 
-
 /// Shortest value treated as a secret.
 pub const MIN_SECRET_LEN: usize = 8;
 

@@ -76,8 +76,8 @@ mod tests {
         ]))
         .unwrap_err();
         assert!(err.contains("FALLBACK_TO_LOCAL"));
-        let err = botserver_settings(&Env::from_pairs([("LLM_PROVIDER", "botserver")]))
-            .unwrap_err();
+        let err =
+            botserver_settings(&Env::from_pairs([("LLM_PROVIDER", "botserver")])).unwrap_err();
         assert!(err.contains("BOTSERVER_URL"));
     }
 }

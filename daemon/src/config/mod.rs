@@ -4,9 +4,9 @@
 //! client's environment) are merged in `session::settings`, and `live` re-reads the file
 //! when it changes. Secrets are wrapped so they never reach logs or events (I8).
 
+mod botserver;
 pub mod live;
 pub mod models;
-mod botserver;
 mod provider;
 
 use std::collections::HashMap;

@@ -15,8 +15,8 @@ use botcoder_protocol::{ErrorKind, EventBody};
 use super::limits;
 use crate::error::DaemonError;
 use crate::session::settings::{Choices, Label, resolve};
-use crate::tools::sandbox;
 use crate::state::Daemon;
+use crate::tools::sandbox;
 
 /// Most variables a client may send.
 const MAX_ENV_VARS: usize = 64;

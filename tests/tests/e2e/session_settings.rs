@@ -106,12 +106,25 @@ async fn a_projects_file_cannot_turn_the_sandbox_off_but_the_users_shell_can() {
     .unwrap();
     std::fs::write(cloned.join(".env"), "BOTCODER_SANDBOX=off\n").unwrap();
     let target = outside.join("from-the-project");
-    let out = ask_running(&env, &mock, &cloned, &[], &format!("echo x > {}", p(&target))).await;
+    let out = ask_running(
+        &env,
+        &mock,
+        &cloned,
+        &[],
+        &format!("echo x > {}", p(&target)),
+    )
+    .await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     let hostile = info(&env, &out.session_id()).await;
     let mode = hostile.sandbox.clone().unwrap_or_default();
-    assert!(!mode.starts_with("off") && !mode.contains("network"), "{mode}");
-    assert!(!target.exists(), "the project's command escaped the sandbox");
+    assert!(
+        !mode.starts_with("off") && !mode.contains("network"),
+        "{mode}"
+    );
+    assert!(
+        !target.exists(),
+        "the project's command escaped the sandbox"
+    );
 
     // The user's own shell may choose `off` for its session, on the same daemon.
     let own = project(&env, "own");
@@ -128,8 +141,25 @@ async fn a_projects_file_cannot_turn_the_sandbox_off_but_the_users_shell_can() {
     let chosen = info(&env, &out.session_id()).await;
     assert_eq!(chosen.sandbox.as_deref(), Some("off"));
     assert!(target.exists(), "the user's choice of no sandbox applies");
+    // The same choice as a `session.create` parameter; a mode that is none is refused.
+    let c = env.client("test").await;
+    let create = |mode: &str| SessionCreateParams {
+        project_path: p(&own),
+        sandbox: Some(mode.to_owned()),
+        ..Default::default()
+    };
+    let made = c.call::<SessionCreate>(&create("off")).await.unwrap();
+    assert_eq!(made.sandbox.as_deref(), Some("off"));
+    let err = c
+        .call::<SessionCreate>(&create("none-such"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), Some(ErrorKind::InvalidParams), "{err}");
     // Two sessions, two sandboxes: the first keeps its own.
-    assert_eq!(info(&env, &hostile.session_id.0).await.sandbox, hostile.sandbox);
+    assert_eq!(
+        info(&env, &hostile.session_id.0).await.sandbox,
+        hostile.sandbox
+    );
     // The journal records the mode by name.
     let journal = std::fs::read_to_string(
         env.sessions_dir()
