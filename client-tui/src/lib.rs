@@ -12,7 +12,8 @@ use std::path::PathBuf;
 
 use botcoder_protocol::client::{ConnectOptions, DaemonClient};
 use botcoder_protocol::methods::{
-    SessionCreate, SessionCreateParams, SessionGet, SessionList, SessionListParams, SessionRef,
+    SessionConfigure, SessionConfigureParams, SessionCreate, SessionCreateParams, SessionGet,
+    SessionList, SessionListParams, SessionRef,
 };
 use botcoder_protocol::{CAPABILITY_APPROVALS, ErrorKind, SessionId};
 
@@ -91,13 +92,22 @@ pub async fn run(opts: TuiOptions) -> Result<(), TuiError> {
             // This shell's provider settings (keys included) win for the session, whatever
             // daemon is running.
             env: botcoder_config::client_env(),
+            require_provider: true,
             ..Default::default()
         };
         client
             .call::<SessionCreate>(&p)
             .await
             .map(|i| i.session_id)
-            .map_err(|e| err(1, e.to_string()))
+            .map_err(|e| {
+                // No provider: the daemon refused before creating anything (EX_CONFIG).
+                let code = if e.kind() == Some(ErrorKind::ProviderNotConfigured) {
+                    78
+                } else {
+                    1
+                };
+                err(code, e.to_string())
+            })
     };
     let result = async {
         loop {
@@ -122,6 +132,16 @@ pub async fn run(opts: TuiOptions) -> Result<(), TuiError> {
                     }
                 }
             };
+            // This shell's provider settings (a new key) reach an existing session too.
+            let _ = client
+                .call::<SessionConfigure>(&SessionConfigureParams {
+                    session_id: id.clone(),
+                    provider: None,
+                    model: None,
+                    approval: None,
+                    env: botcoder_config::client_env(),
+                })
+                .await;
             match app::run_session(
                 &mut terminal,
                 client.clone(),

@@ -190,6 +190,7 @@ mod tests {
             approval: Default::default(),
             provider: None,
             model: None,
+            sandbox: None,
             cost_usd: None,
         }
     }

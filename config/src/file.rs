@@ -419,6 +419,15 @@ impl FileConfig {
         (out, problems)
     }
 
+    /// The key variable of provider `name` and the variable its `key_env` names, when it
+    /// has one (`("OPENAI_API_KEY", "MY_KEY")`).
+    pub fn key_env_of(&self, name: &str) -> Option<(&'static str, String)> {
+        let entry = self.providers.get(name)?;
+        let kind = entry.kind.clone().unwrap_or_else(|| name.to_owned());
+        let (_, _, key_var) = names(&kind)?;
+        Some((key_var, entry.key_env.clone()?))
+    }
+
     /// The variables that select provider `name`: an entry under `[providers]`, or a kind.
     pub fn provider_vars(
         &self,

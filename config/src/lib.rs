@@ -360,8 +360,42 @@ pub fn is_client_var(name: &str) -> bool {
     is_provider_var(name)
         || matches!(
             name,
-            "BOTCODER_APPROVAL" | "BOTCODER_TOOL_MODE" | "BOTCODER_MAX_ITERATIONS"
+            "BOTCODER_APPROVAL"
+                | "BOTCODER_TOOL_MODE"
+                | "BOTCODER_MAX_ITERATIONS"
+                | "BOTCODER_SANDBOX"
+                | "BOTCODER_SANDBOX_NETWORK"
         )
+}
+
+/// Whether a variable sets the command sandbox: a project's files may set it only to
+/// something stricter than the user's settings (see [`session`]).
+pub fn is_sandbox_var(name: &str) -> bool {
+    matches!(name, "BOTCODER_SANDBOX" | "BOTCODER_SANDBOX_NETWORK")
+}
+
+/// How strict a sandbox setting is, higher is stricter; `None` for a value that is not one.
+/// `auto` ranks below `bwrap` (it may end up with Landlock) and above `landlock`.
+pub fn sandbox_strictness(name: &str, value: &str) -> Option<u8> {
+    let v = value.trim().to_ascii_lowercase();
+    match (name, v.as_str()) {
+        ("BOTCODER_SANDBOX", "off" | "none" | "false") => Some(0),
+        ("BOTCODER_SANDBOX", "landlock") => Some(1),
+        ("BOTCODER_SANDBOX", "auto" | "on") => Some(2),
+        ("BOTCODER_SANDBOX", "bwrap" | "bubblewrap") => Some(3),
+        ("BOTCODER_SANDBOX_NETWORK", "1" | "true" | "yes" | "on") => Some(0),
+        ("BOTCODER_SANDBOX_NETWORK", "0" | "false" | "no" | "off") => Some(1),
+        _ => None,
+    }
+}
+
+/// The default of a sandbox variable, for comparing a project's value against.
+pub(crate) fn sandbox_default(name: &str) -> &'static str {
+    if name == "BOTCODER_SANDBOX" {
+        "auto"
+    } else {
+        "false"
+    }
 }
 
 /// The variables of this process's environment a client sends with `session.create` and
@@ -402,6 +436,23 @@ pub fn read_dotenv(path: &Path) -> Result<Vars, String> {
     }
 }
 
+/// See [`Layers::key_hint`].
+pub(crate) fn key_hint(
+    key_from: &BTreeMap<String, String>,
+    vars: &BTreeMap<String, (String, Source)>,
+    key_var: &str,
+) -> String {
+    if let Some(held_in) = key_from.get(key_var) {
+        return held_in.clone();
+    }
+    match vars.get(key_var) {
+        Some((_, Source::Project(p) | Source::DotEnv(p))) => {
+            format!("{key_var} in {}", p.display())
+        }
+        _ => key_var.to_owned(),
+    }
+}
+
 /// Settings from the user's layers (defaults, config file, user `.env`, environment).
 #[derive(Debug, Clone, Default)]
 pub struct Layers {
@@ -415,6 +466,9 @@ pub struct Layers {
     pub approvals_lost: bool,
     /// The valid part of the config file (for `--provider NAME` and trusted projects).
     pub file_config: FileConfig,
+    /// Key variables filled through `key_env` (`OPENAI_API_KEY` → `MY_KEY`): the variable
+    /// a rejected key is reported under is the one that held it.
+    pub key_from: BTreeMap<String, String>,
 }
 
 impl Layers {
@@ -464,17 +518,40 @@ impl Layers {
             }
             layers.file_error = (!errors.is_empty()).then(|| errors.join("; "));
             layers.approvals_lost = parsed.approvals_lost;
+            if let Some((key_var, held_in)) = parsed
+                .config
+                .provider
+                .as_deref()
+                .and_then(|name| parsed.config.key_env_of(name))
+            {
+                let in_dotenv = dotenv.1.iter().any(|(k, _)| *k == held_in)
+                    && !env.iter().any(|(k, _)| *k == held_in);
+                let held_in = if in_dotenv {
+                    format!("{held_in} in {}", dotenv.0.display())
+                } else {
+                    held_in
+                };
+                layers.key_from.insert(key_var.to_owned(), held_in);
+            }
             layers.file_config = parsed.config;
         }
         for (k, v) in dotenv.1 {
+            layers.key_from.remove(&k);
             layers
                 .vars
                 .insert(k, (v, Source::DotEnv(dotenv.0.to_owned())));
         }
         for (k, v) in env {
+            layers.key_from.remove(&k);
             layers.vars.insert(k, (v, Source::Environment));
         }
         layers
+    }
+
+    /// Where the key in `key_var` came from, for "set X to a valid key": the variable
+    /// `key_env` named, else `key_var` itself, with the file that set it when one did.
+    pub fn key_hint(&self, key_var: &str) -> String {
+        key_hint(&self.key_from, &self.vars, key_var)
     }
 
     /// A non-empty value.

@@ -4,14 +4,20 @@
 //! project file named, unless the project is listed in `trusted_projects`. A cloned
 //! repository must not be able to point the user's key at its own server.
 //!
-//! A project's files may only say how to reach a provider (kind, URL, model, key): the
-//! approval policy, approval rules, sandbox, limits and botserver are the user's alone, so a
-//! hostile project cannot turn approvals or the sandbox off.
+//! A project's files may only say how to reach a provider (kind, URL, model, key) and make
+//! the command sandbox stricter (`[sandbox] mode = "bwrap"`, `network = false`): the approval
+//! policy, approval rules, limits and botserver are the user's alone, and a sandbox setting
+//! that would weaken the user's (`mode = "off"` in a cloned repository) is ignored unless the
+//! project is listed in `trusted_projects`. A hostile project cannot turn approvals or the
+//! sandbox off.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::{Layers, Source, Vars, is_client_var, is_provider_var, names, read_dotenv, read_small};
+use crate::{
+    Layers, Source, Vars, is_client_var, is_provider_var, is_sandbox_var, names, read_dotenv,
+    read_small, sandbox_default, sandbox_strictness,
+};
 
 /// A project's `.botcoder/config.toml` and `.env`, as far as a project may set anything.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -22,6 +28,8 @@ pub struct ProjectLayer {
     pub ignored: Vec<String>,
     /// Problems reading the files (`path:line: message`).
     pub errors: Vec<String>,
+    /// Key variables its `key_env` filled, with the variable and file that held the key.
+    pub key_from: BTreeMap<String, String>,
 }
 
 /// Reads a project's own settings (blocking: call off the async runtime).
@@ -38,7 +46,7 @@ pub fn read_project(project: &Path) -> ProjectLayer {
     };
     let take = |vars: Vars, path: &Path, out: &mut ProjectLayer| {
         for (k, v) in vars {
-            if is_provider_var(&k) {
+            if is_provider_var(&k) || is_sandbox_var(&k) {
                 out.vars.push((k, v, path.to_owned()));
             } else if crate::KNOWN.iter().any(|known| known.name == k) {
                 out.ignored.push(format!(
@@ -67,10 +75,24 @@ pub fn read_project(project: &Path) -> ProjectLayer {
                     toml_path.display()
                 ));
             }
+            if let Some((key_var, held_in)) = parsed
+                .config
+                .provider
+                .as_deref()
+                .and_then(|name| parsed.config.key_env_of(name))
+            {
+                out.key_from.insert(
+                    key_var.to_owned(),
+                    format!("{held_in} in {}", env_path.display()),
+                );
+            }
             take(vars, &toml_path, &mut out);
         }
         Ok(None) => {}
         Err(e) => out.errors.push(e),
+    }
+    for (k, _) in &dotenv {
+        out.key_from.remove(k);
     }
     take(dotenv, &env_path, &mut out);
     out
@@ -85,6 +107,10 @@ pub struct Merged {
     pub withheld: Vec<String>,
     /// Problems with the choices made (an unknown `--provider`).
     pub problems: Vec<String>,
+    /// Project settings not applied and why (a sandbox setting weaker than the user's).
+    pub ignored: Vec<String>,
+    /// Key variables filled from another variable (`key_env`), see [`Layers::key_hint`].
+    pub key_from: BTreeMap<String, String>,
 }
 
 impl Merged {
@@ -98,8 +124,35 @@ impl Merged {
 
     /// Sets a variable (a flag).
     pub fn set(&mut self, name: &str, value: &str, source: Source) {
+        self.key_from.remove(name);
         self.vars
             .insert(name.to_owned(), (value.to_owned(), source));
+    }
+
+    /// The variable (and file) that held the key in `key_var`, for "set X to a valid key".
+    pub fn key_hint(&self, key_var: &str) -> String {
+        crate::key_hint(&self.key_from, &self.vars, key_var)
+    }
+
+    /// Applies a project's sandbox setting when it is at least as strict as what the user's
+    /// layers say (or the project is trusted); otherwise says why not.
+    fn restrict(&mut self, name: &str, value: &str, file: &Path, trusted: bool) {
+        let current = self.get(name).unwrap_or(sandbox_default(name)).to_owned();
+        let before = sandbox_strictness(name, &current)
+            .or_else(|| sandbox_strictness(name, sandbox_default(name)));
+        match sandbox_strictness(name, value) {
+            Some(new) if trusted || before.is_none_or(|b| new >= b) => {
+                self.set(name, value, Source::Project(file.to_owned()));
+            }
+            Some(_) => self.ignored.push(format!(
+                "{name}={value} in {} is ignored: a project can only make the sandbox stricter                  than yours ({name}={current}); list the project in trusted_projects to let it",
+                file.display()
+            )),
+            None => self.ignored.push(format!(
+                "{name}={value:?} in {} is ignored: not a sandbox setting",
+                file.display()
+            )),
+        }
     }
 
     /// The plain (name, value) pairs.
@@ -125,6 +178,7 @@ impl Merged {
             if from_user && let Some((_, key, file)) = own_key {
                 self.set(key_var, key, Source::Project(file.clone()));
             } else if from_user {
+                self.key_from.remove(key_var);
                 let source = self.vars.remove(key_var).map(|(_, s)| s);
                 self.withheld.push(format!(
                     "your {key_var} (from {}) is not sent to {url}, which only {} names; put a key \
@@ -149,11 +203,18 @@ pub fn merge(
 ) -> Merged {
     let mut m = Merged {
         vars: base.entries().clone(),
+        key_from: base.key_from.clone(),
         ..Merged::default()
     };
+    let trusted = base.trusts(project_dir);
     for (k, v, file) in &project.vars {
-        m.set(k, v, Source::Project(file.clone()));
+        if is_sandbox_var(k) {
+            m.restrict(k, v, file, trusted);
+        } else {
+            m.set(k, v, Source::Project(file.clone()));
+        }
     }
+    m.key_from.extend(project.key_from.clone());
     for (k, v) in client {
         if is_client_var(k) && !v.trim().is_empty() {
             m.set(k, v, Source::Client);
@@ -166,11 +227,14 @@ pub fn merge(
                 for (k, v) in vars {
                     m.set(&k, &v, Source::Flag);
                 }
+                if let Some((key_var, held_in)) = base.file_config.key_env_of(name) {
+                    m.key_from.insert(key_var.to_owned(), held_in);
+                }
             }
             Err(e) => m.problems.push(e),
         }
     }
-    m.protect_keys(base.trusts(project_dir), project);
+    m.protect_keys(trusted, project);
     m
 }
 
@@ -254,9 +318,73 @@ mod tests {
         .unwrap();
         let p = read_project(dir.path());
         let names: Vec<&str> = p.vars.iter().map(|(k, _, _)| k.as_str()).collect();
-        assert_eq!(names, vec!["LOCAL_LLM_MODEL"]);
-        assert!(p.ignored.iter().any(|i| i.contains("BOTCODER_SANDBOX")));
+        assert_eq!(names, vec!["BOTCODER_SANDBOX", "LOCAL_LLM_MODEL"]);
         assert!(p.ignored.iter().any(|i| i.contains("BOTCODER_APPROVAL")));
+        // The sandbox setting is read, but `off` is weaker than the user's `auto`.
+        let m = merge(&user(&[], ""), dir.path(), &p, &BTreeMap::new(), None);
+        assert_eq!(m.get("BOTCODER_SANDBOX"), None);
+        assert!(
+            m.ignored[0].contains("BOTCODER_SANDBOX=off") && m.ignored[0].contains("stricter"),
+            "{:?}",
+            m.ignored
+        );
+    }
+
+    #[test]
+    fn a_project_may_make_the_sandbox_stricter_and_the_client_chooses_freely() {
+        let p = ProjectLayer {
+            vars: vec![
+                ("BOTCODER_SANDBOX".into(), "bwrap".into(), "/p/.env".into()),
+                (
+                    "BOTCODER_SANDBOX_NETWORK".into(),
+                    "true".into(),
+                    "/p/.env".into(),
+                ),
+            ],
+            ..ProjectLayer::default()
+        };
+        let base = user(&[("BOTCODER_SANDBOX_NETWORK", "false")], "");
+        let m = merge(&base, Path::new("/p"), &p, &BTreeMap::new(), None);
+        assert_eq!(
+            (m.get("BOTCODER_SANDBOX"), m.get("BOTCODER_SANDBOX_NETWORK")),
+            (Some("bwrap"), Some("false"))
+        );
+        assert_eq!(m.ignored.len(), 1, "{:?}", m.ignored);
+        // A trusted project may loosen it; the user's own client always may.
+        let trusted = user(&[], "trusted_projects = [\"/p\"]\n");
+        let m = merge(&trusted, Path::new("/p"), &p, &BTreeMap::new(), None);
+        assert_eq!(m.get("BOTCODER_SANDBOX_NETWORK"), Some("true"));
+        let client = BTreeMap::from([("BOTCODER_SANDBOX".to_owned(), "off".to_owned())]);
+        let m = merge(&base, Path::new("/p"), &p, &client, None);
+        assert_eq!(m.get("BOTCODER_SANDBOX"), Some("off"));
+    }
+
+    #[test]
+    fn the_key_hint_names_the_variable_that_held_the_key() {
+        let base = user(
+            &[("MY_KEY", "sk-mine")],
+            "provider = \"work\"\n[providers.work]\nkind = \"openai\"\nkey_env = \"MY_KEY\"\n",
+        );
+        assert_eq!(base.key_hint("OPENAI_API_KEY"), "MY_KEY");
+        let m = merge(
+            &base,
+            Path::new("/p"),
+            &project(&[]),
+            &BTreeMap::new(),
+            None,
+        );
+        assert_eq!(m.key_hint("OPENAI_API_KEY"), "MY_KEY");
+        let p = project(&[("OPENAI_API_KEY", "sk-project")]);
+        let m = merge(&base, Path::new("/p"), &p, &BTreeMap::new(), None);
+        assert_eq!(m.key_hint("OPENAI_API_KEY"), "OPENAI_API_KEY in /p/.env");
+        let m = merge(
+            &user(&[], ""),
+            Path::new("/p"),
+            &project(&[]),
+            &BTreeMap::new(),
+            None,
+        );
+        assert_eq!(m.key_hint("OPENAI_API_KEY"), "OPENAI_API_KEY");
     }
 
     #[test]

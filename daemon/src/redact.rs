@@ -14,8 +14,6 @@
 use std::borrow::Cow;
 use std::sync::{Arc, RwLock};
 
-use crate::config::Env;
-
 /// Shortest value treated as a secret.
 pub const MIN_SECRET_LEN: usize = 8;
 
@@ -45,10 +43,10 @@ impl Redactor {
     /// The secrets of a daemon configuration: every variable named like a secret
     /// (`*_KEY`, `*TOKEN*`, `*SECRET*`, `*PASSWORD*`, see `is_secret_var`) and the userinfo of
     /// every URL-valued variable.
-    pub fn from_env(env: &Env) -> Redactor {
+    pub fn from_vars<'a>(vars: impl IntoIterator<Item = (&'a str, &'a str)>) -> Redactor {
         let mut values = Vec::new();
-        for (name, value) in env.iter() {
-            if crate::config::is_secret_var(name) {
+        for (name, value) in vars {
+            if botcoder_config::is_secret_var(name) {
                 values.push(value.to_owned());
             }
             if let Some((user, password)) = userinfo(value) {
@@ -262,14 +260,13 @@ mod tests {
     }
 
     #[test]
-    fn from_env_takes_secret_vars_and_url_passwords() {
-        let env = Env::from_pairs([
+    fn from_vars_takes_secret_vars_and_url_passwords() {
+        let r = Redactor::from_vars([
             ("OPENAI_API_KEY", "sk-test-0123456789"),
             ("BOTSERVER_API_KEY", "bot-key-secret"),
             ("LOCAL_LLM_URL", "http://me:hunter2hunter2@127.0.0.1:1/v1"),
             ("OPENAI_MODEL", "gpt-4o-mini-long-name"),
         ]);
-        let r = Redactor::from_env(&env);
         let text = "sk-test-0123456789 bot-key-secret hunter2hunter2 gpt-4o-mini-long-name";
         assert_eq!(r.redact(text), "*** *** *** gpt-4o-mini-long-name");
     }

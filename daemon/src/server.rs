@@ -8,9 +8,7 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 use crate::botserver::Botserver;
-use crate::config::{Config, ProviderSpec};
-use crate::llm::openai::OpenAiProvider;
-use crate::llm::{HeaderObserver, LlmProvider, endpoint_key};
+use crate::config::Config;
 use crate::ratelimit::RateLimiter;
 use crate::rpc;
 use crate::session::Sessions;
@@ -78,37 +76,6 @@ pub enum StartError {
     /// Anything else.
     #[error("{0}")]
     Other(String),
-}
-
-/// Builds the provider a spec describes.
-pub(crate) fn build_provider(
-    spec: &ProviderSpec,
-    limiter: &Arc<RateLimiter>,
-    limits: crate::llm::ProviderLimits,
-) -> Result<Arc<dyn LlmProvider>, String> {
-    let http = crate::llm::http_client()?;
-    let observer = |name: &str, base: &str| HeaderObserver {
-        limiter: limiter.clone(),
-        key: endpoint_key(name, base),
-    };
-    Ok(match spec {
-        ProviderSpec::OpenAi(cfg) => {
-            let o = observer(&cfg.name, &cfg.base_url);
-            Arc::new(
-                OpenAiProvider::new(cfg.clone(), http)
-                    .with_observer(o)
-                    .with_limits(limits),
-            )
-        }
-        ProviderSpec::Anthropic(cfg) => {
-            let o = observer("anthropic", &cfg.base_url);
-            Arc::new(
-                crate::llm::anthropic::AnthropicProvider::new(cfg.clone(), http)
-                    .with_observer(o)
-                    .with_limits(limits),
-            )
-        }
-    })
 }
 
 /// Serves until SIGTERM, SIGINT or `daemon.shutdown`; then cancels turns, flushes journals,

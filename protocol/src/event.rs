@@ -299,6 +299,10 @@ pub enum EventBody {
         /// Approval policy now in force.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         approval: Option<ApprovalPolicy>,
+        /// The command sandbox now in force, by mode name (`bwrap`, `landlock+network`,
+        /// `off`), when it changed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sandbox: Option<String>,
         /// Who changed it: a client's label, or `config` for a reload.
         by: String,
     },

@@ -380,6 +380,15 @@ pub struct SessionCreateParams {
     /// memory only, never journaled or logged.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,
+    /// Refuse with `provider_not_configured` (and create nothing) when the session's
+    /// settings name no provider: what a client about to send a prompt wants, so no empty
+    /// session is left behind. Absent: the session is created and its turns say what to set.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_provider: bool,
+    /// Command sandbox for this session: `auto`, `bwrap`, `landlock` or `off`; absent: the
+    /// settings' (`BOTCODER_SANDBOX`). A project's files can only make it stricter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<String>,
 }
 
 /// `session.list` params.
@@ -442,6 +451,10 @@ pub struct SessionInfo {
     /// Model the session's next turn uses, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
+    /// The command sandbox the session's tools run in (`bwrap`, `landlock`, `off`, or
+    /// `auto` before the first command), with `+network` when commands may use the network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<String>,
     /// What the session has cost so far in US dollars, where prices are known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost_usd: Option<f64>,

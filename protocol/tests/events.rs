@@ -176,6 +176,7 @@ fn samples() -> Vec<EventBody> {
             model: Some("claude".into()),
             base_url: Some("http://127.0.0.1:1".into()),
             approval: Some(ApprovalPolicy::ReadOnly),
+            sandbox: Some("bwrap".into()),
             by: "config".into(),
         },
         EventBody::TurnChanges {

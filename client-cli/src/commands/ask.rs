@@ -102,6 +102,9 @@ async fn open_session(
         provider: args.provider.clone(),
         model: args.model.clone(),
         env,
+        // No provider: refused before a session directory exists (exit 78).
+        require_provider: true,
+        sandbox: None,
     };
     Ok((client.call::<SessionCreate>(&params).await?, true))
 }

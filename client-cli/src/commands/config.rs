@@ -127,7 +127,7 @@ async fn show(json: bool) -> Result<u8, Failure> {
             "file": config_path(),
             "file_error": layers.file_error,
             "project_errors": project.errors,
-            "ignored": project.ignored,
+            "ignored": project.ignored.iter().chain(&merged.ignored).collect::<Vec<_>>(),
             "withheld": merged.withheld,
             "vars": vars,
             "daemon": daemon.as_ref().map(|st| serde_json::json!({
@@ -151,7 +151,12 @@ async fn show(json: bool) -> Result<u8, Failure> {
                 "ERROR: {e}\n  (that part is ignored until it is fixed; the rest applies)\n"
             ));
         }
-        for note in project.ignored.iter().chain(&merged.withheld) {
+        for note in project
+            .ignored
+            .iter()
+            .chain(&merged.ignored)
+            .chain(&merged.withheld)
+        {
             text.push_str(&format!("note: {note}\n"));
         }
         for r in &rows {

@@ -84,12 +84,13 @@ pub async fn run(cmd: SessionsCommand) -> Result<u8, Failure> {
                 }
             } else {
                 let _ = out.text(&format!(
-                    "session   {}\ntitle     {}\nproject   {}\nprovider  {}\nmodel     {}\ncreated   {}\nupdated   {}\nevents    {}\n",
+                    "session   {}\ntitle     {}\nproject   {}\nprovider  {}\nmodel     {}\nsandbox   {}\ncreated   {}\nupdated   {}\nevents    {}\n",
                     one_line(info.session_id.as_str()),
                     one_line(info.title.as_deref().unwrap_or("-")),
                     one_line(&info.project_path),
                     one_line(info.provider.as_deref().unwrap_or("-")),
                     one_line(info.model.as_deref().unwrap_or("-")),
+                    one_line(info.sandbox.as_deref().unwrap_or("-")),
                     one_line(&info.created_at),
                     one_line(&info.updated_at),
                     info.last_seq

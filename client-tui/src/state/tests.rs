@@ -326,6 +326,7 @@ fn new_events_update_the_header_and_transcript() {
             model: Some("claude".into()),
             base_url: None,
             approval: Some(botcoder_protocol::ApprovalPolicy::ReadOnly),
+            sandbox: None,
             by: "cli".into(),
         },
     ));

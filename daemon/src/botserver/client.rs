@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::config::Secret;
+use botcoder_config::Secret;
 
 /// Why a botserver request failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

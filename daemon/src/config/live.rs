@@ -18,10 +18,10 @@ use botcoder_config::Layers;
 use botcoder_protocol::SessionId;
 use botcoder_protocol::methods::DaemonReloadResult;
 
+use super::build_provider;
 use super::{Config, Env};
 use crate::llm::{LlmProvider, endpoint_key};
 use crate::ratelimit::RateLimiter;
-use crate::server::build_provider;
 
 /// How often the watcher looks at the config file.
 pub const POLL: Duration = Duration::from_secs(1);

@@ -4,6 +4,7 @@
 //! client's environment) are merged in `session::settings`, and `live` re-reads the file
 //! when it changes. Secrets are wrapped so they never reach logs or events (I8).
 
+mod botserver;
 pub mod live;
 pub mod models;
 mod provider;
@@ -12,6 +13,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 pub use botcoder_config::Secret;
+pub(crate) use provider::build_provider;
 pub use provider::{ProviderSpec, fallback_providers, provider_by_name, select_provider};
 
 use botcoder_protocol::ApprovalPolicy;
@@ -27,6 +29,25 @@ pub struct Env {
     /// The `[approvals]` rules could not be read: turns are refused rather than run without
     /// the deny rules the person wrote.
     pub approvals_lost: bool,
+    /// For each provider key variable, the variable (and file) that held the key, when
+    /// that is not the key variable itself (see [`Env::key_hint`]).
+    key_hints: HashMap<String, String>,
+}
+
+/// The key variables of every provider kind.
+const KEY_VARS: [&str; 4] = [
+    "OPENAI_API_KEY",
+    "AZURE_OPENAI_API_KEY",
+    "ANTHROPIC_API_KEY",
+    "LOCAL_LLM_API_KEY",
+];
+
+fn hints(hint: impl Fn(&str) -> String) -> HashMap<String, String> {
+    KEY_VARS
+        .iter()
+        .map(|v| (v.to_string(), hint(v)))
+        .filter(|(v, h)| v != h)
+        .collect()
 }
 
 impl Env {
@@ -44,6 +65,7 @@ impl Env {
                 .collect(),
             file_error: layers.file_error.clone(),
             approvals_lost: layers.approvals_lost,
+            key_hints: hints(|v| layers.key_hint(v)),
         }
     }
 
@@ -59,6 +81,7 @@ impl Env {
                 .collect(),
             file_error: user.file_error.clone(),
             approvals_lost: user.approvals_lost,
+            key_hints: hints(|v| merged.key_hint(v)),
         }
     }
 
@@ -71,7 +94,17 @@ impl Env {
                 .collect(),
             file_error: None,
             approvals_lost: false,
+            key_hints: HashMap::new(),
         }
+    }
+
+    /// The variable to name when the key in `key_var` is rejected: the one that held it
+    /// (`MY_KEY` through `key_env`, `OPENAI_API_KEY in /p/.env`), else `key_var`.
+    pub fn key_hint(&self, key_var: &str) -> String {
+        self.key_hints
+            .get(key_var)
+            .cloned()
+            .unwrap_or_else(|| key_var.to_owned())
     }
 
     /// A non-empty value.
@@ -327,7 +360,7 @@ impl Config {
             tpm: limit("LLM_TPM"),
             rpm: limit("LLM_RPM"),
         };
-        let botserver = crate::botserver::BotserverSettings::from_env(env).unwrap_or_else(|e| {
+        let botserver = botserver::botserver_settings(env).unwrap_or_else(|e| {
             problems.push(e);
             None
         });
@@ -349,7 +382,7 @@ impl Config {
             fallback,
             approvals,
             provider_limits,
-            redactor: crate::redact::Redactor::from_env(env),
+            redactor: crate::redact::Redactor::from_vars(env.iter()),
             sandbox,
             compact,
             pricing,

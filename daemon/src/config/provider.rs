@@ -1,5 +1,6 @@
 //! Which provider to use, from `LLM_PROVIDER` or from whichever credentials are present.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Env, Secret};
@@ -13,6 +14,38 @@ pub enum ProviderSpec {
     OpenAi(OpenAiConfig),
     /// Anthropic Messages.
     Anthropic(AnthropicConfig),
+}
+
+/// Builds the provider a spec describes (here, beside [`ProviderSpec`], so that `config`
+/// does not import `server`).
+pub(crate) fn build_provider(
+    spec: &ProviderSpec,
+    limiter: &Arc<crate::ratelimit::RateLimiter>,
+    limits: crate::llm::ProviderLimits,
+) -> Result<Arc<dyn crate::llm::LlmProvider>, String> {
+    let http = crate::llm::http_client()?;
+    let observer = |name: &str, base: &str| crate::llm::HeaderObserver {
+        limiter: limiter.clone(),
+        key: crate::llm::endpoint_key(name, base),
+    };
+    Ok(match spec {
+        ProviderSpec::OpenAi(cfg) => {
+            let o = observer(&cfg.name, &cfg.base_url);
+            Arc::new(
+                OpenAiProvider::new(cfg.clone(), http)
+                    .with_observer(o)
+                    .with_limits(limits),
+            )
+        }
+        ProviderSpec::Anthropic(cfg) => {
+            let o = observer("anthropic", &cfg.base_url);
+            Arc::new(
+                crate::llm::anthropic::AnthropicProvider::new(cfg.clone(), http)
+                    .with_observer(o)
+                    .with_limits(limits),
+            )
+        }
+    })
 }
 
 /// The default Azure OpenAI API version (GA).
@@ -91,7 +124,7 @@ fn openai(env: &Env, idle_timeout: Duration) -> Result<OpenAiConfig, String> {
         base_url: base,
         model: env.get("OPENAI_MODEL").unwrap_or("gpt-4o-mini").to_owned(),
         auth: OpenAiAuth::Bearer(Secret::new(key)),
-        key_var: "OPENAI_API_KEY",
+        key_var: env.key_hint("OPENAI_API_KEY"),
         model_var: "OPENAI_MODEL",
         context_window: Some(128_000),
         idle_timeout,
@@ -134,7 +167,7 @@ fn azure(env: &Env, idle_timeout: Duration) -> Result<OpenAiConfig, String> {
         url,
         model: deployment,
         auth: OpenAiAuth::ApiKeyHeader(Secret::new(key)),
-        key_var: "AZURE_OPENAI_API_KEY",
+        key_var: env.key_hint("AZURE_OPENAI_API_KEY"),
         model_var: "AZURE_OPENAI_DEPLOYMENT",
         context_window: Some(128_000),
         idle_timeout,
@@ -158,6 +191,7 @@ fn anthropic(env: &Env, idle_timeout: Duration) -> Result<AnthropicConfig, Strin
             .filter(|b| *b > 0),
         context_window: Some(200_000),
         idle_timeout,
+        key_var: env.key_hint("ANTHROPIC_API_KEY"),
     })
 }
 
@@ -176,7 +210,7 @@ fn local(env: &Env, idle_timeout: Duration) -> Result<OpenAiConfig, String> {
             Some(k) => OpenAiAuth::Bearer(Secret::new(k)),
             None => OpenAiAuth::None,
         },
-        key_var: "LOCAL_LLM_API_KEY",
+        key_var: env.key_hint("LOCAL_LLM_API_KEY"),
         model_var: "LOCAL_LLM_MODEL",
         context_window: env.parse::<u64>("LOCAL_LLM_CONTEXT")?,
         idle_timeout,

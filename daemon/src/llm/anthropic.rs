@@ -20,7 +20,7 @@ use super::stream::{ChunkDecoder, sse_event_stream};
 use super::{
     ChatMessage, ChatRequest, EventStream, LlmProvider, ProviderError, ProviderEvent, StopReason,
 };
-use crate::config::Secret;
+use botcoder_config::Secret;
 
 /// The API version header every request carries.
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
@@ -42,6 +42,8 @@ pub struct AnthropicConfig {
     pub idle_timeout: Duration,
     /// Extended thinking budget in tokens (`ANTHROPIC_THINKING_BUDGET`); `None`: off.
     pub thinking_budget: Option<u32>,
+    /// The variable that held the key, for "set X to a valid key".
+    pub key_var: String,
 }
 
 /// The breakpoint that asks Anthropic to cache the prefix up to its block.
@@ -219,7 +221,7 @@ impl LlmProvider for AnthropicProvider {
                 ))
                 .header("x-api-key", self.cfg.api_key.expose())
                 .header("anthropic-version", ANTHROPIC_VERSION);
-            super::check_get("anthropic", rb, "ANTHROPIC_API_KEY").await
+            super::check_get("anthropic", rb, &self.cfg.key_var).await
         })
     }
 
@@ -239,7 +241,7 @@ impl LlmProvider for AnthropicProvider {
                 name: "anthropic",
                 base_url: &self.display_url,
                 url_var: "ANTHROPIC_BASE_URL",
-                key_var: "ANTHROPIC_API_KEY",
+                key_var: &self.cfg.key_var,
                 observer: self.observer.as_ref(),
                 idle: self.cfg.idle_timeout,
             };

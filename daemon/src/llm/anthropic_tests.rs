@@ -126,6 +126,7 @@ fn provider(thinking_budget: Option<u32>) -> AnthropicProvider {
             context_window: None,
             idle_timeout: Duration::from_secs(1),
             thinking_budget,
+            key_var: "ANTHROPIC_API_KEY".into(),
         },
         crate::llm::http_client().unwrap(),
     )

@@ -17,7 +17,7 @@ use super::stream::{ChunkDecoder, sse_event_stream};
 use super::{
     ChatMessage, ChatRequest, EventStream, LlmProvider, ProviderError, ProviderEvent, StopReason,
 };
-use crate::config::Secret;
+use botcoder_config::Secret;
 
 /// How a request authenticates.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,8 +43,9 @@ pub struct OpenAiConfig {
     pub model: String,
     /// Credentials.
     pub auth: OpenAiAuth,
-    /// The variable holding the key, for error messages.
-    pub key_var: &'static str,
+    /// The variable holding the key, for error messages ("set X to a valid key"): the one
+    /// that actually held it (`key_env`, a project's `.env`), not only the kind's default.
+    pub key_var: String,
     /// The variable holding the model, for error messages.
     pub model_var: &'static str,
     /// Context window, when known.
@@ -227,7 +228,7 @@ impl LlmProvider for OpenAiProvider {
                 ),
             };
             let rb = self.authorize(self.http.get(url));
-            super::check_get(&self.cfg.name, rb, self.cfg.key_var).await
+            super::check_get(&self.cfg.name, rb, &self.cfg.key_var).await
         })
     }
 
@@ -248,7 +249,7 @@ impl LlmProvider for OpenAiProvider {
                 name,
                 base_url: &self.display_url,
                 url_var: super::url_var(name),
-                key_var: self.cfg.key_var,
+                key_var: &self.cfg.key_var,
                 observer: self.observer.as_ref(),
                 idle: self.cfg.idle_timeout,
             };

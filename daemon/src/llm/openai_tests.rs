@@ -73,7 +73,7 @@ fn provider(name: &str, wire: Wire) -> OpenAiProvider {
         url: "http://x/v1/chat/completions".into(),
         model: "m".into(),
         auth: OpenAiAuth::None,
-        key_var: "K",
+        key_var: "K".into(),
         model_var: "M",
         context_window: None,
         idle_timeout: Duration::from_secs(1),

@@ -14,8 +14,9 @@ use botcoder_protocol::{ErrorKind, EventBody};
 
 use super::limits;
 use crate::error::DaemonError;
-use crate::session::settings::{Label, resolve};
+use crate::session::settings::{Choices, Label, resolve};
 use crate::state::Daemon;
+use crate::tools::sandbox;
 
 /// Most variables a client may send.
 const MAX_ENV_VARS: usize = 64;
@@ -77,6 +78,7 @@ fn name(what: &str, v: &Option<String>) -> Result<(), DaemonError> {
 fn configured(
     label: Option<&Label>,
     approval: Option<botcoder_protocol::ApprovalPolicy>,
+    sandbox: Option<String>,
     by: String,
 ) -> EventBody {
     EventBody::SessionConfigured {
@@ -84,13 +86,26 @@ fn configured(
         model: label.map(|l| l.model.clone()),
         base_url: label.map(|l| l.base_url.clone()),
         approval,
+        sandbox,
         by,
     }
 }
 
+/// A sandbox mode a client asked for, checked.
+fn sandbox_mode(v: &Option<String>) -> Result<(), DaemonError> {
+    match v {
+        Some(m) if sandbox::Requested::parse(m).is_none() => Err(DaemonError::invalid_params(
+            format!("sandbox {m:?} must be auto, bwrap, landlock or off"),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// `session.create`: the session's settings are resolved first (its approval policy
-/// defaults to theirs); a provider or model chosen here is kept in `meta.json` and
-/// journaled as `session.configured`.
+/// defaults to theirs); a provider, model or sandbox chosen here is kept in `meta.json` and
+/// journaled as `session.configured`, as is a sandbox other than the daemon's. With
+/// `require_provider`, settings that name no provider refuse the call before anything is
+/// written: no empty session directory is left behind.
 pub async fn create(
     daemon: &Arc<Daemon>,
     client: String,
@@ -103,6 +118,7 @@ pub async fn create(
     };
     name("provider", &p.provider)?;
     name("model", &p.model)?;
+    sandbox_mode(&p.sandbox)?;
     let env = client_env(p.env)?;
     let project = tokio::fs::canonicalize(&p.project_path)
         .await
@@ -112,19 +128,28 @@ pub async fn create(
         &daemon.live,
         &project,
         Some(&env),
-        p.provider.as_deref(),
-        p.model.as_deref(),
+        Choices {
+            provider: p.provider.as_deref(),
+            model: p.model.as_deref(),
+            sandbox: p.sandbox.as_deref(),
+        },
     )
     .await;
-    if p.provider.is_some() || p.model.is_some() {
-        // An explicit choice that does not work is the caller's mistake: say so now.
-        if let Err(e) = &r.config.provider {
-            return Err(DaemonError::new(
-                ErrorKind::ProviderNotConfigured,
-                e.clone(),
-            ));
-        }
+    // An explicit choice that does not work is the caller's mistake, and a client about to
+    // send a prompt gains nothing from a session that cannot answer: say so now. (Facade
+    // turns of a botserver need no local provider.)
+    let facade = r.config.botserver.as_ref().is_some_and(|b| b.facade);
+    if (p.provider.is_some() || p.model.is_some() || (p.require_provider && !facade))
+        && let Err(e) = &r.config.provider
+    {
+        return Err(DaemonError::new(
+            ErrorKind::ProviderNotConfigured,
+            e.clone(),
+        ));
     }
+    let policy = sandbox::for_session(r.config.sandbox).await;
+    let shown_sandbox = sandbox::label(&policy);
+    let own_sandbox = shown_sandbox != sandbox::label(sandbox::current());
     let approval = p.approval.unwrap_or(r.config.agent.approval);
     let info = daemon
         .sessions
@@ -136,18 +161,23 @@ pub async fn create(
     let session = daemon.sessions.get(&info.session_id).await?;
     let label = r.label();
     session.core.settings.set_label(label.clone());
-    if p.provider.is_some() || p.model.is_some() {
-        let (provider, model) = (p.provider.clone(), p.model.clone());
+    session.core.settings.set_sandbox(policy);
+    if p.provider.is_some() || p.model.is_some() || p.sandbox.is_some() {
+        let (provider, model, mode) = (p.provider.clone(), p.model.clone(), p.sandbox.clone());
         session
             .core
             .update_meta(|m| {
                 m.provider = provider;
                 m.model = model;
+                m.sandbox = mode;
             })
             .await?;
+    }
+    if p.provider.is_some() || p.model.is_some() || own_sandbox {
+        let shown = own_sandbox.then_some(shown_sandbox);
         session
             .core
-            .emit(configured(label.as_ref(), None, client))
+            .emit(configured(label.as_ref(), None, shown, client))
             .await?;
     }
     Ok(session.core.info())
@@ -183,8 +213,11 @@ pub async fn configure(
         &daemon.live,
         &meta.project_path,
         client_env.as_ref().map(|(_, e)| e.as_ref()),
-        provider.as_deref(),
-        model.as_deref(),
+        Choices {
+            provider: provider.as_deref(),
+            model: model.as_deref(),
+            sandbox: meta.sandbox.as_deref(),
+        },
     )
     .await;
     if (p.provider.is_some() || p.model.is_some())
@@ -210,7 +243,7 @@ pub async fn configure(
     session.core.settings.set_label(label.clone());
     session
         .core
-        .emit(configured(label.as_ref(), approval, client))
+        .emit(configured(label.as_ref(), approval, None, client))
         .await?;
     Ok(session.core.info())
 }

@@ -531,6 +531,7 @@ async fn run_tool(
         cancel: ctl.child_token(),
         output: Some(tx),
         editor: core.client_fs.editor(),
+        sandbox: core.settings.sandbox(),
     };
     let outcome = if !offered.contains(&call.name.as_str()) || !deps.tools.supports(&call.name) {
         failed(not_offered(&call.name, policy, offered))

@@ -55,6 +55,10 @@ pub struct Meta {
     /// Model chosen for this session; absent: the provider's configured model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
+    /// Sandbox mode chosen for this session (`session.create {sandbox}`); absent: the
+    /// settings'.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<String>,
 }
 
 const META_FILE: &str = "meta.json";
@@ -102,6 +106,7 @@ impl Meta {
             approval: ApprovalPolicy::default(),
             provider: None,
             model: None,
+            sandbox: None,
         })
     }
 
@@ -601,6 +606,7 @@ impl SessionCore {
             approval: meta.approval,
             provider: self.settings.shown_provider().or(meta.provider),
             model: self.settings.shown_model().or(meta.model),
+            sandbox: self.settings.shown_sandbox(),
             cost_usd: lock(&self.ledger).cost_usd(),
         }
     }

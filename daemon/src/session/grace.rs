@@ -114,6 +114,7 @@ impl ToolExecutor for Graceful {
                 cancel: ctx.cancel.clone(),
                 output: ctx.output.as_ref().map(|_| tx),
                 editor: ctx.editor.clone(),
+                sandbox: ctx.sandbox.clone(),
             };
             let mut run: BoxFuture<'_, ToolOutcome> = if self.is_wedge(&call.name) {
                 Box::pin(wedge(call))
@@ -217,6 +218,7 @@ mod tests {
             cancel: cancel.clone(),
             output: Some(tx),
             editor: None,
+            sandbox: None,
         };
         let c = call();
         {

@@ -326,6 +326,7 @@ impl Sessions {
             approval,
             provider: None,
             model: None,
+            sandbox: None,
         };
         let (d, m) = (dir.clone(), meta.clone());
         let journal = tokio::task::spawn_blocking(move || {
@@ -718,6 +719,7 @@ fn list_on_disk(root: &Path, mut live: HashMap<SessionId, SessionInfo>) -> Vec<S
             approval: meta.approval,
             provider: meta.provider,
             model: meta.model,
+            sandbox: meta.sandbox,
             cost_usd: None,
         });
     }

@@ -5,9 +5,14 @@
 //! key-redirect protection (I11) live in `botcoder_config::session`; this module turns the
 //! result into the providers and loop settings one turn uses.
 //!
+//! The command sandbox is resolved the same way (a project's files can only make it
+//! stricter, see `botcoder_config::session`): the session's tools run under the policy of
+//! its settings ([`crate::tools::sandbox::for_session`]).
+//!
 //! A provider is built again only when the merged settings changed (a fingerprint of them),
-//! and a change of provider, model or base URL between two turns is journaled as
-//! `session.configured {by: "config"}` so every attached client sees it.
+//! and a change of provider, model, base URL or sandbox between two turns is journaled as
+//! `session.configured {by: "config"}` so every attached client sees it (the sandbox by its
+//! mode name).
 
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
@@ -22,6 +27,18 @@ use super::core::SessionCore;
 use super::turn::TurnDeps;
 use crate::config::live::{self, LiveConfig};
 use crate::config::{Config, Env, ProviderSpec, select_provider};
+use crate::tools::sandbox::{self, Policy};
+
+/// What a session chose for itself (`meta.json`), over every layer of settings.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Choices<'a> {
+    /// `--provider`, `session.configure {provider}`.
+    pub provider: Option<&'a str>,
+    /// `--model`, `session.configure {model}`.
+    pub model: Option<&'a str>,
+    /// `session.create {sandbox}`.
+    pub sandbox: Option<&'a str>,
+}
 
 /// What a session's next turn uses, as clients may see it (no key).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +72,7 @@ impl Label {
 struct State {
     label: Option<Label>,
     cached: Option<(u64, Arc<TurnDeps>)>,
+    sandbox: Option<Arc<Policy>>,
 }
 
 /// The per-session part kept in [`SessionCore`].
@@ -82,6 +100,22 @@ impl SessionSettings {
     /// Records what the session uses; returns what it used before, when that was known.
     pub fn set_label(&self, label: Option<Label>) -> Option<Label> {
         std::mem::replace(&mut self.lock().label, label)
+    }
+
+    /// The sandbox policy the session's tools run under; `None`: the daemon's.
+    pub fn sandbox(&self) -> Option<Arc<Policy>> {
+        self.lock().sandbox.clone()
+    }
+
+    /// The session's sandbox by name (`bwrap`, `landlock+network`, `off`), once resolved.
+    pub fn shown_sandbox(&self) -> Option<String> {
+        self.lock().sandbox.as_deref().map(sandbox::label)
+    }
+
+    /// Records the session's sandbox policy; returns the name of the one before, if any.
+    pub fn set_sandbox(&self, policy: Arc<Policy>) -> Option<String> {
+        let before = self.lock().sandbox.replace(policy);
+        before.as_deref().map(sandbox::label)
     }
 }
 
@@ -111,9 +145,13 @@ pub async fn resolve(
     live: &LiveConfig,
     project: &str,
     client: Option<&BTreeMap<String, String>>,
-    provider: Option<&str>,
-    model: Option<&str>,
+    choices: Choices<'_>,
 ) -> Resolution {
+    let Choices {
+        provider,
+        model,
+        sandbox,
+    } = choices;
     let base = live.current();
     let dir = PathBuf::from(project);
     let layer = tokio::task::spawn_blocking(move || read_project(&dir))
@@ -125,6 +163,9 @@ pub async fn resolve(
     let empty = BTreeMap::new();
     let client = client.unwrap_or(&empty);
     let mut merged = merge(&base.layers, Path::new(project), &layer, client, provider);
+    if let Some(mode) = sandbox {
+        merged.set("BOTCODER_SANDBOX", mode, Source::Flag);
+    }
     let idle = std::time::Duration::from_secs(60);
     if let Some(model) = model {
         // The model variable of whichever provider the settings select.
@@ -150,6 +191,7 @@ pub async fn resolve(
         Config::from_env(&Env::from_merged(&merged, &base.layers))
     };
     let mut notes: Vec<String> = merged.withheld.clone();
+    notes.extend(merged.ignored.iter().cloned());
     notes.extend(layer.ignored.iter().cloned());
     notes.extend(layer.errors.iter().cloned());
     if !merged.problems.is_empty() {
@@ -186,8 +228,11 @@ pub async fn for_turn(core: &SessionCore, deps: &Arc<TurnDeps>) -> Arc<TurnDeps>
         &live,
         &meta.project_path,
         client.as_ref().map(|(_, e)| e.as_ref()),
-        meta.provider.as_deref(),
-        meta.model.as_deref(),
+        Choices {
+            provider: meta.provider.as_deref(),
+            model: meta.model.as_deref(),
+            sandbox: meta.sandbox.as_deref(),
+        },
     )
     .await;
     let key = {
@@ -236,14 +281,18 @@ pub async fn for_turn(core: &SessionCore, deps: &Arc<TurnDeps>) -> Arc<TurnDeps>
     };
     let label = r.label();
     let before = core.settings.set_label(label.clone());
-    if let Some(before) = before
-        && Some(&before) != label.as_ref()
-    {
+    let policy = sandbox::for_session(r.config.sandbox).await;
+    let shown = sandbox::label(&policy);
+    let sandbox_before = core.settings.set_sandbox(policy);
+    let sandbox_changed = sandbox_before.is_some_and(|b| b != shown);
+    let label_changed = before.is_some_and(|b| Some(&b) != label.as_ref());
+    if label_changed || sandbox_changed {
         let body = EventBody::SessionConfigured {
             provider: label.as_ref().map(|l| l.provider.clone()),
             model: label.as_ref().map(|l| l.model.clone()),
             base_url: label.as_ref().map(|l| l.base_url.clone()),
             approval: None,
+            sandbox: sandbox_changed.then_some(shown),
             by: "config".to_owned(),
         };
         if let Err(e) = core.emit(body).await {

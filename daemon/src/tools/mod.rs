@@ -41,6 +41,8 @@ pub struct ToolContext {
     pub output: Option<tokio::sync::mpsc::UnboundedSender<OutputChunk>>,
     /// The editor serving the session's files, if one does (`crate::client_fs`).
     pub editor: Option<crate::client_fs::Editor>,
+    /// The session's own sandbox policy; `None`: the daemon's ([`sandbox::current`]).
+    pub sandbox: Option<std::sync::Arc<sandbox::Policy>>,
 }
 
 /// A piece of live command output.

@@ -33,6 +33,7 @@ mod registry;
 mod responses;
 mod sandbox;
 mod service;
+mod session_settings;
 mod settings;
 mod torture;
 mod tui;

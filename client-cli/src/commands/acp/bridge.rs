@@ -289,6 +289,7 @@ impl Bridge {
             // The editor's provider settings (keys included) win for the session, as a
             // terminal's do.
             env: botcoder_config::client_env(),
+            require_provider: true,
             ..Default::default()
         };
         let info = daemon

@@ -62,7 +62,7 @@ pub fn child_may_see(name: &str) -> bool {
     !(["KEY", "SECRET", "TOKEN", "PASSWORD", "PASSWD", "CREDENTIAL"]
         .iter()
         .any(|w| upper.contains(w))
-        || crate::config::is_secret_var(name)
+        || botcoder_config::is_secret_var(name)
         || DAEMON_PREFIXES.iter().any(|p| upper.starts_with(p))
         || DAEMON_ONLY.contains(&upper.as_str()))
 }
@@ -224,7 +224,8 @@ pub(crate) async fn run(
     timeout: Duration,
     extra_env: &[(&str, &str)],
 ) -> ToolOutcome {
-    run_in(sandbox::current(), cmd, root, ctx, timeout, extra_env).await
+    let policy = ctx.sandbox.as_deref().unwrap_or(sandbox::current());
+    run_in(policy, cmd, root, ctx, timeout, extra_env).await
 }
 
 /// [`run`] under an explicit policy.
@@ -409,7 +410,7 @@ pub async fn execute_command(root: &Path, args: &Value, ctx: &ToolContext) -> To
     if wants_network(args) {
         // Reached only after a person approved this very call (`session::approval` asks for
         // every call that wants the network, whatever the policy, grants or allow rules).
-        let mut policy = sandbox::current().clone();
+        let mut policy = ctx.sandbox.as_deref().unwrap_or(sandbox::current()).clone();
         policy.network = true;
         return run_in(&policy, cmd, root, ctx, timeout, &[]).await;
     }

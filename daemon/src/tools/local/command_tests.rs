@@ -15,6 +15,7 @@ fn ctx(
             cancel: CancellationToken::new(),
             output: Some(tx),
             editor: None,
+            sandbox: None,
         },
         rx,
     )

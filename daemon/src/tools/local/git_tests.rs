@@ -17,6 +17,7 @@ fn ctx(
             cancel: CancellationToken::new(),
             output: Some(tx),
             editor: None,
+            sandbox: None,
         },
         rx,
     )

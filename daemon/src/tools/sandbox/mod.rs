@@ -41,15 +41,17 @@
 //! session bus (`systemd-run --user` would start a process outside the sandbox), agents'
 //! sockets and the display server.
 //!
-//! The policy is process-wide: [`init`] once at daemon start, [`current`] read by the command
+//! The daemon-wide policy: [`init`] once at daemon start, [`current`] read by the command
 //! runner. Never initialised (unit tests of other modules) means off without a reaper.
-//! It is not a per-session setting on purpose: a project's `.env` must not be able to turn
-//! its own sandbox off.
+//! A session whose settings ask for another mode gets its own policy from [`for_session`]
+//! (`session.rs`); the settings merge sees to it that a project's files can only make the
+//! sandbox stricter, never turn it off.
 
 mod bwrap;
 mod detect;
 pub mod helper;
 mod landlock;
+mod session;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -58,9 +60,10 @@ use botcoder_protocol::methods::{SandboxInfo, SandboxMode};
 
 pub use bwrap::args as bwrap_args;
 pub use detect::detect;
+pub use session::{for_session, label};
 
 /// What the configuration asks for (`[sandbox] mode`, `BOTCODER_SANDBOX`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Requested {
     /// bwrap, else Landlock, else refuse commands.
     #[default]
@@ -86,8 +89,8 @@ impl Requested {
     }
 }
 
-/// Sandbox settings read at daemon start.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Sandbox settings: the daemon's, read at start, or one session's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct Settings {
     /// The mechanism asked for.
     pub mode: Requested,
@@ -264,6 +267,7 @@ pub async fn start(settings: Settings, socket: &Path, data_dir: &Path) {
                 mechanism: Mechanism::Unavailable(format!("the sandbox probe crashed: {e}")),
                 ..Policy::off()
             });
+    session::started(settings);
     init(policy);
 }
 
