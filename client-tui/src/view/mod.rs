@@ -16,6 +16,7 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 
 use crate::state::{Item, State, policy_name};
 
+mod highlight;
 mod items;
 mod markdown;
 mod modal;
@@ -355,3 +356,7 @@ pub fn draw(f: &mut Frame<'_>, state: &State, theme: Theme, tick: usize, cache: 
 #[cfg(test)]
 #[path = "tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "highlight_tests.rs"]
+mod highlight_tests;
