@@ -102,7 +102,8 @@ async fn undo_redo_and_diff_from_the_tui() {
     tmux.keys("a", &["Enter"]);
     let s = tmux.wait_for("a", "+written by the model");
     assert!(s.contains("notes.txt"), "{s}");
-    tmux.keys("a", &["Escape"]);
+    // `q` closes the overlay (an Escape followed at once by `/` would read as Alt-/).
+    tmux.keys("a", &["q"]);
 
     tmux.type_text("a", "/undo");
     tmux.keys("a", &["Enter"]);
