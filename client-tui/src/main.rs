@@ -7,7 +7,7 @@ fn main() -> ExitCode {
     let session = match args.next() {
         Some(a) if a == "--help" || a == "-h" => {
             println!(
-                "botcoder-tui [SESSION]\n\nOpens the terminal UI on SESSION, or a picker of this project's sessions.\nKeys: Enter send, Alt/Shift+Enter or Ctrl-J newline, emacs editing keys (C-a C-e C-b C-f C-k C-u C-w C-y M-b M-f),\nUp/Down lines then history, Ctrl-C cancel the turn / clear the input / twice detach, Esc cancel,\nCtrl-O expand all tool output, Alt-O expand the last block, PgUp/PgDn scroll, F2 mouse capture,\n@path attach a file, /help the slash commands."
+                "botcoder-tui [SESSION]\n\nOpens the terminal UI on SESSION, or a picker of this project's sessions.\nKeys: Enter send, Alt/Shift+Enter or Ctrl-J newline, emacs editing keys (C-a C-e C-b C-f C-k C-u C-w C-y M-b M-f),\nUp/Down lines then history, Ctrl-C cancel the turn / clear the input / twice detach, Esc cancel,\nCtrl-O expand all tool output, Alt-O expand the last block (Alt-Up/Down mark another), PgUp/PgDn scroll, F2 mouse capture,\n@path attach a file, /help the slash commands."
             );
             return ExitCode::SUCCESS;
         }

@@ -3,7 +3,9 @@
 //! against the same in a fresh session. The goal is at most 1.5x: a frame lays out only
 //! what changed and what is on screen, whatever the history.
 //!
-//! Run: `cargo build --release --workspace --bins && cargo bench -p botcoder-tests --bench tui`
+//! Run: `cargo build --release -p botcoder-daemon -p botcoder-tui -p botcoder-tests --bins &&
+//! cargo bench -p botcoder-tests --bench tui` (the binaries must be in `target/release`, next
+//! to the bench; the CLI and the rest of the workspace are not needed).
 //! Knobs (environment): `BENCH_TURNS` (2000), `BENCH_TOKENS` (400), `BENCH_TOKEN_MS` (10).
 
 // Bench code: a failed expectation aborts the run.

@@ -106,15 +106,16 @@ impl State {
                 self.toggled.clear();
             }
             KeyCode::Char('o') if alt => {
-                let last = self.items.iter().rposition(|i| {
-                    matches!(i, super::Item::Tool { .. } | super::Item::Reasoning { .. })
-                });
-                if let Some(i) = last
+                let target = self.selected.or_else(|| self.foldable().last());
+                if let Some(i) = target
                     && !self.toggled.remove(&i)
                 {
                     self.toggled.insert(i);
                 }
             }
+            KeyCode::Up if alt => self.select_block(-1),
+            KeyCode::Down if alt => self.select_block(1),
+            KeyCode::Esc if self.selected.is_some() => self.selected = None,
             KeyCode::F(2) => {
                 self.mouse = !self.mouse;
                 let on = if self.mouse {
@@ -132,8 +133,15 @@ impl State {
             KeyCode::Tab if popup > 0 => {
                 self.accept_completion();
             }
-            KeyCode::PageUp => self.scroll += 10,
-            KeyCode::PageDown => self.scroll = self.scroll.saturating_sub(10),
+            // Scrolling by hand lets go of the picked block (the view keeps that on screen).
+            KeyCode::PageUp => {
+                self.selected = None;
+                self.scroll += 10;
+            }
+            KeyCode::PageDown => {
+                self.selected = None;
+                self.scroll = self.scroll.saturating_sub(10);
+            }
             // Home/End scroll the transcript when there is nothing to edit (or with Ctrl).
             KeyCode::Home if ctrl || self.input.is_empty() => self.scroll = usize::MAX / 2,
             KeyCode::End if ctrl || self.input.is_empty() => self.scroll = 0,
@@ -148,6 +156,33 @@ impl State {
             }
         }
         None
+    }
+
+    /// Transcript indexes of the blocks that fold (tool calls, reasoning), oldest first.
+    fn foldable(&self) -> impl DoubleEndedIterator<Item = usize> + '_ {
+        self.items
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| matches!(i, super::Item::Tool { .. } | super::Item::Reasoning { .. }))
+            .map(|(n, _)| n)
+    }
+
+    /// Alt-Up (`-1`) / Alt-Down (`1`): the previous / next foldable block becomes the one
+    /// Alt-O toggles; the first Alt-Up picks the last block. Down past the last lets go.
+    fn select_block(&mut self, dir: i32) {
+        let blocks: Vec<usize> = self.foldable().collect();
+        let at = self
+            .selected
+            .and_then(|s| blocks.iter().position(|b| *b == s));
+        self.selected = match (at, dir < 0) {
+            (None, true) => blocks.last().copied(),
+            (None, false) => None,
+            (Some(i), true) => Some(blocks[i.saturating_sub(1)]),
+            (Some(i), false) => blocks.get(i + 1).copied(),
+        };
+        if self.selected.is_some() {
+            self.hint("Alt-O opens/closes the marked block · Esc lets go");
+        }
     }
 
     fn ctrl_c(&mut self) -> Option<Action> {
@@ -251,6 +286,7 @@ impl State {
             Parsed::Clear => {
                 self.items.clear();
                 self.toggled.clear();
+                self.selected = None;
                 self.streaming = None;
                 self.reasoning = None;
                 None

@@ -80,6 +80,9 @@ pub struct State {
     pub expanded: bool,
     /// Blocks toggled against `expanded` (by transcript index).
     pub toggled: std::collections::BTreeSet<usize>,
+    /// The block Alt-O toggles, picked with Alt-Up/Alt-Down (`None`: the last one). The view
+    /// marks it and keeps it on screen.
+    pub selected: Option<usize>,
     /// Status hint and when it expires.
     pub status: Option<(String, Instant)>,
     /// Project files for `@` completion.

@@ -142,7 +142,7 @@ pub fn help() -> String {
     }
     out.push_str(
         "Keys: Enter send · Alt/Shift+Enter newline · Ctrl-C cancel turn / clear / twice detach · \
-         Esc cancel · Ctrl-O expand all · Alt-O expand last · PgUp/PgDn scroll · F2 mouse · \
+         Esc cancel · Ctrl-O expand all · Alt-O expand the last (or the marked) block · Alt-Up/Down mark a block · PgUp/PgDn scroll · F2 mouse · \
          @path attach a file · // a literal slash",
     );
     out

@@ -1,17 +1,14 @@
 //! Markdown for a terminal through `pulldown-cmark` (CommonMark, so `snake_case` is never
 //! emphasis): headings, lists, emphasis, inline code, fenced code without its fences,
-//! tables, quotes, links. Code is coloured by a small keyword highlighter per language
-//! rather than syntect: syntect's grammars and themes would more than double this crate's
-//! build time on the 2-core machines this is built on, for colours a terminal mostly
-//! approximates anyway.
+//! tables, quotes, links. Fenced code is coloured by its language (`super::highlight`).
 
 use pulldown_cmark::{CodeBlockKind, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use unicode_width::UnicodeWidthStr;
 
-use super::Theme;
 use super::wrap::{expand_tabs, wrap_spans};
+use super::{Theme, highlight};
 
 /// Renders `text` (already terminal-safe) into lines of at most `width` columns.
 pub fn render(text: &str, width: usize, theme: Theme) -> Vec<Line<'static>> {
@@ -243,9 +240,9 @@ impl Renderer {
             TagEnd::CodeBlock => {
                 if let Some((lang, code)) = self.code.take() {
                     let indent = self.indent();
-                    for l in code.trim_end_matches('\n').split('\n') {
+                    for l in highlight::block(&code, &lang, self.theme) {
                         let mut spans = vec![Span::raw(format!("{indent}  "))];
-                        spans.extend(highlight(&expand_tabs(l, 0), &lang, self.theme));
+                        spans.extend(l);
                         self.out.push(Line::from(spans));
                     }
                     self.blank();
@@ -338,144 +335,4 @@ fn fit(s: &str, w: usize) -> String {
     }
     out.push('…');
     out
-}
-
-fn keywords(lang: &str) -> &'static [&'static str] {
-    match lang {
-        "rust" | "rs" => &[
-            "fn", "let", "mut", "pub", "impl", "struct", "enum", "match", "if", "else", "for",
-            "while", "loop", "return", "use", "mod", "async", "await", "const", "static", "trait",
-            "where", "self", "Self", "true", "false", "in", "as", "crate", "super", "dyn", "move",
-        ],
-        "python" | "py" => &[
-            "def", "class", "import", "from", "return", "if", "elif", "else", "for", "while", "in",
-            "not", "and", "or", "None", "True", "False", "with", "as", "try", "except", "raise",
-            "lambda", "yield", "self", "pass", "async", "await",
-        ],
-        "go" => &[
-            "func",
-            "package",
-            "import",
-            "var",
-            "const",
-            "type",
-            "struct",
-            "interface",
-            "return",
-            "if",
-            "else",
-            "for",
-            "range",
-            "go",
-            "defer",
-            "chan",
-            "map",
-            "nil",
-            "true",
-            "false",
-        ],
-        "js" | "javascript" | "ts" | "typescript" | "tsx" | "jsx" => &[
-            "function",
-            "const",
-            "let",
-            "var",
-            "return",
-            "if",
-            "else",
-            "for",
-            "while",
-            "class",
-            "import",
-            "export",
-            "from",
-            "new",
-            "this",
-            "async",
-            "await",
-            "true",
-            "false",
-            "null",
-            "undefined",
-            "interface",
-            "type",
-        ],
-        "sh" | "bash" | "shell" | "zsh" | "console" => &[
-            "if", "then", "else", "fi", "for", "do", "done", "while", "case", "esac", "export",
-            "function", "local", "return", "echo", "cd",
-        ],
-        _ => &[
-            "fn", "let", "def", "class", "function", "return", "if", "else", "for", "while",
-            "import", "const", "true", "false", "null", "None",
-        ],
-    }
-}
-
-fn comment_start(lang: &str) -> &'static [&'static str] {
-    match lang {
-        "python" | "py" | "sh" | "bash" | "shell" | "zsh" | "toml" | "yaml" | "yml" | "make"
-        | "makefile" | "ruby" | "rb" => &["#"],
-        "sql" | "lua" | "haskell" => &["--"],
-        "" | "text" | "txt" | "diff" => &[],
-        _ => &["//"],
-    }
-}
-
-/// One line of code coloured by `lang`: keywords, strings, numbers, comments.
-pub fn highlight(line: &str, lang: &str, theme: Theme) -> Vec<Span<'static>> {
-    let lang = lang.to_ascii_lowercase();
-    if lang == "diff" || lang == "patch" {
-        let c = match line.chars().next() {
-            Some('+') => Color::Green,
-            Some('-') => Color::Red,
-            Some('@') => Color::Cyan,
-            _ => Color::Reset,
-        };
-        return vec![Span::styled(line.to_owned(), theme.fg(c))];
-    }
-    let kws = keywords(&lang);
-    let comments = comment_start(&lang);
-    let mut spans = Vec::new();
-    let mut word = String::new();
-    let mut rest = line;
-    let flush = |word: &mut String, spans: &mut Vec<Span<'static>>| {
-        if word.is_empty() {
-            return;
-        }
-        let style = if kws.contains(&word.as_str()) {
-            theme.fg(Color::Magenta)
-        } else if word.chars().next().is_some_and(|c| c.is_ascii_digit()) {
-            theme.fg(Color::Cyan)
-        } else {
-            Style::default()
-        };
-        spans.push(Span::styled(std::mem::take(word), style));
-    };
-    while let Some(c) = rest.chars().next() {
-        if let Some(m) = comments.iter().find(|m| rest.starts_with(**m)) {
-            let _ = m;
-            flush(&mut word, &mut spans);
-            spans.push(Span::styled(rest.to_owned(), theme.fg(Color::DarkGray)));
-            return spans;
-        }
-        // In Rust a lone quote is a lifetime (`'a`), not a string: only `'x'`, `'\n'` are.
-        let lifetime = c == '\''
-            && matches!(lang.as_str(), "rust" | "rs")
-            && !rest[1..].chars().take(3).any(|q| q == '\'');
-        if (c == '"' || c == '\'' || c == '`') && !lifetime {
-            flush(&mut word, &mut spans);
-            let end = rest[1..].find(c).map_or(rest.len(), |i| i + 2);
-            spans.push(Span::styled(rest[..end].to_owned(), theme.fg(Color::Green)));
-            rest = &rest[end..];
-            continue;
-        }
-        if c.is_alphanumeric() || c == '_' {
-            word.push(c);
-        } else {
-            flush(&mut word, &mut spans);
-            spans.push(Span::raw(c.to_string()));
-        }
-        rest = &rest[c.len_utf8()..];
-    }
-    flush(&mut word, &mut spans);
-    spans
 }

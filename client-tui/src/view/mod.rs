@@ -16,6 +16,7 @@ use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 
 use crate::state::{Item, State, policy_name};
 
+mod highlight;
 mod items;
 mod markdown;
 mod modal;
@@ -119,14 +120,39 @@ pub fn transcript_window(
     }
     let need = height.saturating_add(state.scroll);
     let mut rev: Vec<Line<'static>> = Vec::new();
+    // The picked block (Alt-Up/Down): its lines in `rev`, counted from the bottom.
+    let mut picked = None;
     for i in (0..state.items.len()).rev() {
         let lines = cache.lines(state, i, width, theme);
+        let below = rev.len();
         rev.extend(lines.iter().rev().cloned());
-        if rev.len() >= need {
+        if state.selected == Some(i) && rev.len() > below {
+            picked = Some((below, rev.len()));
+            let first = rev.len() - 1;
+            rev[first].spans.insert(
+                0,
+                Span::styled("▶ ", theme.fg(Color::Yellow).add_modifier(Modifier::BOLD)),
+            );
+        }
+        if rev.len() >= need && state.selected.is_none_or(|s| i <= s) {
             break;
         }
     }
-    let scroll = state.scroll.min(rev.len().saturating_sub(height));
+    let mut scroll = state.scroll;
+    // Keep the picked block on screen, its first line if it is taller than the screen.
+    if let Some((low, high)) = picked {
+        if high > scroll + height {
+            scroll = high - height;
+        }
+        if low < scroll {
+            scroll = if high - low <= height {
+                low
+            } else {
+                high - height
+            };
+        }
+    }
+    let scroll = scroll.min(rev.len().saturating_sub(height));
     let visible: Vec<Line<'static>> = rev.into_iter().skip(scroll).take(height).rev().collect();
     (visible, scroll)
 }
@@ -355,3 +381,7 @@ pub fn draw(f: &mut Frame<'_>, state: &State, theme: Theme, tick: usize, cache: 
 #[cfg(test)]
 #[path = "tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "highlight_tests.rs"]
+mod highlight_tests;

@@ -410,3 +410,58 @@ fn code_with_lifetimes_and_wide_text_renders() {
         "{lines:#?}"
     );
 }
+
+#[test]
+fn alt_up_marks_an_earlier_block_alt_o_opens_it_alone_and_it_stays_on_screen() {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let alt = |c| KeyEvent::new(c, KeyModifiers::ALT);
+    let mut s = State::new("s1");
+    let mut seq = 1;
+    for n in 0..12 {
+        let id = format!("c{n}");
+        s.apply(&tool(
+            seq,
+            &id,
+            "read_file",
+            serde_json::json!({"path": format!("f{n}.rs")}),
+        ));
+        s.apply(&result(
+            seq + 1,
+            &id,
+            true,
+            &format!("content of f{n}\n"),
+            None,
+        ));
+        seq += 2;
+    }
+    let blocks: Vec<usize> = (0..s.items.len())
+        .filter(|i| matches!(s.items[*i], Item::Tool { .. }))
+        .collect();
+    assert_eq!(blocks.len(), 12);
+    // Alt-O alone toggles the last block.
+    s.key(alt(KeyCode::Char('o')));
+    assert!(s.is_expanded(blocks[11]));
+    s.key(alt(KeyCode::Char('o')));
+    assert!(!s.is_expanded(blocks[11]));
+    // The first Alt-Up marks the last block; eleven more walk back to the first one.
+    for _ in 0..12 {
+        s.key(alt(KeyCode::Up));
+    }
+    assert_eq!(s.selected, Some(blocks[0]));
+    s.key(alt(KeyCode::Char('o')));
+    assert!(s.is_expanded(blocks[0]), "the marked block opens");
+    assert!(
+        blocks[1..].iter().all(|b| !s.is_expanded(*b)),
+        "and no other"
+    );
+    // On a 10-row screen the first block is far above the bottom: the view scrolls to it.
+    let lines = render(&s, 60, 10);
+    assert!(has(&lines, "▶"), "the marked block is marked: {lines:#?}");
+    assert!(has(&lines, "f0.rs"), "and on screen: {lines:#?}");
+    assert!(has(&lines, "content of f0"), "opened: {lines:#?}");
+    s.key(alt(KeyCode::Down));
+    assert_eq!(s.selected, Some(blocks[1]));
+    s.key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE));
+    assert_eq!(s.selected, None, "Esc lets go");
+    assert!(!has(&render(&s, 60, 10), "▶"));
+}

@@ -13,6 +13,8 @@ use botcoder_protocol::methods::{SessionCreate, SessionCreateParams};
 use botcoder_tests::harness::{TestEnv, bin};
 use botcoder_tests::mock_llm::{MockLlm, MockResponse};
 
+mod commands;
+
 struct Tmux<'a> {
     env: &'a TestEnv,
     socket: std::path::PathBuf,
