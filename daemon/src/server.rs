@@ -14,7 +14,7 @@ use crate::llm::{HeaderObserver, LlmProvider, endpoint_key};
 use crate::ratelimit::RateLimiter;
 use crate::rpc;
 use crate::session::Sessions;
-use crate::session::turn::TurnDeps;
+use crate::session::turn_types::TurnDeps;
 use crate::state::Daemon;
 
 /// How often the MCP servers look for a reloaded configuration.

@@ -19,7 +19,7 @@ use botcoder_config::{Source, names};
 use botcoder_protocol::EventBody;
 
 use super::core::SessionCore;
-use super::turn::TurnDeps;
+use super::turn_types::TurnDeps;
 use crate::config::live::{self, LiveConfig};
 use crate::config::{Config, Env, ProviderSpec, select_provider};
 
