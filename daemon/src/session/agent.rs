@@ -333,7 +333,7 @@ fn estimate_request(request: &ChatRequest) -> u64 {
                 }
                 crate::llm::ChatMessage::ToolResult { output, .. } => estimate_tokens(output),
                 crate::llm::ChatMessage::Reasoning { text, replay } => {
-                    super::reasoning::estimate(text, replay.as_ref())
+                    context::reasoning_tokens(text, replay.as_ref())
                 }
             })
             .sum::<u64>();

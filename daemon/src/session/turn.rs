@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use botcoder_protocol::{ApprovalPolicy, ErrorKind, EventBody, TurnError, TurnId, TurnStatus};
 
+use super::agent;
 use super::core::SessionCore;
 use super::facade::{self, FacadeOutcome};
 use super::turn_types::{Outcome, TurnControl, TurnDeps};
-use super::agent;
 
 enum Route {
     Local,

@@ -22,7 +22,12 @@ pub struct Request<'a> {
 }
 
 /// Accounts `event` when it is a [`ProviderEvent::Usage`]; any other event is ignored.
-pub async fn record(core: &SessionCore, pricing: &PriceTable, req: &Request<'_>, event: &ProviderEvent) {
+pub async fn record(
+    core: &SessionCore,
+    pricing: &PriceTable,
+    req: &Request<'_>,
+    event: &ProviderEvent,
+) {
     let &ProviderEvent::Usage {
         input_tokens,
         output_tokens,
