@@ -40,9 +40,10 @@ pub struct TurnDeps {
     pub compact: super::compact_settings::CompactSettings,
     /// Prices per model, for the cost of each `usage` (`[pricing]`).
     pub pricing: Arc<crate::llm::pricing::PriceTable>,
-    /// The user's settings now; when set, each turn resolves its session's own settings
-    /// against them (`session::settings`), else these deps are used as they are.
-    pub live: Option<Arc<crate::config::live::LiveConfig>>,
+    /// The user's settings now (reloaded when config.toml changes) and the environments
+    /// clients sent for their sessions; each turn resolves its session's own settings
+    /// against them (`session::settings::for_turn`).
+    pub live: Arc<crate::config::live::LiveConfig>,
     /// Where turns' snapshots go (undo).
     pub snapshots: Arc<crate::snapshot::Snapshots>,
 }
