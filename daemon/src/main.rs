@@ -11,13 +11,6 @@ use botcoder_daemon::hardening::{self, HardeningError};
 use botcoder_daemon::{logging, server};
 use clap::Parser;
 
-/// mimalloc gives the pages it frees back to the kernel by itself (after a short delay), so
-/// the memory of the thousands of sessions the idle sweeper unloads leaves the RSS; glibc's
-/// allocator kept them in its arenas unless `malloc_trim` (unsafe FFI) was called. Measured
-/// in docs/PERFORMANCE.md (`--bench memory`).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// The botcoder agent daemon: holds LLM provider connections and every session, and serves
 /// clients (`botcoder`, the TUI) over a Unix socket. Usually started on demand by `botcoder`.
 ///

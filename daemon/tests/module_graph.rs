@@ -65,19 +65,13 @@ const IN_FLIGHT_TOP: &[(&str, &str, &str)] = &[
         "config",
         "settings: the same cycle, the other way",
     ),
-    // Undo (issue 15): snapshot RPCs take the `Daemon` and the session core.
+    // Undo (issue 15): snapshot::revert works on the session core, sessions snapshot turns.
     (
         "snapshot",
         "session",
         "undo: snapshot::revert uses session::core",
     ),
     ("session", "snapshot", "undo: the same cycle, the other way"),
-    (
-        "snapshot",
-        "state",
-        "undo: snapshot::rpc takes state::Daemon",
-    ),
-    ("state", "snapshot", "undo: the same cycle, the other way"),
 ];
 
 /// The same for the submodules of `session`: cycles through `core` whose types live in

@@ -15,8 +15,8 @@ pub struct Ledger {
 
 /// Bounds of the estimate correction: a server that reports nonsense (a mock, a proxy that
 /// counts nothing) cannot make the daemon overfill or starve the window.
-const RATIO_MIN: f64 = 0.5;
-const RATIO_MAX: f64 = 4.0;
+pub(super) const RATIO_MIN: f64 = 0.5;
+pub(super) const RATIO_MAX: f64 = 4.0;
 
 impl Ledger {
     /// Folds one durable event in (the `usage` costs).
