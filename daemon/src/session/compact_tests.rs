@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use super::*;
 use super::super::ledger::{RATIO_MAX, RATIO_MIN};
+use super::*;
 use crate::config::Env;
 use crate::llm::ToolCallRequest;
 use botcoder_protocol::{Event, EventBody};

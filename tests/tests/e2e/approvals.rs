@@ -64,7 +64,7 @@ async fn approver(
         autostart: false,
     };
     let client = DaemonClient::connect(&opts).await.expect("approver");
-    let mut sub = session::subscribe(&client, &id, None).await;
+    let mut sub = session::subscribe(&client, id, None).await;
     let id = id.clone();
     let mut answers: VecDeque<(ApprovalDecision, Option<String>)> = answers
         .into_iter()

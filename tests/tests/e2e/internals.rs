@@ -37,7 +37,7 @@ async fn replayed_modes(env: &TestEnv, id: &SessionId) -> Vec<(u64, Mode)> {
         .await
         .unwrap()
         .last_seq;
-    let mut sub = session::subscribe(&c, &id, Some(0)).await;
+    let mut sub = session::subscribe(&c, id, Some(0)).await;
     let events = collect_until(&mut sub, Duration::from_secs(10), |e| e.seq == Some(last)).await;
     events
         .iter()

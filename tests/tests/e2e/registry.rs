@@ -111,7 +111,7 @@ async fn start_wedged_turn(
         &[("call_1", tool, args)],
         3,
     ));
-    let mut sub = session::subscribe(&c, &id, None).await;
+    let mut sub = session::subscribe(c, id, None).await;
     send(c, id, "go").await;
     collect_until(&mut sub, T, |e| {
         matches!(e.body, EventBody::ToolCall { .. })
