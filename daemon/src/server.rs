@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::ratelimit::RateLimiter;
 use crate::rpc;
 use crate::session::Sessions;
-use crate::session::turn::TurnDeps;
+use crate::session::turn_types::TurnDeps;
 use crate::state::Daemon;
 
 /// How often the MCP servers look for a reloaded configuration.
@@ -158,31 +158,26 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
         fallbacks: fallbacks.clone(),
         approvals: opts.config.approvals.clone(),
         max_tool_calls: opts.config.provider_limits.tool_calls,
-        live: Some(live.clone()),
+        live: live.clone(),
         compact: opts.config.compact,
         pricing: Arc::new(opts.config.pricing.clone()),
     });
-    let sessions = Sessions::new(opts.data_dir.join("sessions"), deps)
+    let sessions = Sessions::new(opts.data_dir.join("sessions"), deps.clone())
         .map_err(|e| StartError::Other(e.message))?;
     let sessions_dir_id = crate::session::store::FileId::of(sessions.root()).ok();
     let daemon = Arc::new(Daemon {
         sessions_dir_id,
         sessions,
+        deps,
         connections: AtomicU64::new(0),
-        agent: opts.config.agent,
-        limiter,
-        botserver,
         mcp,
-        snapshots,
-        live: live.clone(),
-        health,
         started: Instant::now(),
         socket_path: socket_path.clone(),
         log_file: opts.log_file.clone(),
         shutdown: CancellationToken::new(),
     });
 
-    if let Some(bot) = &daemon.botserver {
+    if let Some(bot) = &daemon.deps.botserver {
         // Every switch between local and multi-agent mode is announced to every client.
         let mut changes = bot.monitor.subscribe();
         let d = daemon.clone();
@@ -196,7 +191,7 @@ pub async fn run(opts: RunOptions) -> Result<(), StartError> {
         });
     }
     tokio::spawn(crate::snapshot::prune::run(
-        daemon.snapshots.clone(),
+        daemon.deps.snapshots.clone(),
         daemon.shutdown.clone(),
     ));
     let (stop_handle, server_handle) = jsonrpsee::server::stop_channel();

@@ -12,33 +12,23 @@ use botcoder_protocol::methods::{BotserverInfo, BudgetInfo, DaemonStatusResult, 
 use botcoder_protocol::{Mode, PROTOCOL_VERSION};
 use tokio_util::sync::CancellationToken;
 
-use crate::botserver::Botserver;
-use crate::config::AgentSettings;
 use crate::llm::LlmProvider;
-use crate::ratelimit::RateLimiter;
 use crate::session::Sessions;
+use crate::session::turn_types::TurnDeps;
 
 /// Everything the daemon owns, shared by every connection.
 #[derive(Debug)]
 pub struct Daemon {
     /// All sessions.
     pub sessions: Sessions,
+    /// What every turn needs (provider, limiter, botserver, tools, snapshots, live settings):
+    /// the daemon's one set, which each session's turns derive theirs from
+    /// (`session::settings::for_turn`). `sessions` holds the same `Arc`.
+    pub deps: Arc<TurnDeps>,
     /// Open connections.
     pub connections: AtomicU64,
-    /// Agent loop settings (defaults for new sessions).
-    pub agent: AgentSettings,
-    /// The daemon-wide rate limiter.
-    pub limiter: Arc<RateLimiter>,
-    /// The botserver, when configured.
-    pub botserver: Option<Arc<Botserver>>,
     /// The MCP servers.
     pub mcp: Arc<crate::mcp::Mcp>,
-    /// The shadow repositories of undo (`crate::snapshot`).
-    pub snapshots: Arc<crate::snapshot::Snapshots>,
-    pub(crate) health: Arc<crate::llm::ProviderHealth>,
-    /// The user's settings now (reloaded when config.toml changes) and the environments
-    /// clients sent for their sessions.
-    pub live: Arc<crate::config::live::LiveConfig>,
     pub(crate) started: Instant,
     pub(crate) socket_path: PathBuf,
     pub(crate) log_file: PathBuf,
@@ -77,8 +67,12 @@ impl Daemon {
             loaded_sessions: self.sessions.loaded(),
             running_turns: self.sessions.running_turns().await,
             connections: self.connections.load(std::sync::atomic::Ordering::Relaxed),
-            mode: self.botserver.as_ref().map_or(Mode::Local, |b| b.mode()),
-            botserver: self.botserver.as_ref().map(|b| {
+            mode: self
+                .deps
+                .botserver
+                .as_ref()
+                .map_or(Mode::Local, |b| b.mode()),
+            botserver: self.deps.botserver.as_ref().map(|b| {
                 let snap = b.monitor.snapshot();
                 BotserverInfo {
                     url: crate::redact::scrub(&b.settings.url),
@@ -91,14 +85,16 @@ impl Daemon {
             }),
             provider: self.provider_info(),
             provider_error: self
+                .deps
                 .live
                 .current()
                 .provider
                 .as_ref()
                 .err()
                 .map(|e| crate::redact::scrub(e)),
-            config_error: self.live.error().map(|e| crate::redact::scrub(&e)),
+            config_error: self.deps.live.error().map(|e| crate::redact::scrub(&e)),
             budgets: self
+                .deps
                 .limiter
                 .snapshot()
                 .into_iter()
@@ -120,9 +116,9 @@ impl Daemon {
     /// The active provider as clients may see it (no secrets: the base URL without
     /// userinfo, the last error redacted).
     pub fn provider_info(&self) -> Option<ProviderInfo> {
-        let base = self.live.current();
+        let base = self.deps.live.current();
         let p = base.provider.as_ref().ok()?;
-        let (health, last_error) = self.health.snapshot();
+        let (health, last_error) = self.deps.health.snapshot();
         Some(ProviderInfo {
             name: p.name().to_owned(),
             model: p.model().to_owned(),
@@ -136,7 +132,7 @@ impl Daemon {
 
     /// Every configured provider, the active one first (then the `LLM_FALLBACK` chain).
     pub fn providers_info(&self) -> Vec<ProviderInfo> {
-        let base = self.live.current();
+        let base = self.deps.live.current();
         let rest = base.fallbacks.iter().map(|p| ProviderInfo {
             name: p.name().to_owned(),
             model: p.model().to_owned(),
@@ -151,7 +147,7 @@ impl Daemon {
 
     /// The active provider, or why there is none.
     pub fn provider(&self) -> Result<Arc<dyn LlmProvider>, String> {
-        self.live.current().provider.clone()
+        self.deps.live.current().provider.clone()
     }
 
     /// Starts a graceful stop (as SIGTERM does).

@@ -60,6 +60,18 @@ impl CliOutput {
             .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
             .collect()
     }
+
+    /// `(kind, message)` of the error of the `turn.completed` that `botcoder ask --json`
+    /// printed last (empty strings when it has none).
+    pub fn last_error(&self) -> (String, String) {
+        let last = self
+            .json_lines()
+            .pop()
+            .unwrap_or_else(|| panic!("no events on stdout; stderr: {}", self.stderr));
+        assert_eq!(last["type"], "turn.completed", "{}", self.stdout);
+        let field = |name: &str| last["error"][name].as_str().unwrap_or_default().to_owned();
+        (field("kind"), field("message"))
+    }
 }
 
 /// One test's private world.
@@ -141,6 +153,11 @@ impl TestEnv {
         self.set("LLM_PROVIDER", "local")
             .set("LOCAL_LLM_URL", &mock.base_url())
             .set("LOCAL_LLM_MODEL", crate::mock_llm::MODEL)
+    }
+
+    /// The project directory as a `--project` argument or `project_path`.
+    pub fn project_arg(&self) -> String {
+        self.project.display().to_string()
     }
 
     /// The temp root.

@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use botcoder_protocol::client::DaemonClient;
+use botcoder_protocol::client::{DaemonClient, Subscription};
 use botcoder_protocol::methods::{
     SessionCreate, SessionCreateParams, SessionGet, SessionRef, SessionSend, SessionSendParams,
-    SubscribeParams,
+    SessionSendResult, SubscribeParams,
 };
 use botcoder_protocol::{ApprovalPolicy, Event, EventBody, SessionId};
 
@@ -28,6 +28,53 @@ pub async fn create(
         .await
         .unwrap_or_else(|e| panic!("session.create: {e}"))
         .session_id
+}
+
+/// A new session on `project` with the daemon's default approval policy.
+pub async fn create_default(c: &DaemonClient, project: &std::path::Path) -> SessionId {
+    let p = SessionCreateParams {
+        project_path: project.display().to_string(),
+        title: None,
+        approval: None,
+        ..Default::default()
+    };
+    c.call::<SessionCreate>(&p)
+        .await
+        .unwrap_or_else(|e| panic!("session.create: {e}"))
+        .session_id
+}
+
+/// Subscribes to `id` after `after_seq` (`None`: live events only, after the partial reply).
+pub async fn subscribe(
+    c: &DaemonClient,
+    id: &SessionId,
+    after_seq: Option<u64>,
+) -> Subscription<Event> {
+    c.subscribe(&SubscribeParams {
+        session_id: id.clone(),
+        after_seq,
+    })
+    .await
+    .unwrap_or_else(|e| panic!("session.subscribe: {e}"))
+}
+
+/// Sends `text` to `id` under the session's own approval policy.
+pub async fn send(c: &DaemonClient, id: &SessionId, text: &str) -> SessionSendResult {
+    let p = SessionSendParams {
+        session_id: id.clone(),
+        text: text.into(),
+        approval: None,
+    };
+    c.call::<SessionSend>(&p)
+        .await
+        .unwrap_or_else(|e| panic!("session.send: {e}"))
+}
+
+/// Subscribes to `id` (live) and sends `text`: the subscription sees the whole turn.
+pub async fn start_turn(c: &DaemonClient, id: &SessionId, text: &str) -> Subscription<Event> {
+    let sub = subscribe(c, id, None).await;
+    send(c, id, text).await;
+    sub
 }
 
 /// Sends `text` and returns the events of that turn only (subscribed after the session's

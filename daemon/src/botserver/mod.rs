@@ -4,7 +4,6 @@
 //! local work is automatic (when `FALLBACK_TO_LOCAL` allows) and announced as `mode.changed`.
 
 pub mod client;
-pub mod facade;
 pub mod health;
 pub mod progress;
 

@@ -231,7 +231,7 @@ pub fn module(daemon: Arc<Daemon>, peer: Peer, greeted: Arc<AtomicBool>) -> RpcM
     });
     register::<SessionDelete, _, _>(&mut module, |p, conn| async move {
         conn.daemon.sessions.delete(&p.session_id).await?;
-        conn.daemon.live.forget(&p.session_id);
+        conn.daemon.deps.live.forget(&p.session_id);
         Ok(Empty {})
     });
     register::<SessionRename, _, _>(&mut module, |p, conn| async move {

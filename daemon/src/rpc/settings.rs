@@ -125,7 +125,7 @@ pub async fn create(
         .map(|c| c.to_string_lossy().into_owned())
         .unwrap_or_else(|_| p.project_path.clone());
     let r = resolve(
-        &daemon.live,
+        &daemon.deps.live,
         &project,
         Some(&env),
         Choices {
@@ -156,7 +156,7 @@ pub async fn create(
         .create(&p.project_path, title, approval)
         .await?;
     if !env.is_empty() {
-        daemon.live.set_client_env(&info.session_id, env);
+        daemon.deps.live.set_client_env(&info.session_id, env);
     }
     let session = daemon.sessions.get(&info.session_id).await?;
     let label = r.label();
@@ -195,7 +195,7 @@ pub async fn configure(
     let env = client_env(p.env)?;
     let session = daemon.sessions.get(&p.session_id).await?;
     if !env.is_empty() {
-        daemon.live.set_client_env(&p.session_id, env);
+        daemon.deps.live.set_client_env(&p.session_id, env);
     }
     if p.provider.is_none() && p.model.is_none() && p.approval.is_none() {
         return Ok(session.core.info());
@@ -208,9 +208,9 @@ pub async fn configure(
         _ => meta.model.clone(),
     };
     let provider = p.provider.clone().or(meta.provider.clone());
-    let client_env = daemon.live.client_env(&p.session_id);
+    let client_env = daemon.deps.live.client_env(&p.session_id);
     let r = resolve(
-        &daemon.live,
+        &daemon.deps.live,
         &meta.project_path,
         client_env.as_ref().map(|(_, e)| e.as_ref()),
         Choices {
@@ -250,7 +250,7 @@ pub async fn configure(
 
 /// `daemon.reload`.
 pub async fn reload(daemon: &Arc<Daemon>) -> Result<DaemonReloadResult, DaemonError> {
-    let live = daemon.live.clone();
+    let live = daemon.deps.live.clone();
     tokio::task::spawn_blocking(move || live.reload())
         .await
         .map_err(|e| DaemonError::internal(format!("reload failed: {e}")))
@@ -259,7 +259,7 @@ pub async fn reload(daemon: &Arc<Daemon>) -> Result<DaemonReloadResult, DaemonEr
 /// `provider.list`, each with the models its server lists (asked in parallel, bounded).
 pub async fn providers(daemon: &Arc<Daemon>) -> Result<ProviderListResult, DaemonError> {
     let mut providers = daemon.providers_info();
-    let base = daemon.live.current();
+    let base = daemon.deps.live.current();
     let specs: Vec<_> = base
         .config
         .provider

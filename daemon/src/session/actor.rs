@@ -17,7 +17,8 @@ use tokio::task::JoinHandle;
 
 use super::core::SessionCore;
 use super::grace::TOOL_GRACE;
-use super::turn::{TurnControl, TurnDeps, run_turn};
+use super::turn::run_turn;
+use super::turn_types::{TurnControl, TurnDeps};
 use crate::clock::new_turn_id;
 use crate::error::DaemonError;
 

@@ -17,7 +17,7 @@ use super::compact;
 use super::context::{self, estimate_tokens};
 use super::core::SessionCore;
 use super::store::PartialReply;
-use super::turn::{Outcome, TurnControl, TurnDeps};
+use super::turn_types::{Outcome, TurnControl, TurnDeps};
 use crate::config::ToolMode;
 use crate::llm::{ChatRequest, LlmProvider, ProviderEvent, ToolCallRequest, stream_with_retries};
 use crate::tools::{ToolCall, ToolContext, ToolOutcome, delta, text_calls};
@@ -333,7 +333,7 @@ fn estimate_request(request: &ChatRequest) -> u64 {
                 }
                 crate::llm::ChatMessage::ToolResult { output, .. } => estimate_tokens(output),
                 crate::llm::ChatMessage::Reasoning { text, replay } => {
-                    super::reasoning::estimate(text, replay.as_ref())
+                    context::reasoning_tokens(text, replay.as_ref())
                 }
             })
             .sum::<u64>();
@@ -434,29 +434,14 @@ async fn stream_reply(
             Some(Ok(ProviderEvent::Reasoning { text, replay })) => {
                 reasoning.complete(core, text, replay).await
             }
-            Some(Ok(ProviderEvent::Usage {
-                input_tokens,
-                output_tokens,
-                cached_input_tokens,
-                reasoning_tokens,
-            })) => {
-                permit.reconcile(input_tokens + output_tokens);
-                core.with_ledger(|l| l.calibrate(prompt_estimate, input_tokens));
-                let cost_usd =
-                    deps.pricing
-                        .cost_usd(&model, input_tokens, cached_input_tokens, output_tokens);
-                emit(
-                    core,
-                    EventBody::Usage {
-                        turn_id: turn_id.clone(),
-                        input_tokens,
-                        output_tokens,
-                        cached_input_tokens,
-                        reasoning_tokens,
-                        cost_usd,
-                    },
-                )
-                .await;
+            Some(Ok(usage @ ProviderEvent::Usage { .. })) => {
+                let req = super::usage::Request {
+                    turn_id,
+                    model: &model,
+                    estimate: prompt_estimate,
+                    permit: &permit,
+                };
+                super::usage::record(core, &deps.pricing, &req, &usage).await;
             }
             Some(Ok(ProviderEvent::Retry {
                 attempt,

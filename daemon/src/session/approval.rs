@@ -11,7 +11,7 @@ use botcoder_protocol::{ApprovalDecision, ApprovalPolicy, EventBody, TurnId};
 
 use self::rules::{Action, Scope};
 use super::core::SessionCore;
-use super::turn::{TurnControl, TurnDeps};
+use super::turn_types::{TurnControl, TurnDeps};
 use crate::tools::local::command;
 use crate::tools::{Risk, ToolCall, ToolContext};
 

@@ -20,11 +20,12 @@ use botcoder_protocol::methods::SessionCompactResult;
 use botcoder_protocol::{ErrorKind, EventBody, TurnId};
 use futures::StreamExt;
 
+pub use super::compact_settings::CompactSettings;
 use super::context::{self, estimate_tokens, messages_tokens};
 use super::conversation::{TEXT_RESULTS_HEADER, cap};
 use super::core::SessionCore;
-use super::turn::{TurnControl, TurnDeps};
-use crate::config::Env;
+pub use super::ledger::Ledger;
+use super::turn_types::{TurnControl, TurnDeps};
 use crate::error::DaemonError;
 use crate::llm::{ChatMessage, ChatRequest, LlmProvider, ProviderEvent, stream_with_retries};
 
@@ -43,111 +44,19 @@ and the results that matter); Decisions (choices made and why); Open (errors not
 questions pending); Next steps (the concrete next actions). Quote exact paths, names, error \
 messages and values. Do not invent anything and do not call tools. At most 400 words.";
 
-/// Compaction settings (`[context]` in config.toml).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct CompactSettings {
-    /// Share of the context window past which the oldest part is summarised
-    /// (`BOTCODER_COMPACT_AT`).
-    pub compact_at: f64,
-    /// The context window in tokens, for every provider (`BOTCODER_CONTEXT_WINDOW`); else
-    /// the provider's own (`LOCAL_LLM_CONTEXT` for local servers).
-    pub context_window: Option<u64>,
-}
-
-impl Default for CompactSettings {
-    fn default() -> Self {
-        CompactSettings {
-            compact_at: 0.85,
-            context_window: None,
-        }
-    }
-}
-
-impl CompactSettings {
-    /// From `BOTCODER_COMPACT_AT` (a share such as `0.85`, or a percentage such as `85`)
-    /// and `BOTCODER_CONTEXT_WINDOW`; what is wrong goes to `problems`.
-    pub fn from_env(env: &Env, problems: &mut Vec<String>) -> CompactSettings {
-        let mut s = CompactSettings::default();
-        match env.parse::<f64>("BOTCODER_COMPACT_AT") {
-            Ok(Some(v)) if v > 1.0 && v <= 100.0 => s.compact_at = v / 100.0,
-            Ok(Some(v)) if (0.05..=1.0).contains(&v) => s.compact_at = v,
-            Ok(Some(v)) => problems.push(format!(
-                "BOTCODER_COMPACT_AT={v} must be a share of the context window between 0.05 and 1 (or a percentage up to 100), e.g. 0.85"
-            )),
-            Ok(None) => {}
-            Err(e) => problems.push(e),
-        }
-        match env.parse::<u64>("BOTCODER_CONTEXT_WINDOW") {
-            Ok(Some(n)) if n >= 256 => s.context_window = Some(n),
-            Ok(Some(n)) => problems.push(format!(
-                "BOTCODER_CONTEXT_WINDOW={n} is too small: give the model's context window in tokens (at least 256)"
-            )),
-            Ok(None) => {}
-            Err(e) => problems.push(e),
-        }
-        s
-    }
-}
-
-/// What a session has spent and how its token estimates compare with the provider's
-/// counts; kept in memory, rebuilt from `usage` events when the journal is loaded.
-#[derive(Debug, Default)]
-pub struct Ledger {
-    cost_usd: Option<f64>,
-    ratio: Option<f64>,
-    compacting: bool,
-}
-
-/// Bounds of the estimate correction: a server that reports nonsense (a mock, a proxy that
-/// counts nothing) cannot make the daemon overfill or starve the window.
-const RATIO_MIN: f64 = 0.5;
-const RATIO_MAX: f64 = 4.0;
-
-impl Ledger {
-    /// Folds one durable event in (the `usage` costs).
-    pub fn apply(&mut self, body: &EventBody) {
-        if let EventBody::Usage {
-            cost_usd: Some(c), ..
-        } = body
-            && c.is_finite()
-        {
-            self.cost_usd = Some(self.cost_usd.unwrap_or(0.0) + c);
-        }
-    }
-
-    /// What the session has cost so far, where prices are known.
-    pub fn cost_usd(&self) -> Option<f64> {
-        self.cost_usd
-    }
-
-    /// Reported prompt tokens per estimated token (1 until a provider reported usage).
-    pub fn ratio(&self) -> f64 {
-        self.ratio.unwrap_or(1.0)
-    }
-
-    /// Learns from a request estimated at `estimated` prompt tokens that the provider
-    /// counted `reported`.
-    pub fn calibrate(&mut self, estimated: u64, reported: u64) {
-        if estimated > 0 && reported > 0 {
-            let r = (reported as f64 / estimated as f64).clamp(RATIO_MIN, RATIO_MAX);
-            self.ratio = Some(r);
-        }
-    }
-}
-
 /// Held while a summary is being made, so two never race on one session.
 struct Busy<'a>(&'a SessionCore);
 
 impl<'a> Busy<'a> {
     fn take(core: &'a SessionCore) -> Option<Busy<'a>> {
-        core.with_ledger(|l| !std::mem::replace(&mut l.compacting, true))
+        core.with_ledger(|l| l.start_compacting())
             .then_some(Busy(core))
     }
 }
 
 impl Drop for Busy<'_> {
     fn drop(&mut self) {
-        self.0.with_ledger(|l| l.compacting = false);
+        self.0.with_ledger(|l| l.end_compacting());
     }
 }
 
@@ -445,30 +354,14 @@ async fn request_summary(scope: &Scope<'_>, request: ChatRequest) -> Result<Stri
                     text.push_str(&piece);
                 }
             }
-            Some(Ok(ProviderEvent::Usage {
-                input_tokens,
-                output_tokens,
-                cached_input_tokens,
-                reasoning_tokens,
-            })) => {
-                permit.reconcile(input_tokens + output_tokens);
-                core.with_ledger(|l| l.calibrate(estimate, input_tokens));
-                let body = EventBody::Usage {
-                    turn_id: (*turn_id).clone(),
-                    input_tokens,
-                    output_tokens,
-                    cached_input_tokens,
-                    reasoning_tokens,
-                    cost_usd: deps.pricing.cost_usd(
-                        &model,
-                        input_tokens,
-                        cached_input_tokens,
-                        output_tokens,
-                    ),
+            Some(Ok(usage @ ProviderEvent::Usage { .. })) => {
+                let req = super::usage::Request {
+                    turn_id,
+                    model: &model,
+                    estimate,
+                    permit: &permit,
                 };
-                if let Err(e) = core.emit(body).await {
-                    tracing::warn!(session = %core.id, error = %e, "could not journal usage");
-                }
+                super::usage::record(core, &deps.pricing, &req, &usage).await;
             }
             Some(Ok(_)) => {}
             Some(Err(e)) => {

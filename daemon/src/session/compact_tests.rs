@@ -1,6 +1,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use super::super::ledger::{RATIO_MAX, RATIO_MIN};
 use super::*;
+use crate::config::Env;
 use crate::llm::ToolCallRequest;
 use botcoder_protocol::{Event, EventBody};
 use pretty_assertions::assert_eq;

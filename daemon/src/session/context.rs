@@ -26,9 +26,16 @@ pub fn message_tokens(m: &ChatMessage) -> u64 {
                     .sum::<u64>()
         }
         ChatMessage::ToolResult { output, .. } => estimate_tokens(output) + 8,
-        ChatMessage::Reasoning { text, replay } => {
-            super::reasoning::estimate(text, replay.as_ref())
-        }
+        ChatMessage::Reasoning { text, replay } => reasoning_tokens(text, replay.as_ref()),
+    }
+}
+
+/// Tokens a reasoning message adds to a request: its replayed item when it has one (the
+/// encrypted form is what is sent), else nothing is sent.
+pub fn reasoning_tokens(text: &str, replay: Option<&serde_json::Value>) -> u64 {
+    match replay {
+        Some(v) => estimate_tokens(&v.to_string()).max(estimate_tokens(text)),
+        None => 0,
     }
 }
 

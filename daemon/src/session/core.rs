@@ -165,7 +165,7 @@ pub struct SessionCore {
     /// The mode the journal last announced (`local` until a `mode.changed` says otherwise).
     mode: Mutex<Mode>,
     /// Cost so far and the token-estimate correction (see `compact`).
-    ledger: Mutex<super::compact::Ledger>,
+    ledger: Mutex<super::ledger::Ledger>,
     /// The provider and model resolved for the session's turns.
     pub settings: super::settings::SessionSettings,
     /// The editor connection serving this session's files, if any.
@@ -189,7 +189,7 @@ impl SessionCore {
         last_seq: u64,
     ) -> SessionCore {
         let mut conversation = Conversation::default();
-        let mut ledger = super::compact::Ledger::default();
+        let mut ledger = super::ledger::Ledger::default();
         for e in events {
             conversation.apply(e);
             ledger.apply(&e.body);
@@ -477,7 +477,7 @@ impl SessionCore {
     }
 
     /// Runs `f` on the session's cost and estimate correction (never across an await).
-    pub fn with_ledger<R>(&self, f: impl FnOnce(&mut super::compact::Ledger) -> R) -> R {
+    pub fn with_ledger<R>(&self, f: impl FnOnce(&mut super::ledger::Ledger) -> R) -> R {
         f(&mut lock(&self.ledger))
     }
 

@@ -5,7 +5,6 @@
 
 use botcoder_protocol::{EventBody, TurnId};
 
-use super::context::estimate_tokens;
 use super::core::SessionCore;
 
 /// Reasoning of the reply being streamed.
@@ -73,14 +72,5 @@ impl Stream {
         if !self.text.is_empty() {
             self.complete(core, String::new(), None).await;
         }
-    }
-}
-
-/// Tokens a reasoning message adds to a request: its replayed item when it has one (the
-/// encrypted form is what is sent), else nothing is sent.
-pub fn estimate(text: &str, replay: Option<&serde_json::Value>) -> u64 {
-    match replay {
-        Some(v) => estimate_tokens(&v.to_string()).max(estimate_tokens(text)),
-        None => 0,
     }
 }

@@ -24,7 +24,7 @@ use botcoder_config::{Source, names};
 use botcoder_protocol::EventBody;
 
 use super::core::SessionCore;
-use super::turn::TurnDeps;
+use super::turn_types::TurnDeps;
 use crate::config::live::{self, LiveConfig};
 use crate::config::{Config, Env, ProviderSpec, select_provider};
 use crate::tools::sandbox::{self, Policy};
@@ -219,9 +219,7 @@ pub async fn resolve(
 /// The dependencies of the session's next turn: `deps` with the provider, fallbacks and
 /// loop settings its settings resolve to now.
 pub async fn for_turn(core: &SessionCore, deps: &Arc<TurnDeps>) -> Arc<TurnDeps> {
-    let Some(live) = deps.live.clone() else {
-        return deps.clone();
-    };
+    let live = deps.live.clone();
     let meta = core.meta();
     let client = live.client_env(&core.id);
     let r = resolve(
@@ -273,7 +271,7 @@ pub async fn for_turn(core: &SessionCore, deps: &Arc<TurnDeps>) -> Arc<TurnDeps>
                 max_tool_calls: r.config.provider_limits.tool_calls,
                 compact: r.config.compact,
                 pricing: Arc::new(r.config.pricing.clone()),
-                live: None,
+                live: live.clone(),
             });
             core.settings.lock().cached = Some((key, d.clone()));
             d

@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use botcoder_protocol::client::{ConnectOptions, DaemonClient};
 use botcoder_protocol::methods::{
-    ApprovalRespond, ApprovalRespondParams, SessionSend, SessionSendParams, SubscribeParams,
-    TurnCancel, TurnCancelParams,
+    ApprovalRespond, ApprovalRespondParams, TurnCancel, TurnCancelParams,
 };
 use botcoder_protocol::{
     ApprovalDecision, ApprovalPolicy, Event, EventBody, SessionId, TurnStatus,
@@ -18,6 +17,7 @@ use botcoder_protocol::{
 use botcoder_tests::events::{collect_until, until_turns_completed};
 use botcoder_tests::harness::TestEnv;
 use botcoder_tests::mock_llm::{MockLlm, MockResponse};
+use botcoder_tests::session;
 use pretty_assertions::assert_eq;
 
 const T: Duration = Duration::from_secs(30);
@@ -37,30 +37,8 @@ async fn session(c: &DaemonClient, env: &TestEnv, approval: ApprovalPolicy) -> S
 
 /// Sends `text` and returns every event of the session until that turn completes.
 async fn turn(c: &DaemonClient, id: &SessionId, text: &str) -> Vec<Event> {
-    let mut sub = c
-        .subscribe(&SubscribeParams {
-            session_id: id.clone(),
-            after_seq: None,
-        })
-        .await
-        .expect("sub");
-    let p = SessionSendParams {
-        session_id: id.clone(),
-        text: text.into(),
-        approval: None,
-    };
-    c.call::<SessionSend>(&p).await.expect("send");
+    let mut sub = session::start_turn(c, id, text).await;
     until_turns_completed(&mut sub, 1, T).await
-}
-
-fn results(events: &[Event]) -> Vec<(bool, String)> {
-    events
-        .iter()
-        .filter_map(|e| match &e.body {
-            EventBody::ToolResult { ok, output, .. } => Some((*ok, output.clone())),
-            _ => None,
-        })
-        .collect()
 }
 
 fn status(events: &[Event]) -> (TurnStatus, Option<String>) {
@@ -87,7 +65,7 @@ async fn native_tool_calls_run_and_their_results_go_back_to_the_model() {
     let id = session(&c, &env, ApprovalPolicy::Auto).await;
     let events = turn(&c, &id, "what is in a.txt?").await;
     assert_eq!(status(&events), (TurnStatus::Completed, None));
-    let res = results(&events);
+    let res = session::tool_results(&events);
     assert_eq!(res.len(), 2);
     assert!(
         res[0].0 && res[0].1.contains("     2\tbeta"),
@@ -164,7 +142,7 @@ async fn a_change_block_that_does_not_match_is_reported_to_the_model() {
     let c = env.client("t").await;
     let id = session(&c, &env, ApprovalPolicy::Auto).await;
     let events = turn(&c, &id, "edit").await;
-    let res = results(&events);
+    let res = session::tool_results(&events);
     assert!(
         !res[0].0 && res[0].1.contains("     2\tbeta"),
         "{:?}",
@@ -297,26 +275,9 @@ async fn a_second_client_approves_and_everyone_sees_who_decided() {
         autostart: false,
     };
     let reviewer = DaemonClient::connect(&opts).await.expect("reviewer");
-    let mut rsub = reviewer
-        .subscribe(&SubscribeParams {
-            session_id: id.clone(),
-            after_seq: None,
-        })
-        .await
-        .expect("sub");
-    let mut ssub = sender
-        .subscribe(&SubscribeParams {
-            session_id: id.clone(),
-            after_seq: None,
-        })
-        .await
-        .expect("sub");
-    let p = SessionSendParams {
-        session_id: id.clone(),
-        text: "write x.txt".into(),
-        approval: None,
-    };
-    sender.call::<SessionSend>(&p).await.expect("send");
+    let mut rsub = session::subscribe(&reviewer, &id, None).await;
+    let mut ssub = session::subscribe(&sender, &id, None).await;
+    session::send(&sender, &id, "write x.txt").await;
     let seen = collect_until(&mut rsub, T, |e| {
         matches!(e.body, EventBody::ApprovalRequested { .. })
     })
@@ -376,19 +337,8 @@ async fn cancelling_kills_a_running_command_promptly() {
     ));
     let c = env.client("t").await;
     let id = session(&c, &env, ApprovalPolicy::Auto).await;
-    let mut sub = c
-        .subscribe(&SubscribeParams {
-            session_id: id.clone(),
-            after_seq: None,
-        })
-        .await
-        .expect("sub");
-    let p = SessionSendParams {
-        session_id: id.clone(),
-        text: "wait".into(),
-        approval: None,
-    };
-    c.call::<SessionSend>(&p).await.expect("send");
+    let mut sub = session::subscribe(&c, &id, None).await;
+    session::send(&c, &id, "wait").await;
     collect_until(&mut sub, T, |e| {
         matches!(e.body, EventBody::ToolCall { .. })
     })
@@ -446,7 +396,7 @@ async fn paths_outside_the_project_are_refused() {
     let c = env.client("t").await;
     let id = session(&c, &env, ApprovalPolicy::Auto).await;
     let events = turn(&c, &id, "try to escape").await;
-    let res = results(&events);
+    let res = session::tool_results(&events);
     assert_eq!(res.len(), 3);
     for (ok, out) in &res {
         assert!(!ok && out.contains("refused"), "{out}");
@@ -470,7 +420,7 @@ async fn commands_never_see_the_daemons_api_keys() {
     let c = env.client("t").await;
     let id = session(&c, &env, ApprovalPolicy::Auto).await;
     let events = turn(&c, &id, "show env").await;
-    let (ok, out) = results(&events).remove(0);
+    let (ok, out) = session::tool_results(&events).remove(0);
     assert!(ok, "{out}");
     assert!(out.contains("PATH="), "{out}");
     assert!(!out.contains("NEVER") && !out.contains("API_KEY"), "{out}");

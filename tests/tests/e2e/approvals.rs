@@ -9,7 +9,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use botcoder_protocol::client::{ConnectOptions, DaemonClient};
-use botcoder_protocol::methods::{ApprovalRespond, ApprovalRespondParams, SubscribeParams};
+use botcoder_protocol::methods::{ApprovalRespond, ApprovalRespondParams};
 use botcoder_protocol::{ApprovalDecision, ApprovalPolicy, Event, EventBody, SessionId};
 use botcoder_tests::harness::{DaemonProcess, TestEnv};
 use botcoder_tests::mock_llm::{MockLlm, MockResponse};
@@ -64,13 +64,7 @@ async fn approver(
         autostart: false,
     };
     let client = DaemonClient::connect(&opts).await.expect("approver");
-    let mut sub = client
-        .subscribe(&SubscribeParams {
-            session_id: id.clone(),
-            after_seq: None,
-        })
-        .await
-        .expect("sub");
+    let mut sub = session::subscribe(&client, id, None).await;
     let id = id.clone();
     let mut answers: VecDeque<(ApprovalDecision, Option<String>)> = answers
         .into_iter()

@@ -7,14 +7,13 @@
 
 use std::time::{Duration, Instant};
 
-use botcoder_protocol::methods::{
-    SessionCreate, SessionCreateParams, SessionSend, SessionSendParams, SubscribeParams,
-};
+use botcoder_protocol::methods::{SessionSend, SessionSendParams};
 use botcoder_protocol::{EventBody, Mode};
 use botcoder_tests::events::{collect_until, until_turns_completed};
 use botcoder_tests::harness::TestEnv;
 use botcoder_tests::mock_botserver::{BotScript, MockBotserver, pipeline_frames};
 use botcoder_tests::mock_llm::{MockLlm, MockResponse};
+use botcoder_tests::session;
 use serde_json::Value;
 
 async fn setup(
@@ -220,34 +219,10 @@ async fn a_server_killed_mid_task_falls_back_within_5s_for_every_client_and_reco
     let (env, bot, llm, _d) = setup(script, &[]).await;
     let a = env.client("watcher-a").await;
     let b = env.client("watcher-b").await;
-    let p = SessionCreateParams {
-        project_path: env.project.display().to_string(),
-        title: None,
-        approval: None,
-        ..Default::default()
-    };
-    let id = a.call::<SessionCreate>(&p).await.unwrap().session_id;
-    let mut sa = a
-        .subscribe(&SubscribeParams {
-            session_id: id.clone(),
-            after_seq: None,
-        })
-        .await
-        .unwrap();
-    let mut sb = b
-        .subscribe(&SubscribeParams {
-            session_id: id.clone(),
-            after_seq: None,
-        })
-        .await
-        .unwrap();
-    a.call::<SessionSend>(&SessionSendParams {
-        session_id: id.clone(),
-        text: "build an app".into(),
-        approval: None,
-    })
-    .await
-    .unwrap();
+    let id = session::create_default(&a, &env.project).await;
+    let mut sa = session::subscribe(&a, &id, None).await;
+    let mut sb = session::subscribe(&b, &id, None).await;
+    session::send(&a, &id, "build an app").await;
     collect_until(&mut sa, Duration::from_secs(10), |e| {
         matches!(e.body, EventBody::PipelineProgress { .. })
     })
@@ -390,27 +365,9 @@ async fn cancelling_a_facade_turn_cancels_the_remote_task() {
     };
     let (env, bot, _llm, _d) = setup(script, &[]).await;
     let c = env.client("t").await;
-    let p = SessionCreateParams {
-        project_path: env.project.display().to_string(),
-        title: None,
-        approval: None,
-        ..Default::default()
-    };
-    let id = c.call::<SessionCreate>(&p).await.unwrap().session_id;
-    let mut sub = c
-        .subscribe(&SubscribeParams {
-            session_id: id.clone(),
-            after_seq: None,
-        })
-        .await
-        .unwrap();
-    c.call::<SessionSend>(&SessionSendParams {
-        session_id: id.clone(),
-        text: "build an app".into(),
-        approval: None,
-    })
-    .await
-    .unwrap();
+    let id = session::create_default(&c, &env.project).await;
+    let mut sub = session::subscribe(&c, &id, None).await;
+    session::send(&c, &id, "build an app").await;
     collect_until(&mut sub, Duration::from_secs(10), |e| {
         matches!(e.body, EventBody::PipelineProgress { .. })
     })
@@ -482,27 +439,9 @@ async fn failure_cases_under_two_attached_clients() {
         let (env, _bot, _llm, _d) = setup(script, &[]).await;
         let a = env.client("a").await;
         let b = env.client("b").await;
-        let p = SessionCreateParams {
-            project_path: env.project.display().to_string(),
-            title: None,
-            approval: None,
-            ..Default::default()
-        };
-        let id = a.call::<SessionCreate>(&p).await.unwrap().session_id;
-        let mut sa = a
-            .subscribe(&SubscribeParams {
-                session_id: id.clone(),
-                after_seq: Some(0),
-            })
-            .await
-            .unwrap();
-        let mut sb = b
-            .subscribe(&SubscribeParams {
-                session_id: id.clone(),
-                after_seq: Some(0),
-            })
-            .await
-            .unwrap();
+        let id = session::create_default(&a, &env.project).await;
+        let mut sa = session::subscribe(&a, &id, Some(0)).await;
+        let mut sb = session::subscribe(&b, &id, Some(0)).await;
         for text in ["build an app", "and another"] {
             a.call::<SessionSend>(&SessionSendParams {
                 session_id: id.clone(),

@@ -18,10 +18,6 @@ async fn env_with_mock() -> (TestEnv, MockLlm) {
     (env, mock)
 }
 
-fn project(env: &TestEnv) -> String {
-    env.project.display().to_string()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ask_streams_the_answer_and_continues_a_session() {
     let (env, mock) = env_with_mock().await;
@@ -29,7 +25,10 @@ async fn ask_streams_the_answer_and_continues_a_session() {
     mock.push(MockResponse::text("Second answer."));
     let _d = env.start_daemon();
     let out = env
-        .run_cli(&["ask", "--project", &project(&env), "say", "hello"], None)
+        .run_cli(
+            &["ask", "--project", &env.project_arg(), "say", "hello"],
+            None,
+        )
         .await;
     assert_eq!(
         (out.code, out.stdout.as_str()),
@@ -77,7 +76,7 @@ async fn ask_json_prints_every_event_of_the_turn_as_a_line() {
     let _d = env.start_daemon();
     let out = env
         .run_cli(
-            &["ask", "--json", "--project", &project(&env), "count"],
+            &["ask", "--json", "--project", &env.project_arg(), "count"],
             None,
         )
         .await;
@@ -122,14 +121,14 @@ async fn prompt_from_stdin_and_empty_prompt_is_a_usage_error() {
     let _d = env.start_daemon();
     let out = env
         .run_cli(
-            &["ask", "--project", &project(&env), "-"],
+            &["ask", "--project", &env.project_arg(), "-"],
             Some("from stdin"),
         )
         .await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     let out = env
         .run_cli(
-            &["ask", "--project", &project(&env)],
+            &["ask", "--project", &env.project_arg()],
             Some("piped, no args"),
         )
         .await;
@@ -146,7 +145,7 @@ async fn prompt_from_stdin_and_empty_prompt_is_a_usage_error() {
         .collect();
     assert_eq!(users, ["from stdin", "piped, no args"]);
     let out = env
-        .run_cli(&["ask", "--project", &project(&env), "-"], Some("  \n"))
+        .run_cli(&["ask", "--project", &env.project_arg(), "-"], Some("  \n"))
         .await;
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(out.stderr.contains("no prompt"), "{}", out.stderr);
@@ -182,7 +181,7 @@ async fn no_provider_fails_the_turn_naming_what_to_set() {
     let env = TestEnv::new();
     let _d = env.start_daemon();
     let out = env
-        .run_cli(&["ask", "--project", &project(&env), "hi"], None)
+        .run_cli(&["ask", "--project", &env.project_arg(), "hi"], None)
         .await;
     assert_eq!(out.code, 78, "no provider exits EX_CONFIG: {}", out.stderr);
     for var in ["OPENAI_API_KEY", "LOCAL_LLM_URL", "LLM_PROVIDER"] {
@@ -203,7 +202,10 @@ async fn rate_limited_after_retries_exits_75_with_retry_events() {
     mock.set_default(MockResponse::rate_limited(Some("0"), None));
     let _d = env.start_daemon();
     let out = env
-        .run_cli(&["ask", "--json", "--project", &project(&env), "hi"], None)
+        .run_cli(
+            &["ask", "--json", "--project", &env.project_arg(), "hi"],
+            None,
+        )
         .await;
     assert_eq!(out.code, 75, "{}", out.stderr);
     let retries: Vec<u64> = out
@@ -243,7 +245,7 @@ async fn a_5xx_then_success_is_retried_and_a_mid_stream_reset_is_not() {
     mock.push(MockResponse::text("recovered"));
     let _d = env.start_daemon();
     let out = env
-        .run_cli(&["ask", "--project", &project(&env), "hi"], None)
+        .run_cli(&["ask", "--project", &env.project_arg(), "hi"], None)
         .await;
     assert_eq!(
         (out.code, out.stdout.as_str()),
@@ -263,7 +265,7 @@ async fn a_5xx_then_success_is_retried_and_a_mid_stream_reset_is_not() {
             .with_end(StreamEnd::Reset),
     );
     let out = env
-        .run_cli(&["ask", "--project", &project(&env), "hi"], None)
+        .run_cli(&["ask", "--project", &env.project_arg(), "hi"], None)
         .await;
     assert!(
         out.code == 75 || out.code == 1,
@@ -286,7 +288,7 @@ async fn a_closed_stdout_pipe_ends_quietly() {
     mock.push(MockResponse::tokens(20_000));
     let _d = env.start_daemon();
     let mut child =
-        tokio::process::Command::from(env.cli(&["ask", "--project", &project(&env), "long"]))
+        tokio::process::Command::from(env.cli(&["ask", "--project", &env.project_arg(), "long"]))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
@@ -316,7 +318,10 @@ async fn sessions_commands_list_show_and_remove() {
     mock.set_default(MockResponse::text("noted"));
     let _d = env.start_daemon();
     let out = env
-        .run_cli(&["ask", "--project", &project(&env), "remember this"], None)
+        .run_cli(
+            &["ask", "--project", &env.project_arg(), "remember this"],
+            None,
+        )
         .await;
     let id = out.session_id();
     let list = env.run_cli(&["sessions", "list"], None).await;
@@ -354,7 +359,10 @@ async fn the_api_key_appears_nowhere_but_the_request_header() {
         .set("BOTCODER_LOG", "debug");
     let _d = env.start_daemon();
     let ask = env
-        .run_cli(&["ask", "--json", "--project", &project(&env), "hi"], None)
+        .run_cli(
+            &["ask", "--json", "--project", &env.project_arg(), "hi"],
+            None,
+        )
         .await;
     assert_eq!(ask.code, 0, "{}", ask.stderr);
     let status = env.run_cli(&["status", "--json"], None).await;
@@ -407,7 +415,7 @@ async fn autostart_races_end_with_one_daemon_and_stop_removes_the_socket() {
         "two daemons"
     );
     let ask = env
-        .run_cli(&["ask", "--project", &project(&env), "hi"], None)
+        .run_cli(&["ask", "--project", &env.project_arg(), "hi"], None)
         .await;
     assert_eq!((ask.code, ask.stdout.as_str()), (0, "ok\n"));
     let start = env.run_cli(&["daemon", "start"], None).await;
@@ -454,7 +462,7 @@ async fn sigterm_mid_turn_exits_0_within_2s_and_closes_the_turn() {
     let mut d = env.start_daemon();
     let c = env.client("t").await;
     let p = botcoder_protocol::methods::SessionCreateParams {
-        project_path: project(&env),
+        project_path: env.project_arg(),
         title: None,
         approval: None,
         ..Default::default()
@@ -522,7 +530,7 @@ async fn stalls_and_silent_servers_fail_clearly_after_the_idle_timeout() {
     let _d = env.start_daemon();
     let start = Instant::now();
     let out = env
-        .run_cli(&["ask", "--project", &project(&env), "one"], None)
+        .run_cli(&["ask", "--project", &env.project_arg(), "one"], None)
         .await;
     assert_eq!(out.code, 75, "{}", out.stderr);
     assert!(
@@ -531,7 +539,7 @@ async fn stalls_and_silent_servers_fail_clearly_after_the_idle_timeout() {
         out.stderr
     );
     let out = env
-        .run_cli(&["ask", "--project", &project(&env), "two"], None)
+        .run_cli(&["ask", "--project", &env.project_arg(), "two"], None)
         .await;
     assert_eq!(out.code, 75, "{}", out.stderr);
     assert!(
@@ -552,7 +560,10 @@ async fn error_storms_exhaust_retries_with_and_without_retry_headers() {
     ));
     let _d = env.start_daemon();
     let out = env
-        .run_cli(&["ask", "--json", "--project", &project(&env), "hi"], None)
+        .run_cli(
+            &["ask", "--json", "--project", &env.project_arg(), "hi"],
+            None,
+        )
         .await;
     assert_eq!(out.code, 75, "{}", out.stderr);
     assert!(
@@ -564,7 +575,7 @@ async fn error_storms_exhaust_retries_with_and_without_retry_headers() {
     mock.set_default(MockResponse::rate_limited(None, None));
     let start = Instant::now();
     let out = env
-        .run_cli(&["ask", "--project", &project(&env), "hi"], None)
+        .run_cli(&["ask", "--project", &env.project_arg(), "hi"], None)
         .await;
     assert_eq!(out.code, 75, "{}", out.stderr);
     assert!(
@@ -590,7 +601,7 @@ async fn malformed_streams_and_empty_bodies_end_clearly_and_the_session_stays_us
     mock.push(MockResponse::text("fine again"));
     let _d = env.start_daemon();
     let first = env
-        .run_cli(&["ask", "--project", &project(&env), "one"], None)
+        .run_cli(&["ask", "--project", &env.project_arg(), "one"], None)
         .await;
     assert_eq!(first.code, 1, "{}", first.stderr);
     assert!(

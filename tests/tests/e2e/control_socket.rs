@@ -13,13 +13,14 @@ use std::time::Duration;
 use botcoder_protocol::client::{ConnectOptions, DaemonClient};
 use botcoder_protocol::methods::{
     ApprovalRespond, ApprovalRespondParams, DaemonStatus, Empty, SessionCreate,
-    SessionCreateParams, SessionGet, SessionHistory, SessionHistoryParams, SessionRef, SessionSend,
-    SessionSendParams, SubscribeParams,
+    SessionCreateParams, SessionGet, SessionHistory, SessionHistoryParams, SessionRef,
+    SubscribeParams,
 };
 use botcoder_protocol::{ApprovalDecision, ApprovalPolicy, ErrorKind, EventBody, SessionId};
 use botcoder_tests::events::{collect_until, until_turns_completed};
 use botcoder_tests::harness::{TestEnv, bin};
 use botcoder_tests::mock_llm::{MockLlm, MockResponse};
+use botcoder_tests::session;
 use pretty_assertions::assert_eq;
 
 const T: Duration = Duration::from_secs(30);
@@ -188,19 +189,8 @@ async fn a_process_started_by_a_tool_cannot_drive_the_daemon() {
         0,
     ));
     mock.push(MockResponse::text("I tried."));
-    let mut sub = person
-        .subscribe(&SubscribeParams {
-            session_id: attacker.clone(),
-            after_seq: None,
-        })
-        .await
-        .unwrap();
-    let send = SessionSendParams {
-        session_id: attacker.clone(),
-        text: "clean up".into(),
-        approval: None,
-    };
-    person.call::<SessionSend>(&send).await.unwrap();
+    let mut sub = session::subscribe(&person, &attacker, None).await;
+    session::send(&person, &attacker, "clean up").await;
     let events = until_turns_completed(&mut sub, 1, Duration::from_secs(90)).await;
     let output = events
         .iter()
@@ -334,12 +324,7 @@ async fn only_a_client_that_declared_approvals_may_answer_them() {
         after_seq: None,
     };
     let mut asub = approver.subscribe(&sub_params).await.unwrap();
-    let send = SessionSendParams {
-        session_id: id.clone(),
-        text: "write x.txt".into(),
-        approval: None,
-    };
-    script.call::<SessionSend>(&send).await.unwrap();
+    session::send(&script, &id, "write x.txt").await;
     let seen = collect_until(&mut asub, T, |e| {
         matches!(e.body, EventBody::ApprovalRequested { .. })
     })

@@ -16,28 +16,12 @@ use pretty_assertions::assert_eq;
 const KEY: &str = "sk-test-SECRET-0123456789abcdef";
 const URL_PASSWORD: &str = "hunter2-in-the-url";
 
-fn project(env: &TestEnv) -> String {
-    env.project.display().to_string()
-}
-
 async fn ask_json(env: &TestEnv) -> CliOutput {
-    env.run_cli(&["ask", "--json", "--project", &project(env), "hi"], None)
-        .await
-}
-
-fn last_error(out: &CliOutput) -> (String, String) {
-    let last = out.json_lines().pop().expect("events");
-    assert_eq!(last["type"], "turn.completed", "{}", out.stdout);
-    (
-        last["error"]["kind"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned(),
-        last["error"]["message"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned(),
+    env.run_cli(
+        &["ask", "--json", "--project", &env.project_arg(), "hi"],
+        None,
     )
+    .await
 }
 
 /// Each provider kind pointed at `mock`, keyed with [`KEY`], and the header carrying it.
@@ -78,7 +62,7 @@ async fn a_redirect_to_another_origin_receives_neither_key_nor_prompt() {
         let _d = env.start_daemon();
         let out = ask_json(&env).await;
         assert_eq!(out.code, 1, "{kind}: {}", out.stderr);
-        let (error_kind, message) = last_error(&out);
+        let (error_kind, message) = out.last_error();
         assert_eq!(error_kind, "provider_error", "{kind}");
         let origin = format!("http://{}", thief.addr());
         assert!(
@@ -108,7 +92,7 @@ async fn a_redirect_within_the_origin_is_followed_with_key_and_prompt() {
     configure(&mut env, "openai", &provider);
     let _d = env.start_daemon();
     let out = env
-        .run_cli(&["ask", "--project", &project(&env), "hi"], None)
+        .run_cli(&["ask", "--project", &env.project_arg(), "hi"], None)
         .await;
     assert_eq!(
         (out.code, out.stdout.as_str()),
@@ -165,7 +149,7 @@ async fn a_provider_echoing_the_key_and_url_credentials_never_show_them() {
         "a rejected key exits EX_NOPERM: {}",
         out.stderr
     );
-    let (kind, message) = last_error(&out);
+    let (kind, message) = out.last_error();
     // The honest part of the error is still there.
     assert_eq!(kind, "provider_auth");
     assert!(

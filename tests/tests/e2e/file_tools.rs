@@ -9,13 +9,12 @@
 use std::time::{Duration, Instant};
 
 use botcoder_protocol::client::DaemonClient;
-use botcoder_protocol::methods::{
-    SessionSend, SessionSendParams, SubscribeParams, TurnCancel, TurnCancelParams,
-};
+use botcoder_protocol::methods::{TurnCancel, TurnCancelParams};
 use botcoder_protocol::{ApprovalPolicy, Event, EventBody, SessionId, TurnStatus};
 use botcoder_tests::events::{collect_until, until_turns_completed};
 use botcoder_tests::harness::{DaemonProcess, TestEnv};
 use botcoder_tests::mock_llm::{MockLlm, MockResponse};
+use botcoder_tests::session;
 
 const T: Duration = Duration::from_secs(30);
 
@@ -28,25 +27,6 @@ async fn setup() -> (TestEnv, MockLlm, DaemonProcess) {
 
 async fn session(c: &DaemonClient, env: &TestEnv) -> SessionId {
     botcoder_tests::session::create(c, &env.project, ApprovalPolicy::Auto).await
-}
-
-async fn send(c: &DaemonClient, id: &SessionId, text: &str) {
-    let p = SessionSendParams {
-        session_id: id.clone(),
-        text: text.into(),
-        approval: None,
-    };
-    c.call::<SessionSend>(&p).await.expect("send");
-}
-
-fn results(events: &[Event]) -> Vec<(bool, String)> {
-    events
-        .iter()
-        .filter_map(|e| match &e.body {
-            EventBody::ToolResult { ok, output, .. } => Some((*ok, output.clone())),
-            _ => None,
-        })
-        .collect()
 }
 
 fn last_status(events: &[Event]) -> TurnStatus {
@@ -114,15 +94,9 @@ async fn a_hostile_model_reading_a_fifo_and_a_4gb_sparse_file_gets_prompt_errors
     mock.push(MockResponse::text("checked"));
     let c = env.client("t").await;
     let id = session(&c, &env).await;
-    let mut sub = c
-        .subscribe(&SubscribeParams {
-            session_id: id.clone(),
-            after_seq: None,
-        })
-        .await
-        .expect("sub");
+    let mut sub = session::subscribe(&c, &id, None).await;
     let started = Instant::now();
-    send(&c, &id, "read everything").await;
+    session::send(&c, &id, "read everything").await;
     let events = until_turns_completed(&mut sub, 1, T).await;
     let took = started.elapsed();
     assert_eq!(last_status(&events), TurnStatus::Completed);
@@ -131,7 +105,7 @@ async fn a_hostile_model_reading_a_fifo_and_a_4gb_sparse_file_gets_prompt_errors
         proc_kb(daemon.pid(), "VmHWM:")
     );
     assert!(took < Duration::from_secs(5), "the turn took {took:?}");
-    let res = results(&events);
+    let res = session::tool_results(&events);
     assert_eq!(res.len(), 6, "{res:?}");
     assert!(!res[0].0 && res[0].1.contains("FIFO"), "{:?}", res[0]);
     assert!(!res[1].0 && res[1].1.contains("binary"), "{:?}", res[1]);
@@ -189,14 +163,8 @@ async fn turn_cancel_during_a_long_search_ends_the_turn_and_the_work_promptly() 
     ));
     let c = env.client("t").await;
     let id = session(&c, &env).await;
-    let mut sub = c
-        .subscribe(&SubscribeParams {
-            session_id: id.clone(),
-            after_seq: None,
-        })
-        .await
-        .expect("sub");
-    send(&c, &id, "search").await;
+    let mut sub = session::subscribe(&c, &id, None).await;
+    session::send(&c, &id, "search").await;
     collect_until(&mut sub, T, |e| {
         matches!(e.body, EventBody::ToolCall { .. })
     })
@@ -215,7 +183,7 @@ async fn turn_cancel_during_a_long_search_ends_the_turn_and_the_work_promptly() 
     assert_eq!(last_status(&events), TurnStatus::Cancelled);
     eprintln!("turn.cancel to turn.completed: {took:?}");
     assert!(took < Duration::from_millis(700), "cancel took {took:?}");
-    let res = results(&events);
+    let res = session::tool_results(&events);
     assert!(
         res.iter().all(|(ok, out)| !ok && out.contains("cancelled")),
         "{res:?}"
@@ -242,10 +210,10 @@ async fn turn_cancel_during_a_long_search_ends_the_turn_and_the_work_promptly() 
         0,
     ));
     mock.push(MockResponse::text("found"));
-    send(&c, &id, "search again").await;
+    session::send(&c, &id, "search again").await;
     let events = until_turns_completed(&mut sub, 1, T).await;
     assert_eq!(last_status(&events), TurnStatus::Completed);
-    let res = results(&events);
+    let res = session::tool_results(&events);
     assert_eq!(
         res.last().cloned(),
         Some((true, "tree/found.txt:1: the needle\n[1 matches]".to_owned()))

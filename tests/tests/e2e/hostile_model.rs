@@ -10,10 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use botcoder_protocol::methods::{
-    DaemonStatus, Empty, SessionSend, SessionSendParams, SubscribeParams, TurnCancel,
-    TurnCancelParams,
-};
+use botcoder_protocol::methods::{DaemonStatus, Empty, TurnCancel, TurnCancelParams};
 use botcoder_protocol::{ApprovalPolicy, Event, EventBody};
 use botcoder_tests::events::collect_until;
 use botcoder_tests::harness::{DaemonProcess, TestEnv};
@@ -242,19 +239,8 @@ async fn huge_call_like_replies_do_not_freeze_the_daemon() {
         let c = env.client("t").await;
         let other = env.client("other").await;
         let id = session::create(&c, &env.project, ApprovalPolicy::Auto).await;
-        let mut sub = c
-            .subscribe(&SubscribeParams {
-                session_id: id.clone(),
-                after_seq: None,
-            })
-            .await
-            .unwrap();
-        let p = SessionSendParams {
-            session_id: id.clone(),
-            text: "go".into(),
-            approval: None,
-        };
-        c.call::<SessionSend>(&p).await.unwrap();
+        let mut sub = session::subscribe(&c, &id, None).await;
+        session::send(&c, &id, "go").await;
         // The whole reply has arrived: parsing starts now.
         collect_until(&mut sub, T, |e| {
             matches!(

@@ -5,13 +5,13 @@ use std::time::{Duration, Instant};
 
 use botcoder_protocol::methods::{
     DaemonStatus, Empty, SessionCreate, SessionCreateParams, SessionGet, SessionRef,
-    SubscribeParams,
 };
 use botcoder_protocol::{EventBody, Mode, SessionId};
 use botcoder_tests::events::collect_until;
 use botcoder_tests::harness::TestEnv;
 use botcoder_tests::mock_botserver::{BotScript, MockBotserver};
 use botcoder_tests::mock_llm::{MockLlm, MockResponse};
+use botcoder_tests::session;
 
 /// Waits (bounded) until `daemon.status` reports `mode`.
 async fn wait_for_mode(env: &TestEnv, mode: Mode) {
@@ -37,13 +37,7 @@ async fn replayed_modes(env: &TestEnv, id: &SessionId) -> Vec<(u64, Mode)> {
         .await
         .unwrap()
         .last_seq;
-    let mut sub = c
-        .subscribe(&SubscribeParams {
-            session_id: id.clone(),
-            after_seq: Some(0),
-        })
-        .await
-        .unwrap();
+    let mut sub = session::subscribe(&c, id, Some(0)).await;
     let events = collect_until(&mut sub, Duration::from_secs(10), |e| e.seq == Some(last)).await;
     events
         .iter()

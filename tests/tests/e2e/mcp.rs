@@ -12,15 +12,12 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use botcoder_protocol::client::DaemonClient;
-use botcoder_protocol::methods::{
-    McpList, McpListResult, SessionSend, SessionSendParams, SubscribeParams, TurnCancel,
-    TurnCancelParams,
-};
+use botcoder_protocol::methods::{McpList, McpListResult, TurnCancel, TurnCancelParams};
 use botcoder_protocol::{ApprovalPolicy, Event, EventBody, TurnStatus};
 use botcoder_tests::events::{collect_until, until_turns_completed};
 use botcoder_tests::harness::{DaemonProcess, TestEnv};
 use botcoder_tests::mock_llm::{MockLlm, MockResponse};
-use botcoder_tests::session::{create, tool_results, turn};
+use botcoder_tests::session::{self, create, tool_results, turn};
 use pretty_assertions::assert_eq;
 
 const T: Duration = Duration::from_secs(60);
@@ -268,20 +265,8 @@ async fn a_long_running_tool_reports_progress_and_is_cancelled_with_the_turn() {
         1,
     ));
     let id = create(&c, &env.project, ApprovalPolicy::Auto).await;
-    let mut sub = c
-        .subscribe(&SubscribeParams {
-            session_id: id.clone(),
-            after_seq: None,
-        })
-        .await
-        .unwrap();
-    c.call::<SessionSend>(&SessionSendParams {
-        session_id: id.clone(),
-        text: "run long".into(),
-        approval: None,
-    })
-    .await
-    .unwrap();
+    let mut sub = session::subscribe(&c, &id, None).await;
+    session::send(&c, &id, "run long").await;
     // Progress notifications arrive as tool.output.
     let seen = collect_until(
         &mut sub,
@@ -526,20 +511,8 @@ async fn cancelling_a_turn_sends_notifications_cancelled_to_the_server() {
         1,
     ));
     let id = create(&c, &env.project, ApprovalPolicy::Auto).await;
-    let mut sub = c
-        .subscribe(&SubscribeParams {
-            session_id: id.clone(),
-            after_seq: None,
-        })
-        .await
-        .unwrap();
-    c.call::<SessionSend>(&SessionSendParams {
-        session_id: id.clone(),
-        text: "wait".into(),
-        approval: None,
-    })
-    .await
-    .unwrap();
+    let mut sub = session::subscribe(&c, &id, None).await;
+    session::send(&c, &id, "wait").await;
     collect_until(&mut sub, T, |e| {
         matches!(e.body, EventBody::ToolCall { .. })
     })

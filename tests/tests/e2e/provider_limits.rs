@@ -19,10 +19,6 @@ const MB: u64 = 1024 * 1024;
 /// The daemon's peak resident memory may not pass this while a provider misbehaves.
 const MAX_HWM_KB: u64 = 200 * 1024;
 
-fn project(env: &TestEnv) -> String {
-    env.project.display().to_string()
-}
-
 async fn setup(vars: &[(&str, &str)]) -> (TestEnv, MockLlm, DaemonProcess) {
     let mock = MockLlm::start().await.unwrap();
     let mut env = TestEnv::new();
@@ -48,7 +44,7 @@ fn peak_rss_kb(pid: u32) -> u64 {
 /// and the slowest status answer seen meanwhile.
 async fn ask_while_polling_status(env: &TestEnv, args: &[&str]) -> (CliOutput, Duration) {
     let watcher = env.client("watcher").await;
-    let project = project(env);
+    let project = env.project_arg();
     let mut full = vec!["ask", "--json", "--project", &project];
     full.extend_from_slice(args);
     let ask = env.run_cli_timeout(&full, None, Duration::from_secs(60));
@@ -69,26 +65,11 @@ async fn ask_while_polling_status(env: &TestEnv, args: &[&str]) -> (CliOutput, D
     }
 }
 
-fn last_error(out: &CliOutput) -> (String, String) {
-    let last = out.json_lines().pop().expect("events");
-    assert_eq!(last["type"], "turn.completed", "{}", out.stdout);
-    (
-        last["error"]["kind"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned(),
-        last["error"]["message"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned(),
-    )
-}
-
 /// The honest path after an attack: a normal reply on the same daemon.
 async fn a_normal_reply_works(env: &TestEnv, mock: &MockLlm) {
     mock.push(MockResponse::text("still fine"));
     let out = env
-        .run_cli(&["ask", "--project", &project(env), "again"], None)
+        .run_cli(&["ask", "--project", &env.project_arg(), "again"], None)
         .await;
     assert_eq!(
         (out.code, out.stdout.as_str()),
@@ -112,7 +93,7 @@ async fn an_sse_event_that_never_ends_is_cut_at_its_cap_with_memory_flat() {
         let started = Instant::now();
         let (out, slowest) = ask_while_polling_status(&env, &["hi"]).await;
         assert_eq!(out.code, 1, "{}", out.stderr);
-        let (kind, message) = last_error(&out);
+        let (kind, message) = out.last_error();
         assert_eq!(kind, "limit_exceeded");
         assert!(
             message.contains("one server-sent event exceeded 8388608 bytes")
@@ -139,7 +120,7 @@ async fn a_huge_error_body_is_read_only_up_to_its_cap() {
     mock.push(MockResponse::huge_body(500, 3 * GB));
     let (out, slowest) = ask_while_polling_status(&env, &["hi"]).await;
     assert_eq!(out.code, 75, "{}", out.stderr);
-    let (kind, message) = last_error(&out);
+    let (kind, message) = out.last_error();
     assert_eq!(kind, "provider_unavailable");
     assert!(message.contains("answered HTTP 500: xxxx"), "{message}");
     assert!(message.len() < 1000, "{} bytes of message", message.len());
@@ -158,9 +139,12 @@ async fn a_huge_error_body_is_read_only_up_to_its_cap() {
         r#"{"error":{"message":"upstream exploded"}}"#,
     ));
     let out = env
-        .run_cli(&["ask", "--json", "--project", &project(&env), "hi"], None)
+        .run_cli(
+            &["ask", "--json", "--project", &env.project_arg(), "hi"],
+            None,
+        )
         .await;
-    let (kind, message) = last_error(&out);
+    let (kind, message) = out.last_error();
     assert_eq!(kind, "provider_unavailable");
     assert!(message.contains("HTTP 500: upstream exploded"), "{message}");
     a_normal_reply_works(&env, &mock).await;
@@ -175,7 +159,7 @@ async fn a_reply_that_never_ends_stops_at_the_reply_cap() {
     mock.push(MockResponse::endless_text(&piece, 120 * MB));
     let (out, slowest) = ask_while_polling_status(&env, &["hi"]).await;
     assert_eq!(out.code, 1, "{}", out.stderr);
-    let (kind, message) = last_error(&out);
+    let (kind, message) = out.last_error();
     assert_eq!(kind, "limit_exceeded");
     assert!(
         message.contains("the reply (text and tool-call arguments) exceeded 1048576 bytes")
@@ -227,7 +211,7 @@ async fn tool_calls_past_the_cap_are_refused_and_the_model_is_told_for_every_wir
     std::fs::write(env.project.join("a.txt"), "alpha\n").unwrap();
     mock.push(MockResponse::openai_tool_calls(&borrowed(&calls(129)), 0));
     mock.push(MockResponse::text("fewer next time"));
-    let project = project(&env);
+    let project = env.project_arg();
     let args = [
         "ask",
         "--json",
@@ -292,7 +276,7 @@ async fn one_tool_calls_arguments_past_their_cap_fail_the_turn() {
         &[("call_1", "read_file", &big)],
         100,
     ));
-    let project = project(&env);
+    let project = env.project_arg();
     let args = [
         "ask",
         "--json",
@@ -304,7 +288,7 @@ async fn one_tool_calls_arguments_past_their_cap_fail_the_turn() {
     ];
     let out = env.run_cli(&args, None).await;
     assert_eq!(out.code, 1, "{}", out.stderr);
-    let (kind, message) = last_error(&out);
+    let (kind, message) = out.last_error();
     assert_eq!(kind, "limit_exceeded");
     assert!(
         message.contains("one tool call's arguments exceeded 1000 bytes")

@@ -8,10 +8,6 @@ use botcoder_tests::harness::TestEnv;
 use botcoder_tests::mock_llm::{MockLlm, MockResponse, SseEvent};
 use pretty_assertions::assert_eq;
 
-fn project(env: &TestEnv) -> String {
-    env.project.display().to_string()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn anthropic_streams_text_with_its_headers() {
     let mock = MockLlm::start().await.unwrap();
@@ -23,7 +19,7 @@ async fn anthropic_streams_text_with_its_headers() {
         .set("ANTHROPIC_MODEL", "claude-test");
     let _d = env.start_daemon();
     let out = env
-        .run_cli(&["ask", "--project", &project(&env), "hello"], None)
+        .run_cli(&["ask", "--project", &env.project_arg(), "hello"], None)
         .await;
     assert_eq!(
         (out.code, out.stdout.as_str()),
@@ -72,7 +68,7 @@ async fn anthropic_tool_use_runs_the_tool_and_sends_a_tool_result_block() {
                 "--approval",
                 "auto",
                 "--project",
-                &project(&env),
+                &env.project_arg(),
                 "read a.txt",
             ],
             None,
@@ -115,7 +111,7 @@ async fn anthropic_mid_stream_error_fails_the_turn_clearly_and_unknown_events_ar
         .set("ANTHROPIC_BASE_URL", &format!("http://{}", mock.addr()));
     let _d = env.start_daemon();
     let out = env
-        .run_cli(&["ask", "--project", &project(&env), "hi"], None)
+        .run_cli(&["ask", "--project", &env.project_arg(), "hi"], None)
         .await;
     assert_eq!(out.code, 75, "{}", out.stderr);
     assert_eq!(out.stdout, "Partial \n");
@@ -153,7 +149,7 @@ async fn azure_uses_the_deployment_url_and_api_key_header_on_both_surfaces() {
         }
         let _d = env.start_daemon();
         let out = env
-            .run_cli(&["ask", "--project", &project(&env), "hi"], None)
+            .run_cli(&["ask", "--project", &env.project_arg(), "hi"], None)
             .await;
         assert_eq!(
             (out.code, out.stdout.as_str()),
@@ -205,7 +201,13 @@ async fn real_local_llm_streams_through_local_and_anthropic_providers() {
         let _d = env.start_daemon();
         let out = env
             .run_cli_timeout(
-                &["ask", "--json", "--project", &project(&env), "Say hello."],
+                &[
+                    "ask",
+                    "--json",
+                    "--project",
+                    &env.project_arg(),
+                    "Say hello.",
+                ],
                 None,
                 std::time::Duration::from_secs(120),
             )
@@ -250,7 +252,10 @@ async fn an_unavailable_provider_falls_back_to_the_next_and_says_so() {
         .set("ANTHROPIC_BASE_URL", &format!("http://{}", backup.addr()));
     let _d = env.start_daemon();
     let out = env
-        .run_cli(&["ask", "--json", "--project", &project(&env), "hi"], None)
+        .run_cli(
+            &["ask", "--json", "--project", &env.project_arg(), "hi"],
+            None,
+        )
         .await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     let lines = out.json_lines();

@@ -6,14 +6,12 @@
 
 use std::time::{Duration, Instant};
 
-use botcoder_protocol::methods::{
-    SessionCreate, SessionCreateParams, SessionSend, SessionSendParams, SubscribeParams,
-    TurnCancel, TurnCancelParams,
-};
+use botcoder_protocol::methods::{TurnCancel, TurnCancelParams};
 use botcoder_protocol::{EventBody, TurnStatus};
 use botcoder_tests::events::{collect_until, until_turns_completed};
 use botcoder_tests::harness::TestEnv;
 use botcoder_tests::mock_llm::{MockLlm, MockResponse};
+use botcoder_tests::session;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_session_waits_for_the_shared_budget_and_can_cancel() {
@@ -37,27 +35,9 @@ async fn a_second_session_waits_for_the_shared_budget_and_can_cancel() {
 
     // Another session, another client: the same endpoint budget applies.
     let c = env.client("second").await;
-    let p = SessionCreateParams {
-        project_path: env.project.display().to_string(),
-        title: None,
-        approval: None,
-        ..Default::default()
-    };
-    let id = c.call::<SessionCreate>(&p).await.unwrap().session_id;
-    let mut sub = c
-        .subscribe(&SubscribeParams {
-            session_id: id.clone(),
-            after_seq: None,
-        })
-        .await
-        .unwrap();
-    c.call::<SessionSend>(&SessionSendParams {
-        session_id: id.clone(),
-        text: "two".into(),
-        approval: None,
-    })
-    .await
-    .unwrap();
+    let id = session::create_default(&c, &env.project).await;
+    let mut sub = session::subscribe(&c, &id, None).await;
+    session::send(&c, &id, "two").await;
     let seen = collect_until(&mut sub, Duration::from_secs(10), |e| {
         matches!(e.body, EventBody::RateLimitWait { .. })
     })

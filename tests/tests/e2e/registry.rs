@@ -13,12 +13,13 @@ use botcoder_protocol::client::DaemonClient;
 use botcoder_protocol::methods::{
     DaemonStatus, DaemonStatusResult, Empty, SessionDelete, SessionGet, SessionHistory,
     SessionHistoryParams, SessionList, SessionListParams, SessionRef, SessionSend,
-    SessionSendParams, SubscribeParams, TurnCancel, TurnCancelParams,
+    SessionSendParams, TurnCancel, TurnCancelParams,
 };
 use botcoder_protocol::{ApprovalPolicy, ErrorKind, Event, EventBody, SessionId, TurnStatus};
 use botcoder_tests::events::{collect_until, until_turns_completed};
 use botcoder_tests::harness::{DaemonProcess, TestEnv};
 use botcoder_tests::mock_llm::{MockLlm, MockResponse};
+use botcoder_tests::session;
 use pretty_assertions::assert_eq;
 
 const T: Duration = Duration::from_secs(30);
@@ -110,13 +111,7 @@ async fn start_wedged_turn(
         &[("call_1", tool, args)],
         3,
     ));
-    let mut sub = c
-        .subscribe(&SubscribeParams {
-            session_id: id.clone(),
-            after_seq: None,
-        })
-        .await
-        .expect("subscribe");
+    let mut sub = session::subscribe(c, id, None).await;
     send(c, id, "go").await;
     collect_until(&mut sub, T, |e| {
         matches!(e.body, EventBody::ToolCall { .. })
@@ -206,13 +201,7 @@ async fn deleting_a_wedged_session_answers_promptly_and_blocks_nobody() {
     }
     assert!(!dir.exists(), "{} still exists", dir.display());
     // The honest path: another session still runs turns.
-    let mut sub = c
-        .subscribe(&SubscribeParams {
-            session_id: other.clone(),
-            after_seq: None,
-        })
-        .await
-        .expect("subscribe");
+    let mut sub = session::subscribe(&c, &other, None).await;
     send(&c, &other, "hello").await;
     let events = until_turns_completed(&mut sub, 1, T).await;
     assert!(matches!(
@@ -312,13 +301,7 @@ async fn idle_sessions_are_unloaded_and_come_back_intact() {
     let (env, mock, d) = setup(&[("BOTCODER_SESSION_IDLE_S", "1")]).await;
     let c = env.client("t").await;
     let first = create(&c, &env).await;
-    let mut sub = c
-        .subscribe(&SubscribeParams {
-            session_id: first.clone(),
-            after_seq: None,
-        })
-        .await
-        .expect("subscribe");
+    let mut sub = session::subscribe(&c, &first, None).await;
     send(&c, &first, "hello").await;
     until_turns_completed(&mut sub, 1, T).await;
     let before = history(&c, &first).await;
@@ -340,13 +323,7 @@ async fn idle_sessions_are_unloaded_and_come_back_intact() {
     // Back on demand: same history, and the next message continues the seq.
     let seq = send(&c, &first, "again").await;
     assert_eq!(seq, before.len() as u64 + 1);
-    let mut sub = c
-        .subscribe(&SubscribeParams {
-            session_id: first.clone(),
-            after_seq: Some(0),
-        })
-        .await
-        .expect("subscribe");
+    let mut sub = session::subscribe(&c, &first, Some(0)).await;
     let replayed = until_turns_completed(&mut sub, 2, T).await;
     let after = history(&c, &first).await;
     assert_eq!(after[..before.len()], before[..]);

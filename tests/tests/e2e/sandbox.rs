@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use botcoder_protocol::client::{ConnectOptions, DaemonClient};
 use botcoder_protocol::methods::{
-    ApprovalRespond, ApprovalRespondParams, DaemonStatus, Empty, SandboxMode, SubscribeParams,
+    ApprovalRespond, ApprovalRespondParams, DaemonStatus, Empty, SandboxMode,
 };
 use botcoder_protocol::{ApprovalDecision, ApprovalPolicy, EventBody};
 use botcoder_tests::harness::{DaemonProcess, TestEnv, bin};
@@ -266,13 +266,7 @@ async fn only_a_person_grants_the_network_and_only_for_one_call() {
         autostart: false,
     };
     let person = DaemonClient::connect(&opts).await.expect("approver");
-    let mut watch = person
-        .subscribe(&SubscribeParams {
-            session_id: ask.clone(),
-            after_seq: None,
-        })
-        .await
-        .expect("sub");
+    let mut watch = session::subscribe(&person, &ask, None).await;
     let answers = tokio::spawn(async move {
         let mut summaries = Vec::new();
         for decision in [ApprovalDecision::AllowSession, ApprovalDecision::Deny] {

@@ -10,12 +10,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use botcoder_protocol::methods::{
-    SessionCreate, SessionCreateParams, SessionHistory, SessionHistoryParams, SessionSend,
-    SessionSendParams,
+    SessionHistory, SessionHistoryParams, SessionSend, SessionSendParams,
 };
 use botcoder_protocol::{EventBody, SessionId};
 use botcoder_tests::harness::TestEnv;
 use botcoder_tests::mock_llm::{MockLlm, MockResponse};
+use botcoder_tests::session;
 use tokio::io::AsyncBufReadExt;
 
 fn spawn_watcher(env: &TestEnv, id: &SessionId) -> (tokio::process::Child, Arc<Mutex<Vec<u64>>>) {
@@ -73,13 +73,7 @@ async fn kill_9_at_random_points_loses_nothing_acknowledged() {
     env.use_mock(&mock);
     let mut daemon = env.start_daemon();
     let c = env.client("setup").await;
-    let p = SessionCreateParams {
-        project_path: env.project.display().to_string(),
-        title: None,
-        approval: None,
-        ..Default::default()
-    };
-    let id = c.call::<SessionCreate>(&p).await.unwrap().session_id;
+    let id = session::create_default(&c, &env.project).await;
     drop(c);
     let (mut w1, s1) = spawn_watcher(&env, &id);
     let (mut w2, s2) = spawn_watcher(&env, &id);

@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 use botcoder_protocol::{ErrorKind, EventBody, TurnError, TurnId};
 use serde_json::Value;
 
-use super::Botserver;
-use super::client::{BotError, TaskStatus};
-use super::progress::{self, Frame};
-use crate::session::core::SessionCore;
-use crate::session::turn::{Outcome, TurnControl};
+use super::core::SessionCore;
+use super::turn_types::{Outcome, TurnControl};
+use crate::botserver::Botserver;
+use crate::botserver::client::{BotError, TaskStatus};
+use crate::botserver::progress::{self, Frame};
 
 /// Intents the botserver's pipeline takes; everything else stays local.
 pub const PIPELINE_INTENTS: [&str; 7] = [
