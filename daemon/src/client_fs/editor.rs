@@ -9,7 +9,6 @@ use botcoder_protocol::client_fs::ClientFsOp;
 use tokio_util::sync::CancellationToken;
 
 use super::{MAX_TEXT, Server, Unanswered};
-use crate::tools::local::textio::CANCELLED;
 
 /// A session's file server, for one tool call.
 #[derive(Debug, Clone)]
@@ -28,6 +27,9 @@ pub enum EditorError {
     /// Asked, and it failed; the message is for the model.
     #[error("{0}")]
     Failed(String),
+    /// The turn was cancelled while the editor had not answered.
+    #[error("cancelled")]
+    Cancelled,
 }
 
 impl Editor {
@@ -56,7 +58,7 @@ impl Editor {
         self.runtime.block_on(async {
             tokio::select! {
                 r = self.server.request(op) => r,
-                () = cancel.cancelled() => Err(Unanswered::Failed(CANCELLED.to_owned())),
+                () = cancel.cancelled() => Err(Unanswered::Cancelled),
             }
         })
     }
@@ -85,7 +87,7 @@ impl Editor {
                 "the editor answered the read of {shown} without any text"
             ))),
             Err(Unanswered::NotSent | Unanswered::Lost) => Err(EditorError::Unavailable),
-            Err(Unanswered::Failed(why)) if why == CANCELLED => Err(EditorError::Failed(why)),
+            Err(Unanswered::Cancelled) => Err(EditorError::Cancelled),
             Err(Unanswered::Failed(why)) => Err(EditorError::Failed(format!(
                 "cannot read {shown} through the editor: {why}"
             ))),
@@ -114,7 +116,7 @@ impl Editor {
             Err(Unanswered::Lost) => Err(EditorError::Failed(format!(
                 "the editor disconnected before confirming the write of {shown}; it may or may not have been written: read it again before changing it"
             ))),
-            Err(Unanswered::Failed(why)) if why == CANCELLED => Err(EditorError::Failed(why)),
+            Err(Unanswered::Cancelled) => Err(EditorError::Cancelled),
             Err(Unanswered::Failed(why)) => Err(EditorError::Failed(format!(
                 "the editor did not write {shown}: {why}"
             ))),

@@ -40,8 +40,10 @@ use crate::error::DaemonError;
 pub const MAX_OPEN: usize = 16;
 /// The shortest answer time a client may ask for (so a typo cannot fail every read).
 const MIN_TIMEOUT: Duration = Duration::from_millis(100);
-/// Largest text taken from the editor: the cap of the disk tools for whole-file loads.
-pub const MAX_TEXT: usize = crate::tools::local::textio::EDIT_CAP as usize;
+/// Largest text taken from the editor: the cap of the disk tools for whole-file loads
+/// (`tools::local::textio::EDIT_CAP`, which a test there keeps equal; the tools use this
+/// module, so it cannot name theirs).
+pub const MAX_TEXT: usize = 10 * 1024 * 1024;
 
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 static NEXT_REQUEST: AtomicU64 = AtomicU64::new(1);
@@ -115,6 +117,8 @@ enum Unanswered {
     Lost,
     /// Failed with this message (busy, timed out, the editor's error).
     Failed(String),
+    /// The turn was cancelled while waiting.
+    Cancelled,
 }
 
 impl FsSlot {

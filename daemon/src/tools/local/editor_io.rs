@@ -37,6 +37,7 @@ pub fn read_whole(job: &Job, shown: &str) -> Option<Result<String, String>> {
         Ok(text) => Some(Ok(text)),
         Err(EditorError::Unavailable) => None,
         Err(EditorError::Failed(why)) => Some(Err(why)),
+        Err(EditorError::Cancelled) => Some(Err(CANCELLED.to_owned())),
     }
 }
 
@@ -71,5 +72,6 @@ pub fn write(job: &Job, rel: &str, content: &str) -> Option<Result<bool, String>
         Ok(()) => Some(Ok(!exists)),
         Err(EditorError::Unavailable) => None,
         Err(EditorError::Failed(why)) => Some(Err(why)),
+        Err(EditorError::Cancelled) => Some(Err(CANCELLED.to_owned())),
     }
 }

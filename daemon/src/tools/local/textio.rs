@@ -176,6 +176,15 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
 
+    /// The editor's file server caps texts like the disk tools do (it cannot name this cap).
+    #[test]
+    fn the_editor_caps_texts_like_the_disk() {
+        assert_eq!(
+            usize::try_from(EDIT_CAP).ok(),
+            Some(crate::client_fs::MAX_TEXT)
+        );
+    }
+
     #[test]
     fn capped_lines_keep_at_most_cap_bytes_and_count_like_str_lines() {
         let never = || false;
