@@ -67,8 +67,10 @@ impl Tmux<'_> {
         self.run(&["send-keys", "-t", name, "-l", text]);
     }
 
+    /// Waits for `needle` on `name`'s screen. 45 s: under a loaded 2-core machine a TUI
+    /// start plus a daemon round trip took over 20 s twice (the honest path is well under 1 s).
     fn wait_for(&self, name: &str, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + Duration::from_secs(45);
         loop {
             let s = self.screen(name);
             if s.contains(needle) || Instant::now() > deadline {
