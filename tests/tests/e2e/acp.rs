@@ -620,19 +620,11 @@ async fn a_terminal_watch_sees_the_editors_turn_and_a_terminal_message_reaches_t
     assert_eq!(user_text(&editor.updates()), "from the terminal");
 }
 
-/// `acpx` (npm) as the editor: `BOTCODER_TEST_ACPX=1 cargo nextest run -p botcoder-tests
-/// --test acp --run-ignored all acpx` (set `ACPX` to an installed acpx to skip npx).
-#[tokio::test]
-#[ignore = "opt-in: needs npm acpx; run with BOTCODER_TEST_ACPX=1 --run-ignored"]
-async fn acpx_drives_botcoder_acp() {
-    if std::env::var("BOTCODER_TEST_ACPX").as_deref() != Ok("1") {
-        return;
-    }
-    let (env, mock, _d) = setup().await;
-    mock.set_default(MockResponse::text("hello acpx"));
+/// `acpx` run as the editor with `args`, in the project, bounded at 300 s. `ACPX=/path/to/acpx`
+/// uses an installed one; otherwise npx fetches it.
+async fn run_acpx(env: &TestEnv, args: &[&str]) -> (String, String, bool) {
     let botcoder = bin("botcoder");
     let agent = format!("{} acp", botcoder.display());
-    // ACPX=/path/to/acpx uses an installed one; otherwise npx fetches it.
     let mut cmd = match std::env::var("ACPX") {
         Ok(acpx) => tokio::process::Command::from(env.command(std::path::Path::new(&acpx))),
         Err(_) => {
@@ -641,7 +633,8 @@ async fn acpx_drives_botcoder_acp() {
             c
         }
     };
-    cmd.args(["--agent", &agent, "--approve-all", "exec", "say hello"])
+    cmd.args(["--agent", &agent])
+        .args(args)
         .current_dir(&env.project)
         .env("npm_config_cache", env.root().join("npm-cache"))
         .stdin(Stdio::null())
@@ -651,13 +644,67 @@ async fn acpx_drives_botcoder_acp() {
         .await
         .expect("acpx finished in time")
         .expect("run npx acpx");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "acpx failed:\n{stdout}\n{stderr}");
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        out.status.success(),
+    )
+}
+
+/// `acpx` (npm) as the editor: `BOTCODER_TEST_ACPX=1 cargo nextest run -p botcoder-tests
+/// --test e2e --run-ignored all acpx` (set `ACPX` to an installed acpx to skip npx).
+#[tokio::test]
+#[ignore = "opt-in: needs npm acpx; run with BOTCODER_TEST_ACPX=1 --run-ignored"]
+async fn acpx_drives_botcoder_acp() {
+    if std::env::var("BOTCODER_TEST_ACPX").as_deref() != Ok("1") {
+        return;
+    }
+    let (env, mock, _d) = setup().await;
+    mock.set_default(MockResponse::text("hello acpx"));
+    let (stdout, stderr, ok) = run_acpx(&env, &["--approve-all", "exec", "say hello"]).await;
+    assert!(ok, "acpx failed:\n{stdout}\n{stderr}");
     assert!(
         stdout.contains("hello acpx"),
         "stdout:\n{stdout}\nstderr:\n{stderr}"
     );
+}
+
+/// acpx offers `fs.readTextFile`, so the model's `read_file` goes through acpx: with
+/// `--approve-all` it returns the file, with `--deny-all` acpx refuses the read, and that
+/// refusal (not the disk's text) is what the model sees.
+#[tokio::test]
+#[ignore = "opt-in: needs npm acpx; run with BOTCODER_TEST_ACPX=1 --run-ignored"]
+async fn acpx_serves_the_file_reads() {
+    if std::env::var("BOTCODER_TEST_ACPX").as_deref() != Ok("1") {
+        return;
+    }
+    for (mode, expect_text) in [("--approve-all", true), ("--deny-all", false)] {
+        let (env, mock, _d) = setup().await;
+        std::fs::write(env.project.join("notes.txt"), "marker-from-the-file\n").unwrap();
+        let args = serde_json::json!({"path": "notes.txt"}).to_string();
+        mock.push(MockResponse::openai_tool_calls(
+            &[("r1", "read_file", &args)],
+            5,
+        ));
+        mock.set_default(MockResponse::text("read it"));
+        let (stdout, stderr, _) = run_acpx(&env, &[mode, "exec", "read notes.txt"]).await;
+        let sent = mock
+            .requests()
+            .iter()
+            .map(|r| r.body.to_string())
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(
+            sent.contains("marker-from-the-file") == expect_text,
+            "{mode}: the model was sent:\n{sent}\nacpx stdout:\n{stdout}\nstderr:\n{stderr}"
+        );
+        if !expect_text {
+            assert!(
+                sent.contains("cannot read notes.txt through the editor"),
+                "{mode}: acpx's refusal reached the model:\n{sent}"
+            );
+        }
+    }
 }
 
 mod fs;
