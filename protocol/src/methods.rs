@@ -126,6 +126,12 @@ method!(
     /// Configured MCP servers: state, tools, last error.
     McpList, "mcp.list", Empty, McpListResult
 );
+method!(
+    /// MCP servers for one session only (an editor's `mcpServers`): started for it next to
+    /// the configured ones, replaced by the next call, stopped when the calling connection
+    /// ends. Returns those servers as `mcp.list` shows them.
+    SessionUseMcp, "session.use_mcp", SessionUseMcpParams, McpListResult
+);
 
 /// The subscription method: replay of durable events after `after_seq`, then live events.
 pub const SESSION_SUBSCRIBE: &str = "session.subscribe";
@@ -638,6 +644,36 @@ pub struct SessionCompactResult {
 pub struct McpListResult {
     /// Configured servers, by name.
     pub servers: Vec<McpServerInfo>,
+}
+
+/// `session.use_mcp` params.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SessionUseMcpParams {
+    /// The session.
+    pub session_id: SessionId,
+    /// Servers by name (an empty map stops the session's servers).
+    #[serde(default)]
+    pub servers: BTreeMap<String, SessionMcpServer>,
+}
+
+/// One MCP server of a session: a stdio `command` or a Streamable HTTP `url`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct SessionMcpServer {
+    /// Program of a stdio server (run in the session's project, inside the sandbox).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// Its arguments.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    /// Variables set for it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// Endpoint of a Streamable HTTP server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// HTTP headers sent to `url`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
 }
 
 /// One MCP server as the daemon sees it.

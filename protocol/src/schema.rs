@@ -77,6 +77,7 @@ pub fn protocol_schema() -> Value {
         ),
         method::<m::SessionCompact>(&mut generator, "Summarise the older conversation now."),
         method::<m::McpList>(&mut generator, "Configured MCP servers."),
+        method::<m::SessionUseMcp>(&mut generator, "MCP servers for one session."),
         method::<crate::client_fs::ClientFsRespond>(
             &mut generator,
             "Answer a file request of client.fs.serve.",

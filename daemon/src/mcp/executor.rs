@@ -27,8 +27,10 @@ impl McpTools {
         Arc::new(McpTools { inner, mcp })
     }
 
-    fn is_mcp(name: &str) -> bool {
-        name.starts_with(adapt::PREFIX)
+    /// Whether a call of `name` goes to these servers: an MCP name that `inner` does not
+    /// serve (a session's servers wrap the daemon's, whose tools stay theirs).
+    fn owns(&self, name: &str) -> bool {
+        name.starts_with(adapt::PREFIX) && !self.inner.supports(name)
     }
 }
 
@@ -57,7 +59,7 @@ impl ToolExecutor for McpTools {
     }
 
     fn supports(&self, name: &str) -> bool {
-        if Self::is_mcp(name) {
+        if self.owns(name) {
             self.mcp.tools().iter().any(|(t, _)| t.name == name)
         } else {
             self.inner.supports(name)
@@ -65,7 +67,7 @@ impl ToolExecutor for McpTools {
     }
 
     fn risk(&self, call: &ToolCall) -> Risk {
-        match Self::is_mcp(&call.name) {
+        match self.owns(&call.name) {
             true if self.mcp.is_read(&call.name) => Risk::Read,
             true => Risk::Command,
             false => self.inner.risk(call),
@@ -80,7 +82,7 @@ impl ToolExecutor for McpTools {
     }
 
     fn preview<'a>(&'a self, call: &'a ToolCall, ctx: &'a ToolContext) -> BoxFuture<'a, Preview> {
-        if !Self::is_mcp(&call.name) {
+        if !self.owns(&call.name) {
             return self.inner.preview(call, ctx);
         }
         let server = adapt::server_of(&call.name).unwrap_or("?");
@@ -107,7 +109,7 @@ impl ToolExecutor for McpTools {
         call: &'a ToolCall,
         ctx: &'a ToolContext,
     ) -> BoxFuture<'a, ToolOutcome> {
-        if !Self::is_mcp(&call.name) {
+        if !self.owns(&call.name) {
             return self.inner.execute(call, ctx);
         }
         Box::pin(self.mcp.call(&call.name, &call.args, ctx))

@@ -17,6 +17,7 @@
 pub mod adapt;
 pub mod connect;
 pub mod executor;
+pub mod scoped;
 pub mod server;
 
 use std::collections::BTreeMap;
@@ -43,6 +44,8 @@ pub struct Mcp {
     servers: Mutex<BTreeMap<String, Arc<Server>>>,
     /// Why the `[mcp_servers]` section could not be read, when it could not.
     config_error: Mutex<Option<String>>,
+    /// Sessions' own servers ([`scoped`]), stopped with these on shutdown.
+    adopted: Mutex<Vec<std::sync::Weak<Mcp>>>,
 }
 
 impl Mcp {
@@ -169,10 +172,26 @@ impl Mcp {
         McpListResult { servers }
     }
 
-    /// Stops every server (daemon shutdown).
+    /// Stops every server (daemon shutdown), the adopted sessions' servers too.
     pub async fn shutdown(&self) {
-        let all = self.all();
+        let mut all = self.all();
+        let adopted = self
+            .adopted
+            .lock()
+            .map(|mut a| std::mem::take(&mut *a))
+            .unwrap_or_default();
+        for mcp in adopted.iter().filter_map(std::sync::Weak::upgrade) {
+            all.extend(mcp.all());
+        }
         futures::future::join_all(all.iter().map(|s| s.stop())).await;
+    }
+
+    /// Makes `other` (a session's servers) stop with these.
+    pub fn adopt(&self, other: &Arc<Mcp>) {
+        if let Ok(mut a) = self.adopted.lock() {
+            a.retain(|w| w.strong_count() > 0);
+            a.push(Arc::downgrade(other));
+        }
     }
 
     /// Runs the MCP tool offered as `name`. Progress notifications become `tool.output`,

@@ -185,6 +185,17 @@ pub fn module(daemon: Arc<Daemon>, peer: Peer, greeted: Arc<AtomicBool>) -> RpcM
     register::<m::McpList, _, _>(&mut module, |_: Empty, conn| async move {
         Ok(conn.daemon.mcp.list())
     });
+    register::<m::SessionUseMcp, _, _>(&mut module, |p, conn| async move {
+        let session = conn.daemon.sessions.get(&p.session_id).await?;
+        let project = session.core.project_path();
+        let ended = conn.peer.ended.clone();
+        let mcp = (session.core.mcp).replace(&conn.daemon.mcp, &project, p.servers, ended)?;
+        // Answer once they are up (or failed): each waits at most its startup timeout.
+        if let Some(mcp) = &mcp {
+            mcp.settle().await;
+        }
+        Ok(mcp.map(|m| m.list()).unwrap_or_default())
+    });
     register::<ProviderList, _, _>(&mut module, |_: Empty, conn| async move {
         super::settings::providers(&conn.daemon).await
     });

@@ -170,6 +170,8 @@ pub struct SessionCore {
     pub settings: super::settings::SessionSettings,
     /// The editor connection serving this session's files, if any.
     pub client_fs: crate::client_fs::FsSlot,
+    /// The session's own MCP servers (an editor's `mcpServers`), if any.
+    pub mcp: Arc<crate::mcp::scoped::SessionMcp>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -225,6 +227,7 @@ impl SessionCore {
             ledger: Mutex::new(ledger),
             settings: super::settings::SessionSettings::default(),
             client_fs: crate::client_fs::FsSlot::default(),
+            mcp: Arc::default(),
         }
     }
 

@@ -297,5 +297,12 @@ pub async fn for_turn(core: &SessionCore, deps: &Arc<TurnDeps>) -> Arc<TurnDeps>
             tracing::error!(session = %core.id, error = %e, "could not journal session.configured");
         }
     }
-    turn_deps
+    // The session's own MCP servers (an editor's), offered next to the daemon's.
+    match core.mcp.get() {
+        Some(mcp) => Arc::new(TurnDeps {
+            tools: crate::mcp::McpTools::wrap(turn_deps.tools.clone(), mcp),
+            ..(*turn_deps).clone()
+        }),
+        None => turn_deps,
+    }
 }

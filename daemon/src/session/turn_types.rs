@@ -14,7 +14,7 @@ use crate::llm::{LlmProvider, RetryPolicy};
 use crate::tools::ToolExecutor;
 
 /// What every turn needs from the daemon.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct TurnDeps {
     /// The provider, or why there is none.
     pub provider: Result<Arc<dyn LlmProvider>, String>,

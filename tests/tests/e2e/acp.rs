@@ -707,4 +707,5 @@ async fn acpx_serves_the_file_reads() {
     }
 }
 
+mod editor_mcp;
 mod fs;

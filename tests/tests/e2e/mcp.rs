@@ -23,7 +23,7 @@ use pretty_assertions::assert_eq;
 const T: Duration = Duration::from_secs(60);
 
 /// The server-everything bin, or `None` (with a loud note; a failure in CI).
-fn everything() -> Option<PathBuf> {
+pub(crate) fn everything() -> Option<PathBuf> {
     let from_env = std::env::var_os("BOTCODER_TEST_MCP_EVERYTHING").map(PathBuf::from);
     let cached = std::env::var_os("HOME").map(|h| {
         PathBuf::from(h).join(".cache/botcoder-ci/npm/node_modules/.bin/mcp-server-everything")
@@ -63,7 +63,7 @@ fn fixture_in(dir: &Path) -> PathBuf {
     dst
 }
 
-fn marker() -> String {
+pub(crate) fn marker() -> String {
     format!("--botcoder-test-{}-{}", std::process::id(), rand_suffix())
 }
 
@@ -128,7 +128,7 @@ fn offered(mock: &MockLlm, n: usize) -> Vec<String> {
         .collect()
 }
 
-fn pgrep(marker: &str) -> Vec<String> {
+pub(crate) fn pgrep(marker: &str) -> Vec<String> {
     let out = std::process::Command::new("pgrep")
         .args(["-f", "--", marker])
         .output()

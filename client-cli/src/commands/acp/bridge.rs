@@ -8,12 +8,12 @@ use agent_client_protocol::v1::ConnectionTo;
 use agent_client_protocol::v1::schema::{
     AgentCapabilities, CancelNotification, CurrentModeUpdate, Implementation, InitializeRequest,
     InitializeResponse, ListSessionsRequest, ListSessionsResponse, LoadSessionRequest,
-    LoadSessionResponse, NewSessionRequest, NewSessionResponse, PromptCapabilities, PromptRequest,
-    PromptResponse, SessionCapabilities, SessionConfigOption, SessionConfigOptionCategory,
-    SessionConfigOptionValue, SessionConfigSelectOption, SessionInfo as AcpSessionInfo,
-    SessionListCapabilities, SessionMode, SessionModeId, SessionModeState, SessionNotification,
-    SessionUpdate, SetSessionConfigOptionRequest, SetSessionConfigOptionResponse,
-    SetSessionModeRequest, SetSessionModeResponse,
+    LoadSessionResponse, McpCapabilities, NewSessionRequest, NewSessionResponse,
+    PromptCapabilities, PromptRequest, PromptResponse, SessionCapabilities, SessionConfigOption,
+    SessionConfigOptionCategory, SessionConfigOptionValue, SessionConfigSelectOption,
+    SessionInfo as AcpSessionInfo, SessionListCapabilities, SessionMode, SessionModeId,
+    SessionModeState, SessionNotification, SessionUpdate, SetSessionConfigOptionRequest,
+    SetSessionConfigOptionResponse, SetSessionModeRequest, SetSessionModeResponse,
 };
 use agent_client_protocol::{Client, Error as AcpError};
 use botcoder_protocol::client::{ClientError, ConnectOptions, DaemonClient};
@@ -209,6 +209,7 @@ impl Bridge {
         }
         let caps = AgentCapabilities::new()
             .load_session(true)
+            .mcp_capabilities(McpCapabilities::new().http(true))
             .prompt_capabilities(PromptCapabilities::new().embedded_context(true))
             .session_capabilities(SessionCapabilities::new().list(SessionListCapabilities::new()));
         Ok(
@@ -276,13 +277,6 @@ impl Bridge {
         cx: ConnectionTo<Client>,
     ) -> Result<NewSessionResponse, AcpError> {
         let root = project_root(&req.cwd).await?;
-        if !req.mcp_servers.is_empty() {
-            // The daemon's sessions take MCP servers from its config only, so far.
-            eprintln!(
-                "botcoder acp: {} MCP server(s) from the editor are not used: configure them in botcoderd",
-                req.mcp_servers.len()
-            );
-        }
         let daemon = self.daemon()?;
         let params = SessionCreateParams {
             project_path: root.display().to_string(),
@@ -297,6 +291,7 @@ impl Bridge {
             .await
             .map_err(daemon_error)?;
         let providers = self.providers().await;
+        super::mcp::use_servers(daemon, &info.session_id, &req.mcp_servers).await;
         let link = Arc::new(Link::new(info.session_id.clone(), root.clone()));
         self.register(link.clone());
         let tr = Translator::new(root, self.context_window(&info).await);
@@ -322,6 +317,7 @@ impl Bridge {
             .await
             .map_err(daemon_error)?;
         let root = PathBuf::from(&info.project_path);
+        super::mcp::use_servers(daemon, &session_id, &req.mcp_servers).await;
         let link = Arc::new(Link::new(session_id.clone(), root.clone()));
         self.register(link.clone());
         let mut tr = Translator::new(root, self.context_window(&info).await);

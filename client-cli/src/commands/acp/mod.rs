@@ -11,6 +11,7 @@ mod bridge;
 mod diff;
 mod files;
 mod link;
+mod mcp;
 mod permission;
 mod prompt;
 mod translate;
