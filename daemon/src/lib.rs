@@ -18,6 +18,7 @@ pub mod procs;
 pub mod ratelimit;
 pub mod redact;
 pub mod rpc;
+pub mod rules;
 pub mod server;
 pub mod session;
 pub mod snapshot;

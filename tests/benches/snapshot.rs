@@ -18,7 +18,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use botcoder_daemon::snapshot::Shadow;
-use botcoder_daemon::snapshot::revert::apply;
+use botcoder_daemon::snapshot::apply::apply;
 
 fn knob(name: &str, default: usize) -> usize {
     std::env::var(name)

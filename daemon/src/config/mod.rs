@@ -5,6 +5,7 @@
 //! when it changes. Secrets are wrapped so they never reach logs or events (I8).
 
 mod botserver;
+pub mod compact;
 pub mod live;
 pub mod models;
 mod provider;
@@ -186,7 +187,7 @@ pub struct Config {
     /// Providers to continue on (`LLM_FALLBACK`).
     pub fallback: Vec<ProviderSpec>,
     /// `[approvals]` rules (`BOTCODER_APPROVALS_ALLOW`, `BOTCODER_APPROVALS_DENY`).
-    pub approvals: crate::session::approval::Rules,
+    pub approvals: crate::rules::Rules,
     /// Caps on what one provider answer may make the daemon hold (`BOTCODER_MAX_*`).
     pub provider_limits: crate::llm::ProviderLimits,
     /// The secrets to keep out of every message, event and log line.
@@ -197,7 +198,7 @@ pub struct Config {
     /// The command sandbox (`BOTCODER_SANDBOX`, `BOTCODER_SANDBOX_NETWORK`).
     pub sandbox: crate::tools::sandbox::Settings,
     /// Compaction (`BOTCODER_COMPACT_AT`, `BOTCODER_CONTEXT_WINDOW`).
-    pub compact: crate::session::compact::CompactSettings,
+    pub compact: compact::CompactSettings,
     /// Prices per model (`BOTCODER_PRICING` over the built-in table).
     pub pricing: crate::llm::pricing::PriceTable,
 }
@@ -220,14 +221,14 @@ fn rule_list(env: &Env, name: &str) -> Result<Vec<String>, String> {
 
 /// The `[approvals]` rules; a bad one is a config problem (the daemon reports it on every
 /// request rather than run without the deny rules the person wrote).
-fn approval_rules(env: &Env, problems: &mut Vec<String>) -> crate::session::approval::Rules {
+fn approval_rules(env: &Env, problems: &mut Vec<String>) -> crate::rules::Rules {
     let lists = rule_list(env, "BOTCODER_APPROVALS_ALLOW")
         .and_then(|allow| rule_list(env, "BOTCODER_APPROVALS_DENY").map(|deny| (allow, deny)));
-    match lists.and_then(|(allow, deny)| crate::session::approval::Rules::new(&allow, &deny)) {
+    match lists.and_then(|(allow, deny)| crate::rules::Rules::new(&allow, &deny)) {
         Ok(rules) => rules,
         Err(e) => {
             problems.push(format!("[approvals]: {e}"));
-            crate::session::approval::Rules::default()
+            crate::rules::Rules::default()
         }
     }
 }
@@ -343,7 +344,7 @@ impl Config {
         let approvals = approval_rules(env, &mut fatal);
         let provider_limits = provider_limits(env, &mut problems);
         let sandbox = sandbox_settings(env, &mut problems);
-        let compact = crate::session::compact::CompactSettings::from_env(env, &mut problems);
+        let compact = compact::CompactSettings::from_env(env, &mut problems);
         let pricing = crate::llm::pricing::PriceTable::from_json(env.get("BOTCODER_PRICING"))
             .unwrap_or_else(|e| {
                 problems.push(e.to_string());
@@ -439,7 +440,7 @@ mod tests {
 
     #[test]
     fn approval_rules_read_json_or_lines_and_a_bad_rule_is_a_problem() {
-        use crate::session::approval::Rules;
+        use crate::rules::Rules;
         let cfg = Config::from_env(&Env::from_pairs([
             (
                 "BOTCODER_APPROVALS_ALLOW",

@@ -305,13 +305,13 @@ pub fn module(daemon: Arc<Daemon>, peer: Peer, greeted: Arc<AtomicBool>) -> RpcM
         Ok(TurnCancelResult { cancelled })
     });
     register::<SessionRevert, _, _>(&mut module, |p, conn| async move {
-        crate::snapshot::rpc::revert(&conn.daemon, p, conn.client(), true).await
+        super::undo::revert(&conn.daemon, p, conn.client(), true).await
     });
     register::<SessionUnrevert, _, _>(&mut module, |p, conn| async move {
-        crate::snapshot::rpc::revert(&conn.daemon, p, conn.client(), false).await
+        super::undo::revert(&conn.daemon, p, conn.client(), false).await
     });
     register::<SessionDiff, _, _>(&mut module, |p, conn| async move {
-        crate::snapshot::rpc::diff(&conn.daemon, p).await
+        super::undo::diff(&conn.daemon, p).await
     });
 
     let subscribed = module.register_subscription(

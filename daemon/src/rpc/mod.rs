@@ -15,6 +15,7 @@ pub mod limits;
 pub mod listener;
 pub mod methods;
 pub mod settings;
+mod undo;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -3,13 +3,14 @@
 //! attached client (`approval.respond`). Calls are judged by what they do (their parsed
 //! arguments, see [`rules`]), never by the tool's name alone (I9).
 
-pub mod rules;
+pub use crate::rules;
 
 use std::time::Duration;
 
 use botcoder_protocol::{ApprovalDecision, ApprovalPolicy, EventBody, TurnId};
 
 use self::rules::{Action, Scope};
+pub use super::core::Answer;
 use super::core::SessionCore;
 use super::turn_types::{TurnControl, TurnDeps};
 use crate::tools::local::command;
@@ -21,17 +22,6 @@ pub use self::rules::{Grants, Rule, Rules};
 const APPROVER_CHECK: Duration = Duration::from_millis(500);
 /// Longest denial message passed on to the model (bytes); longer ones are cut.
 pub const MAX_DENIAL_MESSAGE: usize = 4096;
-
-/// A client's answer to one approval request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Answer {
-    /// The decision.
-    pub decision: ApprovalDecision,
-    /// The deciding client's label (its `daemon.hello` name).
-    pub client: String,
-    /// What the person wants the model to know, with a denial.
-    pub message: Option<String>,
-}
 
 /// The call as approval sees it: what it does, at what risk, and what a session grant of it
 /// would cover.

@@ -20,12 +20,12 @@ use botcoder_protocol::methods::SessionCompactResult;
 use botcoder_protocol::{ErrorKind, EventBody, TurnId};
 use futures::StreamExt;
 
-pub use super::compact_settings::CompactSettings;
 use super::context::{self, estimate_tokens, messages_tokens};
 use super::conversation::{TEXT_RESULTS_HEADER, cap};
 use super::core::SessionCore;
 pub use super::ledger::Ledger;
 use super::turn_types::{TurnControl, TurnDeps};
+pub use crate::config::compact::CompactSettings;
 use crate::error::DaemonError;
 use crate::llm::{ChatMessage, ChatRequest, LlmProvider, ProviderEvent, stream_with_retries};
 

@@ -23,14 +23,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use tokio::sync::oneshot;
 
-use super::approval::rules::{Action, Scope};
-use super::approval::{Answer, Grants};
 use super::conversation::Conversation;
 use super::hub::Hub;
 use super::limits::{self, MAX_EVENT_BYTES};
 use super::store::{self, Journal, PartialReply, StoreError};
 use crate::clock::now_rfc3339;
 use crate::error::DaemonError;
+use crate::rules::Grants;
+use crate::rules::{Action, Scope};
 use crate::tools::Risk;
 
 /// Session facts that change rarely, kept in `meta.json` so listing never reads journals.
@@ -167,11 +167,22 @@ pub struct SessionCore {
     /// Cost so far and the token-estimate correction (see `compact`).
     ledger: Mutex<super::ledger::Ledger>,
     /// The provider and model resolved for the session's turns.
-    pub settings: super::settings::SessionSettings,
+    pub settings: super::resolved::SessionSettings,
     /// The editor connection serving this session's files, if any.
     pub client_fs: crate::client_fs::FsSlot,
     /// The session's own MCP servers (an editor's `mcpServers`), if any.
     pub mcp: Arc<crate::mcp::scoped::SessionMcp>,
+}
+
+/// A client's answer to one approval request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// The decision.
+    pub decision: ApprovalDecision,
+    /// The deciding client's label (its `daemon.hello` name).
+    pub client: String,
+    /// What the person wants the model to know, with a denial.
+    pub message: Option<String>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -225,7 +236,7 @@ impl SessionCore {
             storage_failed: Mutex::default(),
             mode: Mutex::new(mode),
             ledger: Mutex::new(ledger),
-            settings: super::settings::SessionSettings::default(),
+            settings: super::resolved::SessionSettings::default(),
             client_fs: crate::client_fs::FsSlot::default(),
             mcp: Arc::default(),
         }

@@ -17,17 +17,18 @@
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 use botcoder_config::session::{ProjectLayer, merge, read_project};
 use botcoder_config::{Source, names};
 use botcoder_protocol::EventBody;
 
 use super::core::SessionCore;
+pub use super::resolved::{Label, SessionSettings};
 use super::turn_types::TurnDeps;
 use crate::config::live::{self, LiveConfig};
-use crate::config::{Config, Env, ProviderSpec, select_provider};
-use crate::tools::sandbox::{self, Policy};
+use crate::config::{Config, Env, select_provider};
+use crate::tools::sandbox;
 
 /// What a session chose for itself (`meta.json`), over every layer of settings.
 #[derive(Debug, Clone, Copy, Default)]
@@ -38,85 +39,6 @@ pub struct Choices<'a> {
     pub model: Option<&'a str>,
     /// `session.create {sandbox}`.
     pub sandbox: Option<&'a str>,
-}
-
-/// What a session's next turn uses, as clients may see it (no key).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Label {
-    /// Provider name.
-    pub provider: String,
-    /// Model or deployment.
-    pub model: String,
-    /// Base URL, credentials scrubbed.
-    pub base_url: String,
-}
-
-impl Label {
-    /// The label of a provider spec.
-    pub fn of(spec: &ProviderSpec) -> Label {
-        let (provider, model, base_url) = match spec {
-            ProviderSpec::OpenAi(c) => (c.name.clone(), c.model.clone(), c.base_url.clone()),
-            ProviderSpec::Anthropic(c) => {
-                ("anthropic".to_owned(), c.model.clone(), c.base_url.clone())
-            }
-        };
-        Label {
-            provider,
-            model,
-            base_url: crate::redact::scrub(&base_url),
-        }
-    }
-}
-
-#[derive(Debug, Default)]
-struct State {
-    label: Option<Label>,
-    cached: Option<(u64, Arc<TurnDeps>)>,
-    sandbox: Option<Arc<Policy>>,
-}
-
-/// The per-session part kept in [`SessionCore`].
-#[derive(Debug, Default)]
-pub struct SessionSettings {
-    state: Mutex<State>,
-}
-
-impl SessionSettings {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        // Plain assignments only.
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// The provider the session's turns use, once known.
-    pub fn shown_provider(&self) -> Option<String> {
-        self.lock().label.as_ref().map(|l| l.provider.clone())
-    }
-
-    /// The model the session's turns use, once known.
-    pub fn shown_model(&self) -> Option<String> {
-        self.lock().label.as_ref().map(|l| l.model.clone())
-    }
-
-    /// Records what the session uses; returns what it used before, when that was known.
-    pub fn set_label(&self, label: Option<Label>) -> Option<Label> {
-        std::mem::replace(&mut self.lock().label, label)
-    }
-
-    /// The sandbox policy the session's tools run under; `None`: the daemon's.
-    pub fn sandbox(&self) -> Option<Arc<Policy>> {
-        self.lock().sandbox.clone()
-    }
-
-    /// The session's sandbox by name (`bwrap`, `landlock+network`, `off`), once resolved.
-    pub fn shown_sandbox(&self) -> Option<String> {
-        self.lock().sandbox.as_deref().map(sandbox::label)
-    }
-
-    /// Records the session's sandbox policy; returns the name of the one before, if any.
-    pub fn set_sandbox(&self, policy: Arc<Policy>) -> Option<String> {
-        let before = self.lock().sandbox.replace(policy);
-        before.as_deref().map(sandbox::label)
-    }
 }
 
 /// A session's settings, resolved.

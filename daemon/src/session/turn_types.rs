@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex};
 use botcoder_protocol::{TurnError, TurnStatus};
 use tokio_util::sync::CancellationToken;
 
-use super::approval::rules::Rules;
 use crate::config::AgentSettings;
 use crate::llm::{LlmProvider, RetryPolicy};
+use crate::rules::Rules;
 use crate::tools::ToolExecutor;
 
 /// What every turn needs from the daemon.
@@ -37,7 +37,7 @@ pub struct TurnDeps {
     /// Tool calls one reply may ask for (`BOTCODER_MAX_TOOL_CALLS`).
     pub max_tool_calls: usize,
     /// When and how the context is summarised (`[context]`).
-    pub compact: super::compact_settings::CompactSettings,
+    pub compact: crate::config::compact::CompactSettings,
     /// Prices per model, for the cost of each `usage` (`[pricing]`).
     pub pricing: Arc<crate::llm::pricing::PriceTable>,
     /// The user's settings now (reloaded when config.toml changes) and the environments

@@ -12,10 +12,9 @@
 //! All work on one shadow is serialised by an async lock: git's index is one file, and two
 //! sessions of the same project may finish turns at once.
 
+pub mod apply;
 pub mod git;
 pub mod prune;
-pub mod revert;
-pub mod rpc;
 pub mod shadow;
 pub mod turn;
 

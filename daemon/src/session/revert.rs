@@ -1,4 +1,5 @@
-//! Undo and redo of one turn's changes, and the diff of a turn or a whole session.
+//! Undo and redo of one turn's changes, and the diff of a turn or a whole session: session
+//! operations (they read the journal and emit events) over the snapshots of `crate::snapshot`.
 //!
 //! Which turns changed files, and which are reverted now, is read from the session's
 //! journal (`turn.changes`, `turn.reverted`, `turn.unreverted`); what to restore is read
@@ -11,17 +12,15 @@ use std::collections::BTreeSet;
 use botcoder_protocol::methods::{
     SessionDiffParams, SessionDiffResult, SessionRevertParams, SessionRevertResult,
 };
-use botcoder_protocol::{ErrorKind, EventBody, FileChange, FileChangeStatus, TurnId};
+use botcoder_protocol::{ErrorKind, EventBody, FileChange, TurnId};
 
-use super::shadow::Shadow;
-use super::turn::MAX_LISTED;
-use super::{Snapshots, refname, valid_id};
+use super::core::SessionCore;
+use super::limits::MAX_PAGE_BYTES;
 use crate::error::DaemonError;
-use crate::session::core::SessionCore;
-use crate::session::limits::MAX_PAGE_BYTES;
-
-/// Conflicting files named in an error at most.
-const NAMED_CONFLICTS: usize = 20;
+use crate::snapshot::apply::{apply, conflict};
+use crate::snapshot::shadow::Shadow;
+use crate::snapshot::turn::MAX_LISTED;
+use crate::snapshot::{Snapshots, refname, valid_id};
 
 /// One turn that changed files, as the journal tells it.
 #[derive(Debug, Clone)]
@@ -67,10 +66,6 @@ async fn changed_turns(core: &SessionCore) -> Result<Vec<ChangedTurn>, DaemonErr
         }
     }
     Ok(turns)
-}
-
-fn conflict(message: String) -> DaemonError {
-    DaemonError::new(ErrorKind::Conflict, message)
 }
 
 /// Picks the turn to revert (`undo`) or restore: the one named, else the latest that
@@ -201,55 +196,6 @@ pub async fn revert(
         turn_id: turn.turn_id,
         files,
     })
-}
-
-/// Moves the `files` that went from tree `target` to tree `expected` back to `target`:
-/// restored byte for byte where they exist in `target`, removed where they do not. Stops
-/// (naming them, touching nothing) when any of them now differs from `expected`, unless
-/// `force`. `what` says what is being done, for the error.
-pub async fn apply(
-    shadow: &Shadow,
-    files: &[FileChange],
-    expected: &str,
-    target: &str,
-    force: bool,
-    what: &str,
-) -> Result<(), DaemonError> {
-    let now = shadow.snapshot().await?;
-    let touched: BTreeSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
-    let drifted: Vec<String> = shadow
-        .changes(expected, &now)
-        .await?
-        .into_iter()
-        .filter(|c| touched.contains(c.path.as_str()))
-        .map(|c| c.path)
-        .collect();
-    if !drifted.is_empty() && !force {
-        let named: Vec<&str> = drifted
-            .iter()
-            .take(NAMED_CONFLICTS)
-            .map(String::as_str)
-            .collect();
-        let more = drifted.len().saturating_sub(NAMED_CONFLICTS);
-        let more = if more > 0 {
-            format!(" and {more} more")
-        } else {
-            String::new()
-        };
-        return Err(conflict(format!(
-            "{what} stopped: these files changed since the turn ({}{more}); nothing was \
-             touched. Save your changes elsewhere, or run it again with --force to overwrite them",
-            named.join(", ")
-        )));
-    }
-    // `files` are changes from `target` to `expected`: an added file is not in `target`.
-    let (restore, remove): (Vec<&FileChange>, Vec<&FileChange>) = files
-        .iter()
-        .partition(|f| f.status != FileChangeStatus::Added);
-    let paths = |v: Vec<&FileChange>| v.into_iter().map(|f| f.path.clone()).collect::<Vec<_>>();
-    shadow.restore(target, &paths(restore)).await?;
-    shadow.remove(&paths(remove)).await?;
-    Ok(())
 }
 
 /// `session.diff`: one turn's changes (its two snapshots), or the session's: from before

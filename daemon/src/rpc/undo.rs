@@ -15,7 +15,7 @@ pub async fn revert(
     undo: bool,
 ) -> Result<SessionRevertResult, DaemonError> {
     let session = daemon.sessions.get(&params.session_id).await?;
-    super::revert::revert(&daemon.deps.snapshots, &session.core, params, by, undo).await
+    crate::session::revert::revert(&daemon.deps.snapshots, &session.core, params, by, undo).await
 }
 
 /// `session.diff`.
@@ -24,5 +24,5 @@ pub async fn diff(
     params: SessionDiffParams,
 ) -> Result<SessionDiffResult, DaemonError> {
     let session = daemon.sessions.get(&params.session_id).await?;
-    super::revert::diff(&daemon.deps.snapshots, &session.core, params).await
+    crate::session::revert::diff(&daemon.deps.snapshots, &session.core, params).await
 }

@@ -1,7 +1,7 @@
 //! The `[context]` settings of compaction: when the oldest part of a conversation is
-//! summarised. A leaf, so `TurnDeps` can hold them without depending on `compact`.
+//! summarised. Read with the other settings here; the compaction itself is `session::compact`.
 
-use crate::config::Env;
+use super::Env;
 
 /// Compaction settings (`[context]` in config.toml).
 #[derive(Debug, Clone, Copy, PartialEq)]
