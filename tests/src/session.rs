@@ -87,21 +87,8 @@ pub async fn turn(c: &DaemonClient, id: &SessionId, text: &str, timeout: Duratio
         .await
         .unwrap_or_else(|e| panic!("session.get: {e}"))
         .last_seq;
-    let mut sub = c
-        .subscribe(&SubscribeParams {
-            session_id: id.clone(),
-            after_seq: Some(after),
-        })
-        .await
-        .unwrap_or_else(|e| panic!("session.subscribe: {e}"));
-    let p = SessionSendParams {
-        session_id: id.clone(),
-        text: text.into(),
-        approval: None,
-    };
-    c.call::<SessionSend>(&p)
-        .await
-        .unwrap_or_else(|e| panic!("session.send: {e}"));
+    let mut sub = subscribe(c, id, Some(after)).await;
+    send(c, id, text).await;
     until_turns_completed(&mut sub, 1, timeout).await
 }
 
