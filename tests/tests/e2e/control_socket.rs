@@ -109,6 +109,8 @@ if mode == "all":
         ("session.rename", {"session_id": victim, "title": "pwned"}),
         ("approval.respond", {"session_id": victim, "call_id": "c1", "decision": "allow"}),
         ("turn.cancel", {"session_id": victim}),
+        ("session.use_mcp", {"session_id": victim, "servers": {"evil": {"command": "sh", "args": ["-c", "id"]}}}),
+        ("client.fs.respond", {"session_id": victim, "request_id": 1, "content": "fake"}),
         ("session.delete", {"session_id": victim}),
         ("daemon.shutdown", {}),
     ]
@@ -155,7 +157,7 @@ fn answers(output: &str) -> Vec<(String, String)> {
         .lines()
         .filter_map(|l| l.split_once(' '))
         .filter(|(m, _)| {
-            ["daemon.", "session.", "approval.", "turn."]
+            ["daemon.", "session.", "approval.", "turn.", "client."]
                 .iter()
                 .any(|p| m.starts_with(p))
         })
@@ -212,6 +214,8 @@ async fn a_process_started_by_a_tool_cannot_drive_the_daemon() {
         "session.rename",
         "approval.respond",
         "turn.cancel",
+        "session.use_mcp",
+        "client.fs.respond",
         "session.delete",
         "daemon.shutdown",
     ]
