@@ -45,6 +45,7 @@ async fn send(client: &botcoder_protocol::client::DaemonClient, id: &SessionId, 
         session_id: id.clone(),
         text: text.to_owned(),
         approval: None,
+        env: Default::default(),
     };
     client.call::<SessionSend>(&p).await.expect("send");
 }
