@@ -254,7 +254,7 @@ mod tests {
     use super::*;
     use botcoder_config::Source;
 
-    fn cfg<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Config {
+    fn config_of<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Config {
         Config::new(
             &Settings::from_vars(pairs, &Source::Environment),
             &Layers::default(),
@@ -279,11 +279,11 @@ mod tests {
 
     #[test]
     fn agent_settings_parse_and_bad_values_name_the_variable() {
-        let cfg = cfg(([
+        let cfg = config_of([
             ("BOTCODER_APPROVAL", "read-only"),
             ("BOTCODER_TOOL_MODE", "text"),
             ("BOTCODER_MAX_ITERATIONS", "3"),
-        ]));
+        ]);
         assert_eq!(
             cfg.agent,
             AgentSettings {
@@ -292,10 +292,10 @@ mod tests {
                 max_iterations: 3
             }
         );
-        let cfg = cfg(([
+        let cfg = config_of([
             ("BOTCODER_APPROVAL", "yolo"),
             ("OPENAI_API_KEY", "k"),
-        ]));
+        ]);
         assert!(cfg.problems[0].contains("BOTCODER_APPROVAL"));
         assert!(
             cfg.provider.is_ok(),
@@ -306,14 +306,14 @@ mod tests {
     #[test]
     fn approval_rules_read_json_or_lines_and_a_bad_rule_is_a_problem() {
         use crate::rules::Rules;
-        let cfg = cfg(([
+        let cfg = config_of([
             (
                 "BOTCODER_APPROVALS_ALLOW",
                 r#"["cargo test", "git status"]"#,
             ),
             ("BOTCODER_APPROVALS_DENY", "rm\ngit push\n"),
             ("OPENAI_API_KEY", "k"),
-        ]));
+        ]);
         let want = Rules::new(
             &["cargo test".into(), "git status".into()],
             &["rm".into(), "git push".into()],
@@ -321,10 +321,10 @@ mod tests {
         .unwrap();
         assert_eq!(cfg.approvals, want);
         assert!(cfg.provider.is_ok());
-        let cfg = cfg(([
+        let cfg = config_of([
             ("BOTCODER_APPROVALS_DENY", "rm; ls"),
             ("OPENAI_API_KEY", "k"),
-        ]));
+        ]);
         let err = cfg.provider.unwrap_err();
         assert!(
             err.contains("[approvals]") && err.contains("rm; ls"),
@@ -334,11 +334,11 @@ mod tests {
 
     #[test]
     fn provider_limits_parse_and_zero_is_refused() {
-        let cfg = cfg(([
+        let cfg = config_of([
             ("OPENAI_API_KEY", "k"),
             ("BOTCODER_MAX_TOOL_CALLS", "4"),
             ("BOTCODER_MAX_REPLY_BYTES", "1000"),
-        ]));
+        ]);
         assert_eq!(
             (
                 cfg.provider_limits.tool_calls,
@@ -346,19 +346,19 @@ mod tests {
             ),
             (4, 1000)
         );
-        let cfg = cfg(([
+        let cfg = config_of([
             ("OPENAI_API_KEY", "k"),
             ("BOTCODER_MAX_SSE_EVENT_BYTES", "0"),
-        ]));
+        ]);
         assert!(cfg.problems[0].contains("BOTCODER_MAX_SSE_EVENT_BYTES"));
     }
 
     #[test]
     fn bad_numbers_name_the_variable() {
-        let cfg = cfg(([
+        let cfg = config_of([
             ("LLM_MAX_RETRIES", "many"),
             ("OPENAI_API_KEY", "k"),
-        ]));
+        ]);
         assert!(
             cfg.problems[0].contains("LLM_MAX_RETRIES"),
             "{:?}",
