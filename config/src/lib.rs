@@ -17,8 +17,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use file::{FileConfig, Parsed, ProviderEntry, Vars, parse};
-pub use settings::{Field, KEYS, Problem, ProviderKind, Settings};
 pub use secret::Secret;
+pub use settings::{Field, KEYS, Problem, ProviderKind, Settings};
 
 /// Where a value came from.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -15,7 +15,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::settings::{Field, ProviderKind, Settings, Value};
-use crate::{Layers, Source, is_client_var, is_provider_var, is_sandbox_var, read_dotenv, read_small};
+use crate::{
+    Layers, Source, is_client_var, is_provider_var, is_sandbox_var, read_dotenv, read_small,
+};
 
 /// A project's `.botcoder/config.toml` and `.env`, as far as a project may set anything.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -75,8 +77,10 @@ pub fn read_project(project: &Path) -> ProjectLayer {
             out.errors.extend(parsed.errors);
             // `key_env` in a project file reads the project's own `.env` only: naming one
             // of the user's variables must not carry the user's key along (I11).
-            let own: BTreeMap<&str, &str> =
-                dotenv.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let own: BTreeMap<&str, &str> = dotenv
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
             let lookup = |name: &str| {
                 own.get(name)
                     .filter(|v| !v.trim().is_empty())
@@ -134,7 +138,8 @@ impl Merged {
             if trusted || f.value >= current {
                 s.sandbox = Some(f.clone());
             } else {
-                self.ignored.push(weaker("BOTCODER_SANDBOX", f, &current.show()));
+                self.ignored
+                    .push(weaker("BOTCODER_SANDBOX", f, &current.show()));
             }
         }
         if let Some(f) = &project.sandbox_network {
@@ -246,8 +251,8 @@ pub fn merge(
 mod tests {
     use super::*;
     use crate::settings::SandboxMode;
-    use std::path::PathBuf;
     use pretty_assertions::assert_eq;
+    use std::path::PathBuf;
 
     fn user(env: &[(&str, &str)], file: &str) -> Layers {
         Layers::from_parts(
@@ -381,7 +386,10 @@ mod tests {
         assert_eq!(m.settings.key_hint(ProviderKind::OpenAi), "MY_KEY");
         let p = project(&[("OPENAI_API_KEY", "sk-project")]);
         let m = merge(&base, Path::new("/p"), &p, &BTreeMap::new(), None);
-        assert_eq!(m.settings.key_hint(ProviderKind::OpenAi), "OPENAI_API_KEY in /p/.env");
+        assert_eq!(
+            m.settings.key_hint(ProviderKind::OpenAi),
+            "OPENAI_API_KEY in /p/.env"
+        );
         let m = merge(
             &user(&[], ""),
             Path::new("/p"),

@@ -33,7 +33,9 @@ fn later_layers_win_and_sources_are_kept() {
     assert_eq!(s.kind(), Some(ProviderKind::OpenAi));
     assert_eq!(s.fallback().map(|f| f.0), Some(vec![ProviderKind::Local]));
     assert_eq!(
-        s.openai_key.as_ref().map(|f| (f.value.expose(), f.source.clone())),
+        s.openai_key
+            .as_ref()
+            .map(|f| (f.value.expose(), f.source.clone())),
         Some((
             "sk-1",
             Source::Via {
@@ -98,7 +100,11 @@ fn a_bad_file_names_its_path_line_and_field_and_keeps_the_good_sections() {
     let l = layers("approval = \"yolo\"\ntool_mode = \"text\"\n", &[], &[]);
     assert_eq!(l.settings.problems.len(), 1, "{:?}", l.settings.problems);
     assert_eq!(l.settings.problems[0].var, "BOTCODER_APPROVAL");
-    assert!(l.file_error.unwrap().contains("/cfg/config.toml: approval = \"yolo\""));
+    assert!(
+        l.file_error
+            .unwrap()
+            .contains("/cfg/config.toml: approval = \"yolo\"")
+    );
     assert_eq!(l.settings.tool_mode(), settings::ToolMode::Text);
 }
 
@@ -215,7 +221,11 @@ fn each_layer_overriding_one_field_of_a_section_keeps_the_others_with_their_sour
 
 #[test]
 fn every_key_is_listed_with_its_default_and_source() {
-    let l = layers("fallback = [\"local\", \"openai\"]\n", &[], &[("OPENAI_API_KEY", "sk-1")]);
+    let l = layers(
+        "fallback = [\"local\", \"openai\"]\n",
+        &[],
+        &[("OPENAI_API_KEY", "sk-1")],
+    );
     let rows = l.settings.rows();
     assert_eq!(rows.len(), KEYS.len());
     let row = |name: &str| rows.iter().find(|r| r.name == name).cloned().unwrap();
@@ -228,7 +238,10 @@ fn every_key_is_listed_with_its_default_and_source() {
         Some(("(set, redacted)".to_owned(), Source::Environment))
     );
     assert_eq!(
-        (row("BOTCODER_MAX_ITERATIONS").set, row("BOTCODER_MAX_ITERATIONS").default),
+        (
+            row("BOTCODER_MAX_ITERATIONS").set,
+            row("BOTCODER_MAX_ITERATIONS").default
+        ),
         (None, Some("25".to_owned()))
     );
     assert_eq!(row("BOTCODER_APPROVAL").default, Some("ask".to_owned()));

@@ -127,7 +127,12 @@ async fn show(json: bool) -> Result<u8, Failure> {
             .settings
             .problems
             .iter()
-            .filter(|p| layers.file_error.as_ref().is_none_or(|e| !e.contains(&p.message)))
+            .filter(|p| {
+                layers
+                    .file_error
+                    .as_ref()
+                    .is_none_or(|e| !e.contains(&p.message))
+            })
             .map(|p| p.message.clone()),
     );
     problems.extend(merged.problems.iter().cloned());

@@ -82,16 +82,32 @@ impl FileConfig {
             let v = named::<Fallback>(&mut s, "LLM_FALLBACK", "fallback", path, Some(&joined));
             put(&mut s.fallback, v, &src);
         }
-        let approval = named(&mut s, "BOTCODER_APPROVAL", "approval", path, self.approval.as_ref());
+        let approval = named(
+            &mut s,
+            "BOTCODER_APPROVAL",
+            "approval",
+            path,
+            self.approval.as_ref(),
+        );
         put(&mut s.approval, approval, &src);
-        let mode = named(&mut s, "BOTCODER_TOOL_MODE", "tool_mode", path, self.tool_mode.as_ref());
+        let mode = named(
+            &mut s,
+            "BOTCODER_TOOL_MODE",
+            "tool_mode",
+            path,
+            self.tool_mode.as_ref(),
+        );
         put(&mut s.tool_mode, mode, &src);
         put(&mut s.max_iterations, self.max_iterations, &src);
         put(&mut s.max_retries, self.max_retries, &src);
         put(&mut s.idle_timeout_s, self.idle_timeout_s, &src);
         put(&mut s.log, self.log.clone(), &src);
         if let Some(a) = &self.approvals {
-            put(&mut s.approvals_allow, Some(RuleList(a.allow.clone())), &src);
+            put(
+                &mut s.approvals_allow,
+                Some(RuleList(a.allow.clone())),
+                &src,
+            );
             put(&mut s.approvals_deny, Some(RuleList(a.deny.clone())), &src);
         }
         if let Some(l) = &self.limits {
@@ -108,7 +124,13 @@ impl FileConfig {
             put(&mut s.pricing, Some(Prices(self.pricing.clone())), &src);
         }
         if let Some(sb) = &self.sandbox {
-            let mode = named(&mut s, "BOTCODER_SANDBOX", "[sandbox] mode", path, sb.mode.as_ref());
+            let mode = named(
+                &mut s,
+                "BOTCODER_SANDBOX",
+                "[sandbox] mode",
+                path,
+                sb.mode.as_ref(),
+            );
             put(&mut s.sandbox, mode, &src);
             put(&mut s.sandbox_network, sb.network, &src);
         }
@@ -183,7 +205,12 @@ impl FileConfig {
             &mut s.openai_wire
         };
         put(slot, wire, source);
-        put(&mut s.anthropic_thinking_budget, e.thinking_budget.map(|b| u32::try_from(b).unwrap_or(u32::MAX)), source);
+        put(
+            &mut s.anthropic_thinking_budget,
+            e.thinking_budget
+                .map(|b| u32::try_from(b).unwrap_or(u32::MAX)),
+            source,
+        );
         if let Some(var) = &e.key_env {
             let Some(key) = secret_from(var, lookup) else {
                 return Err(format!(

@@ -418,4 +418,3 @@ impl Settings {
         .collect()
     }
 }
-

@@ -73,8 +73,7 @@ mod tests {
         ]))
         .unwrap_err();
         assert!(err.contains("FALLBACK_TO_LOCAL"));
-        let err =
-            botserver_settings(&env(&[("LLM_PROVIDER", "botserver")])).unwrap_err();
+        let err = botserver_settings(&env(&[("LLM_PROVIDER", "botserver")])).unwrap_err();
         assert!(err.contains("BOTSERVER_URL"));
     }
 }

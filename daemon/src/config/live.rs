@@ -18,8 +18,8 @@ use botcoder_config::Layers;
 use botcoder_protocol::SessionId;
 use botcoder_protocol::methods::DaemonReloadResult;
 
-use super::build_provider;
 use super::Config;
+use super::build_provider;
 use crate::llm::{LlmProvider, endpoint_key};
 use crate::ratelimit::RateLimiter;
 

@@ -117,10 +117,26 @@ fn cap(var: &str, n: u64, problems: &mut Vec<String>) -> Option<usize> {
 fn provider_limits(s: &Settings, problems: &mut Vec<String>) -> crate::llm::ProviderLimits {
     let mut l = crate::llm::ProviderLimits::default();
     for (var, value, field) in [
-        ("BOTCODER_MAX_SSE_EVENT_BYTES", s.max_sse_event_bytes(), &mut l.sse_event_bytes),
-        ("BOTCODER_MAX_REPLY_BYTES", s.max_reply_bytes(), &mut l.reply_bytes),
-        ("BOTCODER_MAX_TOOL_ARGS_BYTES", s.max_tool_args_bytes(), &mut l.tool_args_bytes),
-        ("BOTCODER_MAX_TOOL_CALLS", s.max_tool_calls(), &mut l.tool_calls),
+        (
+            "BOTCODER_MAX_SSE_EVENT_BYTES",
+            s.max_sse_event_bytes(),
+            &mut l.sse_event_bytes,
+        ),
+        (
+            "BOTCODER_MAX_REPLY_BYTES",
+            s.max_reply_bytes(),
+            &mut l.reply_bytes,
+        ),
+        (
+            "BOTCODER_MAX_TOOL_ARGS_BYTES",
+            s.max_tool_args_bytes(),
+            &mut l.tool_args_bytes,
+        ),
+        (
+            "BOTCODER_MAX_TOOL_CALLS",
+            s.max_tool_calls(),
+            &mut l.tool_calls,
+        ),
     ] {
         if let Some(n) = cap(var, value, problems) {
             *field = n;
@@ -292,10 +308,7 @@ mod tests {
                 max_iterations: 3
             }
         );
-        let cfg = config_of([
-            ("BOTCODER_APPROVAL", "yolo"),
-            ("OPENAI_API_KEY", "k"),
-        ]);
+        let cfg = config_of([("BOTCODER_APPROVAL", "yolo"), ("OPENAI_API_KEY", "k")]);
         assert!(cfg.problems[0].contains("BOTCODER_APPROVAL"));
         assert!(
             cfg.provider.is_ok(),
@@ -355,10 +368,7 @@ mod tests {
 
     #[test]
     fn bad_numbers_name_the_variable() {
-        let cfg = config_of([
-            ("LLM_MAX_RETRIES", "many"),
-            ("OPENAI_API_KEY", "k"),
-        ]);
+        let cfg = config_of([("LLM_MAX_RETRIES", "many"), ("OPENAI_API_KEY", "k")]);
         assert!(
             cfg.problems[0].contains("LLM_MAX_RETRIES"),
             "{:?}",

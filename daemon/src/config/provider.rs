@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use botcoder_config::settings::{Field, ProviderKind, WireFormat};
 use botcoder_config::Settings;
+use botcoder_config::settings::{Field, ProviderKind, WireFormat};
 
 use super::Secret;
 use crate::llm::anthropic::AnthropicConfig;
@@ -70,7 +70,10 @@ pub fn select_provider(s: &Settings, idle_timeout: Duration) -> Result<ProviderS
 
 /// The providers named by `LLM_FALLBACK`, to continue on when the active one is
 /// unavailable after retries.
-pub fn fallback_providers(s: &Settings, idle_timeout: Duration) -> Result<Vec<ProviderSpec>, String> {
+pub fn fallback_providers(
+    s: &Settings,
+    idle_timeout: Duration,
+) -> Result<Vec<ProviderSpec>, String> {
     if let Some(p) = s.problems.iter().find(|p| p.var == "LLM_FALLBACK") {
         return Err(p.message.clone());
     }
@@ -115,7 +118,11 @@ fn key(field: &Option<Field<Secret>>) -> Option<Secret> {
 fn openai(s: &Settings, idle_timeout: Duration) -> Result<OpenAiConfig, String> {
     let key = key(&s.openai_key)
         .ok_or("LLM_PROVIDER=openai needs OPENAI_API_KEY: set it to your OpenAI API key")?;
-    let base = base_url(&s.openai_url(), "OPENAI_BASE_URL", "https://api.openai.com/v1")?;
+    let base = base_url(
+        &s.openai_url(),
+        "OPENAI_BASE_URL",
+        "https://api.openai.com/v1",
+    )?;
     let url = OpenAiProvider::chat_url(&base);
     Ok(OpenAiConfig {
         name: "openai".into(),
@@ -136,14 +143,19 @@ fn azure(s: &Settings, idle_timeout: Duration) -> Result<OpenAiConfig, String> {
     let need = |v: Option<String>, var: &str, what: &str| {
         v.ok_or(format!("LLM_PROVIDER=azure needs {var}: set it to {what}"))
     };
-    let key = key(&s.azure_key)
-        .ok_or("LLM_PROVIDER=azure needs AZURE_OPENAI_API_KEY: set it to your Azure OpenAI resource key")?;
+    let key = key(&s.azure_key).ok_or(
+        "LLM_PROVIDER=azure needs AZURE_OPENAI_API_KEY: set it to your Azure OpenAI resource key",
+    )?;
     let endpoint = need(
         s.azure_endpoint(),
         "AZURE_OPENAI_ENDPOINT",
         "your resource endpoint, e.g. https://NAME.openai.azure.com",
     )?;
-    let endpoint = base_url(&endpoint, "AZURE_OPENAI_ENDPOINT", "https://NAME.openai.azure.com")?;
+    let endpoint = base_url(
+        &endpoint,
+        "AZURE_OPENAI_ENDPOINT",
+        "https://NAME.openai.azure.com",
+    )?;
     let deployment = need(
         s.azure_deployment(),
         "AZURE_OPENAI_DEPLOYMENT",
@@ -175,7 +187,11 @@ fn anthropic(s: &Settings, idle_timeout: Duration) -> Result<AnthropicConfig, St
         "LLM_PROVIDER=anthropic needs ANTHROPIC_API_KEY: set it to your Anthropic API key",
     )?;
     Ok(AnthropicConfig {
-        base_url: base_url(&s.anthropic_url(), "ANTHROPIC_BASE_URL", "https://api.anthropic.com")?,
+        base_url: base_url(
+            &s.anthropic_url(),
+            "ANTHROPIC_BASE_URL",
+            "https://api.anthropic.com",
+        )?,
         model: s.anthropic_model(),
         api_key,
         max_tokens: s.anthropic_max_tokens(),

@@ -29,8 +29,8 @@ use botcoder_protocol::EventBody;
 use super::core::SessionCore;
 pub use super::resolved::{Label, SessionSettings};
 use super::turn_types::TurnDeps;
-use crate::config::live::{self, LiveConfig};
 use crate::config::Config;
+use crate::config::live::{self, LiveConfig};
 use crate::tools::sandbox;
 
 /// What a session chose for itself (`meta.json`), over every layer of settings.
