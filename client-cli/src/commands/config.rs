@@ -267,3 +267,52 @@ pub async fn run(cmd: ConfigCommand) -> Result<u8, Failure> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use botcoder_config::KEYS;
+    use botcoder_config::session::ProjectLayer;
+    use std::path::Path;
+
+    #[test]
+    fn show_lists_every_key_with_its_value_source_and_default() {
+        let layers = Layers::from_parts(
+            Some((
+                Path::new("/cfg/config.toml"),
+                "fallback = [\"local\"]\nmax_iterations = 3\n",
+            )),
+            (Path::new("/cfg/.env"), Vec::new()),
+            vec![("OPENAI_API_KEY".to_owned(), "sk-secret-1".to_owned())],
+        );
+        let merged = merge(
+            &layers,
+            Path::new("/p"),
+            &ProjectLayer::default(),
+            &BTreeMap::new(),
+            None,
+        );
+        let rows = rows(&merged);
+        let names: Vec<&str> = rows.iter().map(|r| r.name).collect();
+        let keys: Vec<&str> = KEYS.iter().map(|k| k.name).collect();
+        assert_eq!(names, keys);
+        let row = |name: &str| rows.iter().find(|r| r.name == name).unwrap();
+        let shown = |name: &str| {
+            let r = row(name);
+            (r.value.as_str(), r.source.as_str(), r.default.as_deref())
+        };
+        assert_eq!(shown("LLM_FALLBACK"), ("local", "/cfg/config.toml", None));
+        assert_eq!(
+            shown("BOTCODER_MAX_ITERATIONS"),
+            ("3", "/cfg/config.toml", Some("25"))
+        );
+        assert_eq!(
+            shown("OPENAI_API_KEY"),
+            ("(set, redacted)", "environment", None)
+        );
+        assert_eq!(shown("LLM_MAX_RETRIES"), ("3", "default", Some("3")));
+        assert_eq!(shown("BOTSERVER_URL"), ("-", "unset", None));
+    }
+}

@@ -78,9 +78,15 @@ impl FileConfig {
             }
         }
         if let Some(list) = &self.fallback {
-            let joined = list.join(",");
-            let v = named::<Fallback>(&mut s, "LLM_FALLBACK", "fallback", path, Some(&joined));
-            put(&mut s.fallback, v, &src);
+            let kinds: Vec<Option<ProviderKind>> = list
+                .iter()
+                .map(|name| named(&mut s, "LLM_FALLBACK", "fallback", path, Some(name)))
+                .collect();
+            // One name that is not a provider leaves the whole list out: continuing on
+            // part of what was asked for would surprise more than an error.
+            if let Some(kinds) = kinds.into_iter().collect::<Option<Vec<_>>>() {
+                put(&mut s.fallback, Some(Fallback(kinds)), &src);
+            }
         }
         let approval = named(
             &mut s,
