@@ -1,5 +1,8 @@
-//! Daemon settings: the user's layers (`botcoder-config`: defaults < config.toml < the `.env`
-//! beside it < the daemon's environment), turned into typed settings. The daemon never reads
+//! Daemon settings: the typed settings of `botcoder-config` (the user's layers: defaults <
+//! config.toml < the `.env` beside it < the daemon's environment; or one session's, merged
+//! over them) turned into what the daemon runs with ([`Config`]): providers built from their
+//! kind's fields, the loop, limits, sandbox, compaction, pricing and botserver. Nothing here
+//! parses a setting from a string again: each was read once, in its layer. The daemon never reads
 //! a `.env` from its own working directory; per-session layers (the project's files, the
 //! client's environment) are merged in `session::settings`, and `live` re-reads the file
 //! when it changes. Secrets are wrapped so they never reach logs or events (I8).
