@@ -370,6 +370,39 @@ mod tests {
     }
 
     #[test]
+    fn the_config_file_arrives_typed_and_one_bad_value_disables_only_itself() {
+        let file = "provider = \"work\"\nmax_iterations = 3\ntool_mode = \"txt\"\n\
+                    [providers.work]\nkind = \"anthropic\"\nmodel = \"c-1\"\nkey_env = \"WORK_KEY\"\n\
+                    [sandbox]\nmode = \"bwrap\"\n[pricing.\"c-1\"]\ninput = 1.0\noutput = 2.0\n";
+        let layers = Layers::from_parts(
+            Some((std::path::Path::new("/cfg/config.toml"), file)),
+            (std::path::Path::new("/cfg/.env"), Vec::new()),
+            vec![("WORK_KEY".into(), "sk-work-1234".into())],
+        );
+        let cfg = Config::of_layers(&layers);
+        assert_eq!(
+            (cfg.agent.max_iterations, cfg.agent.tool_mode),
+            (3, ToolMode::Auto)
+        );
+        assert_eq!(cfg.problems.len(), 1, "{:?}", cfg.problems);
+        assert!(
+            cfg.problems[0].starts_with("/cfg/config.toml: tool_mode = \"txt\""),
+            "{:?}",
+            cfg.problems
+        );
+        match cfg.provider.unwrap() {
+            ProviderSpec::Anthropic(a) => {
+                assert_eq!((a.model.as_str(), a.key_var.as_str()), ("c-1", "WORK_KEY"));
+                assert_eq!(a.api_key, Secret::new("sk-work-1234"));
+            }
+            other => panic!("not anthropic: {other:?}"),
+        }
+        assert_eq!(cfg.sandbox.mode, crate::tools::sandbox::Requested::Bwrap);
+        assert_eq!(cfg.pricing.price("c-1").map(|p| p.output), Some(2.0));
+        assert_eq!(cfg.redactor.redact("key sk-work-1234"), "key ***");
+    }
+
+    #[test]
     fn bad_numbers_name_the_variable() {
         let cfg = config_of([("LLM_MAX_RETRIES", "many"), ("OPENAI_API_KEY", "k")]);
         assert!(
