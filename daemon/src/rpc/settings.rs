@@ -96,9 +96,11 @@ fn configured(
 /// A sandbox mode a client asked for, checked.
 fn sandbox_mode(v: &Option<String>) -> Result<(), DaemonError> {
     match v {
-        Some(m) if sandbox::Requested::parse(m).is_none() => Err(DaemonError::invalid_params(
-            format!("sandbox {m:?} must be auto, bwrap, landlock or off"),
-        )),
+        Some(m) if botcoder_config::settings::SandboxMode::parse(m).is_none() => {
+            Err(DaemonError::invalid_params(format!(
+                "sandbox {m:?} must be auto, bwrap, landlock or off"
+            )))
+        }
         _ => Ok(()),
     }
 }
