@@ -29,6 +29,13 @@ struct Args {
     detach: bool,
 }
 
+/// jemalloc hands the pages of unloaded sessions back to the kernel by itself (purging at
+/// once, one arena: `.cargo/config.toml`); glibc's allocator kept them, and only an
+/// `unsafe` `malloc_trim` got them back (docs/PERFORMANCE.md, memory).
+#[cfg(all(target_os = "linux", not(target_env = "musl")))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     // The per-command sandbox helper (`--sandbox-exec`) runs before anything else.
     if let Some(code) = botcoder_daemon::tools::sandbox::helper::dispatch() {

@@ -69,29 +69,9 @@ pub(super) async fn sweep(inner: Weak<Inner>, idle: Duration, stop: Cancellation
             futures::stream::iter(due)
                 .for_each_concurrent(UNLOAD_CONCURRENCY, |id| unload(inner.clone(), id, idle))
                 .await;
-            let _ = tokio::task::spawn_blocking(trim_heap).await;
         }));
     }
 }
-
-/// Hands freed heap pages back to the system. glibc's allocator keeps what it freed in its
-/// per-thread arenas: without this, the memory of thousands of unloaded sessions stayed in
-/// the daemon's RSS (78 MB instead of 30 after 10,000 sessions, see docs/PERFORMANCE.md).
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-#[allow(unsafe_code)]
-fn trim_heap() {
-    unsafe extern "C" {
-        fn malloc_trim(pad: usize) -> std::ffi::c_int;
-    }
-    // SAFETY: malloc_trim takes no pointers and only returns free pages of the allocator's
-    // own heaps to the kernel; glibc makes it safe to call from any thread at any time.
-    unsafe {
-        malloc_trim(0);
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn trim_heap() {}
 
 /// Sessions idle for `idle` now. Sessions seen in use have their idle clock restarted.
 fn take_idle(inner: &Inner, idle: Duration) -> Vec<SessionId> {
