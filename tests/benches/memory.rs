@@ -5,7 +5,8 @@
 //!
 //! Run: `cargo build --release --workspace --bins && cargo bench -p botcoder-tests --bench memory`
 //! Knobs (environment): `BENCH_SESSIONS` (10000), `BENCH_IDLE_S` (60, the daemon's
-//! `BOTCODER_SESSION_IDLE_S`), `BENCH_WORKERS` (8 sessions in flight at once).
+//! `BOTCODER_SESSION_IDLE_S`), `BENCH_WORKERS` (8 sessions in flight at once);
+//! `GLIBC_TUNABLES` is passed on to the daemon.
 
 // Bench code: a failed expectation aborts the run.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -100,6 +101,11 @@ fn main() {
         env.use_mock(&mock)
             .set("BOTCODER_LOG", "warn")
             .set("BOTCODER_SESSION_IDLE_S", &idle_s.to_string());
+        // The allocator's settings reach the daemon (the harness clears its environment),
+        // for comparing them: docs/PERFORMANCE.md, "The allocator".
+        if let Ok(tunables) = std::env::var("GLIBC_TUNABLES") {
+            env.set("GLIBC_TUNABLES", &tunables);
+        }
         let daemon = env.start_daemon();
         let pid = daemon.pid();
         let c = env.client("memory").await;

@@ -59,6 +59,18 @@ async fn ask_json(env: &TestEnv, text: &str) -> (i32, Vec<Value>, String) {
     (out.code, out.json_lines(), out.stderr)
 }
 
+/// A task that starts planning and never completes on its own.
+fn planning_forever() -> BotScript {
+    let frames = vec![
+        serde_json::json!({"type": "task_started", "step": "plan", "message": "Planning", "progress": 5}),
+    ];
+    BotScript {
+        frames,
+        complete_after: Duration::from_secs(3600),
+        ..BotScript::default()
+    }
+}
+
 fn of_type<'a>(lines: &'a [Value], t: &str) -> Vec<&'a Value> {
     lines.iter().filter(|l| l["type"] == t).collect()
 }
@@ -208,14 +220,7 @@ async fn degraded_at_start_works_locally_with_a_notice_or_refuses_without_fallba
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_killed_mid_task_falls_back_within_5s_for_every_client_and_recovers() {
-    let frames = vec![
-        serde_json::json!({"type": "task_started", "step": "plan", "message": "Planning", "progress": 5}),
-    ];
-    let script = BotScript {
-        frames,
-        complete_after: Duration::from_secs(3600),
-        ..BotScript::default()
-    };
+    let script = planning_forever();
     let (env, bot, llm, _d) = setup(script, &[]).await;
     let a = env.client("watcher-a").await;
     let b = env.client("watcher-b").await;
@@ -355,14 +360,7 @@ async fn agent_tools_use_the_agent_or_a_local_equivalent() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelling_a_facade_turn_cancels_the_remote_task() {
-    let frames = vec![
-        serde_json::json!({"type": "task_started", "step": "plan", "message": "Planning", "progress": 5}),
-    ];
-    let script = BotScript {
-        frames,
-        complete_after: Duration::from_secs(3600),
-        ..BotScript::default()
-    };
+    let script = planning_forever();
     let (env, bot, _llm, _d) = setup(script, &[]).await;
     let c = env.client("t").await;
     let id = session::create_default(&c, &env.project).await;

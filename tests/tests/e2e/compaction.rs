@@ -471,13 +471,7 @@ async fn a_config_price_prices_an_unknown_model_and_unknown_models_cost_nothing_
     assert_eq!(info(&c, &id).await.cost_usd, None);
     drop(_d);
 
-    let dir = env.root().join("config").join("botcoder");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("config.toml"),
-        "[pricing.\"mock-model\"]\ninput = 2.0\noutput = 4.0\ncached_input = 0.5\n",
-    )
-    .unwrap();
+    env.write_config("[pricing.\"mock-model\"]\ninput = 2.0\noutput = 4.0\ncached_input = 0.5\n");
     let _d = env.start_daemon();
     let c = env.client("t").await;
     mock.push(reply("two", 1_000_000, 1_000_000));
