@@ -140,6 +140,11 @@ pub struct AskArgs {
     /// script never hangs); `read-only` offers only the read tools [default: the session's].
     #[arg(long, value_enum, value_name = "POLICY")]
     pub approval: Option<Approval>,
+    /// Command sandbox of a new session: `bwrap` (namespaces), `landlock`, `auto` (bwrap
+    /// when it works, else Landlock) or `off` [default: `BOTCODER_SANDBOX`, else auto]. A
+    /// project's own settings can only make it stricter.
+    #[arg(long, value_enum, value_name = "MODE", conflicts_with_all = ["session", "continue_latest"])]
+    pub sandbox: Option<SandboxMode>,
     /// The request; `-` reads it from stdin.
     #[arg(value_name = "PROMPT", trailing_var_arg = true)]
     pub prompt: Vec<String>,
@@ -162,6 +167,31 @@ impl From<Approval> for botcoder_protocol::ApprovalPolicy {
             Approval::Auto => Self::Auto,
             Approval::Ask => Self::Ask,
             Approval::ReadOnly => Self::ReadOnly,
+        }
+    }
+}
+
+/// Sandbox modes, as `session.create {sandbox}` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SandboxMode {
+    /// bubblewrap when it works here, else Landlock.
+    Auto,
+    /// bubblewrap: a private mount namespace with the project writable.
+    Bwrap,
+    /// Landlock: writes limited to the project and temp dirs.
+    Landlock,
+    /// No sandbox (commands can write anywhere you can).
+    Off,
+}
+
+impl SandboxMode {
+    /// The name `session.create` takes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SandboxMode::Auto => "auto",
+            SandboxMode::Bwrap => "bwrap",
+            SandboxMode::Landlock => "landlock",
+            SandboxMode::Off => "off",
         }
     }
 }

@@ -285,6 +285,8 @@ async fn act(
                     session_id: sid(),
                     text: full,
                     approval: None,
+                    // This terminal's key also reaches a session the daemon reloaded.
+                    env: botcoder_config::client_env(),
                 })
                 .await
                 .map(|_| ())

@@ -1,11 +1,11 @@
 //! `config.toml` (and a project's `.botcoder/config.toml`): its shape, read one section at a
 //! time so that a mistake in one section is reported as `path:line: message` and the other
-//! sections still apply, and its translation into the variables the rest of botcoder reads,
-//! so that one set of names means the same thing in every layer.
+//! sections still apply. `crate::settings` maps its typed values into the settings' fields.
 //!
 //! To add a key: a field on the section's struct (`deny_unknown_fields` keeps typos
-//! errors), its variable in [`FileConfig::to_vars`], and a line in `KNOWN`. A new section:
-//! one more arm in [`parse`].
+//! errors), its line in the `settings!` table and its mapping in
+//! `FileConfig::settings` (`settings/from_file.rs`). A new section: one more arm in
+//! [`parse`].
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -307,7 +307,7 @@ fn providers(
         match typed::<ProviderEntry>(entry) {
             Ok(Some(e)) => {
                 let kind = e.kind.clone().unwrap_or_else(|| name.clone());
-                if names(&kind).is_none() {
+                if crate::ProviderKind::parse(&kind).is_none() {
                     errors.push(located(
                         path,
                         text,
@@ -331,167 +331,6 @@ fn providers(
     }
 }
 
-/// Variable names of each provider kind: (url, model, key).
-pub fn names(kind: &str) -> Option<(&'static str, &'static str, &'static str)> {
-    match kind {
-        "openai" => Some(("OPENAI_BASE_URL", "OPENAI_MODEL", "OPENAI_API_KEY")),
-        "azure" => Some((
-            "AZURE_OPENAI_ENDPOINT",
-            "AZURE_OPENAI_DEPLOYMENT",
-            "AZURE_OPENAI_API_KEY",
-        )),
-        "anthropic" => Some(("ANTHROPIC_BASE_URL", "ANTHROPIC_MODEL", "ANTHROPIC_API_KEY")),
-        "local" => Some(("LOCAL_LLM_URL", "LOCAL_LLM_MODEL", "LOCAL_LLM_API_KEY")),
-        _ => None,
-    }
-}
-
-impl FileConfig {
-    /// The variables this file sets. `lookup` reads other variables (for `key_env`).
-    /// Problems (a provider that is not defined, a `key_env` that is not set) are returned
-    /// beside the variables: they disable only what they concern.
-    pub fn to_vars(&self, lookup: &dyn Fn(&str) -> Option<String>) -> (Vars, Vec<String>) {
-        let mut out: Vars = Vec::new();
-        let mut problems = Vec::new();
-        let mut set = |k: &str, v: Option<String>| {
-            if let Some(v) = v {
-                out.push((k.to_owned(), v));
-            }
-        };
-        set("BOTCODER_APPROVAL", self.approval.clone());
-        set("BOTCODER_TOOL_MODE", self.tool_mode.clone());
-        set(
-            "BOTCODER_MAX_ITERATIONS",
-            self.max_iterations.map(|v| v.to_string()),
-        );
-        set("LLM_MAX_RETRIES", self.max_retries.map(|v| v.to_string()));
-        set(
-            "LLM_IDLE_TIMEOUT_S",
-            self.idle_timeout_s.map(|v| v.to_string()),
-        );
-        set("BOTCODER_LOG", self.log.clone());
-        set("LLM_FALLBACK", self.fallback.as_ref().map(|f| f.join(",")));
-        if let Some(a) = &self.approvals {
-            // JSON keeps rules that contain commas or newlines intact.
-            let list = |l: &Vec<String>| serde_json::to_string(l).ok();
-            set("BOTCODER_APPROVALS_ALLOW", list(&a.allow));
-            set("BOTCODER_APPROVALS_DENY", list(&a.deny));
-        }
-        if let Some(l) = &self.limits {
-            let n = |v: Option<u64>| v.map(|v| v.to_string());
-            set("BOTCODER_MAX_SSE_EVENT_BYTES", n(l.sse_event_bytes));
-            set("BOTCODER_MAX_REPLY_BYTES", n(l.reply_bytes));
-            set("BOTCODER_MAX_TOOL_ARGS_BYTES", n(l.tool_args_bytes));
-            set("BOTCODER_MAX_TOOL_CALLS", n(l.tool_calls));
-        }
-        if let Some(c) = &self.context {
-            set("BOTCODER_COMPACT_AT", c.compact_at.map(|v| v.to_string()));
-            set("BOTCODER_CONTEXT_WINDOW", c.window.map(|v| v.to_string()));
-        }
-        if !self.pricing.is_empty() {
-            set(
-                "BOTCODER_PRICING",
-                serde_json::to_string(&self.pricing).ok(),
-            );
-        }
-        if let Some(s) = &self.sandbox {
-            set("BOTCODER_SANDBOX", s.mode.clone());
-            set("BOTCODER_SANDBOX_NETWORK", s.network.map(|v| v.to_string()));
-        }
-        if let Some(b) = &self.botserver {
-            set("BOTSERVER_URL", b.url.clone());
-            set("ENABLE_BOTSERVER_FACADE", b.facade.map(|v| v.to_string()));
-            set(
-                "FALLBACK_TO_LOCAL",
-                b.fallback_to_local.map(|v| v.to_string()),
-            );
-            set("BOTSERVER_CA_FILE", b.ca_file.clone());
-            if let Some(var) = &b.key_env {
-                set("BOTSERVER_API_KEY", lookup(var));
-            }
-        }
-        if let Some(name) = &self.provider {
-            match self.provider_vars(name, lookup) {
-                Ok(vars) => out.extend(vars),
-                Err(e) => problems.push(e),
-            }
-        }
-        (out, problems)
-    }
-
-    /// The key variable of provider `name` and the variable its `key_env` names, when it
-    /// has one (`("OPENAI_API_KEY", "MY_KEY")`).
-    pub fn key_env_of(&self, name: &str) -> Option<(&'static str, String)> {
-        let entry = self.providers.get(name)?;
-        let kind = entry.kind.clone().unwrap_or_else(|| name.to_owned());
-        let (_, _, key_var) = names(&kind)?;
-        Some((key_var, entry.key_env.clone()?))
-    }
-
-    /// The variables that select provider `name`: an entry under `[providers]`, or a kind.
-    pub fn provider_vars(
-        &self,
-        name: &str,
-        lookup: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Vars, String> {
-        let entry = self.providers.get(name);
-        let kind = entry
-            .and_then(|e| e.kind.clone())
-            .unwrap_or_else(|| name.to_owned());
-        let Some((url_var, model_var, key_var)) = names(&kind) else {
-            let mut known: Vec<&str> = self.providers.keys().map(String::as_str).collect();
-            known.extend(["openai", "azure", "anthropic", "local"]);
-            return Err(format!(
-                "provider {name:?} is neither a [providers.NAME] entry nor a kind; use one of {}",
-                known.join(", ")
-            ));
-        };
-        let mut out: Vars = vec![("LLM_PROVIDER".to_owned(), kind.clone())];
-        let mut set = |k: &str, v: Option<String>| {
-            if let Some(v) = v {
-                out.push((k.to_owned(), v));
-            }
-        };
-        if let Some(e) = entry {
-            set(url_var, e.url.clone());
-            let model = if kind == "azure" {
-                e.deployment.clone().or(e.model.clone())
-            } else {
-                e.model.clone()
-            };
-            set(model_var, model);
-            set("AZURE_OPENAI_API_VERSION", e.api_version.clone());
-            set("LOCAL_LLM_CONTEXT", e.context.map(|v| v.to_string()));
-            set("LLM_TPM", e.tpm.map(|v| v.to_string()));
-            set("LLM_RPM", e.rpm.map(|v| v.to_string()));
-            let (wire_var, effort_var) = if kind == "local" {
-                ("LOCAL_LLM_WIRE", "LOCAL_LLM_REASONING_EFFORT")
-            } else {
-                ("OPENAI_WIRE", "OPENAI_REASONING_EFFORT")
-            };
-            set(wire_var, e.wire.clone());
-            set(effort_var, e.reasoning_effort.clone());
-            set(
-                "ANTHROPIC_THINKING_BUDGET",
-                e.thinking_budget.map(|v| v.to_string()),
-            );
-            if let Some(var) = &e.key_env {
-                match lookup(var) {
-                    Some(key) => set(key_var, Some(key)),
-                    None => {
-                        return Err(format!(
-                            "provider {name:?}: key_env names {var}, which is not set; export it \
-                             in the daemon's environment (systemd: an EnvironmentFile=) or put it \
-                             in the .env next to config.toml"
-                        ));
-                    }
-                }
-            }
-        }
-        Ok(out)
-    }
-}
-
 /// Variables as (name, value) pairs.
 pub type Vars = Vec<(String, String)>;
 
@@ -506,15 +345,15 @@ mod tests {
             "[limits]\nreply_bytes = 1000\ntool_calls = 4\n",
         );
         assert!(p.errors.is_empty(), "{:?}", p.errors);
-        let (vars, problems) = p.config.to_vars(&|_| None);
-        assert!(problems.is_empty());
+        let s = p
+            .config
+            .settings(&crate::Source::File("c.toml".into()), &|_| None);
+        assert!(s.problems.is_empty());
         assert_eq!(
-            vars,
-            vec![
-                ("BOTCODER_MAX_REPLY_BYTES".to_owned(), "1000".to_owned()),
-                ("BOTCODER_MAX_TOOL_CALLS".to_owned(), "4".to_owned()),
-            ]
+            s.set_vars(),
+            vec!["BOTCODER_MAX_REPLY_BYTES", "BOTCODER_MAX_TOOL_CALLS"]
         );
+        assert_eq!((s.max_reply_bytes(), s.max_tool_calls()), (1000, 4));
         let p = parse(Path::new("c.toml"), "[limits]\nreply_byte = 1\n");
         assert_eq!(p.errors.len(), 1);
         assert!(p.errors[0].starts_with("c.toml:2:"), "{:?}", p.errors);

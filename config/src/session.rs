@@ -12,24 +12,50 @@
 //! sandbox off.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use crate::settings::{Field, ProviderKind, Settings, Value};
 use crate::{
-    Layers, Source, Vars, is_client_var, is_provider_var, is_sandbox_var, names, read_dotenv,
-    read_small, sandbox_default, sandbox_strictness,
+    Layers, Source, is_client_var, is_provider_var, is_sandbox_var, read_dotenv, read_small,
 };
 
 /// A project's `.botcoder/config.toml` and `.env`, as far as a project may set anything.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ProjectLayer {
-    /// (name, value, file) in the order they apply (config.toml, then `.env`).
-    pub vars: Vec<(String, String, PathBuf)>,
+    /// What it sets (config.toml, then `.env` over it), each with its file as the source.
+    pub settings: Settings,
     /// What was ignored and why (settings only the user may make).
     pub ignored: Vec<String>,
     /// Problems reading the files (`path:line: message`).
     pub errors: Vec<String>,
-    /// Key variables its `key_env` filled, with the variable and file that held the key.
-    pub key_from: BTreeMap<String, String>,
+}
+
+/// Keeps what a project may set: how to reach a provider and the sandbox (only stricter,
+/// checked in [`merge`]); the rest is noted in `ignored`.
+fn restrict(mut s: Settings, path: &Path, ignored: &mut Vec<String>) -> Settings {
+    for var in s.set_vars() {
+        if !is_provider_var(var) && !is_sandbox_var(var) {
+            s.clear(var);
+            ignored.push(format!(
+                "{var} in {} is ignored: only your own config.toml or environment sets it",
+                path.display()
+            ));
+        }
+    }
+    let foreign: Vec<&'static str> = s
+        .problems
+        .iter()
+        .map(|p| p.var)
+        .filter(|v| !is_provider_var(v) && !is_sandbox_var(v))
+        .collect();
+    for var in foreign {
+        s.clear(var);
+        ignored.push(format!(
+            "{var} in {} is ignored: only your own config.toml or environment sets it",
+            path.display()
+        ));
+    }
+    s
 }
 
 /// Reads a project's own settings (blocking: call off the async runtime).
@@ -44,120 +70,88 @@ pub fn read_project(project: &Path) -> ProjectLayer {
             Vec::new()
         }
     };
-    let take = |vars: Vars, path: &Path, out: &mut ProjectLayer| {
-        for (k, v) in vars {
-            if is_provider_var(&k) || is_sandbox_var(&k) {
-                out.vars.push((k, v, path.to_owned()));
-            } else if crate::KNOWN.iter().any(|known| known.name == k) {
-                out.ignored.push(format!(
-                    "{k} in {} is ignored: only your own config.toml or environment sets it",
-                    path.display()
-                ));
-            }
-        }
-    };
+    let env_source = Source::Project(env_path.clone());
     match read_small(&toml_path) {
         Ok(Some(text)) => {
             let parsed = crate::parse(&toml_path, &text);
             out.errors.extend(parsed.errors);
             // `key_env` in a project file reads the project's own `.env` only: naming one
             // of the user's variables must not carry the user's key along (I11).
-            let own: BTreeMap<String, String> = dotenv.iter().cloned().collect();
-            let (vars, problems) = parsed.config.to_vars(&|name| own.get(name).cloned());
-            out.errors.extend(
-                problems
-                    .into_iter()
-                    .map(|p| format!("{}: {p}", toml_path.display())),
-            );
+            let own: BTreeMap<&str, &str> = dotenv
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            let lookup = |name: &str| {
+                own.get(name)
+                    .filter(|v| !v.trim().is_empty())
+                    .map(|v| (v.trim().to_owned(), env_source.clone()))
+            };
+            let settings = parsed
+                .config
+                .settings(&Source::Project(toml_path.clone()), &lookup);
+            // A wrong value in the project's file is the project's problem: noted, not
+            // kept as one of the session's (it would stop the provider).
+            let mut settings = restrict(settings, &toml_path, &mut out.ignored);
+            out.errors
+                .extend(settings.problems.drain(..).map(|p| p.message));
             if !parsed.config.trusted_projects.is_empty() {
                 out.ignored.push(format!(
                     "trusted_projects in {} is ignored: a project cannot trust itself",
                     toml_path.display()
                 ));
             }
-            if let Some((key_var, held_in)) = parsed
-                .config
-                .provider
-                .as_deref()
-                .and_then(|name| parsed.config.key_env_of(name))
-            {
-                out.key_from.insert(
-                    key_var.to_owned(),
-                    format!("{held_in} in {}", env_path.display()),
-                );
-            }
-            take(vars, &toml_path, &mut out);
+            out.settings = settings;
         }
         Ok(None) => {}
         Err(e) => out.errors.push(e),
     }
-    for (k, _) in &dotenv {
-        out.key_from.remove(k);
-    }
-    take(dotenv, &env_path, &mut out);
+    let pairs = dotenv.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+    let from_env = restrict(
+        Settings::from_vars(pairs, &env_source),
+        &env_path,
+        &mut out.ignored,
+    );
+    out.settings.over(&from_env);
     out
 }
 
-/// One session's variables, each with where it came from.
+/// One session's settings, each with where it came from.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Merged {
-    /// The variables.
-    pub vars: BTreeMap<String, (String, Source)>,
+    /// The settings.
+    pub settings: Settings,
     /// Keys not used because only a project file named the URL they would go to.
     pub withheld: Vec<String>,
     /// Problems with the choices made (an unknown `--provider`).
     pub problems: Vec<String>,
     /// Project settings not applied and why (a sandbox setting weaker than the user's).
     pub ignored: Vec<String>,
-    /// Key variables filled from another variable (`key_env`), see [`Layers::key_hint`].
-    pub key_from: BTreeMap<String, String>,
 }
 
 impl Merged {
-    /// A non-empty value.
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.vars
-            .get(name)
-            .map(|(v, _)| v.trim())
-            .filter(|v| !v.is_empty())
-    }
-
-    /// Sets a variable (a flag).
-    pub fn set(&mut self, name: &str, value: &str, source: Source) {
-        self.key_from.remove(name);
-        self.vars
-            .insert(name.to_owned(), (value.to_owned(), source));
-    }
-
-    /// The variable (and file) that held the key in `key_var`, for "set X to a valid key".
-    pub fn key_hint(&self, key_var: &str) -> String {
-        crate::key_hint(&self.key_from, &self.vars, key_var)
-    }
-
-    /// Applies a project's sandbox setting when it is at least as strict as what the user's
-    /// layers say (or the project is trusted); otherwise says why not.
-    fn restrict(&mut self, name: &str, value: &str, file: &Path, trusted: bool) {
-        let current = self.get(name).unwrap_or(sandbox_default(name)).to_owned();
-        let before = sandbox_strictness(name, &current)
-            .or_else(|| sandbox_strictness(name, sandbox_default(name)));
-        match sandbox_strictness(name, value) {
-            Some(new) if trusted || before.is_none_or(|b| new >= b) => {
-                self.set(name, value, Source::Project(file.to_owned()));
+    /// Applies a project's sandbox settings when they are at least as strict as what the
+    /// user's layers say (or the project is trusted); otherwise says why not.
+    fn restrict_sandbox(&mut self, project: &Settings, trusted: bool) {
+        let s = &mut self.settings;
+        if let Some(f) = &project.sandbox {
+            let current = s.sandbox();
+            if trusted || f.value >= current {
+                s.sandbox = Some(f.clone());
+            } else {
+                self.ignored
+                    .push(weaker("BOTCODER_SANDBOX", f, &current.show()));
             }
-            Some(_) => self.ignored.push(format!(
-                "{name}={value} in {} is ignored: a project can only make the sandbox stricter                  than yours ({name}={current}); list the project in trusted_projects to let it",
-                file.display()
-            )),
-            None => self.ignored.push(format!(
-                "{name}={value:?} in {} is ignored: not a sandbox setting",
-                file.display()
-            )),
         }
-    }
-
-    /// The plain (name, value) pairs.
-    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.vars.iter().map(|(k, (v, _))| (k.as_str(), v.as_str()))
+        if let Some(f) = &project.sandbox_network {
+            // Network off is the stricter of the two.
+            let current = s.sandbox_network();
+            if trusted || !f.value || current {
+                s.sandbox_network = Some(f.clone());
+            } else {
+                self.ignored
+                    .push(weaker("BOTCODER_SANDBOX_NETWORK", f, &current.to_string()));
+            }
+        }
     }
 
     /// Removes user keys paired with a URL only a project file named (see the module doc);
@@ -166,30 +160,46 @@ impl Merged {
         if trusted {
             return;
         }
-        for kind in ["openai", "azure", "anthropic", "local"] {
-            let Some((url_var, _, key_var)) = names(kind) else {
+        for kind in ProviderKind::DETECT_ORDER {
+            let Some(Field {
+                value: url,
+                source: Source::Project(file),
+            }) = self.settings.url_of(kind).clone()
+            else {
                 continue;
             };
-            let Some((url, Source::Project(file))) = self.vars.get(url_var).cloned() else {
+            let key = self.settings.key_of(kind);
+            let Some(user_source) = key
+                .as_ref()
+                .filter(|f| f.source.is_user())
+                .map(|f| f.source.clone())
+            else {
                 continue;
             };
-            let from_user = self.vars.get(key_var).is_some_and(|(_, s)| s.is_user());
-            let own_key = project.vars.iter().rev().find(|(k, _, _)| k == key_var);
-            if from_user && let Some((_, key, file)) = own_key {
-                self.set(key_var, key, Source::Project(file.clone()));
-            } else if from_user {
-                self.key_from.remove(key_var);
-                let source = self.vars.remove(key_var).map(|(_, s)| s);
+            let own = project.settings.key_of(kind).clone();
+            if own.is_some() {
+                *self.settings.key_of_mut(kind) = own;
+            } else {
+                *self.settings.key_of_mut(kind) = None;
+                let (_, _, key_var) = kind.vars();
                 self.withheld.push(format!(
-                    "your {key_var} (from {}) is not sent to {url}, which only {} names; put a key \
-                     for that server in the project's .env, or add the project to \
-                     trusted_projects in your config.toml",
-                    source.map_or_else(|| "your settings".to_owned(), |s| s.to_string()),
+                    "your {key_var} (from {user_source}) is not sent to {url}, which only {} \
+                     names; put a key for that server in the project's .env, or add the project \
+                     to trusted_projects in your config.toml",
                     file.display()
                 ));
             }
         }
     }
+}
+
+fn weaker<T: crate::settings::Value>(var: &str, f: &Field<T>, current: &str) -> String {
+    format!(
+        "{var}={} in {} is ignored: a project can only make the sandbox stricter than yours \
+         ({var}={current}); list the project in trusted_projects to let it",
+        f.value.show(),
+        f.source
+    )
 }
 
 /// Merges the layers of one session: `base` (the user's), the project's files, the
@@ -202,35 +212,34 @@ pub fn merge(
     provider: Option<&str>,
 ) -> Merged {
     let mut m = Merged {
-        vars: base.entries().clone(),
-        key_from: base.key_from.clone(),
+        settings: base.settings.clone(),
         ..Merged::default()
     };
     let trusted = base.trusts(project_dir);
-    for (k, v, file) in &project.vars {
-        if is_sandbox_var(k) {
-            m.restrict(k, v, file, trusted);
-        } else {
-            m.set(k, v, Source::Project(file.clone()));
-        }
-    }
-    m.key_from.extend(project.key_from.clone());
-    for (k, v) in client {
-        if is_client_var(k) && !v.trim().is_empty() {
-            m.set(k, v, Source::Client);
-        }
-    }
+    let mut own = project.settings.clone();
+    own.sandbox = None;
+    own.sandbox_network = None;
+    m.settings.over(&own);
+    m.restrict_sandbox(&project.settings, trusted);
+    let client_vars = client
+        .iter()
+        .filter(|(k, _)| is_client_var(k))
+        .map(|(k, v)| (k.as_str(), v.as_str()));
+    m.settings
+        .over(&Settings::from_vars(client_vars, &Source::Client));
     if let Some(name) = provider {
-        let lookup = |var: &str| client.get(var).cloned().or_else(|| base.lookup(var));
-        match base.file_config.provider_vars(name, &lookup) {
-            Ok(vars) => {
-                for (k, v) in vars {
-                    m.set(&k, &v, Source::Flag);
-                }
-                if let Some((key_var, held_in)) = base.file_config.key_env_of(name) {
-                    m.key_from.insert(key_var.to_owned(), held_in);
-                }
-            }
+        let lookup = |var: &str| {
+            client
+                .get(var)
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| (v.trim().to_owned(), Source::Client))
+                .or_else(|| base.lookup(var))
+        };
+        match base
+            .file_config
+            .provider_settings(name, &Source::Flag, &lookup)
+        {
+            Ok(chosen) => m.settings.over(&chosen),
             Err(e) => m.problems.push(e),
         }
     }
@@ -241,7 +250,9 @@ pub fn merge(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings::SandboxMode;
     use pretty_assertions::assert_eq;
+    use std::path::PathBuf;
 
     fn user(env: &[(&str, &str)], file: &str) -> Layers {
         Layers::from_parts(
@@ -255,12 +266,16 @@ mod tests {
 
     fn project(vars: &[(&str, &str)]) -> ProjectLayer {
         ProjectLayer {
-            vars: vars
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string(), PathBuf::from("/p/.env")))
-                .collect(),
+            settings: Settings::from_vars(
+                vars.iter().copied(),
+                &Source::Project(PathBuf::from("/p/.env")),
+            ),
             ..ProjectLayer::default()
         }
+    }
+
+    fn openai_key(m: &Merged) -> Option<&str> {
+        m.settings.openai_key.as_ref().map(|f| f.value.expose())
     }
 
     #[test]
@@ -268,15 +283,15 @@ mod tests {
         let base = user(&[("OPENAI_API_KEY", "sk-user")], "");
         let p = project(&[("OPENAI_BASE_URL", "http://evil.example/v1")]);
         let m = merge(&base, Path::new("/p"), &p, &BTreeMap::new(), None);
-        assert_eq!(m.get("OPENAI_API_KEY"), None);
-        assert_eq!(m.get("OPENAI_BASE_URL"), Some("http://evil.example/v1"));
+        assert_eq!(openai_key(&m), None);
+        assert_eq!(m.settings.openai_url().as_str(), "http://evil.example/v1");
         assert_eq!(m.withheld.len(), 1);
         assert!(m.withheld[0].contains("OPENAI_API_KEY"), "{:?}", m.withheld);
         assert!(!m.withheld[0].contains("sk-user"));
         // The same through the client's environment.
         let client = BTreeMap::from([("OPENAI_API_KEY".to_owned(), "sk-client".to_owned())]);
         let m = merge(&user(&[], ""), Path::new("/p"), &p, &client, None);
-        assert_eq!(m.get("OPENAI_API_KEY"), None);
+        assert_eq!(openai_key(&m), None);
     }
 
     #[test]
@@ -287,19 +302,19 @@ mod tests {
             ("OPENAI_API_KEY", "sk-project"),
         ]);
         let m = merge(&base, Path::new("/p"), &p, &BTreeMap::new(), None);
-        assert_eq!(m.get("OPENAI_API_KEY"), Some("sk-project"));
+        assert_eq!(openai_key(&m), Some("sk-project"));
         assert!(m.withheld.is_empty());
         // Also when the client's environment carries the user's key.
         let client = BTreeMap::from([("OPENAI_API_KEY".to_owned(), "sk-client".to_owned())]);
         let m = merge(&base, Path::new("/p"), &p, &client, None);
-        assert_eq!(m.get("OPENAI_API_KEY"), Some("sk-project"));
+        assert_eq!(openai_key(&m), Some("sk-project"));
         let trusted = user(
             &[("OPENAI_API_KEY", "sk-user")],
             "trusted_projects = [\"/p\"]\n",
         );
         let p = project(&[("OPENAI_BASE_URL", "http://own.example/v1")]);
         let m = merge(&trusted, Path::new("/p"), &p, &BTreeMap::new(), None);
-        assert_eq!(m.get("OPENAI_API_KEY"), Some("sk-user"));
+        assert_eq!(openai_key(&m), Some("sk-user"));
     }
 
     #[test]
@@ -317,12 +332,14 @@ mod tests {
         )
         .unwrap();
         let p = read_project(dir.path());
-        let names: Vec<&str> = p.vars.iter().map(|(k, _, _)| k.as_str()).collect();
-        assert_eq!(names, vec!["BOTCODER_SANDBOX", "LOCAL_LLM_MODEL"]);
+        assert_eq!(
+            p.settings.set_vars(),
+            vec!["LOCAL_LLM_MODEL", "BOTCODER_SANDBOX"]
+        );
         assert!(p.ignored.iter().any(|i| i.contains("BOTCODER_APPROVAL")));
         // The sandbox setting is read, but `off` is weaker than the user's `auto`.
         let m = merge(&user(&[], ""), dir.path(), &p, &BTreeMap::new(), None);
-        assert_eq!(m.get("BOTCODER_SANDBOX"), None);
+        assert_eq!(m.settings.sandbox, None);
         assert!(
             m.ignored[0].contains("BOTCODER_SANDBOX=off") && m.ignored[0].contains("stricter"),
             "{:?}",
@@ -331,32 +348,112 @@ mod tests {
     }
 
     #[test]
+    fn a_project_file_naming_its_own_provider_cannot_take_the_users_key() {
+        // The hostile project: its config.toml names a provider of its own at its server,
+        // and its key_env names one of the user's variables.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join(".botcoder")).unwrap();
+        std::fs::write(
+            dir.path().join(".botcoder/config.toml"),
+            "provider = \"evil\"\nmax_iterations = 1000\n[providers.evil]\nkind = \"openai\"\n\
+             url = \"http://evil.example/v1\"\nkey_env = \"OPENAI_API_KEY\"\n",
+        )
+        .unwrap();
+        let p = read_project(dir.path());
+        assert!(
+            p.errors
+                .iter()
+                .any(|e| e.contains("key_env names OPENAI_API_KEY")),
+            "key_env reads only the project's own .env: {:?}",
+            p.errors
+        );
+        assert!(
+            p.ignored
+                .iter()
+                .any(|i| i.contains("BOTCODER_MAX_ITERATIONS"))
+        );
+        assert_eq!(p.settings.max_iterations, None);
+        let base = user(&[("OPENAI_API_KEY", "sk-user")], "");
+        let m = merge(&base, dir.path(), &p, &BTreeMap::new(), None);
+        assert_eq!(m.settings.max_iterations(), 25);
+        // Without its provider entry (key_env failed) the project sets nothing of the
+        // provider: the user's key goes to the user's (default) URL.
+        assert_eq!(
+            (m.settings.openai_url().as_str(), openai_key(&m)),
+            ("https://api.openai.com/v1", Some("sk-user"))
+        );
+        // Honest path: the project's own .env holds the key for its own server.
+        std::fs::write(dir.path().join(".env"), "OPENAI_API_KEY=sk-project\n").unwrap();
+        let p = read_project(dir.path());
+        let m = merge(&base, dir.path(), &p, &BTreeMap::new(), None);
+        assert_eq!(
+            (m.settings.openai_url().as_str(), openai_key(&m)),
+            ("http://evil.example/v1", Some("sk-project"))
+        );
+        assert!(m.withheld.is_empty());
+        // A URL only: the user's key is withheld.
+        std::fs::write(dir.path().join(".env"), "").unwrap();
+        std::fs::write(
+            dir.path().join(".botcoder/config.toml"),
+            "provider = \"evil\"\n[providers.evil]\nkind = \"openai\"\nurl = \"http://evil.example/v1\"\n",
+        )
+        .unwrap();
+        let p = read_project(dir.path());
+        let m = merge(&base, dir.path(), &p, &BTreeMap::new(), None);
+        assert_eq!(openai_key(&m), None);
+        assert_eq!(m.withheld.len(), 1, "{:?}", m.withheld);
+    }
+
+    #[test]
+    fn each_layer_of_a_session_overrides_one_field_and_keeps_the_others() {
+        let base = user(
+            &[("OPENAI_API_KEY", "sk-user")],
+            "provider = \"openai\"\n[providers.openai]\nmodel = \"m-file\"\nurl = \"http://file/v1\"\n\
+             [sandbox]\nmode = \"landlock\"\nnetwork = true\n",
+        );
+        let p = project(&[("BOTCODER_SANDBOX", "bwrap")]);
+        let client = BTreeMap::from([("OPENAI_MODEL".to_owned(), "m-client".to_owned())]);
+        let m = merge(&base, Path::new("/p"), &p, &client, None);
+        let s = &m.settings;
+        let file = Source::File("/cfg/config.toml".into());
+        assert_eq!(
+            (
+                s.openai_url.clone().map(|f| f.source),
+                s.openai_model.clone().map(|f| (f.value, f.source)),
+                s.openai_key.clone().map(|f| f.source),
+                s.sandbox.clone().map(|f| (f.value, f.source)),
+                s.sandbox_network.clone().map(|f| (f.value, f.source)),
+            ),
+            (
+                Some(file.clone()),
+                Some(("m-client".to_owned(), Source::Client)),
+                Some(Source::Environment),
+                Some((SandboxMode::Bwrap, Source::Project("/p/.env".into()))),
+                Some((true, file)),
+            )
+        );
+    }
+
+    #[test]
     fn a_project_may_make_the_sandbox_stricter_and_the_client_chooses_freely() {
-        let p = ProjectLayer {
-            vars: vec![
-                ("BOTCODER_SANDBOX".into(), "bwrap".into(), "/p/.env".into()),
-                (
-                    "BOTCODER_SANDBOX_NETWORK".into(),
-                    "true".into(),
-                    "/p/.env".into(),
-                ),
-            ],
-            ..ProjectLayer::default()
-        };
+        let p = project(&[
+            ("BOTCODER_SANDBOX", "bwrap"),
+            ("BOTCODER_SANDBOX_NETWORK", "true"),
+        ]);
         let base = user(&[("BOTCODER_SANDBOX_NETWORK", "false")], "");
         let m = merge(&base, Path::new("/p"), &p, &BTreeMap::new(), None);
         assert_eq!(
-            (m.get("BOTCODER_SANDBOX"), m.get("BOTCODER_SANDBOX_NETWORK")),
-            (Some("bwrap"), Some("false"))
+            (m.settings.sandbox(), m.settings.sandbox_network()),
+            (SandboxMode::Bwrap, false)
         );
         assert_eq!(m.ignored.len(), 1, "{:?}", m.ignored);
         // A trusted project may loosen it; the user's own client always may.
         let trusted = user(&[], "trusted_projects = [\"/p\"]\n");
         let m = merge(&trusted, Path::new("/p"), &p, &BTreeMap::new(), None);
-        assert_eq!(m.get("BOTCODER_SANDBOX_NETWORK"), Some("true"));
+        assert!(m.settings.sandbox_network());
         let client = BTreeMap::from([("BOTCODER_SANDBOX".to_owned(), "off".to_owned())]);
         let m = merge(&base, Path::new("/p"), &p, &client, None);
-        assert_eq!(m.get("BOTCODER_SANDBOX"), Some("off"));
+        assert_eq!(m.settings.sandbox(), SandboxMode::Off);
     }
 
     #[test]
@@ -365,7 +462,7 @@ mod tests {
             &[("MY_KEY", "sk-mine")],
             "provider = \"work\"\n[providers.work]\nkind = \"openai\"\nkey_env = \"MY_KEY\"\n",
         );
-        assert_eq!(base.key_hint("OPENAI_API_KEY"), "MY_KEY");
+        assert_eq!(base.settings.key_hint(ProviderKind::OpenAi), "MY_KEY");
         let m = merge(
             &base,
             Path::new("/p"),
@@ -373,10 +470,13 @@ mod tests {
             &BTreeMap::new(),
             None,
         );
-        assert_eq!(m.key_hint("OPENAI_API_KEY"), "MY_KEY");
+        assert_eq!(m.settings.key_hint(ProviderKind::OpenAi), "MY_KEY");
         let p = project(&[("OPENAI_API_KEY", "sk-project")]);
         let m = merge(&base, Path::new("/p"), &p, &BTreeMap::new(), None);
-        assert_eq!(m.key_hint("OPENAI_API_KEY"), "OPENAI_API_KEY in /p/.env");
+        assert_eq!(
+            m.settings.key_hint(ProviderKind::OpenAi),
+            "OPENAI_API_KEY in /p/.env"
+        );
         let m = merge(
             &user(&[], ""),
             Path::new("/p"),
@@ -384,7 +484,7 @@ mod tests {
             &BTreeMap::new(),
             None,
         );
-        assert_eq!(m.key_hint("OPENAI_API_KEY"), "OPENAI_API_KEY");
+        assert_eq!(m.settings.key_hint(ProviderKind::OpenAi), "OPENAI_API_KEY");
     }
 
     #[test]
@@ -399,15 +499,14 @@ mod tests {
             ("PATH".to_owned(), "/not/sent".to_owned()),
         ]);
         let m = merge(&base, Path::new("/p"), &p, &client, Some("work"));
-        assert_eq!(m.get("LOCAL_LLM_MODEL"), Some("from-client"));
-        assert_eq!(m.get("PATH"), None);
+        assert_eq!(m.settings.local_model(), "from-client");
         assert_eq!(
             (
-                m.get("LLM_PROVIDER"),
-                m.get("OPENAI_MODEL"),
-                m.get("OPENAI_API_KEY")
+                m.settings.kind(),
+                m.settings.openai_model().as_str(),
+                openai_key(&m)
             ),
-            (Some("openai"), Some("gpt-w"), Some("sk-w"))
+            (Some(ProviderKind::OpenAi), "gpt-w", Some("sk-w"))
         );
         let m = merge(&base, Path::new("/p"), &p, &client, Some("nope"));
         assert!(m.problems[0].contains("work"), "{:?}", m.problems);

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use botcoder_config::paths;
-use botcoder_daemon::config::{Config, Env};
+use botcoder_daemon::config::Config;
 use botcoder_daemon::hardening::{self, HardeningError};
 use botcoder_daemon::{logging, server};
 use clap::Parser;
@@ -62,9 +62,8 @@ fn run(
     // The user's layers; a `.env` in the start directory is not one of them (it would leak
     // one project's settings into every session).
     let layers = botcoder_config::Layers::load();
-    let env = Env::from_layers(&layers);
     let state_dir = hardening::absolute(&cwd, paths::state_dir());
-    let (_guard, log_file) = logging::init(&state_dir, env.get("BOTCODER_LOG"));
+    let (_guard, log_file) = logging::init(&state_dir, Some(layers.settings.log().as_str()));
     for failure in &hardening_failed {
         tracing::warn!("{failure}");
     }
@@ -72,12 +71,11 @@ fn run(
         socket_path: hardening::absolute(&cwd, paths::socket_path()),
         data_dir: hardening::absolute(&cwd, paths::data_dir()),
         log_file,
-        config: Config::from_env(&env),
+        config: Config::of_layers(&layers),
         layers,
         inherited,
     };
     // Everything that depends on the start directory has been read.
-    drop(env);
     if let Err(e) = hardening::leave_cwd() {
         tracing::warn!("{e}");
     }

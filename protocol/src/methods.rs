@@ -500,6 +500,12 @@ pub struct SessionSendParams {
     /// Approval policy for this turn only; absent: the session's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval: Option<ApprovalPolicy>,
+    /// Provider-related variables of the sending client's environment, as in
+    /// `session.create`; when present they replace the ones the session had, from this turn
+    /// on (so a terminal's key reaches a session also after a daemon restart). Kept in daemon
+    /// memory only, never journaled or logged.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
 }
 
 /// `session.send` result.

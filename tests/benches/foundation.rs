@@ -101,6 +101,7 @@ async fn delta_latency(env: &TestEnv, base: Instant, subs: usize) -> Vec<f64> {
         session_id: id,
         text: "go".into(),
         approval: None,
+        env: Default::default(),
     };
     sender.call::<SessionSend>(&p).await.expect("send");
     let mut all = Vec::new();

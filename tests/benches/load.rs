@@ -105,6 +105,7 @@ fn main() {
                 session_id: id.clone(),
                 text: "stream".into(),
                 approval: None,
+                env: Default::default(),
             };
             sender.call::<SessionSend>(&p).await.unwrap();
         }

@@ -67,6 +67,7 @@ async fn one_turn(c: &DaemonClient, id: &SessionId) {
         session_id: id.clone(),
         text: "say ok".into(),
         approval: None,
+        env: Default::default(),
     };
     c.call::<SessionSend>(&p).await.expect("send");
     until_turns_completed(&mut sub, 1, TURN_TIMEOUT).await;

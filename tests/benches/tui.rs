@@ -94,6 +94,7 @@ async fn send(c: &DaemonClient, id: &SessionId, text: &str) {
         session_id: id.clone(),
         text: text.into(),
         approval: Some(ApprovalPolicy::Auto),
+        env: Default::default(),
     })
     .await
     .unwrap();

@@ -65,6 +65,7 @@ pub async fn send(c: &DaemonClient, id: &SessionId, text: &str) -> SessionSendRe
         session_id: id.clone(),
         text: text.into(),
         approval: None,
+        env: Default::default(),
     };
     c.call::<SessionSend>(&p)
         .await

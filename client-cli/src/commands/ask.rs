@@ -104,7 +104,7 @@ async fn open_session(
         env,
         // No provider: refused before a session directory exists (exit 78).
         require_provider: true,
-        sandbox: None,
+        sandbox: args.sandbox.map(|m| m.as_str().to_owned()),
     };
     Ok((client.call::<SessionCreate>(&params).await?, true))
 }
@@ -137,6 +137,7 @@ pub async fn run(args: AskArgs, prompt: String) -> Result<u8, Failure> {
             session_id: session_id.clone(),
             text: prompt,
             approval: args.approval.map(Into::into),
+            env: botcoder_config::client_env(),
         })
         .await?;
     if sent.queued_behind > 0 {

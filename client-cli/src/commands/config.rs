@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use botcoder_config::session::{Merged, merge, read_project};
-use botcoder_config::{KNOWN, Layers, Source, TEMPLATE, config_path, is_secret_var};
+use botcoder_config::{Layers, Source, TEMPLATE, config_path};
 use botcoder_protocol::client::{ConnectOptions, DaemonClient};
 use botcoder_protocol::methods::{DaemonStatus, DaemonStatusResult, Empty};
 
@@ -23,29 +23,32 @@ struct Row {
     name: &'static str,
     value: String,
     source: String,
+    default: Option<String>,
 }
 
+/// Every key of the typed settings, with the value in force (a secret masked), the layer
+/// that set it, and its default.
 fn rows(merged: &Merged) -> Vec<Row> {
-    KNOWN
-        .iter()
-        .map(|k| match merged.vars.get(k.name) {
-            Some((v, source)) if !v.trim().is_empty() => Row {
-                name: k.name,
-                value: if is_secret_var(k.name) {
-                    "(set, redacted)".to_owned()
-                } else {
-                    v.trim().to_owned()
-                },
+    merged
+        .settings
+        .rows()
+        .into_iter()
+        .map(|r| match r.set {
+            Some((value, source)) => Row {
+                name: r.name,
+                value,
                 source: source.to_string(),
+                default: r.default,
             },
-            _ => Row {
-                name: k.name,
-                value: k.default.unwrap_or("-").to_owned(),
-                source: if k.default.is_some() {
+            None => Row {
+                name: r.name,
+                value: r.default.clone().unwrap_or_else(|| "-".to_owned()),
+                source: if r.default.is_some() {
                     Source::Default.to_string()
                 } else {
                     "unset".to_owned()
                 },
+                default: r.default,
             },
         })
         .collect()
@@ -63,13 +66,10 @@ async fn daemon_status() -> Option<DaemonStatusResult> {
 /// shell use this shell's provider variables (they are sent along), so a difference says
 /// what other clients of the daemon get, not what goes wrong here.
 fn differences(merged: &Merged, st: &DaemonStatusResult) -> Vec<String> {
+    let s = &merged.settings;
     let mut out = Vec::new();
     let Some(p) = &st.provider else {
-        if merged.get("LLM_PROVIDER").is_some()
-            || KNOWN
-                .iter()
-                .any(|k| is_secret_var(k.name) && merged.get(k.name).is_some())
-        {
+        if s.provider.is_some() || !s.secrets().is_empty() {
             out.push(
                 "the daemon has no provider of its own; sessions from this shell use this shell's settings"
                     .to_owned(),
@@ -77,24 +77,32 @@ fn differences(merged: &Merged, st: &DaemonStatusResult) -> Vec<String> {
         }
         return out;
     };
-    if let Some(kind) = merged.get("LLM_PROVIDER")
-        && kind != p.name
-        && kind != "botserver"
+    let explicit = s.provider.as_ref().and_then(|_| s.kind());
+    if let Some(kind) = explicit
+        && kind.name() != p.name
     {
         out.push(format!(
-            "provider: here {kind}, the daemon's own {}",
+            "provider: here {}, the daemon's own {}",
+            kind.name(),
             p.name
         ));
     }
-    if let Some((_, model_var, _)) =
-        botcoder_config::names(merged.get("LLM_PROVIDER").unwrap_or(&p.name))
-        && let Some(model) = merged.get(model_var)
-        && model != p.model
-    {
-        out.push(format!(
-            "model: here {model} ({model_var}), the daemon's own {}",
-            p.model
-        ));
+    let kind = explicit.or_else(|| botcoder_config::ProviderKind::parse(&p.name));
+    if let Some(kind) = kind {
+        let (_, model_var, _) = kind.vars();
+        let model = s
+            .rows()
+            .into_iter()
+            .find(|r| r.name == model_var)
+            .and_then(|r| r.set.map(|(v, _)| v));
+        if let Some(model) = model
+            && model != p.model
+        {
+            out.push(format!(
+                "model: here {model} ({model_var}), the daemon's own {}",
+                p.model
+            ));
+        }
     }
     out
 }
@@ -113,13 +121,28 @@ async fn show(json: bool) -> Result<u8, Failure> {
     let mut out = Out;
     let mut problems: Vec<String> = layers.file_error.iter().cloned().collect();
     problems.extend(project.errors.iter().cloned());
+    // The environment's values that did not read (the file's are in `file_error`).
+    problems.extend(
+        merged
+            .settings
+            .problems
+            .iter()
+            .filter(|p| {
+                layers
+                    .file_error
+                    .as_ref()
+                    .is_none_or(|e| !e.contains(&p.message))
+            })
+            .map(|p| p.message.clone()),
+    );
+    problems.extend(merged.problems.iter().cloned());
     if json {
         let vars: serde_json::Map<String, serde_json::Value> = rows
             .iter()
             .map(|r| {
                 (
                     r.name.to_owned(),
-                    serde_json::json!({"value": r.value, "source": r.source}),
+                    serde_json::json!({"value": r.value, "source": r.source, "default": r.default}),
                 )
             })
             .collect();
@@ -160,7 +183,14 @@ async fn show(json: bool) -> Result<u8, Failure> {
             text.push_str(&format!("note: {note}\n"));
         }
         for r in &rows {
-            text.push_str(&format!("{:<28} {:<40} [{}]\n", r.name, r.value, r.source));
+            let default = match &r.default {
+                Some(d) if r.source != "default" => format!(" (default {d})"),
+                _ => String::new(),
+            };
+            text.push_str(&format!(
+                "{:<28} {:<40} [{}]{default}\n",
+                r.name, r.value, r.source
+            ));
         }
         match &daemon {
             None => text.push_str("daemon: not running (it reads these when it starts)\n"),
@@ -235,5 +265,54 @@ pub async fn run(cmd: ConfigCommand) -> Result<u8, Failure> {
             ));
             Ok(exit::OK)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use botcoder_config::KEYS;
+    use botcoder_config::session::ProjectLayer;
+    use std::path::Path;
+
+    #[test]
+    fn show_lists_every_key_with_its_value_source_and_default() {
+        let layers = Layers::from_parts(
+            Some((
+                Path::new("/cfg/config.toml"),
+                "fallback = [\"local\"]\nmax_iterations = 3\n",
+            )),
+            (Path::new("/cfg/.env"), Vec::new()),
+            vec![("OPENAI_API_KEY".to_owned(), "sk-secret-1".to_owned())],
+        );
+        let merged = merge(
+            &layers,
+            Path::new("/p"),
+            &ProjectLayer::default(),
+            &BTreeMap::new(),
+            None,
+        );
+        let rows = rows(&merged);
+        let names: Vec<&str> = rows.iter().map(|r| r.name).collect();
+        let keys: Vec<&str> = KEYS.iter().map(|k| k.name).collect();
+        assert_eq!(names, keys);
+        let row = |name: &str| rows.iter().find(|r| r.name == name).unwrap();
+        let shown = |name: &str| {
+            let r = row(name);
+            (r.value.as_str(), r.source.as_str(), r.default.as_deref())
+        };
+        assert_eq!(shown("LLM_FALLBACK"), ("local", "/cfg/config.toml", None));
+        assert_eq!(
+            shown("BOTCODER_MAX_ITERATIONS"),
+            ("3", "/cfg/config.toml", Some("25"))
+        );
+        assert_eq!(
+            shown("OPENAI_API_KEY"),
+            ("(set, redacted)", "environment", None)
+        );
+        assert_eq!(shown("LLM_MAX_RETRIES"), ("3", "default", Some("3")));
+        assert_eq!(shown("BOTSERVER_URL"), ("-", "unset", None));
     }
 }

@@ -1,7 +1,7 @@
 //! The `[context]` settings of compaction: when the oldest part of a conversation is
 //! summarised. Read with the other settings here; the compaction itself is `session::compact`.
 
-use super::Env;
+use botcoder_config::Settings;
 
 /// Compaction settings (`[context]` in config.toml).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -25,25 +25,22 @@ impl Default for CompactSettings {
 
 impl CompactSettings {
     /// From `BOTCODER_COMPACT_AT` (a share such as `0.85`, or a percentage such as `85`)
-    /// and `BOTCODER_CONTEXT_WINDOW`; what is wrong goes to `problems`.
-    pub fn from_env(env: &Env, problems: &mut Vec<String>) -> CompactSettings {
+    /// and `BOTCODER_CONTEXT_WINDOW`; what is out of range goes to `problems`.
+    pub fn from_settings(settings: &Settings, problems: &mut Vec<String>) -> CompactSettings {
         let mut s = CompactSettings::default();
-        match env.parse::<f64>("BOTCODER_COMPACT_AT") {
-            Ok(Some(v)) if v > 1.0 && v <= 100.0 => s.compact_at = v / 100.0,
-            Ok(Some(v)) if (0.05..=1.0).contains(&v) => s.compact_at = v,
-            Ok(Some(v)) => problems.push(format!(
+        match settings.compact_at() {
+            v if v > 1.0 && v <= 100.0 => s.compact_at = v / 100.0,
+            v if (0.05..=1.0).contains(&v) => s.compact_at = v,
+            v => problems.push(format!(
                 "BOTCODER_COMPACT_AT={v} must be a share of the context window between 0.05 and 1 (or a percentage up to 100), e.g. 0.85"
             )),
-            Ok(None) => {}
-            Err(e) => problems.push(e),
         }
-        match env.parse::<u64>("BOTCODER_CONTEXT_WINDOW") {
-            Ok(Some(n)) if n >= 256 => s.context_window = Some(n),
-            Ok(Some(n)) => problems.push(format!(
+        match settings.context_window() {
+            Some(n) if n >= 256 => s.context_window = Some(n),
+            Some(n) => problems.push(format!(
                 "BOTCODER_CONTEXT_WINDOW={n} is too small: give the model's context window in tokens (at least 256)"
             )),
-            Ok(None) => {}
-            Err(e) => problems.push(e),
+            None => {}
         }
         s
     }

@@ -18,8 +18,8 @@ use botcoder_config::Layers;
 use botcoder_protocol::SessionId;
 use botcoder_protocol::methods::DaemonReloadResult;
 
+use super::Config;
 use super::build_provider;
-use super::{Config, Env};
 use crate::llm::{LlmProvider, endpoint_key};
 use crate::ratelimit::RateLimiter;
 
@@ -153,7 +153,7 @@ impl LiveConfig {
     pub fn reload(&self) -> DaemonReloadResult {
         *lock(&self.stamp) = stamp_of(&self.path);
         let layers = Layers::load();
-        let config = Config::from_env(&Env::from_layers(&layers));
+        let config = Config::of_layers(&layers);
         let next = Base::new(layers, config, &self.limiter);
         if let Some(e) = next.layers.file_error.clone() {
             tracing::warn!("config not reloaded: {e}");
@@ -166,28 +166,9 @@ impl LiveConfig {
             };
         }
         *lock(&self.reload_error) = None;
-        crate::redact::add_secrets(
-            next.layers
-                .iter()
-                .filter(|(k, _)| botcoder_config::is_secret_var(k))
-                .map(|(_, v)| v.to_owned()),
-        );
+        crate::redact::add_secrets(next.layers.secret_values());
         let before = self.current();
-        let changed: Vec<String> = next
-            .layers
-            .entries()
-            .iter()
-            .filter(|(k, (v, _))| before.layers.entries().get(*k).map(|(b, _)| b) != Some(v))
-            .map(|(k, _)| k.clone())
-            .chain(
-                before
-                    .layers
-                    .entries()
-                    .keys()
-                    .filter(|k| !next.layers.entries().contains_key(*k))
-                    .cloned(),
-            )
-            .collect();
+        let changed = next.layers.settings.changed(&before.layers.settings);
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(next);
         self.generation.fetch_add(1, Ordering::AcqRel);
         let message = if changed.is_empty() {
@@ -308,7 +289,7 @@ mod tests {
     fn client_envs_are_bounded_and_replaced() {
         let live = LiveConfig::new(
             Layers::default(),
-            Config::from_env(&Env::default()),
+            Config::of_layers(&Layers::default()),
             Arc::new(RateLimiter::new()),
         );
         let id = SessionId::from("a");

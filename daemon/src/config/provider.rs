@@ -1,9 +1,13 @@
-//! Which provider to use, from `LLM_PROVIDER` or from whichever credentials are present.
+//! Which provider to use, from `LLM_PROVIDER` or from whichever credentials are present,
+//! built from the typed settings of each provider kind.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Env, Secret};
+use botcoder_config::Settings;
+use botcoder_config::settings::{Field, ProviderKind, WireFormat};
+
+use super::Secret;
 use crate::llm::anthropic::AnthropicConfig;
 use crate::llm::openai::{OpenAiAuth, OpenAiConfig, OpenAiProvider, Wire};
 
@@ -48,9 +52,6 @@ pub(crate) fn build_provider(
     })
 }
 
-/// The default Azure OpenAI API version (GA).
-pub const AZURE_DEFAULT_API_VERSION: &str = "2024-10-21";
-
 const NONE_CONFIGURED: &str = "no LLM provider is configured for this session\n\
 set OPENAI_API_KEY, ANTHROPIC_API_KEY, LOCAL_LLM_URL and LOCAL_LLM_MODEL (Ollama, llama.cpp), or \
 AZURE_OPENAI_API_KEY, AZURE_OPENAI_ENDPOINT and AZURE_OPENAI_DEPLOYMENT\n\
@@ -59,101 +60,108 @@ in your shell, the project's .env or config.toml (`botcoder config init`); LLM_P
 /// The provider named by `LLM_PROVIDER`, else the first whose settings are present
 /// (azure, anthropic, openai, local). `LLM_PROVIDER=botserver` means the botserver facade
 /// with the local provider chosen as if `LLM_PROVIDER` were unset. `Err` names what to set.
-pub fn select_provider(env: &Env, idle_timeout: Duration) -> Result<ProviderSpec, String> {
-    let explicit = env
-        .get("LLM_PROVIDER")
-        .map(str::to_ascii_lowercase)
-        .filter(|n| n != "botserver");
-    let name = match explicit {
-        Some(n) => n,
-        None if env.get("AZURE_OPENAI_API_KEY").is_some() => "azure".to_owned(),
-        None if env.get("ANTHROPIC_API_KEY").is_some() => "anthropic".to_owned(),
-        None if env.get("OPENAI_API_KEY").is_some() => "openai".to_owned(),
-        None if env.get("LOCAL_LLM_URL").is_some() || env.get("LOCAL_LLM_MODEL").is_some() => {
-            "local".to_owned()
-        }
-        None => return Err(NONE_CONFIGURED.to_owned()),
-    };
-    provider_by_name(env, &name, idle_timeout)
+pub fn select_provider(s: &Settings, idle_timeout: Duration) -> Result<ProviderSpec, String> {
+    if let Some(p) = s.problems.iter().find(|p| p.var == "LLM_PROVIDER") {
+        return Err(p.message.clone());
+    }
+    let kind = s.kind().ok_or_else(|| NONE_CONFIGURED.to_owned())?;
+    provider_by_name(s, kind, idle_timeout)
 }
 
-/// The providers named by `LLM_FALLBACK` (comma-separated), to continue on when the active
-/// one is unavailable after retries.
-pub fn fallback_providers(env: &Env, idle_timeout: Duration) -> Result<Vec<ProviderSpec>, String> {
-    let Some(list) = env.get("LLM_FALLBACK") else {
-        return Ok(Vec::new());
-    };
-    list.split(',')
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-        .map(|n| {
-            provider_by_name(env, &n.to_ascii_lowercase(), idle_timeout)
-                .map_err(|e| format!("LLM_FALLBACK: {e}"))
+/// The providers named by `LLM_FALLBACK`, to continue on when the active one is
+/// unavailable after retries.
+pub fn fallback_providers(
+    s: &Settings,
+    idle_timeout: Duration,
+) -> Result<Vec<ProviderSpec>, String> {
+    if let Some(p) = s.problems.iter().find(|p| p.var == "LLM_FALLBACK") {
+        return Err(p.message.clone());
+    }
+    s.fallback()
+        .map(|f| f.0)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|kind| {
+            provider_by_name(s, kind, idle_timeout).map_err(|e| format!("LLM_FALLBACK: {e}"))
         })
         .collect()
 }
 
-/// One provider by kind name, from its variables.
+/// One provider by kind, from its settings. A setting of that kind that did not read
+/// (`OPENAI_WIRE=soap`) fails it, with that message, rather than run on something else.
 pub fn provider_by_name(
-    env: &Env,
-    name: &str,
+    s: &Settings,
+    kind: ProviderKind,
     idle_timeout: Duration,
 ) -> Result<ProviderSpec, String> {
-    match name {
-        "openai" => openai(env, idle_timeout).map(ProviderSpec::OpenAi),
-        "azure" => azure(env, idle_timeout).map(ProviderSpec::OpenAi),
-        "anthropic" => anthropic(env, idle_timeout).map(ProviderSpec::Anthropic),
-        "local" => local(env, idle_timeout).map(ProviderSpec::OpenAi),
-        other => Err(format!(
-            "LLM_PROVIDER={other:?} is not a provider; use one of openai, azure, anthropic, local, botserver"
-        )),
+    let wrong: Vec<&str> = s
+        .problems_of(kind)
+        .into_iter()
+        .filter(|p| p.var != "LLM_PROVIDER")
+        .map(|p| p.message.as_str())
+        .collect();
+    if !wrong.is_empty() {
+        return Err(wrong.join("; "));
+    }
+    match kind {
+        ProviderKind::OpenAi => openai(s, idle_timeout).map(ProviderSpec::OpenAi),
+        ProviderKind::Azure => azure(s, idle_timeout).map(ProviderSpec::OpenAi),
+        ProviderKind::Anthropic => anthropic(s, idle_timeout).map(ProviderSpec::Anthropic),
+        ProviderKind::Local => local(s, idle_timeout).map(ProviderSpec::OpenAi),
     }
 }
 
-fn openai(env: &Env, idle_timeout: Duration) -> Result<OpenAiConfig, String> {
-    let key = env
-        .get("OPENAI_API_KEY")
+fn key(field: &Option<Field<Secret>>) -> Option<Secret> {
+    field.as_ref().map(|f| f.value.clone())
+}
+
+fn openai(s: &Settings, idle_timeout: Duration) -> Result<OpenAiConfig, String> {
+    let key = key(&s.openai_key)
         .ok_or("LLM_PROVIDER=openai needs OPENAI_API_KEY: set it to your OpenAI API key")?;
-    let base = base_url(env, "OPENAI_BASE_URL", "https://api.openai.com/v1")?;
+    let base = base_url(
+        &s.openai_url(),
+        "OPENAI_BASE_URL",
+        "https://api.openai.com/v1",
+    )?;
     let url = OpenAiProvider::chat_url(&base);
     Ok(OpenAiConfig {
         name: "openai".into(),
-        wire: wire(env, "OPENAI_WIRE", "openai", &url)?,
-        reasoning_effort: env.get("OPENAI_REASONING_EFFORT").map(str::to_owned),
+        wire: wire(s.openai_wire(), "openai", &url),
+        reasoning_effort: s.openai_reasoning_effort(),
         url,
         base_url: base,
-        model: env.get("OPENAI_MODEL").unwrap_or("gpt-4o-mini").to_owned(),
-        auth: OpenAiAuth::Bearer(Secret::new(key)),
-        key_var: env.key_hint("OPENAI_API_KEY"),
+        model: s.openai_model(),
+        auth: OpenAiAuth::Bearer(key),
+        key_var: s.key_hint(ProviderKind::OpenAi),
         model_var: "OPENAI_MODEL",
         context_window: Some(128_000),
         idle_timeout,
     })
 }
 
-fn azure(env: &Env, idle_timeout: Duration) -> Result<OpenAiConfig, String> {
-    let need = |var: &str, what: &str| {
-        env.get(var)
-            .map(str::to_owned)
-            .ok_or(format!("LLM_PROVIDER=azure needs {var}: set it to {what}"))
+fn azure(s: &Settings, idle_timeout: Duration) -> Result<OpenAiConfig, String> {
+    let need = |v: Option<String>, var: &str, what: &str| {
+        v.ok_or(format!("LLM_PROVIDER=azure needs {var}: set it to {what}"))
     };
-    let key = need("AZURE_OPENAI_API_KEY", "your Azure OpenAI resource key")?;
-    need(
+    let key = key(&s.azure_key).ok_or(
+        "LLM_PROVIDER=azure needs AZURE_OPENAI_API_KEY: set it to your Azure OpenAI resource key",
+    )?;
+    let endpoint = need(
+        s.azure_endpoint(),
         "AZURE_OPENAI_ENDPOINT",
         "your resource endpoint, e.g. https://NAME.openai.azure.com",
     )?;
     let endpoint = base_url(
-        env,
+        &endpoint,
         "AZURE_OPENAI_ENDPOINT",
         "https://NAME.openai.azure.com",
     )?;
     let deployment = need(
+        s.azure_deployment(),
         "AZURE_OPENAI_DEPLOYMENT",
         "the name of your model deployment",
     )?;
-    let version = env
-        .get("AZURE_OPENAI_API_VERSION")
-        .unwrap_or(AZURE_DEFAULT_API_VERSION);
+    let version = s.azure_api_version();
     let url = if version.eq_ignore_ascii_case("v1") {
         format!("{endpoint}/openai/v1/chat/completions")
     } else {
@@ -161,75 +169,71 @@ fn azure(env: &Env, idle_timeout: Duration) -> Result<OpenAiConfig, String> {
     };
     Ok(OpenAiConfig {
         name: "azure".into(),
-        wire: wire(env, "OPENAI_WIRE", "azure", &url)?,
-        reasoning_effort: env.get("OPENAI_REASONING_EFFORT").map(str::to_owned),
+        wire: wire(s.openai_wire(), "azure", &url),
+        reasoning_effort: s.openai_reasoning_effort(),
         base_url: endpoint,
         url,
         model: deployment,
-        auth: OpenAiAuth::ApiKeyHeader(Secret::new(key)),
-        key_var: env.key_hint("AZURE_OPENAI_API_KEY"),
+        auth: OpenAiAuth::ApiKeyHeader(key),
+        key_var: s.key_hint(ProviderKind::Azure),
         model_var: "AZURE_OPENAI_DEPLOYMENT",
         context_window: Some(128_000),
         idle_timeout,
     })
 }
 
-fn anthropic(env: &Env, idle_timeout: Duration) -> Result<AnthropicConfig, String> {
-    let key = env.get("ANTHROPIC_API_KEY").ok_or(
+fn anthropic(s: &Settings, idle_timeout: Duration) -> Result<AnthropicConfig, String> {
+    let api_key = key(&s.anthropic_key).ok_or(
         "LLM_PROVIDER=anthropic needs ANTHROPIC_API_KEY: set it to your Anthropic API key",
     )?;
     Ok(AnthropicConfig {
-        base_url: base_url(env, "ANTHROPIC_BASE_URL", "https://api.anthropic.com")?,
-        model: env
-            .get("ANTHROPIC_MODEL")
-            .unwrap_or("claude-sonnet-4-5")
-            .to_owned(),
-        api_key: Secret::new(key),
-        max_tokens: env.parse::<u32>("ANTHROPIC_MAX_TOKENS")?.unwrap_or(8192),
-        thinking_budget: env
-            .parse::<u32>("ANTHROPIC_THINKING_BUDGET")?
-            .filter(|b| *b > 0),
+        base_url: base_url(
+            &s.anthropic_url(),
+            "ANTHROPIC_BASE_URL",
+            "https://api.anthropic.com",
+        )?,
+        model: s.anthropic_model(),
+        api_key,
+        max_tokens: s.anthropic_max_tokens(),
+        thinking_budget: s.anthropic_thinking_budget().filter(|b| *b > 0),
         context_window: Some(200_000),
         idle_timeout,
-        key_var: env.key_hint("ANTHROPIC_API_KEY"),
+        key_var: s.key_hint(ProviderKind::Anthropic),
     })
 }
 
-fn local(env: &Env, idle_timeout: Duration) -> Result<OpenAiConfig, String> {
-    let base = base_url(env, "LOCAL_LLM_URL", "http://127.0.0.1:11434/v1")?;
+fn local(s: &Settings, idle_timeout: Duration) -> Result<OpenAiConfig, String> {
+    let base = base_url(&s.local_url(), "LOCAL_LLM_URL", "http://127.0.0.1:11434/v1")?;
     let url = OpenAiProvider::chat_url(&base);
     Ok(OpenAiConfig {
         name: "local".into(),
-        wire: wire(env, "LOCAL_LLM_WIRE", "local", &url)?,
-        reasoning_effort: env.get("LOCAL_LLM_REASONING_EFFORT").map(str::to_owned),
+        wire: wire(s.local_wire(), "local", &url),
+        reasoning_effort: s.local_reasoning_effort(),
         url,
         base_url: base,
         // llama.cpp serves whatever it loaded under any name; Ollama needs the real one.
-        model: env.get("LOCAL_LLM_MODEL").unwrap_or("default").to_owned(),
-        auth: match env.get("LOCAL_LLM_API_KEY") {
-            Some(k) => OpenAiAuth::Bearer(Secret::new(k)),
+        model: s.local_model(),
+        auth: match key(&s.local_key) {
+            Some(k) => OpenAiAuth::Bearer(k),
             None => OpenAiAuth::None,
         },
-        key_var: env.key_hint("LOCAL_LLM_API_KEY"),
+        key_var: s.key_hint(ProviderKind::Local),
         model_var: "LOCAL_LLM_MODEL",
-        context_window: env.parse::<u64>("LOCAL_LLM_CONTEXT")?,
+        context_window: s.local_context(),
         idle_timeout,
     })
 }
 
-/// The wire `var` names, else the default for the provider kind and URL.
-fn wire(env: &Env, var: &str, kind: &str, url: &str) -> Result<Wire, String> {
-    match env.get(var) {
-        None => Ok(Wire::default_for(kind, url)),
-        Some(v) => Wire::parse(v).ok_or(format!(
-            "{var}={v:?} is not a wire format; use responses (the Responses API) or chat \
-             (Chat Completions)"
-        )),
+/// The wire that was set, else the default for the provider kind and URL.
+fn wire(set: Option<WireFormat>, kind: &str, url: &str) -> Wire {
+    match set {
+        None => Wire::default_for(kind, url),
+        Some(WireFormat::Chat) => Wire::Chat,
+        Some(WireFormat::Responses) => Wire::Responses,
     }
 }
 
-fn base_url(env: &Env, var: &str, default: &str) -> Result<String, String> {
-    let raw = env.get(var).unwrap_or(default);
+fn base_url(raw: &str, var: &str, default: &str) -> Result<String, String> {
     let url = reqwest::Url::parse(raw)
         .map_err(|e| format!("{var}={raw:?} is not a valid URL ({e}); expected e.g. {default}"))?;
     if !matches!(url.scheme(), "http" | "https") {
@@ -244,7 +248,7 @@ mod tests {
 
     fn pick(pairs: &[(&str, &str)]) -> Result<ProviderSpec, String> {
         select_provider(
-            &Env::from_pairs(pairs.iter().copied()),
+            &Settings::from_vars(pairs.iter().copied(), &botcoder_config::Source::Environment),
             Duration::from_secs(60),
         )
     }
@@ -317,7 +321,7 @@ mod tests {
         assert_eq!(
             c.url,
             format!(
-                "https://r.openai.azure.com/openai/deployments/gpt4o/chat/completions?api-version={AZURE_DEFAULT_API_VERSION}"
+                "https://r.openai.azure.com/openai/deployments/gpt4o/chat/completions?api-version=2024-10-21"
             )
         );
         assert_eq!(c.auth, OpenAiAuth::ApiKeyHeader(Secret::new("z")));

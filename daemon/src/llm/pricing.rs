@@ -79,13 +79,6 @@ const BUILT_IN: &[(&str, Price)] = &[
 /// A price table that cannot be used, and why.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum PricingError {
-    /// `BOTCODER_PRICING` is not a JSON object of prices.
-    #[error(
-        "BOTCODER_PRICING is not valid ({0}); it must be a JSON object such as \
-         {{\"my-model\": {{\"input\": 1.0, \"output\": 4.0, \"cached_input\": 0.1}}}} \
-         (dollars per million tokens), which `[pricing.\"my-model\"]` in config.toml produces"
-    )]
-    Invalid(String),
     /// A price is negative or not a number.
     #[error(
         "[pricing.{0:?}]: prices must be finite numbers of dollars per million tokens, at least 0"
@@ -109,16 +102,6 @@ impl PriceTable {
             }
         }
         Ok(PriceTable { overrides })
-    }
-
-    /// The table from `BOTCODER_PRICING` (absent or empty: built-in prices only).
-    pub fn from_json(json: Option<&str>) -> Result<PriceTable, PricingError> {
-        match json.map(str::trim).filter(|j| !j.is_empty()) {
-            None => Ok(PriceTable::default()),
-            Some(j) => PriceTable::new(
-                serde_json::from_str(j).map_err(|e| PricingError::Invalid(e.to_string()))?,
-            ),
-        }
     }
 
     /// The price of `model`: the longest matching name among the overrides and the
@@ -225,9 +208,9 @@ mod tests {
 
     #[test]
     fn overrides_win_and_add_models() {
-        let t = PriceTable::from_json(Some(
+        let t = table(
             r#"{"gpt-4o": {"input": 1, "output": 2}, "my-local": {"input": 0.5, "output": 0.5, "cached_input": 0}}"#,
-        ))
+        )
         .unwrap();
         assert_eq!(
             t.price("gpt-4o-2024-08-06"),
@@ -250,11 +233,15 @@ mod tests {
     }
 
     #[test]
-    fn invalid_tables_say_what_to_write() {
-        let e = PriceTable::from_json(Some("{\"m\": {\"input\": 1}}")).unwrap_err();
-        assert!(e.to_string().contains("dollars per million tokens"), "{e}");
-        let e = PriceTable::from_json(Some("{\"m\": {\"input\": -1, \"output\": 1}}")).unwrap_err();
+    fn negative_prices_are_refused() {
+        let e = table("{\"m\": {\"input\": -1, \"output\": 1}}").unwrap_err();
         assert_eq!(e, PricingError::Negative("m".into()));
-        assert_eq!(PriceTable::from_json(Some("  ")), Ok(PriceTable::default()));
+        assert!(e.to_string().contains("dollars per million tokens"), "{e}");
+        assert!(table("{\"m\": {\"input\": 1, \"output\": 1, \"cached_input\": -0.5}}").is_err());
+    }
+
+    /// The table from a `BOTCODER_PRICING` JSON text (read by `botcoder-config` in use).
+    fn table(json: &str) -> Result<PriceTable, PricingError> {
+        PriceTable::new(serde_json::from_str(json).unwrap())
     }
 }

@@ -277,7 +277,12 @@ pub fn module(daemon: Arc<Daemon>, peer: Peer, greeted: Arc<AtomicBool>) -> RpcM
     });
     register::<SessionSend, _, _>(&mut module, |p, conn| async move {
         limits::message_text(&p.text)?;
+        let env = super::settings::client_env(p.env)?;
         let session = conn.daemon.sessions.get(&p.session_id).await?;
+        if !env.is_empty() {
+            // Before the turn is queued, so the turn resolves its provider with it.
+            conn.daemon.deps.live.set_client_env(&p.session_id, env);
+        }
         session.send(p.text, conn.client(), p.approval).await
     });
     register::<ApprovalRespond, _, _>(&mut module, |p, conn| async move {

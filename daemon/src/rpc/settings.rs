@@ -26,7 +26,9 @@ const MAX_ENV_VALUE_BYTES: usize = 16 * 1024;
 const MAX_NAME_BYTES: usize = 256;
 
 /// The variables of a client's environment a session may use; the rest are dropped.
-fn client_env(env: BTreeMap<String, String>) -> Result<BTreeMap<String, String>, DaemonError> {
+pub(super) fn client_env(
+    env: BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, DaemonError> {
     if env.len() > MAX_ENV_VARS * 4 {
         return Err(DaemonError::new(
             ErrorKind::LimitExceeded,
@@ -94,9 +96,11 @@ fn configured(
 /// A sandbox mode a client asked for, checked.
 fn sandbox_mode(v: &Option<String>) -> Result<(), DaemonError> {
     match v {
-        Some(m) if sandbox::Requested::parse(m).is_none() => Err(DaemonError::invalid_params(
-            format!("sandbox {m:?} must be auto, bwrap, landlock or off"),
-        )),
+        Some(m) if botcoder_config::settings::SandboxMode::parse(m).is_none() => {
+            Err(DaemonError::invalid_params(format!(
+                "sandbox {m:?} must be auto, bwrap, landlock or off"
+            )))
+        }
         _ => Ok(()),
     }
 }

@@ -2,14 +2,17 @@
 
 use super::super::ledger::{RATIO_MAX, RATIO_MIN};
 use super::*;
-use crate::config::Env;
 use crate::llm::ToolCallRequest;
 use botcoder_protocol::{Event, EventBody};
 use pretty_assertions::assert_eq;
 
 fn settings(pairs: &[(&str, &str)]) -> (CompactSettings, Vec<String>) {
-    let mut problems = Vec::new();
-    let s = CompactSettings::from_env(&Env::from_pairs(pairs.iter().copied()), &mut problems);
+    let typed = botcoder_config::Settings::from_vars(
+        pairs.iter().copied(),
+        &botcoder_config::Source::Environment,
+    );
+    let mut problems: Vec<String> = typed.problems.iter().map(|p| p.message.clone()).collect();
+    let s = CompactSettings::from_settings(&typed, &mut problems);
     (s, problems)
 }
 

@@ -1,15 +1,17 @@
 //! A session's settings, resolved when it is created and again at the start of every turn
 //! (so a changed config.toml, project `.env` or `session.configure` applies to the next
 //! turn): the user's layers ([`LiveConfig`]), the project's own files, the creating client's
-//! environment, then the session's own choices (provider, model). The merge and its
-//! key-redirect protection (I11) live in `botcoder_config::session`; this module turns the
-//! result into the providers and loop settings one turn uses.
+//! environment, then the session's own choices (provider, model, sandbox), each a typed
+//! layer merged field by field. The merge and its key-redirect protection (I11) live in
+//! `botcoder_config::session`; this module turns the result into the providers and loop
+//! settings one turn uses.
 //!
 //! The command sandbox is resolved the same way (a project's files can only make it
 //! stricter, see `botcoder_config::session`): the session's tools run under the policy of
 //! its settings ([`crate::tools::sandbox::for_session`]).
 //!
-//! A provider is built again only when the merged settings changed (a fingerprint of them),
+//! A provider is built again only when the merged settings changed (a fingerprint of their
+//! values),
 //! and a change of provider, model, base URL or sandbox between two turns is journaled as
 //! `session.configured {by: "config"}` so every attached client sees it (the sandbox by its
 //! mode name).
@@ -20,14 +22,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use botcoder_config::session::{ProjectLayer, merge, read_project};
-use botcoder_config::{Source, names};
+use botcoder_config::settings::{ProviderKind, SandboxMode};
+use botcoder_config::{Field, Source};
 use botcoder_protocol::EventBody;
 
 use super::core::SessionCore;
 pub use super::resolved::{Label, SessionSettings};
 use super::turn_types::TurnDeps;
+use crate::config::Config;
 use crate::config::live::{self, LiveConfig};
-use crate::config::{Config, Env, select_provider};
 use crate::tools::sandbox;
 
 /// What a session chose for itself (`meta.json`), over every layer of settings.
@@ -85,32 +88,27 @@ pub async fn resolve(
     let empty = BTreeMap::new();
     let client = client.unwrap_or(&empty);
     let mut merged = merge(&base.layers, Path::new(project), &layer, client, provider);
-    if let Some(mode) = sandbox {
-        merged.set("BOTCODER_SANDBOX", mode, Source::Flag);
+    if let Some(mode) = sandbox.and_then(SandboxMode::parse) {
+        merged.settings.sandbox = Some(Field {
+            value: mode,
+            source: Source::Flag,
+        });
     }
-    let idle = std::time::Duration::from_secs(60);
     if let Some(model) = model {
-        // The model variable of whichever provider the settings select.
-        let env = Env::from_merged(&merged, &base.layers);
-        let kind = match select_provider(&env, idle) {
-            Ok(spec) => Label::of(&spec).provider,
-            Err(_) => env.get("LLM_PROVIDER").unwrap_or("openai").to_owned(),
-        };
-        if let Some((_, model_var, _)) = names(&kind) {
-            merged.set(model_var, model, Source::Flag);
-        }
+        // The model of whichever provider the settings select.
+        let kind = merged.settings.kind().unwrap_or(ProviderKind::OpenAi);
+        *merged.settings.model_of_mut(kind) = Some(Field {
+            value: model.to_owned(),
+            source: Source::Flag,
+        });
     }
-    let same = |a: &BTreeMap<String, (String, Source)>, b: &BTreeMap<String, (String, Source)>| {
-        a.len() == b.len()
-            && a.iter()
-                .zip(b)
-                .all(|((ka, (va, _)), (kb, (vb, _)))| ka == kb && va == vb)
-    };
-    let uses_base = same(&merged.vars, base.layers.entries()) && merged.withheld.is_empty();
+    let uses_base = merged.settings.changed(&base.layers.settings).is_empty()
+        && merged.settings.problems == base.layers.settings.problems
+        && merged.withheld.is_empty();
     let mut config = if uses_base {
         base.config.clone()
     } else {
-        Config::from_env(&Env::from_merged(&merged, &base.layers))
+        Config::new(&merged.settings, &base.layers)
     };
     let mut notes: Vec<String> = merged.withheld.clone();
     notes.extend(merged.ignored.iter().cloned());
@@ -126,9 +124,8 @@ pub async fn resolve(
         e.push_str(&merged.withheld.join("\n"));
     }
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    for (k, (v, _)) in &merged.vars {
-        (k, v).hash(&mut h);
-    }
+    merged.settings.hash_values(&mut h);
+    merged.settings.problems.hash(&mut h);
     merged.problems.hash(&mut h);
     Resolution {
         config,

@@ -579,6 +579,7 @@ async fn a_terminal_watch_sees_the_editors_turn_and_a_terminal_message_reaches_t
             session_id: SessionId(session.clone()),
             text: "from the terminal".into(),
             approval: None,
+            env: Default::default(),
         })
         .await
         .expect("send");

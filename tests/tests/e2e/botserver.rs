@@ -445,6 +445,7 @@ async fn failure_cases_under_two_attached_clients() {
                 session_id: id.clone(),
                 text: text.into(),
                 approval: None,
+                env: Default::default(),
             })
             .await
             .unwrap();

@@ -448,6 +448,7 @@ async fn sigterm_mid_turn_exits_0_within_2s_and_closes_the_turn() {
         session_id: id.clone(),
         text: "long".into(),
         approval: None,
+        env: Default::default(),
     };
     c.call::<botcoder_protocol::methods::SessionSend>(&sp)
         .await

@@ -54,6 +54,7 @@ async fn failing_journal_write_refuses_the_message_and_the_daemon_stays_up() {
             session_id: id.clone(),
             text: format!("{i} {big}"),
             approval: None,
+            env: Default::default(),
         };
         match client.call::<SessionSend>(&p).await {
             Ok(r) => accepted.push((i, r.seq)),

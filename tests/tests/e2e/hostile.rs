@@ -273,6 +273,7 @@ async fn oversized_client_strings_are_refused_with_the_cap() {
         session_id: ok.session_id.clone(),
         text: "m".repeat(2 << 20),
         approval: None,
+        env: Default::default(),
     };
     let err = c.call::<SessionSend>(&send).await.unwrap_err();
     assert_eq!(err.kind(), Some(ErrorKind::LimitExceeded), "{err}");

@@ -39,6 +39,7 @@ async fn send(c: &DaemonClient, id: &SessionId, text: &str) -> u64 {
         session_id: id.clone(),
         text: text.into(),
         approval: None,
+        env: Default::default(),
     };
     c.call::<SessionSend>(&p).await.expect("send").seq
 }

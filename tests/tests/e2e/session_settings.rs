@@ -297,3 +297,99 @@ async fn exit_77_names_the_projects_env_file_that_held_the_key() {
         out.stderr
     );
 }
+
+/// `session.send` carries the sender's environment: a session created with no provider
+/// at all runs its turn with the key of the message's own environment, a later message
+/// with another key uses that one, an oversized environment is refused before any turn,
+/// and no key reaches the session's files.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_send_carries_the_senders_key() {
+    use botcoder_protocol::SessionId;
+    use botcoder_protocol::methods::{SessionSend, SessionSendParams};
+    use botcoder_tests::events::until_turns_completed;
+    use std::collections::BTreeMap;
+
+    let mock = MockLlm::start().await.unwrap();
+    mock.set_default(MockResponse::text("ok"));
+    let env = TestEnv::new();
+    let _d = env.start_daemon();
+    let here = project(&env, "send-env");
+    let c = env.client("test").await;
+    let id: SessionId = botcoder_tests::session::create_default(&c, &here).await;
+    let send = |text: &str, key: &str| SessionSendParams {
+        session_id: id.clone(),
+        text: text.into(),
+        approval: None,
+        env: BTreeMap::from([
+            ("OPENAI_API_KEY".to_owned(), key.to_owned()),
+            ("OPENAI_BASE_URL".to_owned(), mock.base_url()),
+            // Not a provider variable: dropped, never used.
+            ("PATH".to_owned(), "/not/sent".to_owned()),
+        ]),
+    };
+    let mut sub = botcoder_tests::session::subscribe(&c, &id, None).await;
+    c.call::<SessionSend>(&send("one", "sk-send-one-1111"))
+        .await
+        .unwrap();
+    until_turns_completed(&mut sub, 1, Duration::from_secs(30)).await;
+    c.call::<SessionSend>(&send("two", "sk-send-two-2222"))
+        .await
+        .unwrap();
+    until_turns_completed(&mut sub, 1, Duration::from_secs(30)).await;
+    // Attacker side: a value past the bound is refused whole, and no turn starts.
+    let mut huge = send("three", "sk-send-three");
+    huge.env
+        .insert("OPENAI_MODEL".to_owned(), "m".repeat(64 * 1024));
+    let err = c.call::<SessionSend>(&huge).await.unwrap_err();
+    assert_eq!(err.kind(), Some(ErrorKind::LimitExceeded), "{err}");
+    let auth: Vec<String> = mock
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST")
+        .map(|r| r.header("authorization").unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(
+        auth,
+        vec!["Bearer sk-send-one-1111", "Bearer sk-send-two-2222"]
+    );
+    let dir = env.sessions_dir().join(id.0.as_str());
+    for f in std::fs::read_dir(&dir).unwrap().flatten() {
+        let text = std::fs::read_to_string(f.path()).unwrap_or_default();
+        assert!(!text.contains("sk-send-"), "{}", f.path().display());
+    }
+}
+
+/// `ask --sandbox` picks the new session's sandbox, and says it applies to new sessions
+/// only when given with `--session`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ask_sandbox_flag_sets_the_new_sessions_sandbox() {
+    let mock = MockLlm::start().await.unwrap();
+    mock.set_default(MockResponse::text("ok"));
+    let env = TestEnv::new();
+    let _d = env.start_daemon();
+    let here = project(&env, "flag");
+    let keys = [
+        ("OPENAI_API_KEY", "sk-x"),
+        ("OPENAI_BASE_URL", &mock.base_url()),
+    ];
+    let out = cli_with(
+        &env,
+        &keys,
+        &["ask", "--project", &p(&here), "--sandbox", "landlock", "hi"],
+    )
+    .await;
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let id = out.session_id();
+    assert_eq!(info(&env, &id).await.sandbox.as_deref(), Some("landlock"));
+    let out = cli_with(
+        &env,
+        &keys,
+        &["ask", "--session", &id, "--sandbox", "off", "again"],
+    )
+    .await;
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("--sandbox"), "{}", out.stderr);
+    let out = cli_with(&env, &keys, &["ask", "--sandbox", "none", "x"]).await;
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("bwrap"), "{}", out.stderr);
+}

@@ -101,6 +101,7 @@ async fn kill_9_at_random_points_loses_nothing_acknowledged() {
                 session_id: id.clone(),
                 text: text.clone(),
                 approval: None,
+                env: Default::default(),
             };
             match c.call::<SessionSend>(&params).await {
                 Ok(_) => acknowledged.push(text),

@@ -409,6 +409,7 @@ impl Bridge {
             session_id: link.id.clone(),
             text: text.clone(),
             approval: link.mode_override(),
+            env: Default::default(),
         };
         let sent = match daemon.call::<SessionSend>(&params).await {
             Ok(s) => s,
