@@ -162,6 +162,16 @@ impl TestEnv {
             .set("ANTHROPIC_BASE_URL", &format!("http://{}", mock.addr()))
     }
 
+    /// Points the daemon at the mock botserver at `url` (probed every 100 ms), with `llm` as
+    /// the local provider it falls back to.
+    pub fn use_botserver_mock(&mut self, url: &str, llm: &MockLlm) -> &mut Self {
+        self.set("LLM_PROVIDER", "botserver")
+            .set("BOTSERVER_URL", url)
+            .set("BOTSERVER_PROBE_INTERVAL_MS", "100")
+            .set("LOCAL_LLM_URL", &llm.base_url())
+            .set("LOCAL_LLM_MODEL", "m")
+    }
+
     /// The project directory as a `--project` argument or `project_path`.
     pub fn project_arg(&self) -> String {
         self.project.display().to_string()

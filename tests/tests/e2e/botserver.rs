@@ -29,11 +29,7 @@ async fn setup(
     let llm = MockLlm::start().await.unwrap();
     llm.set_default(MockResponse::text("local answer"));
     let mut env = TestEnv::new();
-    env.set("LLM_PROVIDER", "botserver")
-        .set("BOTSERVER_URL", &bot.url())
-        .set("BOTSERVER_PROBE_INTERVAL_MS", "100")
-        .set("LOCAL_LLM_URL", &llm.base_url())
-        .set("LOCAL_LLM_MODEL", "m");
+    env.use_botserver_mock(&bot.url(), &llm);
     for (k, v) in extra {
         env.set(k, v);
     }
@@ -71,6 +67,13 @@ fn planning_forever() -> BotScript {
     }
 }
 
+/// The text of the turn's (first) assistant message.
+fn reply(lines: &[Value]) -> &str {
+    of_type(lines, "assistant.message")[0]["text"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no assistant message in {lines:?}"))
+}
+
 fn of_type<'a>(lines: &'a [Value], t: &str) -> Vec<&'a Value> {
     lines.iter().filter(|l| l["type"] == t).collect()
 }
@@ -92,10 +95,7 @@ async fn a_pipeline_request_streams_progress_and_ends_with_the_final_status() {
         .map(|d| d["text"].as_str().unwrap())
         .collect();
     assert_eq!(deltas, "Creating your app.");
-    let msg = of_type(&lines, "assistant.message")[0]["text"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let msg = reply(&lines).to_owned();
     for needle in [
         "Creating your app.",
         "completed",
@@ -142,21 +142,11 @@ async fn without_a_final_frame_or_with_a_dropped_socket_polling_completes_the_ta
     let (env, bot, _llm, _d) = setup(script, &[]).await;
     let (code, lines, err) = ask_json(&env, "build an app").await;
     assert_eq!(code, 0, "{err}");
-    assert!(
-        of_type(&lines, "assistant.message")[0]["text"]
-            .as_str()
-            .unwrap()
-            .contains("completed")
-    );
+    assert!(reply(&lines).contains("completed"));
     bot.script(|s| s.drop_ws_after = Some(1));
     let (code, lines, err) = ask_json(&env, "build another").await;
     assert_eq!(code, 0, "{err}");
-    assert!(
-        of_type(&lines, "assistant.message")[0]["text"]
-            .as_str()
-            .unwrap()
-            .contains("completed")
-    );
+    assert!(reply(&lines).contains("completed"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -286,12 +276,7 @@ async fn a_server_killed_mid_task_falls_back_within_5s_for_every_client_and_reco
     assert!(!recovered.is_empty());
     let (code, lines, err) = ask_json(&env, "build another app").await;
     assert_eq!(code, 0, "{err}");
-    assert!(
-        of_type(&lines, "assistant.message")[0]["text"]
-            .as_str()
-            .unwrap()
-            .contains("Botserver task")
-    );
+    assert!(reply(&lines).contains("Botserver task"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -38,7 +38,7 @@ fn configure(env: &mut TestEnv, kind: &str, mock: &MockLlm) -> &'static str {
             "api-key"
         }
         _ => {
-            env.use_anthropic_mock(&mock, KEY);
+            env.use_anthropic_mock(mock, KEY);
             "x-api-key"
         }
     }

@@ -61,6 +61,17 @@ async fn start(vars: &[(&str, &str)]) -> World {
 }
 
 impl World {
+    /// [`World::run`], checking that every command ran and that no output shows a secret.
+    async fn run_without_secrets(&self, commands: &[String]) -> Vec<(bool, String)> {
+        let commands: Vec<&str> = commands.iter().map(String::as_str).collect();
+        let res = self.run(&commands).await;
+        assert_eq!(res.len(), commands.len(), "{res:?}");
+        for (_, out) in &res {
+            assert_no_secret(out);
+        }
+        res
+    }
+
     /// Runs each command as one `execute_command` call of a single turn; (ok, output) each.
     async fn run(&self, commands: &[&str]) -> Vec<(bool, String)> {
         let args: Vec<String> = commands
@@ -165,12 +176,7 @@ async fn bwrap_hides_the_daemon_its_secrets_and_socket_and_confines_writes() {
         "echo in > in-project.txt && echo t > /tmp/t && cat /tmp/t && echo \"tmp=$TMPDIR\"".into(),
         SETSID_SLEEPERS.into(),
     ]);
-    let cmds: Vec<&str> = cmds.iter().map(String::as_str).collect();
-    let res = w.run(&cmds).await;
-    assert_eq!(res.len(), cmds.len(), "{res:?}");
-    for (_, out) in &res {
-        assert_no_secret(out);
-    }
+    let res = w.run_without_secrets(&cmds).await;
     assert!(res[1].1.contains("No such file"), "{}", res[1].1);
     assert!(
         res[2].0 && res[2].1.contains("ENV_DONE") && !res[2].1.contains("KEY="),
@@ -306,12 +312,7 @@ async fn landlock_confines_writes_network_and_the_daemon_when_forced() {
         connect,
         SETSID_SLEEPERS.into(),
     ]);
-    let cmds: Vec<&str> = cmds.iter().map(String::as_str).collect();
-    let res = w.run(&cmds).await;
-    assert_eq!(res.len(), cmds.len(), "{res:?}");
-    for (_, out) in &res {
-        assert_no_secret(out);
-    }
+    let res = w.run_without_secrets(&cmds).await;
     assert!(res[1].1.contains("Permission denied"), "{}", res[1].1);
     assert!(res[2].0 && !res[2].1.contains("KEY="), "{}", res[2].1);
     let (ok, out) = &res[3];
