@@ -4,7 +4,7 @@
 //!
 //! The server comes from `BOTCODER_TEST_MCP_EVERYTHING` (the path of its
 //! `mcp-server-everything` bin, exported by `.ci/run`), else from `.ci/run`'s cache dir. When
-//! neither has it the tests say so loudly and pass without running; under `CI=true` they fail.
+//! neither has it the tests fail, saying how to install it.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
