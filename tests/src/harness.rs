@@ -155,6 +155,23 @@ impl TestEnv {
             .set("LOCAL_LLM_MODEL", crate::mock_llm::MODEL)
     }
 
+    /// Points the daemon at `mock` as an Anthropic Messages provider with `key`.
+    pub fn use_anthropic_mock(&mut self, mock: &MockLlm, key: &str) -> &mut Self {
+        self.set("LLM_PROVIDER", "anthropic")
+            .set("ANTHROPIC_API_KEY", key)
+            .set("ANTHROPIC_BASE_URL", &format!("http://{}", mock.addr()))
+    }
+
+    /// Points the daemon at the mock botserver at `url` (probed every 100 ms), with `llm` as
+    /// the local provider it falls back to.
+    pub fn use_botserver_mock(&mut self, url: &str, llm: &MockLlm) -> &mut Self {
+        self.set("LLM_PROVIDER", "botserver")
+            .set("BOTSERVER_URL", url)
+            .set("BOTSERVER_PROBE_INTERVAL_MS", "100")
+            .set("LOCAL_LLM_URL", &llm.base_url())
+            .set("LOCAL_LLM_MODEL", "m")
+    }
+
     /// The project directory as a `--project` argument or `project_path`.
     pub fn project_arg(&self) -> String {
         self.project.display().to_string()
@@ -163,6 +180,14 @@ impl TestEnv {
     /// The temp root.
     pub fn root(&self) -> &Path {
         self.root.path()
+    }
+
+    /// Writes the user's `config.toml` (`$XDG_CONFIG_HOME/botcoder/config.toml`).
+    pub fn write_config(&self, text: &str) {
+        let dir = self.root().join("config").join("botcoder");
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        std::fs::write(dir.join("config.toml"), text)
+            .unwrap_or_else(|e| panic!("config.toml: {e}"));
     }
 
     /// Where journals live.
@@ -232,6 +257,15 @@ impl TestEnv {
     pub async fn run_cli(&self, args: &[&str], stdin: Option<&str>) -> CliOutput {
         self.run_cli_timeout(args, stdin, Duration::from_secs(30))
             .await
+    }
+
+    /// `botcoder ask <flags> --project <the project> <prompt>`, the one-shot most suites run.
+    pub async fn ask(&self, flags: &[&str], prompt: &str) -> CliOutput {
+        let project = self.project_arg();
+        let mut args = vec!["ask"];
+        args.extend_from_slice(flags);
+        args.extend(["--project", &project, prompt]);
+        self.run_cli(&args, None).await
     }
 
     /// [`TestEnv::run_cli`] with an explicit bound.
@@ -356,20 +390,21 @@ impl Drop for DaemonProcess {
     }
 }
 
-/// Whether a test that needs `what` (something `.ci/run` installs or CI has, such as root,
-/// setpriv or tmux) can run. Missing locally, the test is skipped with a message (the
-/// caller returns); missing in CI (`CI` set), the test fails, so a suite CI must run never
-/// passes by skipping itself.
-pub fn require(what: &str, available: bool) -> bool {
-    if available {
-        return true;
+/// Fails the test unless `available`: it needs `what`, something `.ci/run` installs or CI
+/// has (root, setpriv, tmux, bwrap, the MCP reference server). No test passes by skipping
+/// itself; one that is opt-in says so with `#[ignore = "why"]`.
+pub fn require(what: &str, available: bool) {
+    if !available {
+        missing(what);
     }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "CI must run this test but it needs {what}: install it in .ci/run"
-    );
-    eprintln!("skipped: needs {what} (.ci/run provides it)");
-    false
+}
+
+/// The failure of a test that needs `what` and did not find it (see [`require`]).
+pub fn missing(what: &str) -> ! {
+    panic!(
+        "this test needs {what}, which is missing here: run .ci/run (it installs what the \
+         tests need), or leave these tests out with nextest's `-E 'not test(...)'`"
+    )
 }
 
 /// Whether the tests run as root with `setpriv`, to switch a child to `nobody`.

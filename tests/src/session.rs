@@ -5,10 +5,11 @@ use std::time::Duration;
 
 use botcoder_protocol::client::{DaemonClient, Subscription};
 use botcoder_protocol::methods::{
-    SessionCreate, SessionCreateParams, SessionGet, SessionRef, SessionSend, SessionSendParams,
-    SessionSendResult, SubscribeParams,
+    SessionCreate, SessionCreateParams, SessionGet, SessionHistory, SessionHistoryParams,
+    SessionHistoryResult, SessionRef, SessionSend, SessionSendParams, SessionSendResult,
+    SubscribeParams,
 };
-use botcoder_protocol::{ApprovalPolicy, Event, EventBody, SessionId};
+use botcoder_protocol::{ApprovalDecision, ApprovalPolicy, Event, EventBody, SessionId};
 
 use crate::events::until_turns_completed;
 
@@ -93,12 +94,38 @@ pub async fn turn(c: &DaemonClient, id: &SessionId, text: &str, timeout: Duratio
     until_turns_completed(&mut sub, 1, timeout).await
 }
 
+/// `session.history` of `id` from its first event (one page, the daemon's default size).
+pub async fn history(c: &DaemonClient, id: &SessionId) -> SessionHistoryResult {
+    c.call::<SessionHistory>(&SessionHistoryParams {
+        session_id: id.clone(),
+        after_seq: 0,
+        limit: None,
+    })
+    .await
+    .unwrap_or_else(|e| panic!("session.history: {e}"))
+}
+
 /// `(ok, output)` of every tool result among `events`.
 pub fn tool_results(events: &[Event]) -> Vec<(bool, String)> {
     events
         .iter()
         .filter_map(|e| match &e.body {
             EventBody::ToolResult { ok, output, .. } => Some((*ok, output.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// `(decision, who decided)` of every approval resolved among `events`.
+pub fn decided_by(events: &[Event]) -> Vec<(ApprovalDecision, String)> {
+    events
+        .iter()
+        .filter_map(|e| match &e.body {
+            EventBody::ApprovalResolved {
+                decision,
+                decided_by,
+                ..
+            } => Some((*decision, decided_by.clone())),
             _ => None,
         })
         .collect()

@@ -133,6 +133,13 @@ pub struct MockLlm {
 impl Drop for MockLlm {
     fn drop(&mut self) {
         self.task.abort();
+        // Every test checks what the daemon sent: a request a real provider would refuse
+        // fails the test that caused it, even where the 400 it got went unnoticed. (Not
+        // while a test is already failing: a second panic would abort the process.)
+        let violations = self.violations();
+        if !violations.is_empty() && !std::thread::panicking() {
+            panic!("the mock provider refused requests the daemon sent: {violations:#?}");
+        }
     }
 }
 

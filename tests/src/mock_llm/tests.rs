@@ -351,3 +351,31 @@ async fn malformed_request_gets_400() {
     })
     .await;
 }
+
+/// The daemon's side as the hostile party: a request a real provider would refuse (a tool
+/// result no call asked for) is answered 400 and fails the test when the mock is dropped,
+/// even if the test never looked; a well-formed one leaves nothing to fail.
+#[tokio::test]
+async fn a_refused_request_fails_the_test_that_owns_the_mock() {
+    bounded(async {
+        let honest = MockLlm::start().await.unwrap();
+        let ok = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
+        let resp = Client::connect(&honest).await.post(&ok.to_string()).await;
+        assert_eq!(resp.status, 200);
+        assert!(honest.violations().is_empty());
+        drop(honest);
+
+        let mock = MockLlm::start().await.unwrap();
+        let orphan = json!({"model": "m", "messages": [
+            {"role": "user", "content": "hi"},
+            {"role": "tool", "tool_call_id": "c9", "content": "x"}]});
+        let resp = Client::connect(&mock).await.post(&orphan.to_string()).await;
+        assert_eq!(resp.status, 400);
+        assert_eq!(mock.violations().len(), 1, "{:?}", mock.violations());
+        let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(mock)));
+        let why = dropped.expect_err("dropping the mock fails the test");
+        let why = why.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(why.contains("c9"), "{why}");
+    })
+    .await;
+}

@@ -174,12 +174,25 @@ impl Editor {
         .expect("initialize")
     }
 
+    /// An initialized editor with a new session on the project: where most tests start.
+    async fn with_session(env: &TestEnv) -> (Editor, String) {
+        let editor = Editor::start(env).await;
+        editor.initialize().await;
+        let session = editor.new_session(env).await;
+        (editor, session)
+    }
+
     async fn new_session(&self, env: &TestEnv) -> String {
         let r = self
             .call(NewSessionRequest::new(env.project.clone()))
             .await
             .expect("session/new");
         r.session_id.0.to_string()
+    }
+
+    /// Prompts and expects the turn to end normally.
+    async fn prompt_to_end(&self, session: &str, text: &str) {
+        assert_eq!(self.prompt(session, text).await, StopReason::EndTurn);
     }
 
     async fn prompt(&self, session: &str, text: &str) -> StopReason {
@@ -250,16 +263,26 @@ fn final_status(u: &[SessionUpdate], call: &str) -> Option<ToolCallStatus> {
 }
 
 async fn setup() -> (TestEnv, MockLlm, DaemonProcess) {
-    let mock = MockLlm::start().await.expect("mock");
-    mock.set_default(MockResponse::text("done"));
+    let (env, mock) =
+        botcoder_tests::harness::env_with_mock(&[("LOCAL_LLM_CONTEXT", "32000")]).await;
     // The bridge lists the provider's models (for the editor's model picker) at times the
     // script cannot know; keep those requests out of the script.
     mock.serve_models(&["mock-model"]);
-    let mut env = TestEnv::new();
-    env.use_mock(&mock).set("LOCAL_LLM_CONTEXT", "32000");
     std::fs::write(env.project.join("a.txt"), "alpha\n").expect("fixture");
     let daemon = env.start_daemon();
     (env, mock, daemon)
+}
+
+/// The write `call` was refused: a.txt still holds the fixture and the call ended failed.
+fn assert_refused(env: &TestEnv, editor: &Editor, call: &str) {
+    assert_eq!(
+        std::fs::read_to_string(env.project.join("a.txt")).unwrap(),
+        "alpha\n"
+    );
+    assert_eq!(
+        final_status(&editor.updates(), call),
+        Some(ToolCallStatus::Failed)
+    );
 }
 
 fn write_call(id: &str, path: &str, content: &str) -> MockResponse {
@@ -278,10 +301,7 @@ async fn a_prompt_streams_chunks_and_ends_the_turn_and_the_session_is_a_daemon_s
     assert!(init.agent_capabilities.prompt_capabilities.embedded_context);
 
     let session = editor.new_session(&env).await;
-    assert_eq!(
-        editor.prompt(&session, "say hello").await,
-        StopReason::EndTurn
-    );
+    editor.prompt_to_end(&session, "say hello").await;
     let updates = editor.updates();
     assert_eq!(agent_text(&updates), "hello from the daemon");
     let chunks = updates
@@ -313,14 +333,9 @@ async fn a_tool_call_asks_permission_in_the_editor_and_runs_after_allow_once() {
     let (env, mock, _d) = setup().await;
     mock.push(write_call("c1", "new.txt", "made by the agent\n"));
     mock.push(MockResponse::text("written"));
-    let editor = Editor::start(&env).await;
-    editor.initialize().await;
-    let session = editor.new_session(&env).await;
+    let (editor, session) = Editor::with_session(&env).await;
     editor.answer(Answer::Pick("allow_once"));
-    assert_eq!(
-        editor.prompt(&session, "write it").await,
-        StopReason::EndTurn
-    );
+    editor.prompt_to_end(&session, "write it").await;
 
     let asked = editor.permissions();
     assert_eq!(asked.len(), 1, "{asked:#?}");
@@ -370,22 +385,10 @@ async fn reject_once_leaves_the_file_untouched() {
     let (env, mock, _d) = setup().await;
     mock.push(write_call("c1", "a.txt", "overwritten\n"));
     mock.push(MockResponse::text("ok, not written"));
-    let editor = Editor::start(&env).await;
-    editor.initialize().await;
-    let session = editor.new_session(&env).await;
+    let (editor, session) = Editor::with_session(&env).await;
     editor.answer(Answer::Pick("reject_once"));
-    assert_eq!(
-        editor.prompt(&session, "overwrite a.txt").await,
-        StopReason::EndTurn
-    );
-    assert_eq!(
-        std::fs::read_to_string(env.project.join("a.txt")).unwrap(),
-        "alpha\n"
-    );
-    assert_eq!(
-        final_status(&editor.updates(), "c1"),
-        Some(ToolCallStatus::Failed)
-    );
+    editor.prompt_to_end(&session, "overwrite a.txt").await;
+    assert_refused(&env, &editor, "c1");
 }
 
 /// A hostile (or buggy) editor answers with an option id it was never offered: that is no
@@ -395,22 +398,10 @@ async fn an_option_that_was_not_offered_denies_the_call() {
     let (env, mock, _d) = setup().await;
     mock.push(write_call("c1", "a.txt", "pwned\n"));
     mock.push(MockResponse::text("not written"));
-    let editor = Editor::start(&env).await;
-    editor.initialize().await;
-    let session = editor.new_session(&env).await;
+    let (editor, session) = Editor::with_session(&env).await;
     editor.answer(Answer::Pick("allow_everything_forever"));
-    assert_eq!(
-        editor.prompt(&session, "overwrite").await,
-        StopReason::EndTurn
-    );
-    assert_eq!(
-        std::fs::read_to_string(env.project.join("a.txt")).unwrap(),
-        "alpha\n"
-    );
-    assert_eq!(
-        final_status(&editor.updates(), "c1"),
-        Some(ToolCallStatus::Failed)
-    );
+    editor.prompt_to_end(&session, "overwrite").await;
+    assert_refused(&env, &editor, "c1");
 }
 
 #[tokio::test]
@@ -419,23 +410,11 @@ async fn reject_always_denies_the_same_scope_later_without_asking_again() {
     mock.push(write_call("c1", "a.txt", "one\n"));
     mock.push(write_call("c2", "a.txt", "two\n"));
     mock.push(MockResponse::text("gave up"));
-    let editor = Editor::start(&env).await;
-    editor.initialize().await;
-    let session = editor.new_session(&env).await;
+    let (editor, session) = Editor::with_session(&env).await;
     editor.answer(Answer::Pick("reject_always"));
-    assert_eq!(
-        editor.prompt(&session, "try twice").await,
-        StopReason::EndTurn
-    );
+    editor.prompt_to_end(&session, "try twice").await;
     assert_eq!(editor.permissions().len(), 1, "asked once only");
-    assert_eq!(
-        std::fs::read_to_string(env.project.join("a.txt")).unwrap(),
-        "alpha\n"
-    );
-    assert_eq!(
-        final_status(&editor.updates(), "c2"),
-        Some(ToolCallStatus::Failed)
-    );
+    assert_refused(&env, &editor, "c2");
 }
 
 #[tokio::test]
@@ -443,9 +422,7 @@ async fn a_terminal_that_answers_first_wins_and_the_editor_request_is_withdrawn(
     let (env, mock, _d) = setup().await;
     mock.push(write_call("c1", "t.txt", "from the terminal's yes\n"));
     mock.push(MockResponse::text("done"));
-    let editor = Editor::start(&env).await;
-    editor.initialize().await;
-    let session = editor.new_session(&env).await;
+    let (editor, session) = Editor::with_session(&env).await;
     editor.answer(Answer::Hold);
     let opts = ConnectOptions {
         socket_path: env.socket.clone(),
@@ -502,9 +479,7 @@ async fn cancel_ends_the_prompt_as_cancelled() {
     let long: Vec<String> = (0..400).map(|i| format!("w{i} ")).collect();
     let refs: Vec<&str> = long.iter().map(String::as_str).collect();
     mock.push(MockResponse::text_chunks(&refs).with_delay(Duration::from_millis(20)));
-    let editor = Editor::start(&env).await;
-    editor.initialize().await;
-    let session = editor.new_session(&env).await;
+    let (editor, session) = Editor::with_session(&env).await;
     let prompt = editor.prompt(&session, "talk for a long time");
     let cancel = async {
         editor
@@ -570,9 +545,7 @@ async fn session_load_replays_the_conversation_before_answering() {
 async fn a_terminal_watch_sees_the_editors_turn_and_a_terminal_message_reaches_the_editor() {
     let (env, mock, _d) = setup().await;
     mock.push(MockResponse::text("editor turn answer"));
-    let editor = Editor::start(&env).await;
-    editor.initialize().await;
-    let session = editor.new_session(&env).await;
+    let (editor, session) = Editor::with_session(&env).await;
 
     let mut watch = tokio::process::Command::from(env.cli(&["watch", &session]));
     watch
@@ -581,10 +554,7 @@ async fn a_terminal_watch_sees_the_editors_turn_and_a_terminal_message_reaches_t
         .kill_on_drop(true);
     let mut watch = watch.spawn().expect("spawn watch");
     let mut lines = BufReader::new(watch.stdout.take().unwrap()).lines();
-    assert_eq!(
-        editor.prompt(&session, "from the editor").await,
-        StopReason::EndTurn
-    );
+    editor.prompt_to_end(&session, "from the editor").await;
     let mut seen = String::new();
     tokio::time::timeout(T, async {
         while !seen.contains("editor turn answer") {
@@ -652,14 +622,11 @@ async fn run_acpx(env: &TestEnv, args: &[&str]) -> (String, String, bool) {
     )
 }
 
-/// `acpx` (npm) as the editor: `BOTCODER_TEST_ACPX=1 cargo nextest run -p botcoder-tests
-/// --test e2e --run-ignored all acpx` (set `ACPX` to an installed acpx to skip npx).
+/// `acpx` (npm) as the editor: `cargo nextest run -p botcoder-tests --test e2e
+/// --run-ignored all acpx` (set `ACPX` to an installed acpx to skip npx).
 #[tokio::test]
-#[ignore = "opt-in: needs npm acpx; run with BOTCODER_TEST_ACPX=1 --run-ignored"]
+#[ignore = "opt-in: needs npm acpx; run with --run-ignored all acpx"]
 async fn acpx_drives_botcoder_acp() {
-    if std::env::var("BOTCODER_TEST_ACPX").as_deref() != Ok("1") {
-        return;
-    }
     let (env, mock, _d) = setup().await;
     mock.set_default(MockResponse::text("hello acpx"));
     let (stdout, stderr, ok) = run_acpx(&env, &["--approve-all", "exec", "say hello"]).await;
@@ -674,11 +641,8 @@ async fn acpx_drives_botcoder_acp() {
 /// `--approve-all` it returns the file, with `--deny-all` acpx refuses the read, and that
 /// refusal (not the disk's text) is what the model sees.
 #[tokio::test]
-#[ignore = "opt-in: needs npm acpx; run with BOTCODER_TEST_ACPX=1 --run-ignored"]
+#[ignore = "opt-in: needs npm acpx; run with --run-ignored all acpx"]
 async fn acpx_serves_the_file_reads() {
-    if std::env::var("BOTCODER_TEST_ACPX").as_deref() != Ok("1") {
-        return;
-    }
     for (mode, expect_text) in [("--approve-all", true), ("--deny-all", false)] {
         let (env, mock, _d) = setup().await;
         std::fs::write(env.project.join("notes.txt"), "marker-from-the-file\n").unwrap();

@@ -31,6 +31,20 @@ async fn setup(
     (env, mock, daemon)
 }
 
+/// The last message of a request `body` is the user's and contains `text`.
+fn assert_last_user_message_contains(body: &serde_json::Value, text: &str) {
+    let last = body["messages"]
+        .as_array()
+        .and_then(|m| m.last())
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(last["role"], "user");
+    assert!(
+        last["content"].as_str().unwrap_or_default().contains(text),
+        "{last}"
+    );
+}
+
 async fn session(c: &DaemonClient, env: &TestEnv, approval: ApprovalPolicy) -> SessionId {
     botcoder_tests::session::create(c, &env.project, approval).await
 }
@@ -149,19 +163,7 @@ async fn a_change_block_that_does_not_match_is_reported_to_the_model() {
         res[0]
     );
     let body = &mock.requests()[1].body;
-    let last = body["messages"]
-        .as_array()
-        .and_then(|m| m.last())
-        .cloned()
-        .unwrap_or_default();
-    assert_eq!(last["role"], "user");
-    assert!(
-        last["content"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("NOT applied"),
-        "{last}"
-    );
+    assert_last_user_message_contains(body, "NOT applied");
     assert_eq!(
         std::fs::read_to_string(env.project.join("a.txt")).expect("a"),
         "alpha\nbeta\ngamma\n"
@@ -192,19 +194,7 @@ async fn text_mode_calls_run_and_results_come_back_as_a_user_message() {
         system.contains("read_file(\"src/main.rs\")"),
         "the prompt teaches the call style"
     );
-    let last = requests[1].body["messages"]
-        .as_array()
-        .and_then(|m| m.last())
-        .cloned()
-        .unwrap_or_default();
-    assert_eq!(last["role"], "user");
-    assert!(
-        last["content"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("gamma"),
-        "{last}"
-    );
+    assert_last_user_message_contains(&requests[1].body, "gamma");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -215,18 +205,7 @@ async fn headless_writes_are_denied_at_once_under_ask() {
         0,
     ));
     mock.push(MockResponse::text("I could not write it."));
-    let out = env
-        .run_cli(
-            &[
-                "ask",
-                "--project",
-                &env.project.display().to_string(),
-                "--json",
-                "write x.txt",
-            ],
-            None,
-        )
-        .await;
+    let out = env.ask(&["--json"], "write x.txt").await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     let types: Vec<String> = out
         .json_lines()
@@ -304,17 +283,7 @@ async fn a_second_client_approves_and_everyone_sees_who_decided() {
     // A second answer is refused: it is already decided.
     assert!(reviewer.call::<ApprovalRespond>(&answer).await.is_err());
     let events = until_turns_completed(&mut ssub, 1, T).await;
-    let decided: Vec<(ApprovalDecision, String)> = events
-        .iter()
-        .filter_map(|e| match &e.body {
-            EventBody::ApprovalResolved {
-                decision,
-                decided_by,
-                ..
-            } => Some((*decision, decided_by.clone())),
-            _ => None,
-        })
-        .collect();
+    let decided = botcoder_tests::session::decided_by(&events);
     assert_eq!(
         decided,
         [(ApprovalDecision::Allow, "reviewer-tui".to_owned())]
@@ -433,19 +402,7 @@ async fn the_iteration_limit_fails_the_turn() {
         &[("l", "list_files", "{}")],
         0,
     ));
-    let out = env
-        .run_cli(
-            &[
-                "ask",
-                "--approval",
-                "auto",
-                "--project",
-                &env.project.display().to_string(),
-                "loop",
-            ],
-            None,
-        )
-        .await;
+    let out = env.ask(&["--approval", "auto"], "loop").await;
     assert_eq!(out.code, 1, "{}", out.stderr);
     assert!(
         out.stderr.contains("BOTCODER_MAX_ITERATIONS"),

@@ -13,7 +13,7 @@ use botcoder_protocol::methods::{ApprovalRespond, ApprovalRespondParams};
 use botcoder_protocol::{ApprovalDecision, ApprovalPolicy, Event, EventBody, SessionId};
 use botcoder_tests::harness::{DaemonProcess, TestEnv};
 use botcoder_tests::mock_llm::{MockLlm, MockResponse};
-use botcoder_tests::session::{self, tool_results};
+use botcoder_tests::session::{self, decided_by, tool_results};
 use pretty_assertions::assert_eq;
 use tokio::task::JoinHandle;
 
@@ -26,9 +26,7 @@ async fn setup(
 ) -> (TestEnv, MockLlm, DaemonProcess) {
     let (env, mock) = botcoder_tests::harness::env_with_mock(vars).await;
     if let Some(text) = config_toml {
-        let dir = env.root().join("config").join("botcoder");
-        std::fs::create_dir_all(&dir).expect("config dir");
-        std::fs::write(dir.join("config.toml"), text).expect("config.toml");
+        env.write_config(text);
     }
     std::fs::write(env.project.join("a.txt"), "alpha\nbeta\n").expect("fixture");
     let daemon = env.start_daemon();
@@ -45,6 +43,20 @@ fn script_commands(mock: &MockLlm, commands: &[&str]) {
         ));
     }
     mock.push(MockResponse::text("That is all."));
+}
+
+/// One turn of `c` on `id` while a person answers its approvals with `answers`: the
+/// turn's events and what the person was shown.
+async fn turn_with_person(
+    env: &TestEnv,
+    c: &DaemonClient,
+    id: &SessionId,
+    text: &str,
+    answers: Vec<(ApprovalDecision, Option<&str>)>,
+) -> (Vec<Event>, Vec<Seen>) {
+    let person = approver(env, id, answers).await;
+    let events = session::turn(c, id, text, T).await;
+    (events, person.await.expect("approver"))
 }
 
 /// A request as the approver saw it: (tool, summary, scope).
@@ -105,20 +117,6 @@ async fn approver(
     })
 }
 
-fn decided_by(events: &[Event]) -> Vec<(ApprovalDecision, String)> {
-    events
-        .iter()
-        .filter_map(|e| match &e.body {
-            EventBody::ApprovalResolved {
-                decision,
-                decided_by,
-                ..
-            } => Some((*decision, decided_by.clone())),
-            _ => None,
-        })
-        .collect()
-}
-
 fn scopes(seen: &[Seen]) -> Vec<Option<String>> {
     seen.iter().map(|(_, _, s)| s.clone()).collect()
 }
@@ -139,9 +137,11 @@ async fn allow_for_session_covers_the_approved_command_and_nothing_the_model_add
     );
     let c = env.client("script").await;
     let id = session::create(&c, &env.project, ApprovalPolicy::Ask).await;
-    let person = approver(
+    let (events, seen) = turn_with_person(
         &env,
+        &c,
         &id,
+        "say hi",
         vec![
             (ApprovalDecision::AllowSession, None),
             (ApprovalDecision::Deny, None),
@@ -149,8 +149,6 @@ async fn allow_for_session_covers_the_approved_command_and_nothing_the_model_add
         ],
     )
     .await;
-    let events = session::turn(&c, &id, "say hi", T).await;
-    let seen = person.await.expect("approver");
     assert_eq!(
         scopes(&seen),
         [
@@ -185,17 +183,17 @@ async fn a_subcommand_grant_covers_its_options_but_not_another_subcommand_or_fil
     script_commands(&mock, &["git status", "git status --short", "git log -1"]);
     let c = env.client("script").await;
     let id = session::create(&c, &env.project, ApprovalPolicy::Ask).await;
-    let person = approver(
+    let (events, seen) = turn_with_person(
         &env,
+        &c,
         &id,
+        "look at git",
         vec![
             (ApprovalDecision::AllowSession, None),
             (ApprovalDecision::Deny, None),
         ],
     )
     .await;
-    let events = session::turn(&c, &id, "look at git", T).await;
-    let seen = person.await.expect("approver");
     assert_eq!(
         scopes(&seen),
         [Some("git status".to_owned()), Some("git log".to_owned())]
@@ -211,17 +209,17 @@ async fn a_subcommand_grant_covers_its_options_but_not_another_subcommand_or_fil
         ));
     }
     mock.push(MockResponse::text("Written."));
-    let person = approver(
+    let (events, seen) = turn_with_person(
         &env,
+        &c,
         &id,
+        "write",
         vec![
             (ApprovalDecision::AllowSession, None),
             (ApprovalDecision::Deny, None),
         ],
     )
     .await;
-    let events = session::turn(&c, &id, "write", T).await;
-    let seen = person.await.expect("approver");
     assert_eq!(
         scopes(&seen),
         [Some("src/a.rs".to_owned()), Some("src/c.rs".to_owned())]
@@ -247,9 +245,8 @@ async fn an_allow_rule_skips_the_prompt_but_never_for_a_compound_command() {
     );
     let c = env.client("script").await;
     let id = session::create(&c, &env.project, ApprovalPolicy::Ask).await;
-    let person = approver(&env, &id, vec![(ApprovalDecision::Deny, None); 2]).await;
-    let events = session::turn(&c, &id, "greet", T).await;
-    person.await.expect("approver");
+    let answers = vec![(ApprovalDecision::Deny, None); 2];
+    let (events, _) = turn_with_person(&env, &c, &id, "greet", answers).await;
     assert_eq!(
         decided_by(&events),
         [
@@ -321,9 +318,14 @@ async fn a_denial_message_reaches_the_model_as_the_tool_result() {
     let c = env.client("script").await;
     let id = session::create(&c, &env.project, ApprovalPolicy::Ask).await;
     let why = "do not create files, run make check instead";
-    let person = approver(&env, &id, vec![(ApprovalDecision::Deny, Some(why))]).await;
-    let events = session::turn(&c, &id, "log it", T).await;
-    person.await.expect("approver");
+    let (events, _) = turn_with_person(
+        &env,
+        &c,
+        &id,
+        "log it",
+        vec![(ApprovalDecision::Deny, Some(why))],
+    )
+    .await;
     assert_eq!(
         decided_by(&events),
         [(ApprovalDecision::Deny, APPROVER.to_owned())]

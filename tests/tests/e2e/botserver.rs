@@ -29,11 +29,7 @@ async fn setup(
     let llm = MockLlm::start().await.unwrap();
     llm.set_default(MockResponse::text("local answer"));
     let mut env = TestEnv::new();
-    env.set("LLM_PROVIDER", "botserver")
-        .set("BOTSERVER_URL", &bot.url())
-        .set("BOTSERVER_PROBE_INTERVAL_MS", "100")
-        .set("LOCAL_LLM_URL", &llm.base_url())
-        .set("LOCAL_LLM_MODEL", "m");
+    env.use_botserver_mock(&bot.url(), &llm);
     for (k, v) in extra {
         env.set(k, v);
     }
@@ -59,6 +55,25 @@ async fn ask_json(env: &TestEnv, text: &str) -> (i32, Vec<Value>, String) {
     (out.code, out.json_lines(), out.stderr)
 }
 
+/// A task that starts planning and never completes on its own.
+fn planning_forever() -> BotScript {
+    let frames = vec![
+        serde_json::json!({"type": "task_started", "step": "plan", "message": "Planning", "progress": 5}),
+    ];
+    BotScript {
+        frames,
+        complete_after: Duration::from_secs(3600),
+        ..BotScript::default()
+    }
+}
+
+/// The text of the turn's (first) assistant message.
+fn reply(lines: &[Value]) -> &str {
+    of_type(lines, "assistant.message")[0]["text"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no assistant message in {lines:?}"))
+}
+
 fn of_type<'a>(lines: &'a [Value], t: &str) -> Vec<&'a Value> {
     lines.iter().filter(|l| l["type"] == t).collect()
 }
@@ -80,10 +95,7 @@ async fn a_pipeline_request_streams_progress_and_ends_with_the_final_status() {
         .map(|d| d["text"].as_str().unwrap())
         .collect();
     assert_eq!(deltas, "Creating your app.");
-    let msg = of_type(&lines, "assistant.message")[0]["text"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let msg = reply(&lines).to_owned();
     for needle in [
         "Creating your app.",
         "completed",
@@ -130,21 +142,11 @@ async fn without_a_final_frame_or_with_a_dropped_socket_polling_completes_the_ta
     let (env, bot, _llm, _d) = setup(script, &[]).await;
     let (code, lines, err) = ask_json(&env, "build an app").await;
     assert_eq!(code, 0, "{err}");
-    assert!(
-        of_type(&lines, "assistant.message")[0]["text"]
-            .as_str()
-            .unwrap()
-            .contains("completed")
-    );
+    assert!(reply(&lines).contains("completed"));
     bot.script(|s| s.drop_ws_after = Some(1));
     let (code, lines, err) = ask_json(&env, "build another").await;
     assert_eq!(code, 0, "{err}");
-    assert!(
-        of_type(&lines, "assistant.message")[0]["text"]
-            .as_str()
-            .unwrap()
-            .contains("completed")
-    );
+    assert!(reply(&lines).contains("completed"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -208,14 +210,7 @@ async fn degraded_at_start_works_locally_with_a_notice_or_refuses_without_fallba
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_killed_mid_task_falls_back_within_5s_for_every_client_and_recovers() {
-    let frames = vec![
-        serde_json::json!({"type": "task_started", "step": "plan", "message": "Planning", "progress": 5}),
-    ];
-    let script = BotScript {
-        frames,
-        complete_after: Duration::from_secs(3600),
-        ..BotScript::default()
-    };
+    let script = planning_forever();
     let (env, bot, llm, _d) = setup(script, &[]).await;
     let a = env.client("watcher-a").await;
     let b = env.client("watcher-b").await;
@@ -281,12 +276,7 @@ async fn a_server_killed_mid_task_falls_back_within_5s_for_every_client_and_reco
     assert!(!recovered.is_empty());
     let (code, lines, err) = ask_json(&env, "build another app").await;
     assert_eq!(code, 0, "{err}");
-    assert!(
-        of_type(&lines, "assistant.message")[0]["text"]
-            .as_str()
-            .unwrap()
-            .contains("Botserver task")
-    );
+    assert!(reply(&lines).contains("Botserver task"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -355,14 +345,7 @@ async fn agent_tools_use_the_agent_or_a_local_equivalent() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelling_a_facade_turn_cancels_the_remote_task() {
-    let frames = vec![
-        serde_json::json!({"type": "task_started", "step": "plan", "message": "Planning", "progress": 5}),
-    ];
-    let script = BotScript {
-        frames,
-        complete_after: Duration::from_secs(3600),
-        ..BotScript::default()
-    };
+    let script = planning_forever();
     let (env, bot, _llm, _d) = setup(script, &[]).await;
     let c = env.client("t").await;
     let id = session::create_default(&c, &env.project).await;

@@ -7,20 +7,13 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use botcoder_tests::harness::{TestEnv, bin};
+use botcoder_tests::harness::{TestEnv, bin, env_with_mock};
 use botcoder_tests::mock_llm::{MockLlm, MockResponse, StreamEnd};
 use pretty_assertions::assert_eq;
 
-async fn env_with_mock() -> (TestEnv, MockLlm) {
-    let mock = MockLlm::start().await.expect("mock");
-    let mut env = TestEnv::new();
-    env.use_mock(&mock);
-    (env, mock)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ask_streams_the_answer_and_continues_a_session() {
-    let (env, mock) = env_with_mock().await;
+    let (env, mock) = env_with_mock(&[]).await;
     mock.push(MockResponse::text("Hello from the mock."));
     mock.push(MockResponse::text("Second answer."));
     let _d = env.start_daemon();
@@ -71,15 +64,10 @@ async fn ask_streams_the_answer_and_continues_a_session() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ask_json_prints_every_event_of_the_turn_as_a_line() {
-    let (env, mock) = env_with_mock().await;
+    let (env, mock) = env_with_mock(&[]).await;
     mock.push(MockResponse::text("one two three"));
     let _d = env.start_daemon();
-    let out = env
-        .run_cli(
-            &["ask", "--json", "--project", &env.project_arg(), "count"],
-            None,
-        )
-        .await;
+    let out = env.ask(&["--json"], "count").await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     let lines = out.json_lines();
     let types: Vec<&str> = lines.iter().map(|l| l["type"].as_str().unwrap()).collect();
@@ -116,7 +104,7 @@ async fn ask_json_prints_every_event_of_the_turn_as_a_line() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prompt_from_stdin_and_empty_prompt_is_a_usage_error() {
-    let (env, mock) = env_with_mock().await;
+    let (env, mock) = env_with_mock(&[]).await;
     mock.set_default(MockResponse::text("ok"));
     let _d = env.start_daemon();
     let out = env
@@ -153,7 +141,7 @@ async fn prompt_from_stdin_and_empty_prompt_is_a_usage_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exit_codes_for_missing_sessions_unreachable_daemon_and_bad_usage() {
-    let (env, _mock) = env_with_mock().await;
+    let (env, _mock) = env_with_mock(&[]).await;
     let out = env.run_cli(&["status"], None).await;
     assert_eq!(out.code, 3, "no daemon and no autostart: {}", out.stderr);
     assert!(
@@ -180,9 +168,7 @@ async fn exit_codes_for_missing_sessions_unreachable_daemon_and_bad_usage() {
 async fn no_provider_fails_the_turn_naming_what_to_set() {
     let env = TestEnv::new();
     let _d = env.start_daemon();
-    let out = env
-        .run_cli(&["ask", "--project", &env.project_arg(), "hi"], None)
-        .await;
+    let out = env.ask(&[], "hi").await;
     assert_eq!(out.code, 78, "no provider exits EX_CONFIG: {}", out.stderr);
     for var in ["OPENAI_API_KEY", "LOCAL_LLM_URL", "LLM_PROVIDER"] {
         assert!(out.stderr.contains(var), "{var} missing: {}", out.stderr);
@@ -197,16 +183,11 @@ async fn no_provider_fails_the_turn_naming_what_to_set() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limited_after_retries_exits_75_with_retry_events() {
-    let (mut env, mock) = env_with_mock().await;
+    let (mut env, mock) = env_with_mock(&[]).await;
     env.set("LLM_MAX_RETRIES", "2");
     mock.set_default(MockResponse::rate_limited(Some("0"), None));
     let _d = env.start_daemon();
-    let out = env
-        .run_cli(
-            &["ask", "--json", "--project", &env.project_arg(), "hi"],
-            None,
-        )
-        .await;
+    let out = env.ask(&["--json"], "hi").await;
     assert_eq!(out.code, 75, "{}", out.stderr);
     let retries: Vec<u64> = out
         .json_lines()
@@ -237,16 +218,14 @@ async fn rate_limited_after_retries_exits_75_with_retry_events() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_5xx_then_success_is_retried_and_a_mid_stream_reset_is_not() {
-    let (env, mock) = env_with_mock().await;
+    let (env, mock) = env_with_mock(&[]).await;
     mock.push(
         MockResponse::status(503, "{\"error\":{\"message\":\"busy\"}}")
             .with_header("retry-after-ms", "50"),
     );
     mock.push(MockResponse::text("recovered"));
     let _d = env.start_daemon();
-    let out = env
-        .run_cli(&["ask", "--project", &env.project_arg(), "hi"], None)
-        .await;
+    let out = env.ask(&[], "hi").await;
     assert_eq!(
         (out.code, out.stdout.as_str()),
         (0, "recovered\n"),
@@ -264,9 +243,7 @@ async fn a_5xx_then_success_is_retried_and_a_mid_stream_reset_is_not() {
             .without_done()
             .with_end(StreamEnd::Reset),
     );
-    let out = env
-        .run_cli(&["ask", "--project", &env.project_arg(), "hi"], None)
-        .await;
+    let out = env.ask(&[], "hi").await;
     assert!(
         out.code == 75 || out.code == 1,
         "{}: {}",
@@ -284,7 +261,7 @@ async fn a_5xx_then_success_is_retried_and_a_mid_stream_reset_is_not() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_closed_stdout_pipe_ends_quietly() {
-    let (env, mock) = env_with_mock().await;
+    let (env, mock) = env_with_mock(&[]).await;
     mock.push(MockResponse::tokens(20_000));
     let _d = env.start_daemon();
     let mut child =
@@ -314,15 +291,10 @@ async fn a_closed_stdout_pipe_ends_quietly() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_commands_list_show_and_remove() {
-    let (env, mock) = env_with_mock().await;
+    let (env, mock) = env_with_mock(&[]).await;
     mock.set_default(MockResponse::text("noted"));
     let _d = env.start_daemon();
-    let out = env
-        .run_cli(
-            &["ask", "--project", &env.project_arg(), "remember this"],
-            None,
-        )
-        .await;
+    let out = env.ask(&[], "remember this").await;
     let id = out.session_id();
     let list = env.run_cli(&["sessions", "list"], None).await;
     assert!(list.stdout.contains(&id), "{}", list.stdout);
@@ -358,12 +330,7 @@ async fn the_api_key_appears_nowhere_but_the_request_header() {
         .set("OPENAI_BASE_URL", &mock.base_url())
         .set("BOTCODER_LOG", "debug");
     let _d = env.start_daemon();
-    let ask = env
-        .run_cli(
-            &["ask", "--json", "--project", &env.project_arg(), "hi"],
-            None,
-        )
-        .await;
+    let ask = env.ask(&["--json"], "hi").await;
     assert_eq!(ask.code, 0, "{}", ask.stderr);
     let status = env.run_cli(&["status", "--json"], None).await;
     assert_eq!(
@@ -401,7 +368,7 @@ async fn the_api_key_appears_nowhere_but_the_request_header() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn autostart_races_end_with_one_daemon_and_stop_removes_the_socket() {
-    let (mut env, mock) = env_with_mock().await;
+    let (mut env, mock) = env_with_mock(&[]).await;
     mock.set_default(MockResponse::text("ok"));
     env.unset("BOTCODER_NO_AUTOSTART");
     let (a, b) = tokio::join!(
@@ -414,9 +381,7 @@ async fn autostart_races_end_with_one_daemon_and_stop_removes_the_socket() {
         b.json_lines()[0]["pid"],
         "two daemons"
     );
-    let ask = env
-        .run_cli(&["ask", "--project", &env.project_arg(), "hi"], None)
-        .await;
+    let ask = env.ask(&[], "hi").await;
     assert_eq!((ask.code, ask.stdout.as_str()), (0, "ok\n"));
     let start = env.run_cli(&["daemon", "start"], None).await;
     assert_eq!(start.code, 0);
@@ -457,7 +422,7 @@ async fn a_second_daemon_exits_with_a_clear_message_and_a_stale_socket_is_replac
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_mid_turn_exits_0_within_2s_and_closes_the_turn() {
-    let (env, mock) = env_with_mock().await;
+    let (env, mock) = env_with_mock(&[]).await;
     mock.push(MockResponse::tokens(1000).with_delay(Duration::from_millis(10)));
     let mut d = env.start_daemon();
     let c = env.client("t").await;
@@ -516,7 +481,7 @@ async fn sigterm_mid_turn_exits_0_within_2s_and_closes_the_turn() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalls_and_silent_servers_fail_clearly_after_the_idle_timeout() {
-    let (mut env, mock) = env_with_mock().await;
+    let (mut env, mock) = env_with_mock(&[]).await;
     env.set("LLM_IDLE_TIMEOUT_S", "1")
         .set("LLM_MAX_RETRIES", "1");
     // A stream that stops mid-reply: no retry (output began), a clear error.
@@ -530,18 +495,14 @@ async fn stalls_and_silent_servers_fail_clearly_after_the_idle_timeout() {
     mock.push(MockResponse::Hang);
     let _d = env.start_daemon();
     let start = Instant::now();
-    let out = env
-        .run_cli(&["ask", "--project", &env.project_arg(), "one"], None)
-        .await;
+    let out = env.ask(&[], "one").await;
     assert_eq!(out.code, 75, "{}", out.stderr);
     assert!(
         out.stderr.contains("sent nothing for 1 s"),
         "{}",
         out.stderr
     );
-    let out = env
-        .run_cli(&["ask", "--project", &env.project_arg(), "two"], None)
-        .await;
+    let out = env.ask(&[], "two").await;
     assert_eq!(out.code, 75, "{}", out.stderr);
     assert!(
         out.stderr.contains("did not answer within 1 s"),
@@ -553,19 +514,14 @@ async fn stalls_and_silent_servers_fail_clearly_after_the_idle_timeout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn error_storms_exhaust_retries_with_and_without_retry_headers() {
-    let (mut env, mock) = env_with_mock().await;
+    let (mut env, mock) = env_with_mock(&[]).await;
     env.set("LLM_MAX_RETRIES", "2");
     mock.set_default(MockResponse::status(
         500,
         "{\"error\":{\"message\":\"boom\"}}",
     ));
     let _d = env.start_daemon();
-    let out = env
-        .run_cli(
-            &["ask", "--json", "--project", &env.project_arg(), "hi"],
-            None,
-        )
-        .await;
+    let out = env.ask(&["--json"], "hi").await;
     assert_eq!(out.code, 75, "{}", out.stderr);
     assert!(
         out.stderr.contains("boom") && out.stderr.contains("gave up after 3 attempts"),
@@ -575,9 +531,7 @@ async fn error_storms_exhaust_retries_with_and_without_retry_headers() {
     // 429 without any retry header: exponential backoff (0.5 s, 1 s) then rate_limited.
     mock.set_default(MockResponse::rate_limited(None, None));
     let start = Instant::now();
-    let out = env
-        .run_cli(&["ask", "--project", &env.project_arg(), "hi"], None)
-        .await;
+    let out = env.ask(&[], "hi").await;
     assert_eq!(out.code, 75, "{}", out.stderr);
     assert!(
         start.elapsed() >= Duration::from_millis(1000),
@@ -589,7 +543,7 @@ async fn error_storms_exhaust_retries_with_and_without_retry_headers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_streams_and_empty_bodies_end_clearly_and_the_session_stays_usable() {
-    let (mut env, mock) = env_with_mock().await;
+    let (mut env, mock) = env_with_mock(&[]).await;
     env.set("LLM_MAX_RETRIES", "1");
     // A chunk that is not JSON after some text.
     mock.push(MockResponse::sse(vec![
@@ -601,9 +555,7 @@ async fn malformed_streams_and_empty_bodies_end_clearly_and_the_session_stays_us
     mock.push(MockResponse::sse(vec![]).without_done());
     mock.push(MockResponse::text("fine again"));
     let _d = env.start_daemon();
-    let first = env
-        .run_cli(&["ask", "--project", &env.project_arg(), "one"], None)
-        .await;
+    let first = env.ask(&[], "one").await;
     assert_eq!(first.code, 1, "{}", first.stderr);
     assert!(
         first.stderr.contains("not chat-completion JSON"),

@@ -64,10 +64,11 @@ fn read_call(id: &str, path: &str) -> MockResponse {
     ])
 }
 
-async fn mock() -> MockLlm {
-    let mock = MockLlm::start().await.expect("mock");
+/// The harness's mock, answering with usage by default.
+async fn env_with_mock() -> (TestEnv, MockLlm) {
+    let (env, mock) = botcoder_tests::harness::env_with_mock(&[]).await;
     mock.set_default(reply("ok", 0, 1));
-    mock
+    (env, mock)
 }
 
 /// About the tokens the daemon counts for what every request carries besides messages:
@@ -122,9 +123,7 @@ fn question(n: usize) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_oldest_turns_are_summarised_and_the_next_request_carries_the_summary() {
-    let mock = mock().await;
-    let mut env = TestEnv::new();
-    env.use_mock(&mock);
+    let (mut env, mock) = env_with_mock().await;
     let _d = daemon_with_room(&mut env, &mock, 2500).await;
     let c = env.client("t").await;
     let id = create(&c, &env.project, ApprovalPolicy::Auto).await;
@@ -213,9 +212,7 @@ fn assert_pairs_intact(r: &RecordedRequest) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_long_turn_of_tool_calls_is_summarised_inside_itself_with_pairs_intact() {
-    let mock = mock().await;
-    let mut env = TestEnv::new();
-    env.use_mock(&mock);
+    let (mut env, mock) = env_with_mock().await;
     for n in 1..=3 {
         let body: String = (0..40)
             .map(|i| format!("F{n}-line{i:02} {}\n", "x".repeat(90)))
@@ -289,9 +286,7 @@ async fn info(c: &DaemonClient, id: &SessionId) -> botcoder_protocol::methods::S
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn session_compact_summarises_on_demand_and_refuses_when_there_is_nothing_to_compact() {
-    let mock = mock().await;
-    let mut env = TestEnv::new();
-    env.use_mock(&mock);
+    let (env, mock) = env_with_mock().await;
     let _d = env.start_daemon();
     let c = env.client("t").await;
     let id = create(&c, &env.project, ApprovalPolicy::Auto).await;
@@ -343,9 +338,7 @@ async fn session_compact_summarises_on_demand_and_refuses_when_there_is_nothing_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_summary_request_falls_back_to_dropping_and_says_so() {
-    let mock = mock().await;
-    let mut env = TestEnv::new();
-    env.use_mock(&mock);
+    let (mut env, mock) = env_with_mock().await;
     env.set("LLM_MAX_RETRIES", "0");
     let _d = daemon_with_room(&mut env, &mock, 2500).await;
     let c = env.client("t").await;
@@ -400,9 +393,7 @@ fn usage_costs(events: &[Event]) -> Vec<Option<f64>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn usage_carries_the_cost_of_a_known_model_and_the_session_adds_it_up() {
-    let mock = mock().await;
-    let mut env = TestEnv::new();
-    env.use_mock(&mock);
+    let (mut env, mock) = env_with_mock().await;
     env.set("LOCAL_LLM_MODEL", "gpt-4o-2024-08-06");
     let _d = env.start_daemon();
     let c = env.client("t").await;
@@ -455,9 +446,7 @@ async fn usage_carries_the_cost_of_a_known_model_and_the_session_adds_it_up() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_config_price_prices_an_unknown_model_and_unknown_models_cost_nothing_shown() {
-    let mock = mock().await;
-    let mut env = TestEnv::new();
-    env.use_mock(&mock);
+    let (env, mock) = env_with_mock().await;
     let _d = env.start_daemon();
     let c = env.client("t").await;
     let id = create(&c, &env.project, ApprovalPolicy::Auto).await;
@@ -471,13 +460,7 @@ async fn a_config_price_prices_an_unknown_model_and_unknown_models_cost_nothing_
     assert_eq!(info(&c, &id).await.cost_usd, None);
     drop(_d);
 
-    let dir = env.root().join("config").join("botcoder");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("config.toml"),
-        "[pricing.\"mock-model\"]\ninput = 2.0\noutput = 4.0\ncached_input = 0.5\n",
-    )
-    .unwrap();
+    env.write_config("[pricing.\"mock-model\"]\ninput = 2.0\noutput = 4.0\ncached_input = 0.5\n");
     let _d = env.start_daemon();
     let c = env.client("t").await;
     mock.push(reply("two", 1_000_000, 1_000_000));

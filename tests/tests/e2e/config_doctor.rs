@@ -89,12 +89,7 @@ async fn the_daemon_uses_the_config_file_and_the_environment_wins() {
     );
     env.set("LOCAL_LLM_MODEL", "env-model");
     let _d = env.start_daemon();
-    let out = env
-        .run_cli(
-            &["ask", "--project", &env.project.display().to_string(), "hi"],
-            None,
-        )
-        .await;
+    let out = env.ask(&[], "hi").await;
     assert_eq!(
         (out.code, out.stdout.as_str()),
         (0, "configured\n"),
@@ -143,17 +138,7 @@ async fn restart_keeps_sessions_and_a_watcher_resumes() {
     mock.set_default(MockResponse::text("hello"));
     let mut env = TestEnv::new();
     env.use_mock(&mock).unset("BOTCODER_NO_AUTOSTART");
-    let first = env
-        .run_cli(
-            &[
-                "ask",
-                "--project",
-                &env.project.display().to_string(),
-                "one",
-            ],
-            None,
-        )
-        .await;
+    let first = env.ask(&[], "one").await;
     let id = first.session_id();
     let mut watch = tokio::process::Command::from(env.cli(&["watch", "--json", &id]))
         .stdout(std::process::Stdio::piped())

@@ -13,8 +13,7 @@ use std::time::Duration;
 use botcoder_protocol::client::{ConnectOptions, DaemonClient};
 use botcoder_protocol::methods::{
     ApprovalRespond, ApprovalRespondParams, DaemonStatus, Empty, SessionCreate,
-    SessionCreateParams, SessionGet, SessionHistory, SessionHistoryParams, SessionRef,
-    SubscribeParams,
+    SessionCreateParams, SessionGet, SessionRef, SubscribeParams,
 };
 use botcoder_protocol::{ApprovalDecision, ApprovalPolicy, ErrorKind, EventBody, SessionId};
 use botcoder_tests::events::{collect_until, until_turns_completed};
@@ -242,14 +241,7 @@ async fn a_process_started_by_a_tool_cannot_drive_the_daemon() {
         .await
         .expect("victim still there");
     assert_eq!(info.title.as_deref(), Some("the person's work"));
-    let history = fresh
-        .call::<SessionHistory>(&SessionHistoryParams {
-            session_id: victim.clone(),
-            after_seq: 0,
-            limit: None,
-        })
-        .await
-        .unwrap();
+    let history = botcoder_tests::session::history(&fresh, &victim).await;
     assert!(
         !history
             .events
@@ -355,17 +347,7 @@ async fn only_a_client_that_declared_approvals_may_answer_them() {
     };
     approver.call::<ApprovalRespond>(&deny).await.expect("deny");
     let events = until_turns_completed(&mut asub, 1, T).await;
-    let decided: Vec<(ApprovalDecision, String)> = events
-        .iter()
-        .filter_map(|e| match &e.body {
-            EventBody::ApprovalResolved {
-                decision,
-                decided_by,
-                ..
-            } => Some((*decision, decided_by.clone())),
-            _ => None,
-        })
-        .collect();
+    let decided = botcoder_tests::session::decided_by(&events);
     assert_eq!(decided, [(ApprovalDecision::Deny, "reviewer".to_owned())]);
     assert!(!env.project.join("x.txt").exists());
 }
@@ -385,9 +367,7 @@ fn as_nobody(env: &TestEnv, program: &Path) -> std::process::Command {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_same_uid_process_cannot_read_the_daemons_secrets_through_proc() {
     use botcoder_tests::harness::{can_become_nobody, require};
-    if !require("root and setpriv (to become nobody)", can_become_nobody()) {
-        return;
-    }
+    require("root and setpriv (to become nobody)", can_become_nobody());
     let mock = MockLlm::start().await.expect("mock");
     mock.set_default(MockResponse::text("hardened and working"));
     let mut env = TestEnv::new();

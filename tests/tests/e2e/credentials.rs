@@ -17,11 +17,7 @@ const KEY: &str = "sk-test-SECRET-0123456789abcdef";
 const URL_PASSWORD: &str = "hunter2-in-the-url";
 
 async fn ask_json(env: &TestEnv) -> CliOutput {
-    env.run_cli(
-        &["ask", "--json", "--project", &env.project_arg(), "hi"],
-        None,
-    )
-    .await
+    env.ask(&["--json"], "hi").await
 }
 
 /// Each provider kind pointed at `mock`, keyed with [`KEY`], and the header carrying it.
@@ -42,9 +38,7 @@ fn configure(env: &mut TestEnv, kind: &str, mock: &MockLlm) -> &'static str {
             "api-key"
         }
         _ => {
-            env.set("LLM_PROVIDER", "anthropic")
-                .set("ANTHROPIC_API_KEY", KEY)
-                .set("ANTHROPIC_BASE_URL", &format!("http://{}", mock.addr()));
+            env.use_anthropic_mock(mock, KEY);
             "x-api-key"
         }
     }
@@ -91,9 +85,7 @@ async fn a_redirect_within_the_origin_is_followed_with_key_and_prompt() {
     let mut env = TestEnv::new();
     configure(&mut env, "openai", &provider);
     let _d = env.start_daemon();
-    let out = env
-        .run_cli(&["ask", "--project", &env.project_arg(), "hi"], None)
-        .await;
+    let out = env.ask(&[], "hi").await;
     assert_eq!(
         (out.code, out.stdout.as_str()),
         (0, "moved and fine\n"),

@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use botcoder_protocol::ErrorKind;
 use botcoder_protocol::methods::{
-    DaemonStatus, Empty, SessionCreate, SessionCreateParams, SessionHistory, SessionHistoryParams,
-    SessionSend, SessionSendParams,
+    DaemonStatus, Empty, SessionCreate, SessionCreateParams, SessionSend, SessionSendParams,
 };
 use botcoder_tests::harness::{TestEnv, bin};
 use botcoder_tests::mock_llm::{MockLlm, MockResponse};
@@ -74,14 +73,7 @@ async fn failing_journal_write_refuses_the_message_and_the_daemon_stays_up() {
         .await
         .expect("status after the failure");
     // Every acknowledged message is in the journal.
-    let hist = client
-        .call::<SessionHistory>(&SessionHistoryParams {
-            session_id: id.clone(),
-            after_seq: 0,
-            limit: None,
-        })
-        .await
-        .expect("history");
+    let hist = botcoder_tests::session::history(&client, &id).await;
     for (i, seq) in accepted {
         let found = hist.events.iter().any(|e| e.seq == Some(seq) && matches!(&e.body,
             botcoder_protocol::EventBody::UserMessage { text, .. } if text.starts_with(&format!("{i} "))));

@@ -58,11 +58,7 @@ async fn an_attach_shows_the_mode_the_daemon_is_in_across_switches_and_restarts(
     let llm = MockLlm::start().await.unwrap();
     llm.set_default(MockResponse::text("local answer"));
     let mut env = TestEnv::new();
-    env.set("LLM_PROVIDER", "botserver")
-        .set("BOTSERVER_URL", &bot.url())
-        .set("BOTSERVER_PROBE_INTERVAL_MS", "100")
-        .set("LOCAL_LLM_URL", &llm.base_url())
-        .set("LOCAL_LLM_MODEL", "m");
+    env.use_botserver_mock(&bot.url(), &llm);
     let mut d = env.start_daemon();
     wait_for_mode(&env, Mode::MultiAgent).await;
 

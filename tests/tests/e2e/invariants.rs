@@ -6,56 +6,15 @@
 
 use std::time::Duration;
 
-use botcoder_protocol::methods::{
-    SessionCreate, SessionCreateParams, SessionHistory, SessionHistoryParams, SessionSend,
-    SessionSendParams, SubscribeParams,
-};
-use botcoder_protocol::{Event, EventBody, SessionId, TurnStatus};
+use botcoder_protocol::{Event, EventBody, TurnStatus};
 use botcoder_tests::events::{assemble, collect_until, durable, messages, until_turns_completed};
-use botcoder_tests::harness::TestEnv;
-use botcoder_tests::mock_llm::{MockLlm, MockResponse};
+use botcoder_tests::harness::env_with_mock;
+use botcoder_tests::mock_llm::MockResponse;
 use botcoder_tests::raw_ws::RawWs;
+use botcoder_tests::session;
 use pretty_assertions::assert_eq;
 
 const T: Duration = Duration::from_secs(30);
-
-async fn setup() -> (TestEnv, MockLlm) {
-    let mock = MockLlm::start().await.expect("mock");
-    let mut env = TestEnv::new();
-    env.use_mock(&mock);
-    (env, mock)
-}
-
-async fn create(client: &botcoder_protocol::client::DaemonClient, env: &TestEnv) -> SessionId {
-    let params = SessionCreateParams {
-        project_path: env.project.display().to_string(),
-        title: None,
-        approval: None,
-        ..Default::default()
-    };
-    client
-        .call::<SessionCreate>(&params)
-        .await
-        .expect("create")
-        .session_id
-}
-
-async fn send(client: &botcoder_protocol::client::DaemonClient, id: &SessionId, text: &str) {
-    let p = SessionSendParams {
-        session_id: id.clone(),
-        text: text.to_owned(),
-        approval: None,
-        env: Default::default(),
-    };
-    client.call::<SessionSend>(&p).await.expect("send");
-}
-
-fn sub(id: &SessionId, after: Option<u64>) -> SubscribeParams {
-    SubscribeParams {
-        session_id: id.clone(),
-        after_seq: after,
-    }
-}
 
 fn seqs(events: &[Event]) -> Vec<u64> {
     events.iter().filter_map(|e| e.seq).collect()
@@ -65,7 +24,7 @@ fn seqs(events: &[Event]) -> Vec<u64> {
 /// also across a reconnect with `after_seq`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscribers_see_identical_durable_sequences_and_resume_exactly() {
-    let (env, mock) = setup().await;
+    let (env, mock) = env_with_mock(&[]).await;
     mock.set_default(
         MockResponse::text("one two three four five six").with_delay(Duration::from_millis(2)),
     );
@@ -75,11 +34,11 @@ async fn subscribers_see_identical_durable_sequences_and_resume_exactly() {
         env.client("b").await,
         env.client("sender").await,
     );
-    let id = create(&sender, &env).await;
-    let mut sa = a.subscribe(&sub(&id, Some(0))).await.expect("sub a");
-    let mut sb = b.subscribe(&sub(&id, Some(0))).await.expect("sub b");
+    let id = session::create_default(&sender, &env.project).await;
+    let mut sa = session::subscribe(&a, &id, Some(0)).await;
+    let mut sb = session::subscribe(&b, &id, Some(0)).await;
     for text in ["first", "second", "third"] {
-        send(&sender, &id, text).await;
+        session::send(&sender, &id, text).await;
     }
     let ea = durable(&until_turns_completed(&mut sa, 3, T).await);
     let eb = durable(&until_turns_completed(&mut sb, 3, T).await);
@@ -102,10 +61,10 @@ async fn subscribers_see_identical_durable_sequences_and_resume_exactly() {
     // a disconnects; more happens; a resumes from its last seq and gets exactly the rest.
     drop(sa);
     drop(a);
-    send(&sender, &id, "fourth").await;
+    session::send(&sender, &id, "fourth").await;
     let eb2 = durable(&until_turns_completed(&mut sb, 1, T).await);
     let a2 = env.client("a-again").await;
-    let mut sa2 = a2.subscribe(&sub(&id, Some(n))).await.expect("resubscribe");
+    let mut sa2 = session::subscribe(&a2, &id, Some(n)).await;
     let ea2 = durable(&until_turns_completed(&mut sa2, 1, T).await);
     assert_eq!(ea2, eb2);
     assert_eq!(
@@ -114,14 +73,7 @@ async fn subscribers_see_identical_durable_sequences_and_resume_exactly() {
     );
 
     // session.history agrees with what subscribers saw.
-    let hist = sender
-        .call::<SessionHistory>(&SessionHistoryParams {
-            session_id: id.clone(),
-            after_seq: 0,
-            limit: None,
-        })
-        .await
-        .expect("history");
+    let hist = session::history(&sender, &id).await;
     let mut all = ea.clone();
     all.extend(ea2);
     assert_eq!(hist.events, all);
@@ -131,15 +83,15 @@ async fn subscribers_see_identical_durable_sequences_and_resume_exactly() {
 /// I2: a client attaching mid-reply sees the text so far, then the rest, nothing doubled.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mid_turn_attach_sees_partial_text_then_the_rest_once() {
-    let (env, mock) = setup().await;
+    let (env, mock) = env_with_mock(&[]).await;
     let pieces: Vec<String> = (0..60).map(|i| format!("w{i} ")).collect();
     let refs: Vec<&str> = pieces.iter().map(String::as_str).collect();
     mock.push(MockResponse::text_chunks(&refs).with_delay(Duration::from_millis(15)));
     let _daemon = env.start_daemon();
     let early = env.client("early").await;
-    let id = create(&early, &env).await;
-    let mut se = early.subscribe(&sub(&id, Some(0))).await.expect("sub");
-    send(&early, &id, "stream please").await;
+    let id = session::create_default(&early, &env.project).await;
+    let mut se = session::subscribe(&early, &id, Some(0)).await;
+    session::send(&early, &id, "stream please").await;
     // Wait until part of the reply has streamed.
     let mut deltas = 0;
     collect_until(&mut se, T, |e| {
@@ -148,7 +100,7 @@ async fn mid_turn_attach_sees_partial_text_then_the_rest_once() {
     })
     .await;
     let late = env.client("late").await;
-    let mut sl = late.subscribe(&sub(&id, None)).await.expect("late sub");
+    let mut sl = session::subscribe(&late, &id, None).await;
     let seen = until_turns_completed(&mut sl, 1, T).await;
     let (text, doubled) = assemble(&seen);
     let final_text = messages(&seen);
@@ -173,13 +125,13 @@ async fn mid_turn_attach_sees_partial_text_then_the_rest_once() {
 /// interrupted with the partial text older than about a second, and the session works on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_mid_stream_keeps_the_message_and_closes_the_turn_interrupted() {
-    let (env, mock) = setup().await;
+    let (env, mock) = env_with_mock(&[]).await;
     mock.push(MockResponse::tokens(400).with_delay(Duration::from_millis(10)));
     let mut daemon = env.start_daemon();
     let client = env.client("c").await;
-    let id = create(&client, &env).await;
-    let mut s = client.subscribe(&sub(&id, Some(0))).await.expect("sub");
-    send(&client, &id, "survive this").await;
+    let id = session::create_default(&client, &env.project).await;
+    let mut s = session::subscribe(&client, &id, Some(0)).await;
+    session::send(&client, &id, "survive this").await;
     let mut deltas = 0;
     let before = collect_until(&mut s, T, |e| {
         deltas += usize::from(matches!(e.body, EventBody::AssistantDelta { .. }));
@@ -192,14 +144,7 @@ async fn kill_9_mid_stream_keeps_the_message_and_closes_the_turn_interrupted() {
 
     let _daemon = env.start_daemon();
     let client = env.client("c2").await;
-    let hist = client
-        .call::<SessionHistory>(&SessionHistoryParams {
-            session_id: id.clone(),
-            after_seq: 0,
-            limit: None,
-        })
-        .await
-        .expect("history after restart");
+    let hist = session::history(&client, &id).await;
     let kinds: Vec<&str> = hist.events.iter().map(|e| e.kind()).collect();
     assert_eq!(
         kinds,
@@ -234,11 +179,8 @@ async fn kill_9_mid_stream_keeps_the_message_and_closes_the_turn_interrupted() {
     }
     // Usable: the next turn runs and sees the earlier exchange.
     mock.push(MockResponse::text("back again"));
-    let mut s = client
-        .subscribe(&sub(&id, Some(hist.last_seq)))
-        .await
-        .expect("sub");
-    send(&client, &id, "still there?").await;
+    let mut s = session::subscribe(&client, &id, Some(hist.last_seq)).await;
+    session::send(&client, &id, "still there?").await;
     let after = until_turns_completed(&mut s, 1, T).await;
     assert_eq!(messages(&after), ["back again"]);
     let requests = mock.requests();
@@ -256,11 +198,11 @@ async fn kill_9_mid_stream_keeps_the_message_and_closes_the_turn_interrupted() {
 /// lagged and gets the durable events without a gap.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stuck_subscriber_delays_nobody_and_is_told_it_lagged() {
-    let (env, mock) = setup().await;
+    let (env, mock) = env_with_mock(&[]).await;
     mock.push(MockResponse::tokens(25_000));
     let _daemon = env.start_daemon();
     let client = env.client("fast").await;
-    let id = create(&client, &env).await;
+    let id = session::create_default(&client, &env.project).await;
 
     let mut stuck = RawWs::connect(&env.socket).await.expect("raw connect");
     let hello = serde_json::json!({"jsonrpc": "2.0", "id": 0, "method": "daemon.hello",
@@ -278,8 +220,8 @@ async fn stuck_subscriber_delays_nobody_and_is_told_it_lagged() {
         .await
         .expect("send subscribe");
 
-    let mut fast = client.subscribe(&sub(&id, Some(0))).await.expect("sub");
-    send(&client, &id, "flood").await;
+    let mut fast = session::subscribe(&client, &id, Some(0)).await;
+    session::send(&client, &id, "flood").await;
     let got = until_turns_completed(&mut fast, 1, Duration::from_secs(120)).await;
     let (text, doubled) = assemble(&got);
     assert_eq!(doubled, 0);

@@ -13,19 +13,11 @@ use std::time::Duration;
 
 use botcoder_protocol::methods::{SessionCreate, SessionCreateParams};
 use botcoder_protocol::{ApprovalPolicy, MAX_MESSAGE_BYTES};
-use botcoder_tests::harness::{DaemonProcess, TestEnv, bin};
-use botcoder_tests::mock_llm::{MockLlm, MockResponse};
+use botcoder_tests::harness::{DaemonProcess, TestEnv, bin, env_with_mock};
+use botcoder_tests::mock_llm::MockResponse;
 use pretty_assertions::assert_eq;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
-
-async fn env_with_mock() -> (TestEnv, MockLlm) {
-    let mock = MockLlm::start().await.unwrap();
-    mock.set_default(MockResponse::text("done"));
-    let mut env = TestEnv::new();
-    env.use_mock(&mock);
-    (env, mock)
-}
 
 fn journal_lines(env: &TestEnv, id: &str) -> Vec<Value> {
     let text = std::fs::read_to_string(env.sessions_dir().join(id).join("events.jsonl")).unwrap();
@@ -51,12 +43,10 @@ fn check<'a>(doctor: &'a [Value], name: &str) -> &'a Value {
 }
 
 /// Starts the daemon with every file it writes limited to `bytes` (RLIMIT_FSIZE), the way
-/// a nearly full disk or a quota looks to it. `None` when `prlimit` is missing.
-fn start_daemon_with_fsize(env: &TestEnv, bytes: u64) -> Option<DaemonProcess> {
+/// a nearly full disk or a quota looks to it.
+fn start_daemon_with_fsize(env: &TestEnv, bytes: u64) -> DaemonProcess {
     let prlimit = Path::new("/usr/bin/prlimit");
-    if !prlimit.is_file() {
-        return None;
-    }
+    botcoder_tests::harness::require("prlimit (util-linux)", prlimit.is_file());
     let child = env
         .command(prlimit)
         .arg(format!("--fsize={bytes}"))
@@ -68,16 +58,13 @@ fn start_daemon_with_fsize(env: &TestEnv, bytes: u64) -> Option<DaemonProcess> {
         .unwrap();
     let daemon = env.adopt(child);
     env.wait_for_socket(Duration::from_secs(10));
-    Some(daemon)
+    daemon
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reply_that_cannot_be_journaled_fails_the_turn_instead_of_completing_it() {
-    let (env, mock) = env_with_mock().await;
-    let daemon = start_daemon_with_fsize(&env, 64 * 1024);
-    if !botcoder_tests::harness::require("prlimit (util-linux)", daemon.is_some()) {
-        return;
-    }
+    let (env, mock) = env_with_mock(&[]).await;
+    let _daemon = start_daemon_with_fsize(&env, 64 * 1024);
     // Honest path: a short reply fits and completes.
     mock.push(MockResponse::text("short and fine"));
     let ok = env.run_cli(&["ask", "hello"], None).await;
@@ -120,7 +107,7 @@ async fn a_reply_that_cannot_be_journaled_fails_the_turn_instead_of_completing_i
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sessions_directory_removed_while_running_is_refused_and_doctor_says_so() {
-    let (env, mock) = env_with_mock().await;
+    let (env, mock) = env_with_mock(&[]).await;
     let _daemon = env.start_daemon();
     mock.set_default(MockResponse::status(200, "{\"data\":[]}"));
     mock.push(MockResponse::text("first answer"));
@@ -163,7 +150,7 @@ async fn a_sessions_directory_removed_while_running_is_refused_and_doctor_says_s
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_journal_with_an_unknown_event_type_and_a_repeated_seq_still_loads_and_continues() {
-    let (env, _mock) = env_with_mock().await;
+    let (env, _mock) = env_with_mock(&[]).await;
     let mut daemon = env.start_daemon();
     let ok = env.run_cli(&["ask", "hello"], None).await;
     assert_eq!(ok.code, 0, "{}", ok.stderr);
@@ -214,7 +201,7 @@ async fn a_journal_with_an_unknown_event_type_and_a_repeated_seq_still_loads_and
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_whose_meta_json_is_missing_or_corrupt_stay_listed_with_their_project() {
-    let (env, _mock) = env_with_mock().await;
+    let (env, _mock) = env_with_mock(&[]).await;
     let mut daemon = env.start_daemon();
     let a = env.run_cli(&["ask", "fix the parser\nplease"], None).await;
     let b = env.run_cli(&["ask", "write docs"], None).await;
@@ -295,7 +282,7 @@ async fn watch_until_completed(env: &TestEnv, id: &str) -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_six_megabyte_reply_is_cut_to_fit_so_show_and_watch_keep_working() {
-    let (env, mock) = env_with_mock().await;
+    let (env, mock) = env_with_mock(&[]).await;
     let _daemon = env.start_daemon();
     let chunk = format!("{}\n", "x".repeat(64 * 1024 - 1));
     // 6.5 MB: past what one event may hold (4 MiB), within the reply cap (8 MiB).
@@ -340,7 +327,7 @@ async fn a_six_megabyte_reply_is_cut_to_fit_so_show_and_watch_keep_working() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn escape_sequences_from_titles_and_replies_are_printed_escaped() {
-    let (env, mock) = env_with_mock().await;
+    let (env, mock) = env_with_mock(&[]).await;
     let _daemon = env.start_daemon();
     // The hostile model: retitle the window, clear the screen, reverse the text.
     let hostile = "ok \x1b]0;pwned\x07 then \x1b[2J gone\rOVER \u{202e}gnp.exe \u{9b}31m";

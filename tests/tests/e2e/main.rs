@@ -2,9 +2,11 @@
 //! harness helpers (`botcoder_tests::{harness, session, events, mock_llm, ...}`). Each module
 //! is a suite; run one with `cargo nextest run -p botcoder-tests --test e2e <module>::`.
 //!
-//! Tests that need something CI installs (root, setpriv, tmux, prlimit) call
-//! [`botcoder_tests::harness::require`]: missing locally they are skipped with a message, in
-//! CI they fail. Opt-in tests that need something CI does not have are `#[ignore = "why"]`.
+//! Tests that need something `.ci/run` installs (root, setpriv, tmux, prlimit, bwrap, the
+//! MCP reference server) call [`botcoder_tests::harness::require`], which fails them where it
+//! is missing: no test passes by skipping itself. Opt-in tests that need something CI does
+//! not have are `#[ignore = "why"]`. Every mock provider checks the requests it receives and
+//! fails its test on one a real provider would refuse (`mock_llm::checks`).
 
 // Test code: a failed expectation is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]

@@ -4,7 +4,7 @@
 //!
 //! The server comes from `BOTCODER_TEST_MCP_EVERYTHING` (the path of its
 //! `mcp-server-everything` bin, exported by `.ci/run`), else from `.ci/run`'s cache dir. When
-//! neither has it the tests say so loudly and pass without running; under `CI=true` they fail.
+//! neither has it the tests fail, saying how to install it.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -22,24 +22,38 @@ use pretty_assertions::assert_eq;
 
 const T: Duration = Duration::from_secs(60);
 
-/// The server-everything bin, or `None` (with a loud note; a failure in CI).
-pub(crate) fn everything() -> Option<PathBuf> {
+/// The server-everything bin (`.ci/run` installs it); the test fails without it.
+pub(crate) fn everything() -> PathBuf {
     let from_env = std::env::var_os("BOTCODER_TEST_MCP_EVERYTHING").map(PathBuf::from);
     let cached = std::env::var_os("HOME").map(|h| {
         PathBuf::from(h).join(".cache/botcoder-ci/npm/node_modules/.bin/mcp-server-everything")
     });
-    let found = from_env
+    from_env
         .or(cached)
         .filter(|p| p.exists())
-        .and_then(|p| p.canonicalize().ok());
-    if found.is_none() {
-        let msg = "@modelcontextprotocol/server-everything is not installed: the MCP tests did NOT run. \
-                   Run .ci/run, or `npm install --prefix ~/.cache/botcoder-ci/npm @modelcontextprotocol/server-everything`, \
-                   or set BOTCODER_TEST_MCP_EVERYTHING to its bin";
-        assert!(std::env::var("CI").as_deref() != Ok("true"), "{msg}");
-        eprintln!("\n!!!!! {msg} !!!!!\n");
-    }
-    found
+        .and_then(|p| p.canonicalize().ok())
+        .unwrap_or_else(|| {
+            botcoder_tests::harness::missing(
+                "@modelcontextprotocol/server-everything (`npm install --prefix \
+                 ~/.cache/botcoder-ci/npm @modelcontextprotocol/server-everything`, or \
+                 BOTCODER_TEST_MCP_EVERYTHING set to its bin)",
+            )
+        })
+}
+
+/// The fixture MCP server `fx` (node, on the SDK next to server-everything) in a temp
+/// working directory, and the config that runs it.
+fn fixture_server() -> (tempfile::TempDir, String) {
+    let bin = everything();
+    let cwd = tempfile::tempdir().unwrap();
+    let fixture = fixture_in(cwd.path());
+    let config = format!(
+        "[mcp_servers.fx]\ncommand = \"node\"\nargs = [{:?}]\ncwd = {:?}\nenv = {{ MCP_SDK_DIR = {:?} }}\n",
+        fixture.display().to_string(),
+        cwd.path().display().to_string(),
+        sdk_dir(&bin).display().to_string()
+    );
+    (cwd, config)
 }
 
 /// The TypeScript SDK next to server-everything (for the fixture server).
@@ -82,13 +96,8 @@ fn stdio_server(name: &str, bin: &Path, marker: &str, extra: &str) -> String {
 }
 
 async fn start(config: &str) -> (TestEnv, MockLlm, DaemonProcess) {
-    let mock = MockLlm::start().await.expect("mock");
-    mock.set_default(MockResponse::text("done"));
-    let mut env = TestEnv::new();
-    env.use_mock(&mock);
-    let dir = env.root().join("config").join("botcoder");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("config.toml"), config).unwrap();
+    let (env, mock) = botcoder_tests::harness::env_with_mock(&[]).await;
+    env.write_config(config);
     let daemon = env.start_daemon();
     (env, mock, daemon)
 }
@@ -151,7 +160,7 @@ fn executors(events: &[Event]) -> Vec<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stdio_tools_are_offered_called_and_their_results_fed_back() {
-    let Some(bin) = everything() else { return };
+    let bin = everything();
     let m = marker();
     let (env, mock, _d) = start(&stdio_server("everything", &bin, &m, "")).await;
     let c = env.client("test").await;
@@ -213,7 +222,7 @@ async fn stdio_tools_are_offered_called_and_their_results_fed_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streamable_http_server_works_too() {
-    let Some(bin) = everything() else { return };
+    let bin = everything();
     let port = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
@@ -251,7 +260,7 @@ async fn streamable_http_server_works_too() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_running_tool_reports_progress_and_is_cancelled_with_the_turn() {
-    let Some(bin) = everything() else { return };
+    let bin = everything();
     let m = marker();
     let (env, mock, _d) = start(&stdio_server("everything", &bin, &m, "")).await;
     let c = env.client("test").await;
@@ -307,15 +316,7 @@ async fn a_long_running_tool_reports_progress_and_is_cancelled_with_the_turn() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn list_changed_refreshes_the_tools_of_the_next_request() {
-    let Some(bin) = everything() else { return };
-    let cwd = tempfile::tempdir().unwrap();
-    let fixture = fixture_in(cwd.path());
-    let config = format!(
-        "[mcp_servers.fx]\ncommand = \"node\"\nargs = [{:?}]\ncwd = {:?}\nenv = {{ MCP_SDK_DIR = {:?} }}\n",
-        fixture.display().to_string(),
-        cwd.path().display().to_string(),
-        sdk_dir(&bin).display().to_string()
-    );
+    let (_cwd, config) = fixture_server();
     let (env, mock, _d) = start(&config).await;
     let c = env.client("test").await;
     let l = wait_state(&c, "fx", "ready").await;
@@ -376,7 +377,7 @@ async fn a_server_that_cannot_start_is_reported_and_turns_go_on() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_server_process_is_left_after_daemon_stop() {
-    let Some(bin) = everything() else { return };
+    let bin = everything();
     let m = marker();
     let (env, _mock, mut d) = start(&stdio_server("everything", &bin, &m, "")).await;
     let c = env.client("test").await;
@@ -402,7 +403,7 @@ async fn no_server_process_is_left_after_daemon_stop() {
 /// a trusted server's read-only tools, an allow rule naming a tool — run without asking.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approvals_hold_for_mcp_tools() {
-    let Some(bin) = everything() else { return };
+    let bin = everything();
     let (m1, m2) = (marker(), marker());
     let config = format!(
         "[approvals]\nallow = [\"mcp__plain__get-sum\"]\n\n{}{}",
@@ -455,7 +456,7 @@ async fn approvals_hold_for_mcp_tools() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crashed_server_is_restarted_and_its_tools_come_back() {
-    let Some(bin) = everything() else { return };
+    let bin = everything();
     let m = marker();
     let (env, mock, _d) = start(&stdio_server("everything", &bin, &m, "")).await;
     let c = env.client("test").await;
@@ -494,15 +495,7 @@ async fn a_crashed_server_is_restarted_and_its_tools_come_back() {
 /// signal and leaves a file in its working directory.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelling_a_turn_sends_notifications_cancelled_to_the_server() {
-    let Some(bin) = everything() else { return };
-    let cwd = tempfile::tempdir().unwrap();
-    let fixture = fixture_in(cwd.path());
-    let config = format!(
-        "[mcp_servers.fx]\ncommand = \"node\"\nargs = [{:?}]\ncwd = {:?}\nenv = {{ MCP_SDK_DIR = {:?} }}\n",
-        fixture.display().to_string(),
-        cwd.path().display().to_string(),
-        sdk_dir(&bin).display().to_string()
-    );
+    let (cwd, config) = fixture_server();
     let (env, mock, _d) = start(&config).await;
     let c = env.client("test").await;
     wait_state(&c, "fx", "ready").await;
@@ -541,9 +534,7 @@ async fn cancelling_a_turn_sends_notifications_cancelled_to_the_server() {
 /// killed when it times out (here outside the sandbox, where no PID namespace would).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_server_delays_a_turn_at_most_its_startup_timeout() {
-    if everything().is_none() {
-        return;
-    }
+    everything();
     let m = marker();
     let config = format!(
         "[mcp_servers.mute]\ncommand = \"node\"\nargs = [\"-e\", \"setTimeout(() => {{}}, 30000)\", \"--\", {m:?}]\nstartup_timeout_sec = 2\nsandbox = false\n"
@@ -583,7 +574,7 @@ async fn a_silent_server_delays_a_turn_at_most_its_startup_timeout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mcp_add_and_remove_apply_to_a_running_daemon_without_a_restart() {
-    let Some(bin) = everything() else { return };
+    let bin = everything();
     let (env, _mock, _d) = start("").await;
     let c = env.client("test").await;
     assert!(list(&c).await.servers.is_empty());

@@ -19,15 +19,11 @@ const MB: u64 = 1024 * 1024;
 /// The daemon's peak resident memory may not pass this while a provider misbehaves.
 const MAX_HWM_KB: u64 = 200 * 1024;
 
+/// A daemon on the mock that fails a turn at the first provider error (no retries).
 async fn setup(vars: &[(&str, &str)]) -> (TestEnv, MockLlm, DaemonProcess) {
-    let mock = MockLlm::start().await.unwrap();
-    let mut env = TestEnv::new();
-    env.use_mock(&mock).set("LLM_MAX_RETRIES", "0");
-    for (k, v) in vars {
-        env.set(k, v);
-    }
-    let d = env.start_daemon();
-    (env, mock, d)
+    let mut all = vec![("LLM_MAX_RETRIES", "0")];
+    all.extend_from_slice(vars);
+    botcoder_tests::harness::daemon_with_mock(&all).await
 }
 
 /// `VmHWM` (peak resident set) of a process, in kB.
@@ -68,9 +64,7 @@ async fn ask_while_polling_status(env: &TestEnv, args: &[&str]) -> (CliOutput, D
 /// The honest path after an attack: a normal reply on the same daemon.
 async fn a_normal_reply_works(env: &TestEnv, mock: &MockLlm) {
     mock.push(MockResponse::text("still fine"));
-    let out = env
-        .run_cli(&["ask", "--project", &env.project_arg(), "again"], None)
-        .await;
+    let out = env.ask(&[], "again").await;
     assert_eq!(
         (out.code, out.stdout.as_str()),
         (0, "still fine\n"),
@@ -138,12 +132,7 @@ async fn a_huge_error_body_is_read_only_up_to_its_cap() {
         500,
         r#"{"error":{"message":"upstream exploded"}}"#,
     ));
-    let out = env
-        .run_cli(
-            &["ask", "--json", "--project", &env.project_arg(), "hi"],
-            None,
-        )
-        .await;
+    let out = env.ask(&["--json"], "hi").await;
     let (kind, message) = out.last_error();
     assert_eq!(kind, "provider_unavailable");
     assert!(message.contains("HTTP 500: upstream exploded"), "{message}");
@@ -211,17 +200,7 @@ async fn tool_calls_past_the_cap_are_refused_and_the_model_is_told_for_every_wir
     std::fs::write(env.project.join("a.txt"), "alpha\n").unwrap();
     mock.push(MockResponse::openai_tool_calls(&borrowed(&calls(129)), 0));
     mock.push(MockResponse::text("fewer next time"));
-    let project = env.project_arg();
-    let args = [
-        "ask",
-        "--json",
-        "--approval",
-        "auto",
-        "--project",
-        &project,
-        "go",
-    ];
-    let out = env.run_cli(&args, None).await;
+    let out = env.ask(&["--json", "--approval", "auto"], "go").await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(tool_results(&out), 128);
     let requests = mock.requests();
@@ -236,32 +215,20 @@ async fn tool_calls_past_the_cap_are_refused_and_the_model_is_told_for_every_wir
     // Anthropic, with the cap set lower: at the cap the calls run, past it only the cap runs.
     let mock = MockLlm::start().await.unwrap();
     let mut env = TestEnv::new();
-    env.set("LLM_PROVIDER", "anthropic")
-        .set("ANTHROPIC_API_KEY", "sk-ant-test-key")
-        .set("ANTHROPIC_BASE_URL", &format!("http://{}", mock.addr()))
+    env.use_anthropic_mock(&mock, "sk-ant-test-key")
         .set("LLM_MAX_RETRIES", "0")
         .set("BOTCODER_MAX_TOOL_CALLS", "2");
     std::fs::write(env.project.join("a.txt"), "alpha\n").unwrap();
     let _d = env.start_daemon();
-    let project = env.project.display().to_string();
-    let args = [
-        "ask",
-        "--json",
-        "--approval",
-        "auto",
-        "--project",
-        &project,
-        "go",
-    ];
     mock.push(MockResponse::anthropic_tool_uses(&borrowed(&calls(2))));
     mock.push(MockResponse::anthropic_text("read it twice"));
-    let out = env.run_cli(&args, None).await;
+    let out = env.ask(&["--json", "--approval", "auto"], "go").await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(tool_results(&out), 2);
     assert!(!out.stdout.contains("more than 2 tool calls"));
     mock.push(MockResponse::anthropic_tool_uses(&borrowed(&calls(3))));
     mock.push(MockResponse::anthropic_text("ok"));
-    let out = env.run_cli(&args, None).await;
+    let out = env.ask(&["--json", "--approval", "auto"], "go").await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(tool_results(&out), 2);
     let last = mock.requests().last().unwrap().body.to_string();
@@ -276,17 +243,7 @@ async fn one_tool_calls_arguments_past_their_cap_fail_the_turn() {
         &[("call_1", "read_file", &big)],
         100,
     ));
-    let project = env.project_arg();
-    let args = [
-        "ask",
-        "--json",
-        "--approval",
-        "auto",
-        "--project",
-        &project,
-        "go",
-    ];
-    let out = env.run_cli(&args, None).await;
+    let out = env.ask(&["--json", "--approval", "auto"], "go").await;
     assert_eq!(out.code, 1, "{}", out.stderr);
     let (kind, message) = out.last_error();
     assert_eq!(kind, "limit_exceeded");

@@ -13,14 +13,10 @@ async fn anthropic_streams_text_with_its_headers() {
     let mock = MockLlm::start().await.unwrap();
     mock.push(MockResponse::anthropic_text("Bonjour from Claude."));
     let mut env = TestEnv::new();
-    env.set("LLM_PROVIDER", "anthropic")
-        .set("ANTHROPIC_API_KEY", "sk-ant-test")
-        .set("ANTHROPIC_BASE_URL", &format!("http://{}", mock.addr()))
+    env.use_anthropic_mock(&mock, "sk-ant-test")
         .set("ANTHROPIC_MODEL", "claude-test");
     let _d = env.start_daemon();
-    let out = env
-        .run_cli(&["ask", "--project", &env.project_arg(), "hello"], None)
-        .await;
+    let out = env.ask(&[], "hello").await;
     assert_eq!(
         (out.code, out.stdout.as_str()),
         (0, "Bonjour from Claude.\n"),
@@ -56,24 +52,10 @@ async fn anthropic_tool_use_runs_the_tool_and_sends_a_tool_result_block() {
     ));
     mock.push(MockResponse::anthropic_text("It says hello."));
     let mut env = TestEnv::new();
-    env.set("LLM_PROVIDER", "anthropic")
-        .set("ANTHROPIC_API_KEY", "k")
-        .set("ANTHROPIC_BASE_URL", &format!("http://{}", mock.addr()));
+    env.use_anthropic_mock(&mock, "k");
     std::fs::write(env.project.join("a.txt"), "hello\n").unwrap();
     let _d = env.start_daemon();
-    let out = env
-        .run_cli(
-            &[
-                "ask",
-                "--approval",
-                "auto",
-                "--project",
-                &env.project_arg(),
-                "read a.txt",
-            ],
-            None,
-        )
-        .await;
+    let out = env.ask(&["--approval", "auto"], "read a.txt").await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stdout.ends_with("It says hello.\n"), "{}", out.stdout);
     let second = &mock.requests()[1].body;
@@ -106,13 +88,9 @@ async fn anthropic_mid_stream_error_fails_the_turn_clearly_and_unknown_events_ar
         ),
     ]));
     let mut env = TestEnv::new();
-    env.set("LLM_PROVIDER", "anthropic")
-        .set("ANTHROPIC_API_KEY", "k")
-        .set("ANTHROPIC_BASE_URL", &format!("http://{}", mock.addr()));
+    env.use_anthropic_mock(&mock, "k");
     let _d = env.start_daemon();
-    let out = env
-        .run_cli(&["ask", "--project", &env.project_arg(), "hi"], None)
-        .await;
+    let out = env.ask(&[], "hi").await;
     assert_eq!(out.code, 75, "{}", out.stderr);
     assert_eq!(out.stdout, "Partial \n");
     assert!(
@@ -148,9 +126,7 @@ async fn azure_uses_the_deployment_url_and_api_key_header_on_both_surfaces() {
             env.set("AZURE_OPENAI_API_VERSION", v);
         }
         let _d = env.start_daemon();
-        let out = env
-            .run_cli(&["ask", "--project", &env.project_arg(), "hi"], None)
-            .await;
+        let out = env.ask(&[], "hi").await;
         assert_eq!(
             (out.code, out.stdout.as_str()),
             (0, "azure says hi\n"),
@@ -251,12 +227,7 @@ async fn an_unavailable_provider_falls_back_to_the_next_and_says_so() {
         .set("ANTHROPIC_API_KEY", "k")
         .set("ANTHROPIC_BASE_URL", &format!("http://{}", backup.addr()));
     let _d = env.start_daemon();
-    let out = env
-        .run_cli(
-            &["ask", "--json", "--project", &env.project_arg(), "hi"],
-            None,
-        )
-        .await;
+    let out = env.ask(&["--json"], "hi").await;
     assert_eq!(out.code, 0, "{}", out.stderr);
     let lines = out.json_lines();
     let switched = lines

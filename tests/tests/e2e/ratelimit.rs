@@ -20,17 +20,7 @@ async fn a_second_session_waits_for_the_shared_budget_and_can_cancel() {
     let mut env = TestEnv::new();
     env.use_mock(&mock).set("LLM_RPM", "1");
     let _d = env.start_daemon();
-    let first = env
-        .run_cli(
-            &[
-                "ask",
-                "--project",
-                &env.project.display().to_string(),
-                "one",
-            ],
-            None,
-        )
-        .await;
+    let first = env.ask(&[], "one").await;
     assert_eq!(first.code, 0, "{}", first.stderr);
 
     // Another session, another client: the same endpoint budget applies.

@@ -266,9 +266,7 @@ fn breakpoints(v: &Value) -> usize {
 async fn anthropic_thinking_blocks_are_replayed_with_signatures_and_caches_marked() {
     let mock = MockLlm::start().await.expect("mock");
     let mut env = TestEnv::new();
-    env.set("LLM_PROVIDER", "anthropic")
-        .set("ANTHROPIC_BASE_URL", &format!("http://{}", mock.addr()))
-        .set("ANTHROPIC_API_KEY", "test-key")
+    env.use_anthropic_mock(&mock, "test-key")
         .set("ANTHROPIC_THINKING_BUDGET", "2048");
     std::fs::write(env.project.join("a.txt"), "alpha\n").expect("fixture");
     let _d = env.start_daemon();

@@ -93,9 +93,7 @@ impl Drop for Tmux<'_> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_terminals_share_one_live_session() {
-    if !botcoder_tests::harness::require("tmux", botcoder_tests::harness::has_tmux()) {
-        return;
-    }
+    require_tmux();
     let mock = MockLlm::start().await.unwrap();
     mock.set_default(
         MockResponse::text_chunks(&["Shared ", "reply ", "for ", "everyone."])
@@ -143,9 +141,7 @@ async fn two_terminals_share_one_live_session() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_tui_reconnects_after_a_daemon_restart_and_resumes() {
-    if !botcoder_tests::harness::require("tmux", botcoder_tests::harness::has_tmux()) {
-        return;
-    }
+    require_tmux();
     let mock = MockLlm::start().await.unwrap();
     mock.set_default(MockResponse::text("answer"));
     let mut env = TestEnv::new();
@@ -153,17 +149,7 @@ async fn the_tui_reconnects_after_a_daemon_restart_and_resumes() {
         .set("TERM", "xterm-256color")
         .set("NO_COLOR", "1");
     let mut daemon = env.start_daemon();
-    let first = env
-        .run_cli(
-            &[
-                "ask",
-                "--project",
-                &env.project.display().to_string(),
-                "before the restart",
-            ],
-            None,
-        )
-        .await;
+    let first = env.ask(&[], "before the restart").await;
     let id = first.session_id();
     let tmux = Tmux {
         env: &env,
@@ -183,15 +169,9 @@ async fn the_tui_reconnects_after_a_daemon_restart_and_resumes() {
     );
 }
 
-fn tmux_missing() -> bool {
-    let missing = std::process::Command::new("tmux")
-        .arg("-V")
-        .output()
-        .is_err();
-    if missing {
-        eprintln!("skipped: tmux is not installed (.ci/run installs it)");
-    }
-    missing
+/// Every TUI test drives real terminals in tmux.
+fn require_tmux() {
+    botcoder_tests::harness::require("tmux", botcoder_tests::harness::has_tmux());
 }
 
 async fn session(env: &TestEnv, title: &str) -> String {
@@ -254,9 +234,7 @@ fn cursor(tmux: &Tmux<'_>, name: &str) -> (u32, u32, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_editor_has_a_cursor_emacs_keys_and_a_paste_that_keeps_lines() {
-    if tmux_missing() {
-        return;
-    }
+    require_tmux();
     let mock = MockLlm::start().await.unwrap();
     mock.set_default(MockResponse::text("ok"));
     let env = env_for(&mock);
@@ -311,9 +289,7 @@ async fn the_editor_has_a_cursor_emacs_keys_and_a_paste_that_keeps_lines() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slash_commands_never_reach_the_model() {
-    if tmux_missing() {
-        return;
-    }
+    require_tmux();
     let mock = MockLlm::start().await.unwrap();
     mock.set_default(MockResponse::text("should not be asked"));
     let env = env_for(&mock);
@@ -347,9 +323,7 @@ async fn slash_commands_never_reach_the_model() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_queued_message_keeps_its_place_in_both_terminals_and_after_attach() {
-    if tmux_missing() {
-        return;
-    }
+    require_tmux();
     let mock = MockLlm::start().await.unwrap();
     mock.push(
         MockResponse::text_chunks(&["Alpha ", "beta ", "gamma ", "delta ", "done."])
@@ -395,9 +369,7 @@ async fn a_queued_message_keeps_its_place_in_both_terminals_and_after_attach() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_cancels_the_turn_and_detaching_leaves_a_summary() {
-    if tmux_missing() {
-        return;
-    }
+    require_tmux();
     let mock = MockLlm::start().await.unwrap();
     let pieces: Vec<String> = (0..100).map(|i| format!("word{i} ")).collect();
     let pieces: Vec<&str> = pieces.iter().map(String::as_str).collect();
@@ -431,9 +403,7 @@ async fn ctrl_c_cancels_the_turn_and_detaching_leaves_a_summary() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_approval_shows_its_scope_and_can_be_denied_with_a_message() {
-    if tmux_missing() {
-        return;
-    }
+    require_tmux();
     let mock = MockLlm::start().await.unwrap();
     mock.push(MockResponse::openai_tool_calls(
         &[(

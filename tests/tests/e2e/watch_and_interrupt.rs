@@ -47,17 +47,7 @@ async fn watch_replays_tails_resumes_after_a_restart_and_exits_130() {
     let mut env = TestEnv::new();
     env.use_mock(&mock);
     let mut daemon = env.start_daemon();
-    let first = env
-        .run_cli(
-            &[
-                "ask",
-                "--project",
-                &env.project.display().to_string(),
-                "first",
-            ],
-            None,
-        )
-        .await;
+    let first = env.ask(&[], "first").await;
     let id = first.session_id();
 
     let mut watch = tokio::process::Command::from(env.cli(&["watch", "--json", &id]))

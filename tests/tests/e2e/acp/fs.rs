@@ -141,10 +141,7 @@ async fn the_model_reads_the_editor_buffer_and_an_allowed_write_goes_to_the_edit
     editor.open_buffer(&a, "unsaved buffer text\n");
     let session = editor.new_session(&env).await;
     editor.answer(Answer::Pick("allow_once"));
-    assert_eq!(
-        editor.prompt(&session, "edit a.txt").await,
-        StopReason::EndTurn
-    );
+    editor.prompt_to_end(&session, "edit a.txt").await;
 
     let sent = sent_to_model(&mock);
     assert!(
@@ -181,10 +178,7 @@ async fn reject_once_sends_no_write_to_the_editor() {
     editor.initialize_with_fs().await;
     let session = editor.new_session(&env).await;
     editor.answer(Answer::Pick("reject_once"));
-    assert_eq!(
-        editor.prompt(&session, "overwrite").await,
-        StopReason::EndTurn
-    );
+    editor.prompt_to_end(&session, "overwrite").await;
     assert_eq!(
         final_status(&editor.updates(), "c1"),
         Some(ToolCallStatus::Failed)
@@ -224,10 +218,7 @@ async fn a_path_outside_the_project_is_refused_without_asking_the_editor() {
     let session = editor.new_session(&env).await;
     editor.answer(Answer::Pick("allow_once"));
     editor.answer(Answer::Pick("allow_once"));
-    assert_eq!(
-        editor.prompt(&session, "read outside").await,
-        StopReason::EndTurn
-    );
+    editor.prompt_to_end(&session, "read outside").await;
     let updates = editor.updates();
     for id in ["r1", "r2", "w1"] {
         assert_eq!(
@@ -263,10 +254,7 @@ async fn an_editor_that_never_answers_fails_the_tool_within_the_bound_and_the_tu
     editor.files().hang.store(true, Ordering::Relaxed);
     let session = editor.new_session(&env).await;
     let started = std::time::Instant::now();
-    assert_eq!(
-        editor.prompt(&session, "read a.txt").await,
-        StopReason::EndTurn
-    );
+    editor.prompt_to_end(&session, "read a.txt").await;
     assert!(
         started.elapsed() < Duration::from_secs(15),
         "{:?}",

@@ -9,7 +9,7 @@ use botcoder_protocol::ApprovalPolicy;
 use botcoder_tests::harness::TestEnv;
 use botcoder_tests::mock_llm::{MockLlm, MockResponse, RecordedRequest};
 
-use super::{Tmux, env_for, tmux_missing, user_messages};
+use super::{Tmux, env_for, require_tmux, user_messages};
 
 const T: Duration = Duration::from_secs(60);
 
@@ -69,9 +69,7 @@ fn wait_file(path: &std::path::Path, exists: bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn undo_redo_and_diff_from_the_tui() {
-    if tmux_missing() {
-        return;
-    }
+    require_tmux();
     let mock = MockLlm::start().await.unwrap();
     mock.push(MockResponse::openai_tool_calls(
         &[(
@@ -128,9 +126,7 @@ async fn undo_redo_and_diff_from_the_tui() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn model_approval_and_compact_from_the_tui() {
-    if tmux_missing() {
-        return;
-    }
+    require_tmux();
     let mock = MockLlm::start().await.unwrap();
     mock.set_default(MockResponse::text("An answer."));
     let env = env_for(&mock);
