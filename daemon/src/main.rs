@@ -29,9 +29,9 @@ struct Args {
     detach: bool,
 }
 
-/// jemalloc hands the pages of unloaded sessions back to the kernel by itself (purging at
-/// once, one arena: `.cargo/config.toml`); glibc's allocator kept them, and only an
-/// `unsafe` `malloc_trim` got them back (docs/PERFORMANCE.md, memory).
+/// jemalloc hands the pages of unloaded sessions back to the kernel by itself (one arena,
+/// purging at once: `.cargo/config.toml`); glibc's allocator kept them, and only an
+/// `unsafe` `malloc_trim` got them back (docs/PERFORMANCE.md, "The allocator").
 #[cfg(all(target_os = "linux", not(target_env = "musl")))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;

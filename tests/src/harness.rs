@@ -209,6 +209,10 @@ impl TestEnv {
         c.env_clear()
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .current_dir(self.root().join("cwd"));
+        // The daemon allocator's run-time options, for comparing them in the benches.
+        if let Some(conf) = std::env::var_os("_RJEM_MALLOC_CONF") {
+            c.env("_RJEM_MALLOC_CONF", conf);
+        }
         c
     }
 
