@@ -6,7 +6,7 @@
 //! Run: `cargo build --release --workspace --bins && cargo bench -p botcoder-tests --bench memory`
 //! Knobs (environment): `BENCH_SESSIONS` (10000), `BENCH_IDLE_S` (60, the daemon's
 //! `BOTCODER_SESSION_IDLE_S`), `BENCH_WORKERS` (8 sessions in flight at once);
-//! `_RJEM_MALLOC_CONF` (jemalloc's options) and `GLIBC_TUNABLES` are passed on to the daemon.
+//! the harness passes `_RJEM_MALLOC_CONF` (jemalloc's options) and `GLIBC_TUNABLES` on.
 
 // Bench code: a failed expectation aborts the run.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -102,13 +102,6 @@ fn main() {
         env.use_mock(&mock)
             .set("BOTCODER_LOG", "warn")
             .set("BOTCODER_SESSION_IDLE_S", &idle_s.to_string());
-        // The allocator's run-time options reach the daemon (the harness clears its
-        // environment), for comparing them: docs/PERFORMANCE.md, "The allocator".
-        for var in ["_RJEM_MALLOC_CONF", "GLIBC_TUNABLES"] {
-            if let Ok(value) = std::env::var(var) {
-                env.set(var, &value);
-            }
-        }
         let daemon = env.start_daemon();
         let pid = daemon.pid();
         let c = env.client("memory").await;

@@ -209,9 +209,12 @@ impl TestEnv {
         c.env_clear()
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .current_dir(self.root().join("cwd"));
-        // The daemon allocator's run-time options, for comparing them in the benches.
-        if let Some(conf) = std::env::var_os("_RJEM_MALLOC_CONF") {
-            c.env("_RJEM_MALLOC_CONF", conf);
+        // The allocator's run-time options, for comparing them in the benches
+        // (docs/PERFORMANCE.md, "The allocator").
+        for var in ["_RJEM_MALLOC_CONF", "GLIBC_TUNABLES"] {
+            if let Some(value) = std::env::var_os(var) {
+                c.env(var, value);
+            }
         }
         c
     }

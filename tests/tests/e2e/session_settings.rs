@@ -65,6 +65,24 @@ fn session_dirs(env: &TestEnv) -> Vec<PathBuf> {
     }
 }
 
+/// The `Authorization` header of every model request the mock received, in order.
+fn bearers(mock: &MockLlm) -> Vec<String> {
+    mock.requests()
+        .iter()
+        .filter(|r| r.method == "POST")
+        .map(|r| r.header("authorization").unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// No file of session `id` contains `needle` (a key stays in daemon memory only).
+fn assert_not_in_session_files(env: &TestEnv, id: &str, needle: &str) {
+    let dir = env.sessions_dir().join(id);
+    for f in std::fs::read_dir(&dir).unwrap().flatten() {
+        let text = std::fs::read_to_string(f.path()).unwrap_or_default();
+        assert!(!text.contains(needle), "{}", f.path().display());
+    }
+}
+
 /// One turn of `ask --approval auto` in which the model runs `command`.
 async fn ask_running(
     env: &TestEnv,
@@ -220,21 +238,11 @@ async fn a_later_ask_from_another_shell_uses_that_shells_key() {
     ];
     let out = cli_with(&env, &second, &["ask", "--session", &id, "two"]).await;
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let auth: Vec<String> = mock
-        .requests()
-        .iter()
-        .filter(|r| r.method == "POST")
-        .map(|r| r.header("authorization").unwrap_or_default().to_owned())
-        .collect();
     assert_eq!(
-        auth,
+        bearers(&mock),
         vec!["Bearer sk-first-shell-1111", "Bearer sk-second-shell-2222"]
     );
-    let dir = env.sessions_dir().join(&id);
-    for f in std::fs::read_dir(&dir).unwrap().flatten() {
-        let text = std::fs::read_to_string(f.path()).unwrap_or_default();
-        assert!(!text.contains("sk-second-shell"), "{}", f.path().display());
-    }
+    assert_not_in_session_files(&env, &id, "sk-second-shell");
 }
 
 fn rejecting_mock_text() -> MockResponse {
@@ -342,21 +350,11 @@ async fn session_send_carries_the_senders_key() {
         .insert("OPENAI_MODEL".to_owned(), "m".repeat(64 * 1024));
     let err = c.call::<SessionSend>(&huge).await.unwrap_err();
     assert_eq!(err.kind(), Some(ErrorKind::LimitExceeded), "{err}");
-    let auth: Vec<String> = mock
-        .requests()
-        .iter()
-        .filter(|r| r.method == "POST")
-        .map(|r| r.header("authorization").unwrap_or_default().to_owned())
-        .collect();
     assert_eq!(
-        auth,
+        bearers(&mock),
         vec!["Bearer sk-send-one-1111", "Bearer sk-send-two-2222"]
     );
-    let dir = env.sessions_dir().join(id.0.as_str());
-    for f in std::fs::read_dir(&dir).unwrap().flatten() {
-        let text = std::fs::read_to_string(f.path()).unwrap_or_default();
-        assert!(!text.contains("sk-send-"), "{}", f.path().display());
-    }
+    assert_not_in_session_files(&env, id.0.as_str(), "sk-send-");
 }
 
 /// `ask --sandbox` picks the new session's sandbox, and says it applies to new sessions
